@@ -1,0 +1,3 @@
+from percalign.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""One exception tree for everything percalign raises on purpose.
+
+Every class derives from :class:`PercalignError` and from the builtin that fits, so
+callers can catch either ``PercalignError`` or, for example, ``ValueError``.
+Messages are one line: what was wrong, what was received, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ConfigError",
+    "ImageReadError",
+    "InputShapeError",
+    "MissingFileError",
+    "NumericalError",
+    "OutputExistsError",
+    "PercalignError",
+    "UnknownNameError",
+    "WeightsError",
+    "WeightsNotFoundError",
+    "unknown_name",
+]
+
+
+class PercalignError(Exception):
+    """Base class of every error percalign raises on purpose."""
+
+
+class ConfigError(PercalignError, ValueError):
+    """A parameter or setting has a value that is not allowed."""
+
+
+class UnknownNameError(PercalignError, LookupError):
+    """A model, layer, data source, loss or other named thing does not exist."""
+
+
+class InputShapeError(PercalignError, ValueError):
+    """A tensor or image has the wrong shape, channel count, dtype or range."""
+
+
+class ImageReadError(PercalignError, OSError):
+    """An image file could not be read or decoded."""
+
+
+class MissingFileError(PercalignError, FileNotFoundError):
+    """A file or folder the user named does not exist or is not of the expected kind."""
+
+
+class WeightsNotFoundError(MissingFileError):
+    """Model weights are missing and could not be fetched."""
+
+
+class WeightsError(PercalignError, ValueError):
+    """A weights file exists but does not fit the model."""
+
+
+class NumericalError(PercalignError, ArithmeticError):
+    """A loss or distance became NaN or infinite."""
+
+
+class OutputExistsError(PercalignError, FileExistsError):
+    """An output folder or file already exists and would be overwritten."""
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "") -> UnknownNameError:
+    """Build an :class:`UnknownNameError` that names close matches.
+
+    >>> str(unknown_name("model", "tiny-cn", ["tiny-cnn", "tiny-vit"]))
+    "Unknown model 'tiny-cn'. Did you mean 'tiny-cnn'?"
+    """
+    choices = sorted(set(choices))
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
+    if close:
+        suggestion = " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+    elif 0 < len(choices) <= 12:
+        suggestion = " Choose one of: " + ", ".join(choices) + "."
+    else:
+        suggestion = ""
+    return UnknownNameError(f"Unknown {kind} {name!r}.{suggestion}{' ' + hint if hint else ''}")

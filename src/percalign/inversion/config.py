@@ -1,0 +1,216 @@
+"""Settings of an inversion: the optimizer, the loss family, the objective's layers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from percalign._checks import check_choice, check_float, check_int
+from percalign.errors import ConfigError, unknown_name
+from percalign.inversion.penalties import PENALTIES
+from percalign.inversion.steps import STEP_RULES
+
+__all__ = ["LOSS_FAMILIES", "InversionConfig", "LossSpec", "Objective", "parse_objectives"]
+
+#: Learning rates used when none is given: the paper's 1.0 for the normalized step.
+DEFAULT_LR = {"normalized-gd": 1.0, "adam": 0.02, "sgd": 100.0}
+SCHEDULES = ("constant", "step", "cosine")
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """One loss family, with every weight explicit.
+
+    total = representation_weight * L(x)  +  sum_k w_k * penalty_k(x)  -  lambda * LPIPS(x, target)
+
+    where L is the (weighted, multi-layer) relative representation distance, computed on the
+    randomly transformed image when ``transforms`` is on, and the last term is present only
+    when ``adversarial`` is on.
+    """
+
+    name: str = "regularizer-free"
+    parameterization: str = "pixel"
+    transforms: bool = False
+    representation_weight: float = 1.0
+    penalties: tuple[tuple[str, float], ...] = ()
+    adversarial: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice("LossSpec", "parameterization", self.parameterization, ("pixel", "fourier"))
+        for name, weight in self.penalties:
+            if name not in PENALTIES:
+                raise unknown_name("penalty", name, PENALTIES)
+            check_float("LossSpec", f"penalty weight of {name}", weight, low=0.0)
+
+    @classmethod
+    def parse(cls, spec: str) -> LossSpec:
+        """A family name, or several joined by '+' (``fourier+transforms``)."""
+        parts = [p.strip() for p in spec.split("+") if p.strip()]
+        if not parts:
+            raise ConfigError("Empty loss name; use one of: " + ", ".join(LOSS_FAMILIES) + ".")
+        fields: dict[str, Any] = {"penalties": ()}
+        for part in parts:
+            if part not in LOSS_FAMILIES:
+                raise unknown_name("loss family", part, LOSS_FAMILIES)
+            for key, value in LOSS_FAMILIES[part].items():
+                if key == "penalties":
+                    fields["penalties"] += value
+                elif key == "representation_weight":
+                    fields[key] = max(fields.get(key, 1.0), value)
+                else:
+                    fields[key] = value
+        return cls(name="+".join(parts), **fields)
+
+
+_PAPER_PENALTY_REP = 10.0
+#: The paper's loss families and ablations (PAPER.md section 3).
+LOSS_FAMILIES: dict[str, dict[str, Any]] = {
+    "regularizer-free": {},
+    "transforms": {"transforms": True},
+    "fourier": {"parameterization": "fourier"},
+    "penalties": {"representation_weight": _PAPER_PENALTY_REP,
+                  "penalties": (("tv", 5e-4), ("blur", 5e-4), ("l1", 5e-5))},
+    "penalties-tv": {"representation_weight": _PAPER_PENALTY_REP, "penalties": (("tv", 5e-4),)},
+    "penalties-blur": {"representation_weight": _PAPER_PENALTY_REP,
+                       "penalties": (("blur", 5e-4),)},
+    "penalties-l1": {"representation_weight": _PAPER_PENALTY_REP, "penalties": (("l1", 5e-5),)},
+    "penalties-tv-l6": {"representation_weight": _PAPER_PENALTY_REP,
+                        "penalties": (("tv", 5e-4), ("l6", 1.0))},
+    "adversarial": {"adversarial": True},
+}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Layers matched by one inversion, with weights: ``layer4`` or ``0.5*layer3+layer4``."""
+
+    terms: tuple[tuple[str, float], ...]
+
+    @property
+    def name(self) -> str:
+        return "+".join(name if w == 1.0 else f"{w:g}*{name}" for name, w in self.terms)
+
+    @property
+    def layers(self) -> list[str]:
+        return [name for name, _ in self.terms]
+
+    @classmethod
+    def parse(cls, spec: str | Mapping[str, float]) -> Objective:
+        if isinstance(spec, Mapping):
+            terms = tuple((str(k), float(v)) for k, v in spec.items())
+        else:
+            terms = []
+            for part in spec.split("+"):
+                weight, star, name = part.strip().rpartition("*")
+                try:
+                    w = float(weight) if star else 1.0
+                except ValueError:
+                    raise ConfigError(
+                        f"Bad layer term {part!r}; write 'LAYER' or 'WEIGHT*LAYER'."
+                    ) from None
+                terms.append((name.strip(), w))
+            terms = tuple(terms)
+        if not terms or any(not name for name, _ in terms):
+            raise ConfigError(f"Bad layer objective {spec!r}; name at least one layer.")
+        for name, w in terms:
+            check_float("Objective", f"weight of {name}", w, low=0.0, low_open=True)
+        return cls(terms)
+
+
+def parse_objectives(layers: str | Mapping[str, float] | Sequence[str | Mapping[str, float]]
+                     ) -> list[Objective]:
+    """Each item is inverted separately; an item may combine layers (``0.5*layer3+layer4``)."""
+    items = [layers] if isinstance(layers, (str, Mapping)) else list(layers)
+    if not items:
+        raise ConfigError("No layers given; use for example layers=['penultimate'].")
+    return [Objective.parse(item) for item in items]
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """How to invert: validated on construction; every field is recorded in the manifest.
+
+    Attributes:
+        steps: gradient steps per image (paper: 5000).
+        optimizer: ``normalized-gd`` (paper), ``adam`` or ``sgd`` (with momentum).
+        lr: step size; None takes the optimizer's default (1.0, 0.02, 100.0).
+        schedule: ``constant``, ``step`` (multiply by ``decay_factor`` every ``decay_every``
+            steps) or ``cosine``.
+        momentum: SGD momentum.
+        loss: loss family name (see :data:`LOSS_FAMILIES`), or '+'-joined names.
+        p: the norm of the relative representation distance (paper: 2).
+        adversarial_lambda: weight of the LPIPS term of the adversarial loss, or ``"auto"``
+            for mean(L)/mean(LPIPS) at the first step of each batch.
+        fake_relu: gradient passes through the last ReLU before each layer.
+        token_pool: ``cls``/``mean``/``all`` for token outputs; None for the model's default.
+        early_stop: stop an image once its representation distance is at most this; None (the
+            paper) runs every step.
+        batch_size: images optimized together.
+        seed: seeds every random choice (noise seeds, natural seeds, transforms).
+        share_seeds: one noise image per seed type shared by all targets (as the authors' code
+            did) instead of one per target.
+        record_every: steps between points of the recorded loss curves (None: steps // 100).
+        precision: ``fp32`` or ``bf16`` (autocast of the model's forward pass; use on GPU).
+        channels_last: run the model in channels-last memory format (faster convs on GPU).
+    """
+
+    steps: int = 5000
+    optimizer: str = "normalized-gd"
+    lr: float | None = None
+    schedule: str = "constant"
+    decay_every: int = 1000
+    decay_factor: float = 0.1
+    momentum: float = 0.9
+    loss: str = "regularizer-free"
+    p: float = 2.0
+    adversarial_lambda: float | str = 10.0
+    fake_relu: bool = False
+    token_pool: str | None = None
+    early_stop: float | None = None
+    batch_size: int = 32
+    seed: int = 0
+    share_seeds: bool = False
+    record_every: int | None = None
+    precision: str = "fp32"
+    channels_last: bool = False
+    loss_spec: LossSpec = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        owner = "InversionConfig"
+        check_int(owner, "steps", self.steps, low=1)
+        check_choice(owner, "optimizer", self.optimizer, STEP_RULES)
+        if self.lr is not None:
+            check_float(owner, "lr", self.lr, low=0.0, low_open=True)
+        check_choice(owner, "schedule", self.schedule, SCHEDULES)
+        check_int(owner, "decay_every", self.decay_every, low=1)
+        check_float(owner, "decay_factor", self.decay_factor, low=0.0, high=1.0, low_open=True)
+        check_float(owner, "momentum", self.momentum, low=0.0, high=1.0)
+        check_float(owner, "p", self.p, low=1.0)
+        if self.adversarial_lambda != "auto":
+            check_float(owner, "adversarial_lambda", self.adversarial_lambda, low=0.0)
+        if self.early_stop is not None:
+            check_float(owner, "early_stop", self.early_stop, low=0.0)
+        check_int(owner, "batch_size", self.batch_size, low=1)
+        check_int(owner, "seed", self.seed, low=0)
+        if self.record_every is not None:
+            check_int(owner, "record_every", self.record_every, low=1)
+        check_choice(owner, "precision", self.precision, PRECISIONS)
+        object.__setattr__(self, "loss_spec", LossSpec.parse(self.loss))
+
+    @property
+    def resolved_lr(self) -> float:
+        return DEFAULT_LR[self.optimizer] if self.lr is None else float(self.lr)
+
+    @property
+    def resolved_record_every(self) -> int:
+        return self.record_every or max(1, self.steps // 100)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting, resolved (the learning rate, the loss family's weights)."""
+        out = {k: v for k, v in asdict(self).items() if k != "loss_spec"}
+        out["lr"] = self.resolved_lr
+        out["record_every"] = self.resolved_record_every
+        out["loss_spec"] = asdict(self.loss_spec)
+        return out

@@ -1,0 +1,327 @@
+"""The inversion loop: find images a model represents like its targets (IRIs).
+
+Pure compute: no files, no printing; progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from percalign.errors import InputShapeError, NumericalError
+from percalign.inversion.config import InversionConfig, Objective, parse_objectives
+from percalign.inversion.objective import feature_norm, relative_distance
+from percalign.inversion.parameterizations import make_param
+from percalign.inversion.penalties import get_penalty
+from percalign.inversion.seeds import SeedSpec, make_seed, parse_seeds, stream
+from percalign.inversion.steps import learning_rate, make_rule
+from percalign.inversion.transforms import random_affine, sample_transform_draws
+from percalign.models.extractor import FeatureExtractor
+from percalign.models.model import Model
+
+__all__ = ["InversionResult", "Progress", "invert", "quantize"]
+
+Perceptual = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress callback receives, every ``record_every`` steps and at batch ends."""
+
+    steps_done: int
+    steps_total: int
+    batch: int
+    batches: int
+    mean_distance: float
+
+
+@dataclass
+class InversionResult:
+    """IRIs and everything needed to trace them. M = targets x seeds x objectives.
+
+    Attributes:
+        iris: (M, C, H, W) in [0, 1], on the 8-bit grid (exactly what a PNG stores).
+        seeds: (M, C, H, W) the starting images.
+        targets: (T, C, H, W) the target images.
+        target_index: (M,) which target each IRI belongs to.
+        seed_kind, seed_copy, seed_source: seed type, which copy of it, and for natural-image
+            seeds the index of the image used (else None).
+        objective: the layer objective of each IRI (``penultimate``, ``0.5*layer3+layer4``).
+        distance: (M,) relative representation distance of the 8-bit IRI (weighted over layers).
+        layer_distance: per layer name, (M,) distances (NaN where an IRI's objective lacks it).
+        seed_distance: (M,) the same distance for the seed image, before optimization.
+        steps_taken: (M,) steps run per image (fewer than ``config.steps`` after an early stop).
+        curve_steps: steps at which the loss curves were recorded.
+        curves: (M, K) representation distance at those steps.
+        config: the settings used.
+    """
+
+    iris: torch.Tensor
+    seeds: torch.Tensor
+    targets: torch.Tensor
+    target_index: torch.Tensor
+    seed_kind: list[str]
+    seed_copy: list[int]
+    seed_source: list[int | None]
+    objective: list[str]
+    distance: torch.Tensor
+    layer_distance: dict[str, torch.Tensor]
+    seed_distance: torch.Tensor
+    steps_taken: torch.Tensor
+    curve_steps: list[int]
+    curves: torch.Tensor
+    config: InversionConfig
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.seed_kind)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Round [0, 1] images to the 8-bit grid k/255, as saving to PNG does."""
+    return torch.round(x.clamp(0, 1) * 255.0) / 255.0
+
+
+@dataclass(frozen=True)
+class _Job:
+    target: int
+    kind: str
+    copy: int
+    objective: int
+
+
+class _ObjectiveState:
+    """Extractor and target representations for one objective, shared by its batches."""
+
+    def __init__(self, model: Model, objective: Objective, config: InversionConfig,
+                 targets: torch.Tensor) -> None:
+        self.objective = objective
+        self.extractor = FeatureExtractor(model, objective.layers, fake_relu=config.fake_relu,
+                                          token_pool=config.token_pool)
+        self.config = config
+        with torch.no_grad():
+            feats = self.features(targets)
+        self.target_features = {k: v.float().detach() for k, v in feats.items()}
+        self.target_norms = {k: feature_norm(v, config.p) for k, v in self.target_features.items()}
+        for name, norm in self.target_norms.items():
+            zero = torch.nonzero(norm == 0).flatten().tolist()
+            if zero:
+                raise InputShapeError(
+                    f"Targets {zero} have an all-zero representation at layer {name!r} of "
+                    f"{model.spec.name!r}, so the relative distance is undefined; choose another "
+                    "layer or other targets."
+                )
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.config.precision == "bf16":
+            with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
+                return self.extractor(x)
+        return self.extractor(x)
+
+    def distances(self, x: torch.Tensor, target_rows: torch.Tensor,
+                  precise: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Weighted relative distance (N,) of ``x`` to its targets, and per layer."""
+        with contextlib.nullcontext() if not precise else torch.autocast(
+                device_type=x.device.type, enabled=False):
+            feats = self.extractor(x) if precise else self.features(x)
+        per_layer = {
+            name: relative_distance(feats[name], self.target_features[name][target_rows],
+                                    self.target_norms[name][target_rows], self.config.p)
+            for name in self.objective.layers
+        }
+        total = sum(w * per_layer[name] for name, w in self.objective.terms)
+        return total, per_layer
+
+
+def _check_finite(values: torch.Tensor, step: int, what: str) -> None:
+    if not torch.isfinite(values).all():
+        bad = torch.nonzero(~torch.isfinite(values)).flatten().tolist()
+        raise NumericalError(
+            f"The {what} became NaN or infinite by step {step} (batch rows {bad[:5]}); lower "
+            "the learning rate, use precision='fp32', or check the model for unstable layers."
+        )
+
+
+def invert(model: Model, targets: torch.Tensor, *,
+           layers: str | Sequence[str] = "penultimate",
+           seeds: str | SeedSpec | Sequence[str | SeedSpec] = "super-noise",
+           config: InversionConfig | None = None,
+           seed_images: torch.Tensor | None = None,
+           labels: torch.Tensor | None = None,
+           perceptual: Perceptual | None = None,
+           progress: Callable[[Progress], None] | None = None) -> InversionResult:
+    """Invert ``model``'s representation of each target from each seed, for each objective.
+
+    Args:
+        model: the model (its device is used for everything).
+        targets: (T, C, H, W) in [0, 1], C the model's channel count.
+        layers: one objective or several, each inverted separately; an objective is a layer
+            name or a weighted sum such as ``"0.5*layer3+layer4"``.
+        seeds: seed types, as ``"super-noise,image:2"`` or :class:`SeedSpec` s.
+        config: optimizer and loss settings (default: the paper's, 5000 normalized steps).
+        seed_images: pool for ``image`` seeds (default: the other targets).
+        labels: (T,) labels of the targets; ``image`` seeds then prefer another class.
+        perceptual: differentiable distance (N,) between image batches in [0, 1], used by the
+            adversarial loss (default: calibrated AlexNet-LPIPS, which needs its weights).
+        progress: called with a :class:`Progress` as the run advances.
+
+    Returns:
+        An :class:`InversionResult` whose rows are ordered by objective, target, seed type
+        and copy.
+    """
+    config = config or InversionConfig()
+    model.check_input(targets)
+    objectives = parse_objectives(layers)
+    seed_specs = parse_seeds(seeds)
+    device = model.device
+    targets = targets.detach().to(device=device, dtype=torch.float32)
+    if targets.min() < 0 or targets.max() > 1:
+        raise InputShapeError("Target images must lie in [0, 1]; rescale them first.")
+    pool = targets if seed_images is None else seed_images.detach().to(device, torch.float32)
+    if seed_images is not None:
+        model.check_input(pool)
+    if config.loss_spec.adversarial and perceptual is None:
+        from percalign.judges.lpips import LPIPS
+
+        perceptual = LPIPS("alex").to(device)
+    if config.channels_last:
+        model.module.to(memory_format=torch.channels_last)
+
+    jobs = [_Job(t, s.kind, c, o) for o in range(len(objectives)) for t in range(len(targets))
+            for s in seed_specs for c in range(s.count)]
+    seed_images_out, seed_sources = [], []
+    for job in jobs:
+        key = ("seed", config.seed, job.kind, job.copy,
+               None if config.share_seeds and job.kind != "image" else job.target)
+        img, src = make_seed(job.kind, tuple(targets.shape[1:]), stream(*key), job.target,
+                             pool=pool.cpu(), labels=labels, exclude_self=seed_images is None,
+                             copy=job.copy)
+        seed_images_out.append(img)
+        seed_sources.append(src)
+    all_seeds = torch.stack(seed_images_out).to(device)
+
+    n_batches = sum(-(-sum(1 for j in jobs if j.objective == o) // config.batch_size)
+                    for o in range(len(objectives)))
+    runner = _Runner(config, n_batches, progress, perceptual)
+    rows: dict[str, list[torch.Tensor]] = {"iris": [], "dist": [], "seed_dist": [], "steps": [],
+                                           "curves": []}
+    layer_rows: dict[str, list[torch.Tensor]] = {}
+    for o, objective in enumerate(objectives):
+        state = _ObjectiveState(model, objective, config, targets)
+        index = [i for i, j in enumerate(jobs) if j.objective == o]
+        for start in range(0, len(index), config.batch_size):
+            chunk = index[start:start + config.batch_size]
+            out = runner.run(state, targets, [jobs[i] for i in chunk], all_seeds[chunk])
+            for key in rows:
+                rows[key].append(out[key])
+            for name in {n for obj in objectives for n in obj.layers}:
+                value = out["layers"].get(name, torch.full((len(chunk),), float("nan")))
+                layer_rows.setdefault(name, []).append(value)
+
+    return InversionResult(
+        iris=torch.cat(rows["iris"]), seeds=all_seeds.cpu(), targets=targets.cpu(),
+        target_index=torch.tensor([j.target for j in jobs]),
+        seed_kind=[j.kind for j in jobs], seed_copy=[j.copy for j in jobs],
+        seed_source=seed_sources, objective=[objectives[j.objective].name for j in jobs],
+        distance=torch.cat(rows["dist"]), seed_distance=torch.cat(rows["seed_dist"]),
+        layer_distance={k: torch.cat(v) for k, v in layer_rows.items()},
+        steps_taken=torch.cat(rows["steps"]), curve_steps=runner.curve_steps,
+        curves=torch.cat(rows["curves"]), config=config,
+    )
+
+
+class _Runner:
+    """Optimizes one batch at a time; keeps the progress count across batches."""
+
+    def __init__(self, config: InversionConfig, n_batches: int,
+                 progress: Callable[[Progress], None] | None, perceptual: Perceptual | None):
+        self.config = config
+        self.n_batches = n_batches
+        self.batch_no = 0
+        self.progress = progress
+        self.perceptual = perceptual
+        every = config.resolved_record_every
+        self.curve_steps = sorted({*range(0, config.steps, every), config.steps})
+        self._curve_set = set(self.curve_steps)
+        self.penalties = [(get_penalty(n), w) for n, w in config.loss_spec.penalties]
+
+    def run(self, state: _ObjectiveState, targets: torch.Tensor, jobs: list[_Job],
+            seeds: torch.Tensor) -> dict[str, Any]:
+        cfg, spec = self.config, self.config.loss_spec
+        n = len(jobs)
+        rows = torch.tensor([j.target for j in jobs], device=seeds.device)
+        batch_targets = targets[rows]
+        param = make_param(spec.parameterization, seeds)
+        rule = make_rule(cfg.optimizer, param.params, cfg.momentum)
+        draws = None
+        if spec.transforms:
+            draws = torch.stack([
+                sample_transform_draws(stream("transforms", cfg.seed, j.target, j.kind, j.copy,
+                                              j.objective), cfg.steps) for j in jobs
+            ], dim=1)  # (steps, N, 6)
+        lam: float | None = None if cfg.adversarial_lambda == "auto" else float(cfg.adversarial_lambda)
+        best = torch.full((n,), float("inf"), device=seeds.device)
+        best_image = seeds.clone()
+        active = torch.ones(n, dtype=torch.bool, device=seeds.device)
+        steps_taken = torch.full((n,), cfg.steps, dtype=torch.long)
+        curve = []
+        with torch.no_grad():
+            seed_dist, _ = state.distances(quantize(seeds), rows, precise=True)
+        for step in range(cfg.steps + 1):
+            image = param.image()
+            seen = image if draws is None else random_affine(image, draws[min(step, cfg.steps - 1)])
+            rep, _ = state.distances(seen, rows)
+            total = spec.representation_weight * rep
+            for fn, weight in self.penalties:
+                total = total + weight * fn(image)
+            if spec.adversarial and self.perceptual is not None:
+                lp = self.perceptual(image, batch_targets)
+                if lam is None:
+                    lam = float(rep.detach().mean() / lp.detach().mean().clamp_min(1e-12))
+                total = total - lam * lp
+            with torch.no_grad():
+                improved = (total < best) & active
+                best = torch.where(improved, total.detach(), best)
+                best_image = torch.where(improved.view(-1, 1, 1, 1), image.detach(), best_image)
+            if step in self._curve_set:
+                _check_finite(total.detach(), step, "loss")
+                curve.append(rep.detach().float().cpu())
+                self._report(step, rep)
+            if step == cfg.steps:
+                break  # the last iterate has been scored; no update after it
+            if cfg.early_stop is not None:
+                done = active & (rep.detach() <= cfg.early_stop)
+                steps_taken[done.cpu()] = step
+                active &= ~done
+                if not active.any():
+                    curve.extend(curve[-1:] * (len(self.curve_steps) - len(curve)))
+                    break
+            (grad,) = torch.autograd.grad(total.sum(), param.params)
+            lr = learning_rate(cfg.resolved_lr, step, cfg.steps, cfg.schedule, cfg.decay_every,
+                               cfg.decay_factor)
+            with torch.no_grad():
+                rule.update(param.params, grad, lr, active)
+            param.project()
+        self.batch_no += 1
+        iris = quantize(best_image)
+        with torch.no_grad():
+            dist, per_layer = state.distances(iris, rows, precise=True)
+        _check_finite(dist, cfg.steps, "final representation distance")
+        return {"iris": iris.cpu(), "dist": dist.cpu(), "seed_dist": seed_dist.cpu(),
+                "steps": steps_taken, "curves": torch.stack(curve, dim=1),
+                "layers": {k: v.cpu() for k, v in per_layer.items()}}
+
+    def _report(self, step: int, rep: torch.Tensor) -> None:
+        if self.progress is None:
+            return
+        self.progress(Progress(
+            steps_done=self.batch_no * self.config.steps + step,
+            steps_total=self.n_batches * self.config.steps, batch=self.batch_no,
+            batches=self.n_batches, mean_distance=float(rep.detach().mean()),
+        ))

@@ -1,0 +1,98 @@
+"""Validity gate: is an IRI's representation distance small compared with natural variation?
+
+For a model and objective, the null distribution is the relative representation distance
+between random pairs of *different* natural images. An IRI is valid when its distance lies
+below a low percentile (default the 1st) of that null: it is closer to its target, in the
+model's eyes, than almost any two distinct natural images are to each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from percalign._checks import check_float, check_int
+from percalign.errors import ConfigError
+from percalign.inversion.config import Objective
+from percalign.inversion.objective import feature_norm, relative_distance
+from percalign.models.model import Model
+
+__all__ = ["NullDistribution", "null_distribution"]
+
+
+@dataclass(frozen=True)
+class NullDistribution:
+    """Distances between distinct natural images for one model and objective.
+
+    Attributes:
+        objective: the layer objective (``penultimate``, ``0.5*layer3+layer4``).
+        distances: (P,) relative distances of the sampled ordered pairs.
+        percentile: the percentile that sets the threshold.
+        threshold: IRIs with a distance strictly below it are valid.
+    """
+
+    objective: str
+    distances: np.ndarray
+    percentile: float
+    threshold: float
+
+    def valid(self, distance: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Boolean validity flags for IRI distances."""
+        return np.asarray(distance, dtype=np.float64) < self.threshold
+
+    def summary(self) -> dict[str, float | int | str]:
+        d = self.distances
+        return {"objective": self.objective, "pairs": int(d.size), "percentile": self.percentile,
+                "threshold": self.threshold, "median": float(np.median(d)),
+                "min": float(d.min())}
+
+
+def null_distribution(model: Model, images: torch.Tensor, objective: str | Objective = "penultimate",
+                      *, percentile: float = 1.0, max_pairs: int = 20000, seed: int = 0,
+                      p: float = 2.0, fake_relu: bool = False, token_pool: str | None = None,
+                      batch_size: int = 256) -> NullDistribution:
+    """Sample the null distribution of ``objective`` distances over pairs of ``images``.
+
+    Args:
+        model: the model.
+        images: (N, C, H, W) natural images in [0, 1], N >= 2.
+        objective: the layer objective, as in :func:`~percalign.inversion.invert`.
+        percentile: in (0, 100); the validity threshold is this percentile of the null.
+        max_pairs: all ordered pairs are used when there are at most this many; else a
+            seeded sample of this size.
+        seed, p, fake_relu, token_pool: as in the inversion (fake-ReLU does not change the
+            forward pass, so it has no effect here and is accepted for symmetry).
+    """
+    check_float("null_distribution", "percentile", percentile, low=0.0, high=100.0, low_open=True)
+    check_int("null_distribution", "max_pairs", max_pairs, low=1)
+    obj = objective if isinstance(objective, Objective) else Objective.parse(objective)
+    n = len(images)
+    if n < 2:
+        raise ConfigError("The validity null needs at least 2 natural images; got "
+                          f"{n}. Use more images (--null-images).")
+    model.check_input(images)
+    extractor = model.extractor(obj.layers, fake_relu=False, token_pool=token_pool)
+    images = images.to(model.device, torch.float32)
+    with torch.no_grad():
+        chunks = [extractor(images[i:i + batch_size]) for i in range(0, n, batch_size)]
+    feats = {name: torch.cat([c[name] for c in chunks]).float() for name in obj.layers}
+    rng = np.random.default_rng(seed)
+    total_pairs = n * (n - 1)
+    if total_pairs <= max_pairs:
+        a, b = np.where(~np.eye(n, dtype=bool))
+    else:
+        a = rng.integers(0, n, size=max_pairs)
+        b = (a + rng.integers(1, n, size=max_pairs)) % n  # never equal to a
+    a_t, b_t = torch.as_tensor(a, device=model.device), torch.as_tensor(b, device=model.device)
+    total = torch.zeros(len(a), device=model.device)
+    for name, weight in obj.terms:
+        f = feats[name]
+        norms = feature_norm(f, p)
+        for s in range(0, len(a), 4096):
+            sl = slice(s, s + 4096)
+            total[sl] += weight * relative_distance(f[a_t[sl]], f[b_t[sl]], norms[b_t[sl]], p)
+    distances = total.cpu().numpy().astype(np.float64)
+    return NullDistribution(obj.name, distances, float(percentile),
+                            float(np.percentile(distances, percentile)))

@@ -1,0 +1,5 @@
+"""Automated judges of image similarity."""
+
+from percalign.judges.lpips import LPIPS
+
+__all__ = ["LPIPS"]

@@ -1,0 +1,183 @@
+"""Read representations at named layers, with gradients, stopping at the deepest one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from percalign._checks import check_choice
+from percalign.errors import ConfigError, InputShapeError
+from percalign.models.model import LayerRef, Model
+
+__all__ = ["FeatureExtractor", "pool_tokens"]
+
+TOKEN_POOLS = ("cls", "mean", "all")
+_RELU_FUNCS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+
+
+class _StopForward(Exception):
+    """Raised from a hook once every requested layer has been read."""
+
+
+class _FakeReLU(torch.autograd.Function):
+    """ReLU forward, identity backward (the 'fake ReLU' of Engstrom et al.)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+class _ReluCounter(TorchFunctionMode):
+    """Counts ReLU calls (module or functional) and fakes the ones whose index is listed."""
+
+    def __init__(self, fake_at: frozenset[int] = frozenset()) -> None:
+        super().__init__()
+        self.count = 0
+        self.fake_at = fake_at
+
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (),
+                           kwargs: dict | None = None) -> Any:
+        if func in _RELU_FUNCS:
+            index, self.count = self.count, self.count + 1
+            if index in self.fake_at:
+                return _FakeReLU.apply(args[0])
+        return func(*args, **(kwargs or {}))
+
+
+def pool_tokens(t: torch.Tensor, how: str) -> torch.Tensor:
+    """Reduce a token sequence (N, T, D) to (N, D) by its first token or the mean; 'all' keeps it."""
+    if t.ndim != 3 or how == "all":
+        return t
+    return t[:, 0] if how == "cls" else t.mean(dim=1)
+
+
+def _first_tensor(value: Any) -> torch.Tensor:
+    while isinstance(value, (tuple, list)):
+        value = value[0]
+    if not isinstance(value, torch.Tensor):
+        raise InputShapeError(f"Layer output is a {type(value).__name__}, not a tensor.")
+    return value
+
+
+class FeatureExtractor(nn.Module):
+    """Representations of pixel images at one or more named layers of a :class:`Model`.
+
+    The forward pass clamps the input to [0, 1], applies the model's normalization, runs the
+    network and returns ``{layer name: tensor (N, ...)}``. It stops as soon as every requested
+    layer has been read, so reading an early layer costs only the network up to that layer.
+    A module that runs several times in one forward pass is read at its first call.
+    Gradients flow to the input; the model's weights are frozen.
+
+    Args:
+        model: the wrapped network.
+        layers: module paths or aliases (``penultimate``: the input of the classifier head;
+            ``output``: the model's output).
+        fake_relu: make the last ReLU before each requested layer pass gradients backward
+            unchanged (forward values are untouched).
+        token_pool: how token outputs (N, T, D) are reduced: ``cls``, ``mean`` or ``all``;
+            default from the model's spec.
+
+    Example:
+        >>> import torch, percalign as pa
+        >>> fx = pa.models.load("tiny-cnn").extractor(["block2", "penultimate"])
+        >>> {k: tuple(v.shape) for k, v in fx(torch.rand(2, 3, 32, 32)).items()}
+        {'block2': (2, 16, 8, 8), 'penultimate': (2, 32)}
+    """
+
+    def __init__(self, model: Model, layers: Sequence[str], fake_relu: bool = False,
+                 token_pool: str | None = None) -> None:
+        super().__init__()
+        if isinstance(layers, str):
+            layers = [layers]
+        if not layers:
+            raise ConfigError("FeatureExtractor needs at least one layer; got none.")
+        self.model = model
+        self.refs: dict[str, LayerRef] = {}
+        for name in layers:
+            self.refs.setdefault(name, model.resolve_layer(name))
+        self.token_pool = check_choice(
+            "FeatureExtractor", "token_pool", token_pool or model.spec.token_pool, TOKEN_POOLS
+        )
+        self.fake_relu = bool(fake_relu)
+        self._net = model.module  # registered, so .to() and .parameters() see it
+        self._fake_at: frozenset[int] = frozenset()
+        self._check_layers_and_find_relus()
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.refs)
+
+    def _run(self, x: torch.Tensor, mode: _ReluCounter | None) -> tuple[dict[str, torch.Tensor],
+                                                                         dict[str, int]]:
+        """Forward until every layer is read; return outputs and, per layer, ReLU calls seen."""
+        captured: dict[str, torch.Tensor] = {}
+        relus_before: dict[str, int] = {}
+        modules = dict(self._net.named_modules())
+        handles = []
+
+        def record(name: str, value: Any) -> None:
+            if name in captured:
+                return
+            captured[name] = _first_tensor(value)
+            relus_before[name] = mode.count if mode is not None else 0
+            if len(captured) == len(self.refs):
+                raise _StopForward
+
+        for name, ref in self.refs.items():
+            module = modules[ref.path]
+            if ref.use_input:
+                handles.append(module.register_forward_pre_hook(
+                    lambda _m, args, n=name: record(n, args)))
+            else:
+                handles.append(module.register_forward_hook(
+                    lambda _m, _args, out, n=name: record(n, out)))
+        try:
+            if mode is not None:
+                with mode:
+                    self._net(self.model.normalize(x))
+            else:
+                self._net(self.model.normalize(x))
+        except _StopForward:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+        missing = [n for n in self.refs if n not in captured]
+        if missing:
+            raise InputShapeError(
+                f"Layers {missing} of {self.model.spec.name!r} did not run in a forward pass; "
+                "choose modules the model calls (see `percalign models show`)."
+            )
+        return captured, relus_before
+
+    def _check_layers_and_find_relus(self) -> None:
+        """One dry run on a blank image: validates the layers and locates the fake ReLUs."""
+        h, w = self.model.spec.input_size
+        x = torch.zeros(1, self.model.spec.in_chans, h, w, device=self.model.device)
+        counter = _ReluCounter() if self.fake_relu else None
+        with torch.no_grad():
+            _, relus_before = self._run(x, counter)
+        if self.fake_relu:
+            missing = [n for n, c in relus_before.items() if c == 0]
+            if missing:
+                raise ConfigError(
+                    f"fake_relu: no ReLU runs before layer(s) {missing} of "
+                    f"{self.model.spec.name!r}; turn fake_relu off for them."
+                )
+            self._fake_at = frozenset(c - 1 for c in relus_before.values())
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Representations of ``x`` (N, C, H, W) in [0, 1], keyed by layer name."""
+        self.model.check_input(x)
+        mode = _ReluCounter(self._fake_at) if self.fake_relu else None
+        captured, _ = self._run(x, mode)
+        return {name: pool_tokens(captured[name], self.token_pool) for name in self.refs}

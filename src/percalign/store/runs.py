@@ -1,0 +1,167 @@
+"""Inversion run folders: target, seed and IRI PNGs plus ``manifest.json``.
+
+A folder is written under a hidden temporary name next to its destination and renamed into
+place when complete, so a run that is killed leaves no half-written output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from percalign import _provenance
+from percalign.errors import MissingFileError, OutputExistsError
+from percalign.inversion.engine import InversionResult
+from percalign.inversion.validity import NullDistribution
+from percalign.models.model import Model
+from percalign.store.images import write_png
+
+__all__ = ["MANIFEST", "atomic_folder", "check_output", "read_manifest", "save_run"]
+
+MANIFEST = "manifest.json"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Raise :class:`OutputExistsError` if ``out`` holds anything and ``overwrite`` is off."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise OutputExistsError(
+            f"Output folder {str(out)!r} already exists; choose another --out or pass --overwrite."
+        )
+
+
+@contextmanager
+def atomic_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder that replaces ``out`` only if the block finishes."""
+    out = Path(out)
+    check_output(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if out.exists():
+            trash = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(out, trash)
+            os.replace(tmp, out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _slug(text: str) -> str:
+    return _UNSAFE.sub("_", text).strip("_") or "x"
+
+
+def _number(x: Any) -> float | None:
+    x = float(x)
+    return None if not np.isfinite(x) else x
+
+
+def save_run(out: Path, result: InversionResult, *, model: Model, target_ids: Sequence[str],
+             target_labels: Sequence[int] | None = None, seed_ids: Sequence[str] | None = None,
+             nulls: dict[str, NullDistribution] | None = None, overwrite: bool = False,
+             extra: dict[str, Any] | None = None) -> Path:
+    """Write ``result`` to the folder ``out`` (atomically) and return it.
+
+    Args:
+        out: destination folder; must not exist (or be empty) unless ``overwrite``.
+        result: the inversion result.
+        model: the inverted model (its spec and weights hash go into the manifest).
+        target_ids: one id per target image (``digits/0017``, a file path...).
+        target_labels: class labels of the targets, if known.
+        seed_ids: ids of the pool images used by ``image`` seeds (default: ``target_ids``).
+        nulls: validity null distribution per objective; IRIs get a ``valid`` flag from it.
+        extra: further JSON-able entries for the manifest (image source, timing...).
+    """
+    seed_ids = list(seed_ids) if seed_ids is not None else list(target_ids)
+    with atomic_folder(Path(out), overwrite) as tmp:
+        targets = []
+        for t, image in enumerate(result.targets):
+            rel = f"targets/t{t:04d}.png"
+            targets.append({
+                "index": t, "id": target_ids[t], "file": rel, "sha256": write_png(tmp / rel, image),
+                "label": None if target_labels is None else int(target_labels[t]),
+            })
+        records = []
+        for i in range(len(result)):
+            t = int(result.target_index[i])
+            seed_stem = f"t{t:04d}-{_slug(result.seed_kind[i])}-{result.seed_copy[i]}"
+            seed_rel = f"seeds/{seed_stem}.png"
+            iri_rel = f"iris/{seed_stem}-{_slug(result.objective[i])}.png"
+            source = result.seed_source[i]
+            null = (nulls or {}).get(result.objective[i])
+            records.append({
+                "iri": iri_rel, "iri_sha256": write_png(tmp / iri_rel, result.iris[i]),
+                "seed": seed_rel, "seed_sha256": write_png(tmp / seed_rel, result.seeds[i]),
+                "target": targets[t]["file"], "target_index": t, "target_id": target_ids[t],
+                "seed_type": result.seed_kind[i], "seed_copy": result.seed_copy[i],
+                "seed_source_id": None if source is None else seed_ids[source],
+                "layer": result.objective[i],
+                "distance": _number(result.distance[i]),
+                "layer_distances": {k: _number(v[i]) for k, v in result.layer_distance.items()
+                                    if np.isfinite(float(v[i]))},
+                "seed_distance": _number(result.seed_distance[i]),
+                "valid": None if null is None else bool(null.valid(result.distance[i : i + 1])[0]),
+                "steps": int(result.steps_taken[i]),
+                "curve": [round(float(v), 6) for v in result.curves[i]],
+            })
+        pass_rates = {}
+        for name, null in (nulls or {}).items():
+            flags = [r["valid"] for r in records if r["layer"] == name]
+            pass_rates[name] = {**null.summary(), "valid": int(sum(flags)), "iris": len(flags),
+                                "pass_rate": sum(flags) / len(flags) if flags else None}
+        manifest = {
+            "kind": "percalign.inversion-run",
+            "format": 1,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model": {**{k: v for k, v in asdict(model.spec).items() if k != "extra"},
+                      "extra": model.spec.extra, "weights_sha256": model.weights_sha256},
+            "config": result.config.to_dict(),
+            "curve_steps": result.curve_steps,
+            "validity": pass_rates,
+            "code": _provenance.code_version(),
+            "packages": _provenance.package_versions(),
+            **(extra or {}),
+            "targets": targets,
+            "iris": records,
+        }
+        (tmp / MANIFEST).write_text(_dumps(manifest))
+    return Path(out)
+
+
+def _dumps(manifest: dict[str, Any]) -> str:
+    """JSON with one line per setting and one line per target or IRI record."""
+    lines = []
+    for key, value in manifest.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            rows = ",\n  ".join(json.dumps(row, default=str) for row in value)
+            lines.append(f" {json.dumps(key)}: [\n  {rows}\n ]")
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value, default=str)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a run folder written by :func:`save_run`."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise MissingFileError(
+            f"{str(folder)!r} is not an inversion run folder (no {MANIFEST}); pass the --out "
+            "folder of a `percalign invert` run."
+        )
+    return json.loads(path.read_text())
