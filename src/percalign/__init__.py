@@ -22,8 +22,8 @@ __all__ = [
     "__version__",
     "data",
     "errors",
-    "invert",
     "inversion",
+    "invert",
     "models",
     "null_distribution",
 ]

@@ -20,8 +20,9 @@ def _interval(low: float | None, high: float | None, closed_high: bool = True) -
     return f"[{lo}, {hi}{']' if high is not None and closed_high else ')'}"
 
 
-def check_int(owner: str, param: str, value: Any, low: int | None = None,
-              high: int | None = None) -> int:
+def check_int(
+    owner: str, param: str, value: Any, low: int | None = None, high: int | None = None
+) -> int:
     """Return ``value`` if it is an int in [low, high]; raise :class:`ConfigError` otherwise."""
     ok = isinstance(value, int) and not isinstance(value, bool)
     if ok and (low is None or value >= low) and (high is None or value <= high):
@@ -32,8 +33,14 @@ def check_int(owner: str, param: str, value: Any, low: int | None = None,
     )
 
 
-def check_float(owner: str, param: str, value: Any, low: float | None = None,
-                high: float | None = None, low_open: bool = False) -> float:
+def check_float(
+    owner: str,
+    param: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
     """Return ``float(value)`` if it is a finite number in the interval; raise otherwise."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok and math.isfinite(value):
@@ -44,8 +51,7 @@ def check_float(owner: str, param: str, value: Any, low: float | None = None,
     if low_open and low is not None:
         interval = "(" + interval[1:]
     raise ConfigError(
-        f"The {param!r} parameter of {owner} must be a finite number in {interval}. "
-        f"Got {value!r}."
+        f"The {param!r} parameter of {owner} must be a finite number in {interval}. Got {value!r}."
     )
 
 

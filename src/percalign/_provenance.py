@@ -10,8 +10,18 @@ from pathlib import Path
 
 __all__ = ["code_version", "package_versions"]
 
-_PACKAGES = ("percalign", "torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn",
-             "scikit-image", "pillow", "lpips")
+_PACKAGES = (
+    "percalign",
+    "torch",
+    "torchvision",
+    "timm",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "scikit-image",
+    "pillow",
+    "lpips",
+)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -31,8 +41,13 @@ def code_version() -> dict[str, str | bool | None]:
 
     def git(*args: str) -> str | None:
         try:
-            out = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True,
-                                 timeout=5, check=True)
+            out = subprocess.run(
+                ["git", "-C", str(here), *args],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            )
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip()

@@ -65,7 +65,8 @@ class OutputExistsError(PercalignError, FileExistsError):
     """An output folder or file already exists and would be overwritten."""
 
 
-def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "") -> UnknownNameError:
+def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "",
+                 where: str = "") -> UnknownNameError:
     """Build an :class:`UnknownNameError` that names close matches.
 
     >>> str(unknown_name("model", "tiny-cn", ["tiny-cnn", "tiny-vit"]))
@@ -79,4 +80,7 @@ def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "") -
         suggestion = " Choose one of: " + ", ".join(choices) + "."
     else:
         suggestion = ""
-    return UnknownNameError(f"Unknown {kind} {name!r}.{suggestion}{' ' + hint if hint else ''}")
+    place = f" {where}" if where else ""
+    return UnknownNameError(
+        f"Unknown {kind} {name!r}{place}.{suggestion}{' ' + hint if hint else ''}"
+    )

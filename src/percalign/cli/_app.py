@@ -23,12 +23,17 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from percalign.cli import demo, invert, models
 
-    parser = _Parser(prog="percalign", description=(
-        "Measure how well vision models' representations align with human perception."))
+    parser = _Parser(
+        prog="percalign",
+        description=(
+            "Measure how well vision models' representations align with human perception."
+        ),
+    )
     parser.add_argument("--version", action="version", version=f"percalign {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
-                                parser_class=_Parser)
+    sub = parser.add_subparsers(
+        title="commands", metavar="COMMAND", required=True, parser_class=_Parser
+    )
     for module in (models, invert, demo):
         module.add_parser(sub)
     return parser

@@ -25,16 +25,27 @@ err = Console(stderr=True, highlight=False)
 def inversion_progress(label: str) -> Iterator[Callable[[InversionProgress], None]]:
     """A progress bar (steps, ETA, current mean distance) fed by the engine's callback."""
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("batch {task.fields[batch]}"), TextColumn("dist {task.fields[dist]}"),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=err, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("batch {task.fields[batch]}"),
+        TextColumn("dist {task.fields[dist]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
     )
     with bar:
         task = bar.add_task(label, total=None, batch="-", dist="-")
 
         def update(p: InversionProgress) -> None:
-            bar.update(task, total=p.steps_total, completed=p.steps_done,
-                       batch=f"{p.batch + 1}/{p.batches}", dist=f"{p.mean_distance:.4f}")
+            bar.update(
+                task,
+                total=p.steps_total,
+                completed=p.steps_done,
+                batch=f"{p.batch + 1}/{p.batches}",
+                dist=f"{p.mean_distance:.4f}",
+            )
 
         yield update

@@ -19,9 +19,22 @@ def run(args: argparse.Namespace) -> int:
     invert_parser = parser.add_subparsers().add_parser("invert")
     invert.add_model_options(invert_parser)
     inv_args = [
-        "invert", "--model", "tiny-cnn", "--images", "digits", "--n-images", "8",
-        "--seeds", "super-noise,image", "--steps", "200", "--optimizer", "adam",
-        "--out", str(args.out / "inversion"), "--overwrite",
+        "invert",
+        "--model",
+        "tiny-cnn",
+        "--images",
+        "digits",
+        "--n-images",
+        "8",
+        "--seeds",
+        "super-noise,image",
+        "--steps",
+        "200",
+        "--optimizer",
+        "adam",
+        "--out",
+        str(args.out / "inversion"),
+        "--overwrite",
     ]
     from percalign.cli._app import build_parser
 

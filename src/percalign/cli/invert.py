@@ -22,21 +22,28 @@ def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Options that choose and place a model (shared by every command that loads one)."""
     g = parser.add_argument_group("model")
     g.add_argument("--model", required=True, help="model name (see `percalign models list`)")
-    g.add_argument("--weights", default=None,
-                   help="none | an enum name | PATH or URL, optionally TAG:PATH (default: the "
-                        "model's own)")
+    g.add_argument(
+        "--weights",
+        default=None,
+        help="none | an enum name | PATH or URL, optionally TAG:PATH (default: the model's own)",
+    )
     g.add_argument("--image-size", type=int, default=None, help="input size (default: model's)")
     g.add_argument("--mean", type=_floats, default=None, help="normalization, for TorchScript")
     g.add_argument("--std", type=_floats, default=None, help="normalization, for TorchScript")
-    g.add_argument("--allow-pickle", action="store_true",
-                   help="allow weights files with pickled objects (trusted files only)")
+    g.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="allow weights files with pickled objects (trusted files only)",
+    )
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1... (default: auto)")
 
 
@@ -46,49 +53,86 @@ def load_model(args: argparse.Namespace) -> models.Model:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device} was asked for, but CUDA is not available here.")
-    return models.load(args.model, weights=args.weights, image_size=args.image_size,
-                       allow_pickle=args.allow_pickle, mean=args.mean, std=args.std,
-                       device=device)
+    return models.load(
+        args.model,
+        weights=args.weights,
+        image_size=args.image_size,
+        allow_pickle=args.allow_pickle,
+        mean=args.mean,
+        std=args.std,
+        device=device,
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("invert", help="invert a model's representation into IRIs",
-                       description="Find images (IRIs) that the model represents like each "
-                                   "target at the chosen layer, from each seed.")
+    p = sub.add_parser(
+        "invert",
+        help="invert a model's representation into IRIs",
+        description="Find images (IRIs) that the model represents like each "
+        "target at the chosen layer, from each seed.",
+    )
     add_model_options(p)
     g = p.add_argument_group("images and seeds")
-    g.add_argument("--images", default="digits",
-                   help="digits | samples | a folder or glob of images (default: digits)")
+    g.add_argument(
+        "--images",
+        default="digits",
+        help="digits | samples | a folder or glob of images (default: digits)",
+    )
     g.add_argument("--n-images", type=int, default=8, help="number of targets (default: 8)")
     g.add_argument("--split", default="all", help="all | train | test (digits)")
-    g.add_argument("--seeds", default="super-noise",
-                   help="seed types, comma-separated, each optionally :COUNT; of "
-                        "super-noise, light-noise, uniform, white, black, grey, image")
-    g.add_argument("--share-seeds", action="store_true",
-                   help="one noise seed shared by all targets (as the authors' code)")
+    g.add_argument(
+        "--seeds",
+        default="super-noise",
+        help="seed types, comma-separated, each optionally :COUNT; of "
+        "super-noise, light-noise, uniform, white, black, grey, image",
+    )
+    g.add_argument(
+        "--share-seeds",
+        action="store_true",
+        help="one noise seed shared by all targets (as the authors' code)",
+    )
     g = p.add_argument_group("objective and optimizer")
-    g.add_argument("--layer", action="append", default=None,
-                   help="layer(s) to invert, comma-separated or repeated; a weighted sum such "
-                        "as 0.5*layer3+layer4 is one objective (default: penultimate)")
-    g.add_argument("--loss", default="regularizer-free",
-                   help="loss family: " + " | ".join(LOSS_FAMILIES) + " (combine with +)")
+    g.add_argument(
+        "--layer",
+        action="append",
+        default=None,
+        help="layer(s) to invert, comma-separated or repeated; a weighted sum such "
+        "as 0.5*layer3+layer4 is one objective (default: penultimate)",
+    )
+    g.add_argument(
+        "--loss",
+        default="regularizer-free",
+        help="loss family: " + " | ".join(LOSS_FAMILIES) + " (combine with +)",
+    )
     g.add_argument("--optimizer", default="normalized-gd", help=" | ".join(STEP_RULES))
     g.add_argument("--lr", type=float, default=None, help="step size (default per optimizer)")
     g.add_argument("--schedule", default="constant", help="constant | step | cosine")
     g.add_argument("--steps", type=int, default=5000, help="steps per image (default: 5000)")
     g.add_argument("--batch-size", type=int, default=32)
     g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument("--fake-relu", action="store_true",
-                   help="last ReLU before each layer passes gradients backward")
-    g.add_argument("--early-stop", type=float, default=None,
-                   help="stop an image once its distance is at most this (default: never)")
-    g.add_argument("--adversarial-lambda", default="10",
-                   help="LPIPS weight of the adversarial loss, or 'auto'")
+    g.add_argument(
+        "--fake-relu",
+        action="store_true",
+        help="last ReLU before each layer passes gradients backward",
+    )
+    g.add_argument(
+        "--early-stop",
+        type=float,
+        default=None,
+        help="stop an image once its distance is at most this (default: never)",
+    )
+    g.add_argument(
+        "--adversarial-lambda", default="10", help="LPIPS weight of the adversarial loss, or 'auto'"
+    )
     g.add_argument("--precision", default="fp32", help="fp32 | bf16 (GPU)")
     g.add_argument("--channels-last", action="store_true")
     g = p.add_argument_group("validity gate and output")
-    g.add_argument("--null-images", type=int, default=256,
-                   help="natural images whose pairwise distances form the validity null")
+    g.add_argument(
+        "--null-images",
+        type=int,
+        default=256,
+        help="natural images whose pairwise distances form the validity null",
+    )
     g.add_argument("--validity-percentile", type=float, default=1.0)
     g.add_argument("--out", type=Path, required=True, help="output folder")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -101,16 +145,26 @@ def _lambda(text: str) -> float | str:
     try:
         return float(text)
     except ValueError:
-        raise ConfigError(f"--adversarial-lambda must be a number or 'auto'; got {text!r}.") from None
+        raise ConfigError(
+            f"--adversarial-lambda must be a number or 'auto'; got {text!r}."
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.overwrite)  # fail before any work
     config = InversionConfig(
-        steps=args.steps, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
-        loss=args.loss, adversarial_lambda=_lambda(args.adversarial_lambda),
-        fake_relu=args.fake_relu, early_stop=args.early_stop, batch_size=args.batch_size,
-        seed=args.seed, share_seeds=args.share_seeds, precision=args.precision,
+        steps=args.steps,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        schedule=args.schedule,
+        loss=args.loss,
+        adversarial_lambda=_lambda(args.adversarial_lambda),
+        fake_relu=args.fake_relu,
+        early_stop=args.early_stop,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        share_seeds=args.share_seeds,
+        precision=args.precision,
         channels_last=args.channels_last,
     )
     layers = [item for arg in (args.layer or ["penultimate"]) for item in arg.split(",") if item]
@@ -120,51 +174,98 @@ def run(args: argparse.Namespace) -> int:
         for layer in objective.layers:
             model.resolve_layer(layer)
     size = model.spec.input_size
-    chosen = data.load_images(args.images, args.n_images, size=size, split=args.split,
-                              seed=args.seed)
+    chosen = data.load_images(
+        args.images, args.n_images, size=size, split=args.split, seed=args.seed
+    )
     targets = data.to_channels(chosen.images, model.spec.in_chans)
     pool = data.load_images(args.images, None, size=size, split=args.split)
     null_n = min(args.null_images, len(pool))
     if null_n < len(pool):
-        pool = data.load_images(args.images, null_n, size=size, split=args.split, seed=args.seed + 1)
+        pool = data.load_images(
+            args.images, null_n, size=size, split=args.split, seed=args.seed + 1
+        )
     null_images = data.to_channels(pool.images, model.spec.in_chans)
 
-    err.print(f"Inverting {model.spec.name} at {', '.join(o.name for o in objectives)}: "
-              f"{len(chosen)} targets x seeds {args.seeds}, {config.steps} steps "
-              f"({config.optimizer}, lr {config.resolved_lr:g}, loss {config.loss}) "
-              f"on {model.device}")
+    err.print(
+        f"Inverting {model.spec.name} at {', '.join(o.name for o in objectives)}: "
+        f"{len(chosen)} targets x seeds {args.seeds}, {config.steps} steps "
+        f"({config.optimizer}, lr {config.resolved_lr:g}, loss {config.loss}) "
+        f"on {model.device}"
+    )
     started = time.perf_counter()
     with inversion_progress("invert") as progress:
-        result = invert(model, targets, layers=objectives and [o.name for o in objectives],
-                        seeds=args.seeds, config=config, labels=chosen.labels, progress=progress)
+        result = invert(
+            model,
+            targets,
+            layers=objectives and [o.name for o in objectives],
+            seeds=args.seeds,
+            config=config,
+            labels=chosen.labels,
+            progress=progress,
+        )
     elapsed = time.perf_counter() - started
-    nulls = {o.name: null_distribution(model, null_images, o, percentile=args.validity_percentile,
-                                       seed=args.seed, p=config.p, token_pool=config.token_pool)
-             for o in objectives}
-    save_run(args.out, result, model=model, target_ids=chosen.ids,
-             target_labels=None if chosen.labels is None else chosen.labels.tolist(),
-             nulls=nulls, overwrite=args.overwrite,
-             extra={"images": {"source": args.images, "n": len(chosen), "split": args.split,
-                               "size": list(size), "null_images": len(pool)},
-                    "seeds": args.seeds, "elapsed_seconds": round(elapsed, 3),
-                    "device": str(model.device), "command": "percalign invert"})
+    nulls = {
+        o.name: null_distribution(
+            model,
+            null_images,
+            o,
+            percentile=args.validity_percentile,
+            seed=args.seed,
+            p=config.p,
+            token_pool=config.token_pool,
+        )
+        for o in objectives
+    }
+    save_run(
+        args.out,
+        result,
+        model=model,
+        target_ids=chosen.ids,
+        target_labels=None if chosen.labels is None else chosen.labels.tolist(),
+        nulls=nulls,
+        overwrite=args.overwrite,
+        extra={
+            "images": {
+                "source": args.images,
+                "n": len(chosen),
+                "split": args.split,
+                "size": list(size),
+                "null_images": len(pool),
+            },
+            "seeds": args.seeds,
+            "elapsed_seconds": round(elapsed, 3),
+            "device": str(model.device),
+            "command": "percalign invert",
+        },
+    )
     table = Table(title=f"IRIs of {model.spec.name} -> {args.out}")
     for col in ("layer", "seed", "IRIs", "median dist.", "seed dist.", "valid"):
         table.add_column(col)
     for objective in objectives:
         for kind in dict.fromkeys(result.seed_kind):
-            rows = [i for i in range(len(result))
-                    if result.objective[i] == objective.name and result.seed_kind[i] == kind]
+            rows = [
+                i
+                for i in range(len(result))
+                if result.objective[i] == objective.name and result.seed_kind[i] == kind
+            ]
             idx = torch.tensor(rows)
             valid = nulls[objective.name].valid(result.distance[idx])
-            table.add_row(objective.name, kind, str(len(rows)),
-                          f"{result.distance[idx].median():.4f}",
-                          f"{result.seed_distance[idx].median():.4f}",
-                          f"{int(valid.sum())}/{len(rows)}")
+            table.add_row(
+                objective.name,
+                kind,
+                str(len(rows)),
+                f"{result.distance[idx].median():.4f}",
+                f"{result.seed_distance[idx].median():.4f}",
+                f"{int(valid.sum())}/{len(rows)}",
+            )
     out.print(table)
-    out.print(f"dist.: relative representation distance of the saved 8-bit IRI; valid: below "
-              f"percentile {args.validity_percentile:g} of the distances between distinct natural "
-              "images.")
-    out.print(f"Wrote {len(result)} IRIs in {elapsed:.1f} s: {args.out}/iris, targets in "
-              f"{args.out}/targets, seeds in {args.out}/seeds, manifest {args.out}/manifest.json")
+    out.print(
+        f"dist.: relative representation distance of the saved 8-bit IRI; valid: below "
+        f"percentile {args.validity_percentile:g} of the distances between distinct natural "
+        "images."
+    )
+    out.print(
+        f"Wrote {len(result)} IRIs in {elapsed:.1f} s: {args.out}/iris, targets in "
+        f"{args.out}/targets, seeds in {args.out}/seeds, manifest {args.out}/manifest.json"
+    )
     return 0

@@ -16,14 +16,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("models", help="list models and show their layers")
     cmds = parser.add_subparsers(metavar="ACTION", required=True)
     p_list = cmds.add_parser("list", help="registered models (and, with --all, every source)")
-    p_list.add_argument("--all", action="store_true",
-                        help="also list every torchvision and timm model name")
+    p_list.add_argument(
+        "--all", action="store_true", help="also list every torchvision and timm model name"
+    )
     p_list.set_defaults(run=_list)
     p_show = cmds.add_parser("show", help="input size, normalization and layers of a model")
     p_show.add_argument("name")
-    p_show.add_argument("--weights", default=None,
-                        help="weights to load (default: the model's own; when they are not "
-                             "available, the architecture is shown with random weights)")
+    p_show.add_argument(
+        "--weights",
+        default=None,
+        help="weights to load (default: the model's own; when they are not "
+        "available, the architecture is shown with random weights)",
+    )
     p_show.add_argument("--image-size", type=int, default=None)
     p_show.add_argument("--depth", type=int, default=2, help="deepest module level listed")
     p_show.add_argument("--all", action="store_true", help="list every module")
@@ -42,8 +46,10 @@ def _list(args: argparse.Namespace) -> int:
             names = source.names()
             out.print(f"[bold]{source.name}[/] ({len(names)}): " + ", ".join(names))
     else:
-        out.print("Also any torchvision classification model (resnet50, vgg16_bn, vit_b_16...) "
-                  "and any timm model (timm:NAME); `percalign models list --all` names them.")
+        out.print(
+            "Also any torchvision classification model (resnet50, vgg16_bn, vit_b_16...) "
+            "and any timm model (timm:NAME); `percalign models list --all` names them."
+        )
     return 0
 
 
@@ -57,10 +63,14 @@ def _show(args: argparse.Namespace) -> int:
         model = models.load(args.name, weights="none", image_size=args.image_size)
     spec = model.spec
     out.print(f"[bold]{spec.name}[/] ({spec.source})")
-    out.print(f"  input      {spec.in_chans} x {spec.input_size[0]} x {spec.input_size[1]}, "
-              "pixels in [0, 1]")
-    out.print(f"  normalize  mean {tuple(round(m, 4) for m in spec.mean)}, "
-              f"std {tuple(round(s, 4) for s in spec.std)}")
+    out.print(
+        f"  input      {spec.in_chans} x {spec.input_size[0]} x {spec.input_size[1]}, "
+        "pixels in [0, 1]"
+    )
+    out.print(
+        f"  normalize  mean {tuple(round(m, 4) for m in spec.mean)}, "
+        f"std {tuple(round(s, 4) for s in spec.std)}"
+    )
     out.print(f"  classes    {spec.num_classes}")
     out.print(f"  weights    {spec.weights} (sha256 {model.weights_sha256[:16]})")
     out.print(f"  penultimate = input of '{spec.head}'" if spec.head else "  penultimate: none")

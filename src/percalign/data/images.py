@@ -19,9 +19,24 @@ __all__ = ["ImageSet", "builtin_sources", "load_images", "read_image", "resize",
 SPLITS = ("all", "train", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 #: scikit-image photographs that ship inside the package (no download needed).
-SAMPLE_PHOTOS = ("astronaut", "brick", "camera", "chelsea", "coffee", "coins", "colorwheel",
-                 "grass", "gravel", "hubble_deep_field", "immunohistochemistry", "moon", "page",
-                 "retina", "rocket", "text")
+SAMPLE_PHOTOS = (
+    "astronaut",
+    "brick",
+    "camera",
+    "chelsea",
+    "coffee",
+    "coins",
+    "colorwheel",
+    "grass",
+    "gravel",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "moon",
+    "page",
+    "retina",
+    "rocket",
+    "text",
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +61,10 @@ class ImageSet:
     def subset(self, index: Sequence[int]) -> ImageSet:
         idx = torch.as_tensor(list(index), dtype=torch.long)
         return ImageSet(
-            self.images[idx], tuple(self.ids[i] for i in idx.tolist()),
-            None if self.labels is None else self.labels[idx], self.source,
+            self.images[idx],
+            tuple(self.ids[i] for i in idx.tolist()),
+            None if self.labels is None else self.labels[idx],
+            self.source,
         )
 
 
@@ -75,9 +92,10 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     scale = min(h / th, w / tw)
     ch, cw = round(th * scale), round(tw * scale)
     top, left = (h - ch) // 2, (w - cw) // 2
-    x = x[..., top:top + ch, left:left + cw]
-    out = F.interpolate(x, size=(th, tw), mode="bilinear", align_corners=False,
-                        antialias=ch > th or cw > tw)
+    x = x[..., top : top + ch, left : left + cw]
+    out = F.interpolate(
+        x, size=(th, tw), mode="bilinear", align_corners=False, antialias=ch > th or cw > tw
+    )
     return out.clamp(0.0, 1.0)
 
 
@@ -122,8 +140,12 @@ def _digits(size: tuple[int, int], split: str) -> ImageSet:
     index = _split_index(bunch.target, split)
     pixels = torch.from_numpy(bunch.images[index].astype(np.float32) / 16.0).unsqueeze(1)
     images = F.interpolate(pixels, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
-    return ImageSet(images, tuple(f"digits/{i:04d}" for i in index),
-                    torch.from_numpy(bunch.target[index].astype(np.int64)), "digits")
+    return ImageSet(
+        images,
+        tuple(f"digits/{i:04d}" for i in index),
+        torch.from_numpy(bunch.target[index].astype(np.int64)),
+        "digits",
+    )
 
 
 def _samples(size: tuple[int, int], split: str) -> ImageSet:
@@ -147,8 +169,9 @@ def _files(pattern: str, size: tuple[int, int], split: str) -> ImageSet:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     else:
-        files = sorted(Path(p) for p in globlib.glob(str(path), recursive=True)
-                       if Path(p).is_file())
+        files = sorted(
+            Path(p) for p in globlib.glob(str(path), recursive=True) if Path(p).is_file()
+        )
     if not files:
         raise ImageReadError(
             f"No image files found at {pattern!r}; give a folder of images, a glob such as "
@@ -160,10 +183,12 @@ def _files(pattern: str, size: tuple[int, int], split: str) -> ImageSet:
     if path.is_dir():
         classes = sorted({f.parent.relative_to(path).as_posix() for f in files})
         if len(classes) > 1:  # ImageFolder layout: one sub-folder per class
-            labels = torch.tensor([classes.index(f.parent.relative_to(path).as_posix())
-                                   for f in files])
-    return ImageSet(_stack([read_image(f) for f in files], size), tuple(str(f) for f in files),
-                    labels, pattern)
+            labels = torch.tensor(
+                [classes.index(f.parent.relative_to(path).as_posix()) for f in files]
+            )
+    return ImageSet(
+        _stack([read_image(f) for f in files], size), tuple(str(f) for f in files), labels, pattern
+    )
 
 
 _BUILTIN: dict[str, Callable[[tuple[int, int], str], ImageSet]] = {
@@ -176,8 +201,14 @@ def builtin_sources() -> list[str]:
     return sorted(_BUILTIN)
 
 
-def load_images(source: str, n: int | None = None, *, size: int | tuple[int, int] = 32,
-                split: str = "all", seed: int = 0) -> ImageSet:
+def load_images(
+    source: str,
+    n: int | None = None,
+    *,
+    size: int | tuple[int, int] = 32,
+    split: str = "all",
+    seed: int = 0,
+) -> ImageSet:
     """Load an image set and, if ``n`` is given, pick ``n`` images from it reproducibly.
 
     Args:
@@ -202,8 +233,12 @@ def load_images(source: str, n: int | None = None, *, size: int | tuple[int, int
     elif any(ch in source for ch in "/*?.") or Path(source).exists():
         found = _files(source, hw, split)
     else:
-        raise unknown_name("image source", source, builtin_sources(),
-                           hint="A folder or glob of image files works too.")
+        raise unknown_name(
+            "image source",
+            source,
+            builtin_sources(),
+            hint="A folder or glob of image files works too.",
+        )
     if n is None:
         return found
     check_int("load_images", "n", n, low=1, high=len(found))

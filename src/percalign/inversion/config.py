@@ -70,14 +70,17 @@ LOSS_FAMILIES: dict[str, dict[str, Any]] = {
     "regularizer-free": {},
     "transforms": {"transforms": True},
     "fourier": {"parameterization": "fourier"},
-    "penalties": {"representation_weight": _PAPER_PENALTY_REP,
-                  "penalties": (("tv", 5e-4), ("blur", 5e-4), ("l1", 5e-5))},
+    "penalties": {
+        "representation_weight": _PAPER_PENALTY_REP,
+        "penalties": (("tv", 5e-4), ("blur", 5e-4), ("l1", 5e-5)),
+    },
     "penalties-tv": {"representation_weight": _PAPER_PENALTY_REP, "penalties": (("tv", 5e-4),)},
-    "penalties-blur": {"representation_weight": _PAPER_PENALTY_REP,
-                       "penalties": (("blur", 5e-4),)},
+    "penalties-blur": {"representation_weight": _PAPER_PENALTY_REP, "penalties": (("blur", 5e-4),)},
     "penalties-l1": {"representation_weight": _PAPER_PENALTY_REP, "penalties": (("l1", 5e-5),)},
-    "penalties-tv-l6": {"representation_weight": _PAPER_PENALTY_REP,
-                        "penalties": (("tv", 5e-4), ("l6", 1.0))},
+    "penalties-tv-l6": {
+        "representation_weight": _PAPER_PENALTY_REP,
+        "penalties": (("tv", 5e-4), ("l6", 1.0)),
+    },
     "adversarial": {"adversarial": True},
 }
 
@@ -119,8 +122,9 @@ class Objective:
         return cls(terms)
 
 
-def parse_objectives(layers: str | Mapping[str, float] | Sequence[str | Mapping[str, float]]
-                     ) -> list[Objective]:
+def parse_objectives(
+    layers: str | Mapping[str, float] | Sequence[str | Mapping[str, float]],
+) -> list[Objective]:
     """Each item is inverted separately; an item may combine layers (``0.5*layer3+layer4``)."""
     items = [layers] if isinstance(layers, (str, Mapping)) else list(layers)
     if not items:

@@ -5,7 +5,6 @@ Pure compute: no files, no printing; progress goes to a callback.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,19 +94,32 @@ class _Job:
 
 
 class _ObjectiveState:
-    """Extractor and target representations for one objective, shared by its batches."""
+    """Extractor and target representations for one objective, shared by its batches.
 
-    def __init__(self, model: Model, objective: Objective, config: InversionConfig,
-                 targets: torch.Tensor) -> None:
+    Target features are kept in float32 for the reported distances and, under bf16, also as
+    computed in bf16 for the optimized loss, so that each is compared like with like.
+    """
+
+    def __init__(
+        self, model: Model, objective: Objective, config: InversionConfig, targets: torch.Tensor
+    ) -> None:
         self.objective = objective
-        self.extractor = FeatureExtractor(model, objective.layers, fake_relu=config.fake_relu,
-                                          token_pool=config.token_pool)
+        self.extractor = FeatureExtractor(
+            model, objective.layers, fake_relu=config.fake_relu, token_pool=config.token_pool
+        )
         self.config = config
         with torch.no_grad():
-            feats = self.features(targets)
-        self.target_features = {k: v.float().detach() for k, v in feats.items()}
-        self.target_norms = {k: feature_norm(v, config.p) for k, v in self.target_features.items()}
-        for name, norm in self.target_norms.items():
+            precise = self.extractor(targets)
+            fast = self.features(targets) if config.precision != "fp32" else precise
+        self.targets = {True: self._prepare(precise, model), False: self._prepare(fast, model)}
+
+    def _prepare(
+        self, feats: dict[str, torch.Tensor], model: Model
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        out = {}
+        for name, f in feats.items():
+            f = f.float().detach()
+            norm = feature_norm(f, self.config.p)
             zero = torch.nonzero(norm == 0).flatten().tolist()
             if zero:
                 raise InputShapeError(
@@ -115,8 +127,11 @@ class _ObjectiveState:
                     f"{model.spec.name!r}, so the relative distance is undefined; choose another "
                     "layer or other targets."
                 )
+            out[name] = (f, norm)
+        return out
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Features as the optimization sees them (channels-last, bf16 autocast if set)."""
         if self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.config.precision == "bf16":
@@ -124,17 +139,21 @@ class _ObjectiveState:
                 return self.extractor(x)
         return self.extractor(x)
 
-    def distances(self, x: torch.Tensor, target_rows: torch.Tensor,
-                  precise: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Weighted relative distance (N,) of ``x`` to its targets, and per layer."""
-        with contextlib.nullcontext() if not precise else torch.autocast(
-                device_type=x.device.type, enabled=False):
-            feats = self.extractor(x) if precise else self.features(x)
-        per_layer = {
-            name: relative_distance(feats[name], self.target_features[name][target_rows],
-                                    self.target_norms[name][target_rows], self.config.p)
-            for name in self.objective.layers
-        }
+    def distances(
+        self, x: torch.Tensor, target_rows: torch.Tensor, precise: bool = False
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Weighted relative distance (N,) of ``x`` to its targets, and per layer.
+
+        ``precise`` computes in float32 (for reported distances); otherwise as optimized.
+        """
+        feats = self.extractor(x) if precise else self.features(x)
+        targets = self.targets[precise]
+        per_layer = {}
+        for name in self.objective.layers:
+            f, norm = targets[name]
+            per_layer[name] = relative_distance(
+                feats[name], f[target_rows], norm[target_rows], self.config.p
+            )
         total = sum(w * per_layer[name] for name, w in self.objective.terms)
         return total, per_layer
 
@@ -148,32 +167,40 @@ def _check_finite(values: torch.Tensor, step: int, what: str) -> None:
         )
 
 
-def invert(model: Model, targets: torch.Tensor, *,
-           layers: str | Sequence[str] = "penultimate",
-           seeds: str | SeedSpec | Sequence[str | SeedSpec] = "super-noise",
-           config: InversionConfig | None = None,
-           seed_images: torch.Tensor | None = None,
-           labels: torch.Tensor | None = None,
-           perceptual: Perceptual | None = None,
-           progress: Callable[[Progress], None] | None = None) -> InversionResult:
+def invert(
+    model: Model,
+    targets: torch.Tensor,
+    *,
+    layers: str | Sequence[str] = "penultimate",
+    seeds: str | SeedSpec | Sequence[str | SeedSpec] = "super-noise",
+    config: InversionConfig | None = None,
+    labels: torch.Tensor | None = None,
+    seed_images: torch.Tensor | None = None,
+    seed_labels: torch.Tensor | None = None,
+    perceptual: Perceptual | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> InversionResult:
     """Invert ``model``'s representation of each target from each seed, for each objective.
 
     Args:
         model: the model (its device is used for everything).
-        targets: (T, C, H, W) in [0, 1], C the model's channel count.
+        targets: (T, C, H, W) in [0, 1], C the model's channel count. Targets and seeds are
+            rounded to 8-bit levels first, so that what is inverted is what is saved and shown.
         layers: one objective or several, each inverted separately; an objective is a layer
             name or a weighted sum such as ``"0.5*layer3+layer4"``.
         seeds: seed types, as ``"super-noise,image:2"`` or :class:`SeedSpec` s.
         config: optimizer and loss settings (default: the paper's, 5000 normalized steps).
-        seed_images: pool for ``image`` seeds (default: the other targets).
         labels: (T,) labels of the targets; ``image`` seeds then prefer another class.
+        seed_images: pool for ``image`` seeds (default: the other targets).
+        seed_labels: labels of ``seed_images``, if known.
         perceptual: differentiable distance (N,) between image batches in [0, 1], used by the
             adversarial loss (default: calibrated AlexNet-LPIPS, which needs its weights).
         progress: called with a :class:`Progress` as the run advances.
 
     Returns:
         An :class:`InversionResult` whose rows are ordered by objective, target, seed type
-        and copy.
+        and copy. Each IRI is the best iterate by loss, except with random transforms, whose
+        loss is measured on a random view: there it is the last iterate.
     """
     config = config or InversionConfig()
     model.check_input(targets)
@@ -183,9 +210,16 @@ def invert(model: Model, targets: torch.Tensor, *,
     targets = targets.detach().to(device=device, dtype=torch.float32)
     if targets.min() < 0 or targets.max() > 1:
         raise InputShapeError("Target images must lie in [0, 1]; rescale them first.")
-    pool = targets if seed_images is None else seed_images.detach().to(device, torch.float32)
-    if seed_images is not None:
-        model.check_input(pool)
+    targets = quantize(targets)  # invert the target exactly as it is saved and shown
+    if labels is not None and len(labels) != len(targets):
+        raise InputShapeError(f"Got {len(labels)} labels for {len(targets)} targets.")
+    if seed_images is None:
+        pool, pool_labels = targets.cpu(), labels
+    else:
+        model.check_input(seed_images)
+        pool, pool_labels = seed_images.detach().float().cpu(), seed_labels
+        if pool_labels is not None and len(pool_labels) != len(pool):
+            raise InputShapeError(f"Got {len(pool_labels)} seed labels for {len(pool)} images.")
     if config.loss_spec.adversarial and perceptual is None:
         from percalign.judges.lpips import LPIPS
 
@@ -193,54 +227,94 @@ def invert(model: Model, targets: torch.Tensor, *,
     if config.channels_last:
         model.module.to(memory_format=torch.channels_last)
 
-    jobs = [_Job(t, s.kind, c, o) for o in range(len(objectives)) for t in range(len(targets))
-            for s in seed_specs for c in range(s.count)]
-    seed_images_out, seed_sources = [], []
+    jobs = [
+        _Job(t, s.kind, c, o)
+        for o in range(len(objectives))
+        for t in range(len(targets))
+        for s in seed_specs
+        for c in range(s.count)
+    ]
+    seed_list, seed_sources = [], []
     for job in jobs:
-        key = ("seed", config.seed, job.kind, job.copy,
-               None if config.share_seeds and job.kind != "image" else job.target)
-        img, src = make_seed(job.kind, tuple(targets.shape[1:]), stream(*key), job.target,
-                             pool=pool.cpu(), labels=labels, exclude_self=seed_images is None,
-                             copy=job.copy)
-        seed_images_out.append(img)
+        shared = config.share_seeds and job.kind != "image"
+        key = (
+            "seed",
+            config.seed,
+            job.kind,
+            None if shared else job.target,
+            None if job.kind == "image" else job.copy,
+        )
+        img, src = make_seed(
+            job.kind,
+            tuple(targets.shape[1:]),
+            stream(*key),
+            job.target,
+            pool=pool,
+            pool_labels=pool_labels,
+            exclude_self=seed_images is None,
+            copy=job.copy,
+            target_label=None if labels is None else int(labels[job.target]),
+        )
+        seed_list.append(img)
         seed_sources.append(src)
-    all_seeds = torch.stack(seed_images_out).to(device)
+    all_seeds = quantize(torch.stack(seed_list)).to(device)
 
-    n_batches = sum(-(-sum(1 for j in jobs if j.objective == o) // config.batch_size)
-                    for o in range(len(objectives)))
-    runner = _Runner(config, n_batches, progress, perceptual)
-    rows: dict[str, list[torch.Tensor]] = {"iris": [], "dist": [], "seed_dist": [], "steps": [],
-                                           "curves": []}
+    batches = [
+        (o, index[s : s + config.batch_size])
+        for o in range(len(objectives))
+        for index in [[i for i, j in enumerate(jobs) if j.objective == o]]
+        for s in range(0, len(index), config.batch_size)
+    ]
+    runner = _Runner(config, len(batches), progress, perceptual)
+    rows: dict[str, list[torch.Tensor]] = {"iris": [], "dist": [], "steps": [], "curves": []}
     layer_rows: dict[str, list[torch.Tensor]] = {}
+    seed_dist = torch.empty(len(jobs))
+    lambdas: dict[str, float] = {}
+    all_layers = list(dict.fromkeys(n for obj in objectives for n in obj.layers))
     for o, objective in enumerate(objectives):
         state = _ObjectiveState(model, objective, config, targets)
-        index = [i for i, j in enumerate(jobs) if j.objective == o]
-        for start in range(0, len(index), config.batch_size):
-            chunk = index[start:start + config.batch_size]
-            out = runner.run(state, targets, [jobs[i] for i in chunk], all_seeds[chunk])
+        mine = [chunk for oo, chunk in batches if oo == o]
+        lam = runner.first_step_lambda(state, targets, jobs, all_seeds, mine, seed_dist)
+        if lam is not None:
+            lambdas[objective.name] = lam
+        for chunk in mine:
+            out = runner.run(state, targets, [jobs[i] for i in chunk], all_seeds[chunk], lam)
             for key in rows:
                 rows[key].append(out[key])
-            for name in {n for obj in objectives for n in obj.layers}:
+            for name in all_layers:
                 value = out["layers"].get(name, torch.full((len(chunk),), float("nan")))
                 layer_rows.setdefault(name, []).append(value)
 
     return InversionResult(
-        iris=torch.cat(rows["iris"]), seeds=all_seeds.cpu(), targets=targets.cpu(),
+        iris=torch.cat(rows["iris"]),
+        seeds=all_seeds.cpu(),
+        targets=targets.cpu(),
         target_index=torch.tensor([j.target for j in jobs]),
-        seed_kind=[j.kind for j in jobs], seed_copy=[j.copy for j in jobs],
-        seed_source=seed_sources, objective=[objectives[j.objective].name for j in jobs],
-        distance=torch.cat(rows["dist"]), seed_distance=torch.cat(rows["seed_dist"]),
+        seed_kind=[j.kind for j in jobs],
+        seed_copy=[j.copy for j in jobs],
+        seed_source=seed_sources,
+        objective=[objectives[j.objective].name for j in jobs],
+        distance=torch.cat(rows["dist"]),
+        seed_distance=seed_dist,
         layer_distance={k: torch.cat(v) for k, v in layer_rows.items()},
-        steps_taken=torch.cat(rows["steps"]), curve_steps=runner.curve_steps,
-        curves=torch.cat(rows["curves"]), config=config,
+        steps_taken=torch.cat(rows["steps"]),
+        curve_steps=runner.curve_steps,
+        curves=torch.cat(rows["curves"]),
+        config=config,
+        extra={"adversarial_lambda": lambdas} if lambdas else {},
     )
 
 
 class _Runner:
     """Optimizes one batch at a time; keeps the progress count across batches."""
 
-    def __init__(self, config: InversionConfig, n_batches: int,
-                 progress: Callable[[Progress], None] | None, perceptual: Perceptual | None):
+    def __init__(
+        self,
+        config: InversionConfig,
+        n_batches: int,
+        progress: Callable[[Progress], None] | None,
+        perceptual: Perceptual | None,
+    ):
         self.config = config
         self.n_batches = n_batches
         self.batch_no = 0
@@ -251,8 +325,45 @@ class _Runner:
         self._curve_set = set(self.curve_steps)
         self.penalties = [(get_penalty(n), w) for n, w in config.loss_spec.penalties]
 
-    def run(self, state: _ObjectiveState, targets: torch.Tensor, jobs: list[_Job],
-            seeds: torch.Tensor) -> dict[str, Any]:
+    def first_step_lambda(
+        self,
+        state: _ObjectiveState,
+        targets: torch.Tensor,
+        jobs: list[_Job],
+        seeds: torch.Tensor,
+        batches: list[list[int]],
+        seed_dist: torch.Tensor,
+    ) -> float | None:
+        """Fill ``seed_dist`` for the objective's jobs; return the adversarial weight to use.
+
+        With ``adversarial_lambda='auto'`` it is mean(L) / mean(LPIPS) at the seeds, over all
+        of the objective's images (not per batch, so batching does not change results).
+        """
+        cfg = self.config
+        auto = cfg.loss_spec.adversarial and cfg.adversarial_lambda == "auto"
+        rep_sum = lp_sum = 0.0
+        with torch.no_grad():
+            for chunk in batches:
+                rows = torch.tensor([jobs[i].target for i in chunk], device=seeds.device)
+                dist, _ = state.distances(seeds[chunk], rows, precise=True)
+                seed_dist[chunk] = dist.cpu()
+                if auto and self.perceptual is not None:
+                    rep_sum += float(state.distances(seeds[chunk], rows)[0].sum())
+                    lp_sum += float(self.perceptual(seeds[chunk], targets[rows]).sum())
+        if not cfg.loss_spec.adversarial:
+            return None
+        if auto:
+            return rep_sum / max(lp_sum, 1e-12)
+        return float(cfg.adversarial_lambda)
+
+    def run(
+        self,
+        state: _ObjectiveState,
+        targets: torch.Tensor,
+        jobs: list[_Job],
+        seeds: torch.Tensor,
+        lam: float | None,
+    ) -> dict[str, Any]:
         cfg, spec = self.config, self.config.loss_spec
         n = len(jobs)
         rows = torch.tensor([j.target for j in jobs], device=seeds.device)
@@ -261,18 +372,23 @@ class _Runner:
         rule = make_rule(cfg.optimizer, param.params, cfg.momentum)
         draws = None
         if spec.transforms:
-            draws = torch.stack([
-                sample_transform_draws(stream("transforms", cfg.seed, j.target, j.kind, j.copy,
-                                              j.objective), cfg.steps) for j in jobs
-            ], dim=1)  # (steps, N, 6)
-        lam: float | None = None if cfg.adversarial_lambda == "auto" else float(cfg.adversarial_lambda)
+            draws = torch.stack(
+                [
+                    sample_transform_draws(
+                        stream("transforms", cfg.seed, j.target, j.kind, j.copy, j.objective),
+                        cfg.steps,
+                    )
+                    for j in jobs
+                ],
+                dim=1,
+            )  # (steps, N, 6)
+        # With random transforms the loss is noisy, so "best" would be luck: keep the last.
+        keep_best = draws is None
         best = torch.full((n,), float("inf"), device=seeds.device)
         best_image = seeds.clone()
         active = torch.ones(n, dtype=torch.bool, device=seeds.device)
         steps_taken = torch.full((n,), cfg.steps, dtype=torch.long)
         curve = []
-        with torch.no_grad():
-            seed_dist, _ = state.distances(quantize(seeds), rows, precise=True)
         for step in range(cfg.steps + 1):
             image = param.image()
             seen = image if draws is None else random_affine(image, draws[min(step, cfg.steps - 1)])
@@ -280,13 +396,10 @@ class _Runner:
             total = spec.representation_weight * rep
             for fn, weight in self.penalties:
                 total = total + weight * fn(image)
-            if spec.adversarial and self.perceptual is not None:
-                lp = self.perceptual(image, batch_targets)
-                if lam is None:
-                    lam = float(rep.detach().mean() / lp.detach().mean().clamp_min(1e-12))
-                total = total - lam * lp
+            if lam is not None and self.perceptual is not None:
+                total = total - lam * self.perceptual(image, batch_targets)
             with torch.no_grad():
-                improved = (total < best) & active
+                improved = ((total < best) if keep_best else torch.ones_like(active)) & active
                 best = torch.where(improved, total.detach(), best)
                 best_image = torch.where(improved.view(-1, 1, 1, 1), image.detach(), best_image)
             if step in self._curve_set:
@@ -303,8 +416,9 @@ class _Runner:
                     curve.extend(curve[-1:] * (len(self.curve_steps) - len(curve)))
                     break
             (grad,) = torch.autograd.grad(total.sum(), param.params)
-            lr = learning_rate(cfg.resolved_lr, step, cfg.steps, cfg.schedule, cfg.decay_every,
-                               cfg.decay_factor)
+            lr = learning_rate(
+                cfg.resolved_lr, step, cfg.steps, cfg.schedule, cfg.decay_every, cfg.decay_factor
+            )
             with torch.no_grad():
                 rule.update(param.params, grad, lr, active)
             param.project()
@@ -313,15 +427,23 @@ class _Runner:
         with torch.no_grad():
             dist, per_layer = state.distances(iris, rows, precise=True)
         _check_finite(dist, cfg.steps, "final representation distance")
-        return {"iris": iris.cpu(), "dist": dist.cpu(), "seed_dist": seed_dist.cpu(),
-                "steps": steps_taken, "curves": torch.stack(curve, dim=1),
-                "layers": {k: v.cpu() for k, v in per_layer.items()}}
+        return {
+            "iris": iris.cpu(),
+            "dist": dist.cpu(),
+            "steps": steps_taken,
+            "curves": torch.stack(curve, dim=1),
+            "layers": {k: v.cpu() for k, v in per_layer.items()},
+        }
 
     def _report(self, step: int, rep: torch.Tensor) -> None:
         if self.progress is None:
             return
-        self.progress(Progress(
-            steps_done=self.batch_no * self.config.steps + step,
-            steps_total=self.n_batches * self.config.steps, batch=self.batch_no,
-            batches=self.n_batches, mean_distance=float(rep.detach().mean()),
-        ))
+        self.progress(
+            Progress(
+                steps_done=self.batch_no * self.config.steps + step,
+                steps_total=self.n_batches * self.config.steps,
+                batch=self.batch_no,
+                batches=self.n_batches,
+                mean_distance=float(rep.detach().mean()),
+            )
+        )

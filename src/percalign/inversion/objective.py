@@ -7,8 +7,9 @@ import torch
 __all__ = ["relative_distance"]
 
 
-def relative_distance(features: torch.Tensor, target: torch.Tensor, target_norm: torch.Tensor,
-                      p: float = 2.0) -> torch.Tensor:
+def relative_distance(
+    features: torch.Tensor, target: torch.Tensor, target_norm: torch.Tensor, p: float = 2.0
+) -> torch.Tensor:
     """||g(x) - g(t)||_p / ||g(t)||_p per image; ``target_norm`` is ||g(t)||_p, (N,)."""
     diff = (features.float() - target).flatten(1)
     return torch.linalg.vector_norm(diff, ord=p, dim=1) / target_norm

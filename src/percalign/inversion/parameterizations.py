@@ -12,7 +12,7 @@ _EPS = 1e-3
 
 
 class ImageParam:
-    """Optimized variables ``params`` (N, ...) and the image they stand for, (N, C, H, W) in [0, 1]."""
+    """Optimized variables ``params`` (N, ...) and the image (N, C, H, W) in [0, 1] they make."""
 
     params: torch.Tensor
 
@@ -45,7 +45,7 @@ class FourierImage(ImageParam):
     """
 
     def __init__(self, start: torch.Tensor) -> None:
-        n, c, h, w = start.shape
+        _n, c, h, w = start.shape
         fy = torch.fft.fftfreq(h, dtype=start.dtype, device=start.device)[:, None]
         fx = torch.fft.rfftfreq(w, dtype=start.dtype, device=start.device)[None, :]
         freq = torch.sqrt(fx * fx + fy * fy)

@@ -35,7 +35,8 @@ def blur(x: torch.Tensor) -> torch.Tensor:
 
 def lp_norm(x: torch.Tensor, p: float, center: float = 0.5) -> torch.Tensor:
     """||x - center||_p per image."""
-    return (x - center).abs().pow(p).flatten(1).sum(dim=1).pow(1.0 / p)
+    # the epsilon keeps the root differentiable when every pixel equals ``center``
+    return ((x - center).abs().pow(p).flatten(1).sum(dim=1) + 1e-12).pow(1.0 / p)
 
 
 def l1(x: torch.Tensor) -> torch.Tensor:

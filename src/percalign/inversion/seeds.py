@@ -34,8 +34,13 @@ class SeedSpec:
 
 def parse_seeds(spec: str | SeedSpec | Sequence[str | SeedSpec]) -> tuple[SeedSpec, ...]:
     """Parse ``"super-noise,image:2"`` (or a list of such items) into :class:`SeedSpec` s."""
-    items = spec.split(",") if isinstance(spec, str) else [spec] if isinstance(spec, SeedSpec) \
+    items = (
+        spec.split(",")
+        if isinstance(spec, str)
+        else [spec]
+        if isinstance(spec, SeedSpec)
         else list(spec)
+    )
     out: list[SeedSpec] = []
     for item in items:
         if isinstance(item, SeedSpec):
@@ -45,10 +50,14 @@ def parse_seeds(spec: str | SeedSpec | Sequence[str | SeedSpec]) -> tuple[SeedSp
         try:
             n = int(count) if count else 1
         except ValueError:
-            raise ConfigError(f"Seed count in {item!r} must be an integer, as in 'image:2'.") from None
+            raise ConfigError(
+                f"Seed count in {item!r} must be an integer, as in 'image:2'."
+            ) from None
         out.append(SeedSpec(kind, n))
     if not out:
-        raise ConfigError("No seed types given; use for example 'super-noise' or 'super-noise,image'.")
+        raise ConfigError(
+            "No seed types given; use for example 'super-noise' or 'super-noise,image'."
+        )
     return tuple(out)
 
 
@@ -58,16 +67,25 @@ def stream(*key: object) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
 
 
-def make_seed(kind: str, shape: tuple[int, int, int], generator: torch.Generator,
-              target_index: int, pool: torch.Tensor | None = None,
-              labels: torch.Tensor | None = None, exclude_self: bool = True,
-              copy: int = 0) -> tuple[torch.Tensor, int | None]:
+def make_seed(
+    kind: str,
+    shape: tuple[int, int, int],
+    generator: torch.Generator,
+    target_index: int,
+    pool: torch.Tensor | None = None,
+    pool_labels: torch.Tensor | None = None,
+    target_label: int | None = None,
+    exclude_self: bool = True,
+    copy: int = 0,
+) -> tuple[torch.Tensor, int | None]:
     """One seed image (C, H, W) in [0, 1], and the pool index used if it is a natural image.
 
     Noise seeds follow the paper: super-noise is N(0, 1) per pixel, light-noise 0.01 * N(0, 1),
-    both clamped to [0, 1] (so about half the pixels start at 0). ``image`` takes another image
-    of ``pool`` (not the target itself when ``exclude_self``; of another label when labels are
-    known and one exists), a different one for each ``copy``.
+    both clamped to [0, 1] (so about half the pixels start at 0). ``image`` takes an image of
+    ``pool`` (never the target itself when ``exclude_self``, i.e. when the pool is the target
+    set; of another label than ``target_label`` when labels are known and one exists). For
+    ``image`` seeds, ``generator`` must depend on the target alone, not on ``copy``: the copies
+    then take successive entries of one permutation, so they are all different images.
     """
     if kind == "super-noise":
         return torch.randn(shape, generator=generator).clamp_(0, 1), None
@@ -81,8 +99,8 @@ def make_seed(kind: str, shape: tuple[int, int, int], generator: torch.Generator
     if pool is None:
         raise ConfigError("Seed type 'image' needs a pool of natural images.")
     candidates = [i for i in range(len(pool)) if not (exclude_self and i == target_index)]
-    if labels is not None:
-        other = [i for i in candidates if int(labels[i]) != int(labels[target_index])]
+    if pool_labels is not None and target_label is not None:
+        other = [i for i in candidates if int(pool_labels[i]) != target_label]
         candidates = other or candidates
     if copy >= len(candidates):
         raise ConfigError(

@@ -24,8 +24,9 @@ class NormalizedGD:
     def __init__(self, params: torch.Tensor, **_: float) -> None:
         pass
 
-    def update(self, params: torch.Tensor, grad: torch.Tensor, lr: float,
-               active: torch.Tensor) -> None:
+    def update(
+        self, params: torch.Tensor, grad: torch.Tensor, lr: float, active: torch.Tensor
+    ) -> None:
         norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
         scale = (lr / norm) * active.to(grad.dtype)
         params.sub_(grad * _per_image(scale, grad))
@@ -34,14 +35,20 @@ class NormalizedGD:
 class Adam:
     """Adam (Kingma & Ba), elementwise, bias-corrected."""
 
-    def __init__(self, params: torch.Tensor, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, **_: float) -> None:
+    def __init__(
+        self,
+        params: torch.Tensor,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        **_: float,
+    ) -> None:
         self.m = torch.zeros_like(params)
         self.v = torch.zeros_like(params)
         self.betas, self.eps, self.t = betas, eps, 0
 
-    def update(self, params: torch.Tensor, grad: torch.Tensor, lr: float,
-               active: torch.Tensor) -> None:
+    def update(
+        self, params: torch.Tensor, grad: torch.Tensor, lr: float, active: torch.Tensor
+    ) -> None:
         b1, b2 = self.betas
         self.t += 1
         self.m.mul_(b1).add_(grad, alpha=1 - b1)
@@ -58,8 +65,9 @@ class SGD:
         self.buf = torch.zeros_like(params)
         self.momentum = momentum
 
-    def update(self, params: torch.Tensor, grad: torch.Tensor, lr: float,
-               active: torch.Tensor) -> None:
+    def update(
+        self, params: torch.Tensor, grad: torch.Tensor, lr: float, active: torch.Tensor
+    ) -> None:
         self.buf.mul_(self.momentum).add_(grad)
         params.sub_(lr * self.buf * _per_image(active, grad).to(grad.dtype))
 
@@ -71,8 +79,9 @@ def make_rule(name: str, params: torch.Tensor, momentum: float) -> NormalizedGD 
     return STEP_RULES[name](params, momentum=momentum)
 
 
-def learning_rate(base: float, step: int, steps: int, schedule: str, decay_every: int,
-                  decay_factor: float) -> float:
+def learning_rate(
+    base: float, step: int, steps: int, schedule: str, decay_every: int, decay_factor: float
+) -> float:
     """Learning rate at ``step`` (0-based) of ``steps`` under ``schedule``."""
     if schedule == "step":
         return base * decay_factor ** (step // decay_every)

@@ -39,7 +39,7 @@ def _shift(u: torch.Tensor, d: int) -> torch.Tensor:
 
 def random_affine(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Warp each image of ``x`` (N, C, H, W) by the transform its uniforms ``u`` (N, 6) encode."""
-    n, _, h, w = x.shape
+    _n, _, h, w = x.shape
     u = u.to(device=x.device, dtype=x.dtype)
     t1 = torch.stack([_shift(u[:, 0], JITTERS[0]), _shift(u[:, 1], JITTERS[0])], dim=1)
     t2 = torch.stack([_shift(u[:, 4], JITTERS[1]), _shift(u[:, 5], JITTERS[1])], dim=1)
@@ -53,5 +53,7 @@ def random_affine(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     linear = inv * to_norm.view(1, 2, 1) / to_norm.view(1, 1, 2)
     theta = torch.cat([linear, (offset * to_norm).unsqueeze(-1)], dim=2)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x - 0.5, grid, mode="bilinear", padding_mode="zeros",
-                         align_corners=False) + 0.5
+    return (
+        F.grid_sample(x - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        + 0.5
+    )

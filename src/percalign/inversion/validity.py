@@ -44,15 +44,29 @@ class NullDistribution:
 
     def summary(self) -> dict[str, float | int | str]:
         d = self.distances
-        return {"objective": self.objective, "pairs": int(d.size), "percentile": self.percentile,
-                "threshold": self.threshold, "median": float(np.median(d)),
-                "min": float(d.min())}
+        return {
+            "objective": self.objective,
+            "pairs": int(d.size),
+            "percentile": self.percentile,
+            "threshold": self.threshold,
+            "median": float(np.median(d)),
+            "min": float(d.min()),
+        }
 
 
-def null_distribution(model: Model, images: torch.Tensor, objective: str | Objective = "penultimate",
-                      *, percentile: float = 1.0, max_pairs: int = 20000, seed: int = 0,
-                      p: float = 2.0, fake_relu: bool = False, token_pool: str | None = None,
-                      batch_size: int = 256) -> NullDistribution:
+def null_distribution(
+    model: Model,
+    images: torch.Tensor,
+    objective: str | Objective = "penultimate",
+    *,
+    percentile: float = 1.0,
+    max_pairs: int = 20000,
+    seed: int = 0,
+    p: float = 2.0,
+    fake_relu: bool = False,
+    token_pool: str | None = None,
+    batch_size: int = 256,
+) -> NullDistribution:
     """Sample the null distribution of ``objective`` distances over pairs of ``images``.
 
     Args:
@@ -70,13 +84,15 @@ def null_distribution(model: Model, images: torch.Tensor, objective: str | Objec
     obj = objective if isinstance(objective, Objective) else Objective.parse(objective)
     n = len(images)
     if n < 2:
-        raise ConfigError("The validity null needs at least 2 natural images; got "
-                          f"{n}. Use more images (--null-images).")
+        raise ConfigError(
+            "The validity null needs at least 2 natural images; got "
+            f"{n}. Use more images (--null-images)."
+        )
     model.check_input(images)
     extractor = model.extractor(obj.layers, fake_relu=False, token_pool=token_pool)
     images = images.to(model.device, torch.float32)
     with torch.no_grad():
-        chunks = [extractor(images[i:i + batch_size]) for i in range(0, n, batch_size)]
+        chunks = [extractor(images[i : i + batch_size]) for i in range(0, n, batch_size)]
     feats = {name: torch.cat([c[name] for c in chunks]).float() for name in obj.layers}
     rng = np.random.default_rng(seed)
     total_pairs = n * (n - 1)
@@ -94,5 +110,6 @@ def null_distribution(model: Model, images: torch.Tensor, objective: str | Objec
             sl = slice(s, s + 4096)
             total[sl] += weight * relative_distance(f[a_t[sl]], f[b_t[sl]], norms[b_t[sl]], p)
     distances = total.cpu().numpy().astype(np.float64)
-    return NullDistribution(obj.name, distances, float(percentile),
-                            float(np.percentile(distances, percentile)))
+    return NullDistribution(
+        obj.name, distances, float(percentile), float(np.percentile(distances, percentile))
+    )

@@ -38,7 +38,9 @@ def _heads_file(backbone: str) -> Path:
         raise WeightsNotFoundError(
             "Calibrated LPIPS heads come with the 'lpips' package; install it: pip install lpips"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / "weights" / "v0.1" / f"{backbone}.pth"
+    path = (
+        Path(next(iter(spec.submodule_search_locations))) / "weights" / "v0.1" / f"{backbone}.pth"
+    )
     if not path.is_file():
         raise WeightsNotFoundError(f"LPIPS head weights {path} are missing; reinstall 'lpips'.")
     return path
@@ -91,9 +93,13 @@ class LPIPS(nn.Module):
         0.0
     """
 
-    def __init__(self, backbone: str | nn.Sequential = "alex", heads: str = "calibrated",
-                 backbone_weights: str | Path | None = None,
-                 taps: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        backbone: str | nn.Sequential = "alex",
+        heads: str = "calibrated",
+        backbone_weights: str | Path | None = None,
+        taps: Sequence[int] | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(backbone, str):
             if backbone not in BACKBONES:

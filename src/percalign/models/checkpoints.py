@@ -15,8 +15,15 @@ from torch import nn
 from percalign import _paths
 from percalign.errors import WeightsError, WeightsNotFoundError
 
-__all__ = ["Checkpoint", "apply_state_dict", "file_sha256", "is_torchscript", "read_checkpoint",
-           "resolve_location", "split_tag"]
+__all__ = [
+    "Checkpoint",
+    "apply_state_dict",
+    "file_sha256",
+    "is_torchscript",
+    "read_checkpoint",
+    "resolve_location",
+    "split_tag",
+]
 
 #: Prefix of the network's own weights in a robustness-library checkpoint.
 _ROBUST_MODEL = "module.model."
@@ -64,7 +71,9 @@ def resolve_location(location: str) -> Path:
         return target
     path = Path(location).expanduser()
     if not path.is_file():
-        raise WeightsNotFoundError(f"Weights file {str(path)!r} does not exist; pass an existing file.")
+        raise WeightsNotFoundError(
+            f"Weights file {str(path)!r} does not exist; pass an existing file."
+        )
     return path
 
 
@@ -130,14 +139,17 @@ def read_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
     if any(k.startswith(_ROBUST_MODEL) for k in sd):
         mean = sd.get("module.normalizer.new_mean")
         std = sd.get("module.normalizer.new_std")
-        weights = {k[len(_ROBUST_MODEL):]: v for k, v in sd.items() if k.startswith(_ROBUST_MODEL)}
+        weights = {k[len(_ROBUST_MODEL) :]: v for k, v in sd.items() if k.startswith(_ROBUST_MODEL)}
         return Checkpoint(
-            weights, "robustness", path, sha,
+            weights,
+            "robustness",
+            path,
+            sha,
             mean=tuple(mean.flatten().tolist()) if mean is not None else None,
             std=tuple(std.flatten().tolist()) if std is not None else None,
         )
     if all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
     sd = {k: v for k, v in sd.items() if not k.startswith(_ROBUST_IGNORED)}
     return Checkpoint(sd, "state_dict", path, sha)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ TOKEN_POOLS = ("cls", "mean", "all")
 _RELU_FUNCS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
 
 
-class _StopForward(Exception):
+class _StopForward(BaseException):
     """Raised from a hook once every requested layer has been read."""
 
 
@@ -44,8 +45,9 @@ class _ReluCounter(TorchFunctionMode):
         self.count = 0
         self.fake_at = fake_at
 
-    def __torch_function__(self, func: Callable, types: Any, args: tuple = (),
-                           kwargs: dict | None = None) -> Any:
+    def __torch_function__(
+        self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
         if func in _RELU_FUNCS:
             index, self.count = self.count, self.count + 1
             if index in self.fake_at:
@@ -54,7 +56,7 @@ class _ReluCounter(TorchFunctionMode):
 
 
 def pool_tokens(t: torch.Tensor, how: str) -> torch.Tensor:
-    """Reduce a token sequence (N, T, D) to (N, D) by its first token or the mean; 'all' keeps it."""
+    """Reduce tokens (N, T, D) to (N, D) by the first token or the mean; 'all' keeps them."""
     if t.ndim != 3 or how == "all":
         return t
     return t[:, 0] if how == "cls" else t.mean(dim=1)
@@ -93,8 +95,13 @@ class FeatureExtractor(nn.Module):
         {'block2': (2, 16, 8, 8), 'penultimate': (2, 32)}
     """
 
-    def __init__(self, model: Model, layers: Sequence[str], fake_relu: bool = False,
-                 token_pool: str | None = None) -> None:
+    def __init__(
+        self,
+        model: Model,
+        layers: Sequence[str],
+        fake_relu: bool = False,
+        token_pool: str | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(layers, str):
             layers = [layers]
@@ -116,8 +123,9 @@ class FeatureExtractor(nn.Module):
     def layers(self) -> list[str]:
         return list(self.refs)
 
-    def _run(self, x: torch.Tensor, mode: _ReluCounter | None) -> tuple[dict[str, torch.Tensor],
-                                                                         dict[str, int]]:
+    def _run(
+        self, x: torch.Tensor, mode: _ReluCounter | None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
         """Forward until every layer is read; return outputs and, per layer, ReLU calls seen."""
         captured: dict[str, torch.Tensor] = {}
         relus_before: dict[str, int] = {}
@@ -127,25 +135,32 @@ class FeatureExtractor(nn.Module):
         def record(name: str, value: Any) -> None:
             if name in captured:
                 return
-            captured[name] = _first_tensor(value)
+            tensor = _first_tensor(value)
             relus_before[name] = mode.count if mode is not None else 0
-            if len(captured) == len(self.refs):
+            if len(captured) + 1 == len(self.refs):
+                captured[name] = tensor
                 raise _StopForward
+            # the forward goes on: keep a copy that later in-place ops cannot overwrite
+            captured[name] = tensor.clone()
 
         for name, ref in self.refs.items():
             module = modules[ref.path]
+            if not ref.path:  # the model's output: the forward's return value
+                continue
             if ref.use_input:
-                handles.append(module.register_forward_pre_hook(
-                    lambda _m, args, n=name: record(n, args)))
+                handles.append(
+                    module.register_forward_pre_hook(lambda _m, args, n=name: record(n, args))
+                )
             else:
-                handles.append(module.register_forward_hook(
-                    lambda _m, _args, out, n=name: record(n, out)))
+                handles.append(
+                    module.register_forward_hook(lambda _m, _args, out, n=name: record(n, out))
+                )
+        outputs = [n for n, ref in self.refs.items() if not ref.path]
         try:
-            if mode is not None:
-                with mode:
-                    self._net(self.model.normalize(x))
-            else:
-                self._net(self.model.normalize(x))
+            with mode if mode is not None else contextlib.nullcontext():
+                result = self._net(self.model.normalize(x))
+            for name in outputs:
+                record(name, result)
         except _StopForward:
             pass
         finally:

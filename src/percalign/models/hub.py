@@ -42,8 +42,12 @@ class TorchvisionSource:
         try:
             return enum[key] if key != "DEFAULT" else enum.DEFAULT
         except KeyError:
-            raise unknown_name(f"weights of torchvision model {name!r}", weights,
-                               [w.name for w in enum] + ["none", "DEFAULT"]) from None
+            raise unknown_name(
+                "weights",
+                weights,
+                where=f"for torchvision model {name!r}",
+                choices=[w.name for w in enum] + ["none", "DEFAULT"],
+            ) from None
 
     def build(self, name: str, weights: str | None) -> tuple[nn.Module, ModelSpec]:
         import torchvision
@@ -59,7 +63,8 @@ class TorchvisionSource:
             if not cached.is_file() and _paths.offline():
                 raise WeightsNotFoundError(
                     f"torchvision weights {name}.{enum.name} are not cached (offline); put "
-                    f"{Path(enum.url).name} into {cached.parent} (TORCH_HOME) or pass weights='none'."
+                    f"{Path(enum.url).name} into {cached.parent} (TORCH_HOME) or pass "
+                    "weights='none'."
                 )
             try:
                 module = torchvision.models.get_model(name, weights=enum)
@@ -74,8 +79,15 @@ class TorchvisionSource:
             label = f"{enum.name} ({Path(enum.url).name})"
         head = find_head(module)
         return module, ModelSpec(
-            name=name, source="torchvision", input_size=(size, size), in_chans=3, mean=mean,
-            std=std, num_classes=_out_features(module, head), weights=label, head=head,
+            name=name,
+            source="torchvision",
+            input_size=(size, size),
+            in_chans=3,
+            mean=mean,
+            std=std,
+            num_classes=_out_features(module, head),
+            weights=label,
+            head=head,
             token_pool="cls" if name.startswith("vit") else "all",
         )
 
@@ -130,15 +142,25 @@ class TimmSource:
         if isinstance(classifier, nn.Identity):
             head = None
         pool = getattr(module, "global_pool", None)
-        token_pool = {"token": "cls", "avg": "mean"}.get(pool if isinstance(pool, str) else "", "all")
+        token_pool = {"token": "cls", "avg": "mean"}.get(
+            pool if isinstance(pool, str) else "", "all"
+        )
         _, h, w = cfg["input_size"]
         return module, ModelSpec(
-            name=name, source="timm", input_size=(h, w), in_chans=cfg["input_size"][0],
-            mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
+            name=name,
+            source="timm",
+            input_size=(h, w),
+            in_chans=cfg["input_size"][0],
+            mean=tuple(cfg["mean"]),
+            std=tuple(cfg["std"]),
             num_classes=getattr(module, "num_classes", None) or None,
-            weights=(f"pretrained ({getattr(module, 'pretrained_cfg', {}).get('tag', 'default')})"
-                     if pretrained else "none"),
-            head=head, token_pool=token_pool,
+            weights=(
+                f"pretrained ({getattr(module, 'pretrained_cfg', {}).get('tag', 'default')})"
+                if pretrained
+                else "none"
+            ),
+            head=head,
+            token_pool=token_pool,
         )
 
 

@@ -42,5 +42,8 @@ def describe_layers(model: Model) -> list[LayerInfo]:
     finally:
         for handle in handles:
             handle.remove()
-    return [LayerInfo(path, type(module).__name__, shapes.get(path), path.count(".") + 1)
-            for path, module in model.module.named_modules() if path]
+    return [
+        LayerInfo(path, type(module).__name__, shapes.get(path), path.count(".") + 1)
+        for path, module in model.module.named_modules()
+        if path
+    ]

@@ -91,13 +91,16 @@ class Model:
 
     def __init__(self, module: nn.Module, spec: ModelSpec) -> None:
         module.eval()
-        module.requires_grad_(False)
+        for param in module.parameters():  # (ScriptModules lack requires_grad_)
+            param.requires_grad_(False)
         self.module = module
         self.spec = spec
         self._digest: str | None = None
 
     def __repr__(self) -> str:
-        return f"Model({self.spec.name!r}, source={self.spec.source!r}, weights={self.spec.weights!r})"
+        return (
+            f"Model({self.spec.name!r}, source={self.spec.source!r}, weights={self.spec.weights!r})"
+        )
 
     # -- devices ---------------------------------------------------------------
     @property
@@ -142,12 +145,19 @@ class Model:
         if name in dict(self.module.named_modules()) and name:
             return LayerRef(name, name)
         raise unknown_name(
-            f"layer of model {self.spec.name!r}", name, self.layer_names(),
-            hint="List them with `percalign models show MODEL --all`.",
+            "layer",
+            name,
+            self.layer_names(),
+            where=f"in model {self.spec.name!r}",
+            hint=f"List them with `percalign models show {self.spec.name} --all`.",
         )
 
-    def extractor(self, layers: Sequence[str] = (PENULTIMATE,), fake_relu: bool = False,
-                  token_pool: str | None = None) -> FeatureExtractor:
+    def extractor(
+        self,
+        layers: Sequence[str] = (PENULTIMATE,),
+        fake_relu: bool = False,
+        token_pool: str | None = None,
+    ) -> FeatureExtractor:
         """A :class:`~percalign.models.FeatureExtractor` reading ``layers`` of this model."""
         from percalign.models.extractor import FeatureExtractor
 

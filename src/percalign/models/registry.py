@@ -75,8 +75,11 @@ _REGISTERED = _Registered()
 _SOURCES: list[Source] = [_REGISTERED]
 
 
-def register(name: str, summary: str) -> Callable[[Callable[[], tuple[nn.Module, ModelSpec]]],
-                                                  Callable[[], tuple[nn.Module, ModelSpec]]]:
+def register(
+    name: str, summary: str
+) -> Callable[
+    [Callable[[], tuple[nn.Module, ModelSpec]]], Callable[[], tuple[nn.Module, ModelSpec]]
+]:
     """Decorator: register a factory returning ``(network, spec)`` under ``name``."""
 
     def wrap(factory: Callable[[], tuple[nn.Module, ModelSpec]]):
@@ -126,12 +129,17 @@ def find_head(module: nn.Module) -> str | None:
 
 def _is_location(weights: str) -> bool:
     tag, location = split_tag(weights)
-    return (tag is not None or "/" in location or Path(location).suffix in _WEIGHT_SUFFIXES
-            or Path(location).is_file())
+    return (
+        tag is not None
+        or "/" in location
+        or Path(location).suffix in _WEIGHT_SUFFIXES
+        or Path(location).is_file()
+    )
 
 
-def _with_checkpoint(module: nn.Module, spec: ModelSpec, weights: str,
-                     allow_pickle: bool) -> ModelSpec:
+def _with_checkpoint(
+    module: nn.Module, spec: ModelSpec, weights: str, allow_pickle: bool
+) -> ModelSpec:
     tag, location = split_tag(weights)
     ckpt = read_checkpoint(resolve_location(location), allow_pickle=allow_pickle)
     apply_state_dict(module, ckpt, spec.name)
@@ -145,8 +153,12 @@ def _with_checkpoint(module: nn.Module, spec: ModelSpec, weights: str,
     )
 
 
-def _torchscript(path: Path, mean: Sequence[float] | None, std: Sequence[float] | None,
-                 input_size: int | tuple[int, int] | None) -> Model:
+def _torchscript(
+    path: Path,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    input_size: int | tuple[int, int] | None,
+) -> Model:
     if mean is None or std is None or input_size is None:
         raise ConfigError(
             f"{path} is a TorchScript model, which does not record its preprocessing; pass "
@@ -154,16 +166,28 @@ def _torchscript(path: Path, mean: Sequence[float] | None, std: Sequence[float] 
         )
     module = torch.jit.load(str(path), map_location="cpu")
     spec = ModelSpec(
-        name=str(path), source="torchscript", input_size=(0, 0), in_chans=len(mean),
-        mean=tuple(mean), std=tuple(std), weights=f"{path} (sha256 {file_sha256(path)[:12]})",
+        name=str(path),
+        source="torchscript",
+        input_size=(0, 0),
+        in_chans=len(mean),
+        mean=tuple(mean),
+        std=tuple(std),
+        weights=f"{path} (sha256 {file_sha256(path)[:12]})",
         hookable=False,
     ).with_input_size(input_size)
     return Model(module, spec)
 
 
-def from_module(module: nn.Module, *, mean: Sequence[float], std: Sequence[float],
-                input_size: int | tuple[int, int], name: str = "module",
-                head: str | None = "auto", num_classes: int | None = None) -> Model:
+def from_module(
+    module: nn.Module,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    input_size: int | tuple[int, int],
+    name: str = "module",
+    head: str | None = "auto",
+    num_classes: int | None = None,
+) -> Model:
     """Wrap any ``nn.Module`` that takes normalized images.
 
     Args:
@@ -178,8 +202,14 @@ def from_module(module: nn.Module, *, mean: Sequence[float], std: Sequence[float
     if len(mean) != len(std):
         raise ConfigError(f"mean and std must have one value per channel; got {mean} and {std}.")
     spec = ModelSpec(
-        name=name, source="module", input_size=(0, 0), in_chans=len(mean), mean=tuple(mean),
-        std=tuple(std), num_classes=num_classes, weights="given",
+        name=name,
+        source="module",
+        input_size=(0, 0),
+        in_chans=len(mean),
+        mean=tuple(mean),
+        std=tuple(std),
+        num_classes=num_classes,
+        weights="given",
         head=find_head(module) if head == "auto" else head,
     ).with_input_size(input_size)
     return Model(module, spec)
@@ -192,9 +222,17 @@ def _split_prefix(name: str) -> tuple[str | None, str]:
     return None, name
 
 
-def load(name: str, weights: str | None = None, *, image_size: int | tuple[int, int] | None = None,
-         seed: int = 0, allow_pickle: bool = False, device: torch.device | str | None = None,
-         mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> Model:
+def load(
+    name: str,
+    weights: str | None = None,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    seed: int = 0,
+    allow_pickle: bool = False,
+    device: torch.device | str | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> Model:
     """Load a model by name.
 
     Args:
@@ -231,10 +269,16 @@ def load(name: str, weights: str | None = None, *, image_size: int | tuple[int, 
     candidates = [s for s in sources() if prefix is None or s.name == prefix]
     source = next((s for s in candidates if s.owns(bare)), None)
     if source is None:
-        choices = [n for s in sources() if s.name in {"registered", "zoo", "torchvision"}
-                   for n in s.names()]
+        choices = [
+            n
+            for s in sources()
+            if s.name in {"registered", "zoo", "torchvision"}
+            for n in s.names()
+        ]
         raise unknown_name(
-            "model", name, choices,
+            "model",
+            name,
+            choices,
             hint="timm models work too, as 'timm:NAME'; see `percalign models list --all`.",
         )
     file_weights = weights is not None and weights not in RANDOM_WEIGHTS and _is_location(weights)

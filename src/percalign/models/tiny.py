@@ -19,8 +19,18 @@ _STD = (0.25, 0.25, 0.25)
 
 
 def _spec(name: str, head: str, token_pool: str = "all") -> ModelSpec:
-    return ModelSpec(name=name, source="tiny", input_size=(32, 32), in_chans=3, mean=_MEAN,
-                     std=_STD, num_classes=10, weights="none", head=head, token_pool=token_pool)
+    return ModelSpec(
+        name=name,
+        source="tiny",
+        input_size=(32, 32),
+        in_chans=3,
+        mean=_MEAN,
+        std=_STD,
+        num_classes=10,
+        weights="none",
+        head=head,
+        token_pool=token_pool,
+    )
 
 
 class TinyCNN(nn.Module):
@@ -28,7 +38,9 @@ class TinyCNN(nn.Module):
 
     def __init__(self, in_chans: int = 3, num_classes: int = 10) -> None:
         super().__init__()
-        self.block1 = nn.Sequential(nn.Conv2d(in_chans, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.block1 = nn.Sequential(
+            nn.Conv2d(in_chans, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)
+        )
         self.block2 = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
         self.block3 = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU())
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -51,7 +63,8 @@ class _BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = (
             nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-            if stride != 1 or cin != cout else None
+            if stride != 1 or cin != cout
+            else None
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,8 +98,12 @@ class TinyVGG(nn.Module):
     def __init__(self, in_chans: int = 3, num_classes: int = 10) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, 8, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(in_chans, 8, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(2)
         self.classifier = nn.Sequential(
@@ -114,8 +131,15 @@ class _ViTBlock(nn.Module):
 class TinyViT(nn.Module):
     """Patch embedding (8x8 patches), a class token, two ``blocks``, ``norm``, ``head``."""
 
-    def __init__(self, in_chans: int = 3, num_classes: int = 10, image_size: int = 32,
-                 patch: int = 8, dim: int = 16, depth: int = 2) -> None:
+    def __init__(
+        self,
+        in_chans: int = 3,
+        num_classes: int = 10,
+        image_size: int = 32,
+        patch: int = 8,
+        dim: int = 16,
+        depth: int = 2,
+    ) -> None:
         super().__init__()
         self.patch_embed = nn.Conv2d(in_chans, dim, patch, stride=patch)
         tokens = (image_size // patch) ** 2 + 1

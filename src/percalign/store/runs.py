@@ -72,10 +72,18 @@ def _number(x: Any) -> float | None:
     return None if not np.isfinite(x) else x
 
 
-def save_run(out: Path, result: InversionResult, *, model: Model, target_ids: Sequence[str],
-             target_labels: Sequence[int] | None = None, seed_ids: Sequence[str] | None = None,
-             nulls: dict[str, NullDistribution] | None = None, overwrite: bool = False,
-             extra: dict[str, Any] | None = None) -> Path:
+def save_run(
+    out: Path,
+    result: InversionResult,
+    *,
+    model: Model,
+    target_ids: Sequence[str],
+    target_labels: Sequence[int] | None = None,
+    seed_ids: Sequence[str] | None = None,
+    nulls: dict[str, NullDistribution] | None = None,
+    overwrite: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write ``result`` to the folder ``out`` (atomically) and return it.
 
     Args:
@@ -93,10 +101,15 @@ def save_run(out: Path, result: InversionResult, *, model: Model, target_ids: Se
         targets = []
         for t, image in enumerate(result.targets):
             rel = f"targets/t{t:04d}.png"
-            targets.append({
-                "index": t, "id": target_ids[t], "file": rel, "sha256": write_png(tmp / rel, image),
-                "label": None if target_labels is None else int(target_labels[t]),
-            })
+            targets.append(
+                {
+                    "index": t,
+                    "id": target_ids[t],
+                    "file": rel,
+                    "sha256": write_png(tmp / rel, image),
+                    "label": None if target_labels is None else int(target_labels[t]),
+                }
+            )
         records = []
         for i in range(len(result)):
             t = int(result.target_index[i])
@@ -105,32 +118,51 @@ def save_run(out: Path, result: InversionResult, *, model: Model, target_ids: Se
             iri_rel = f"iris/{seed_stem}-{_slug(result.objective[i])}.png"
             source = result.seed_source[i]
             null = (nulls or {}).get(result.objective[i])
-            records.append({
-                "iri": iri_rel, "iri_sha256": write_png(tmp / iri_rel, result.iris[i]),
-                "seed": seed_rel, "seed_sha256": write_png(tmp / seed_rel, result.seeds[i]),
-                "target": targets[t]["file"], "target_index": t, "target_id": target_ids[t],
-                "seed_type": result.seed_kind[i], "seed_copy": result.seed_copy[i],
-                "seed_source_id": None if source is None else seed_ids[source],
-                "layer": result.objective[i],
-                "distance": _number(result.distance[i]),
-                "layer_distances": {k: _number(v[i]) for k, v in result.layer_distance.items()
-                                    if np.isfinite(float(v[i]))},
-                "seed_distance": _number(result.seed_distance[i]),
-                "valid": None if null is None else bool(null.valid(result.distance[i : i + 1])[0]),
-                "steps": int(result.steps_taken[i]),
-                "curve": [round(float(v), 6) for v in result.curves[i]],
-            })
+            records.append(
+                {
+                    "iri": iri_rel,
+                    "iri_sha256": write_png(tmp / iri_rel, result.iris[i]),
+                    "seed": seed_rel,
+                    "seed_sha256": write_png(tmp / seed_rel, result.seeds[i]),
+                    "target": targets[t]["file"],
+                    "target_index": t,
+                    "target_id": target_ids[t],
+                    "seed_type": result.seed_kind[i],
+                    "seed_copy": result.seed_copy[i],
+                    "seed_source_id": None if source is None else seed_ids[source],
+                    "layer": result.objective[i],
+                    "distance": _number(result.distance[i]),
+                    "layer_distances": {
+                        k: _number(v[i])
+                        for k, v in result.layer_distance.items()
+                        if np.isfinite(float(v[i]))
+                    },
+                    "seed_distance": _number(result.seed_distance[i]),
+                    "valid": None
+                    if null is None
+                    else bool(null.valid(result.distance[i : i + 1])[0]),
+                    "steps": int(result.steps_taken[i]),
+                    "curve": [round(float(v), 6) for v in result.curves[i]],
+                }
+            )
         pass_rates = {}
         for name, null in (nulls or {}).items():
             flags = [r["valid"] for r in records if r["layer"] == name]
-            pass_rates[name] = {**null.summary(), "valid": int(sum(flags)), "iris": len(flags),
-                                "pass_rate": sum(flags) / len(flags) if flags else None}
+            pass_rates[name] = {
+                **null.summary(),
+                "valid": int(sum(flags)),
+                "iris": len(flags),
+                "pass_rate": sum(flags) / len(flags) if flags else None,
+            }
         manifest = {
             "kind": "percalign.inversion-run",
             "format": 1,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "model": {**{k: v for k, v in asdict(model.spec).items() if k != "extra"},
-                      "extra": model.spec.extra, "weights_sha256": model.weights_sha256},
+            "model": {
+                **{k: v for k, v in asdict(model.spec).items() if k != "extra"},
+                "extra": model.spec.extra,
+                "weights_sha256": model.weights_sha256,
+            },
             "config": result.config.to_dict(),
             "curve_steps": result.curve_steps,
             "validity": pass_rates,

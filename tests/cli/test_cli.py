@@ -1,0 +1,183 @@
+"""The CLI as a user runs it: in a subprocess for the acceptance command, in-process otherwise."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from percalign.cli import main
+
+INVERT = [
+    "invert",
+    "--model",
+    "tiny-cnn",
+    "--images",
+    "digits",
+    "--n-images",
+    "8",
+    "--seeds",
+    "super-noise,image",
+    "--steps",
+    "200",
+]
+
+
+def test_acceptance_invert_command(tmp_path):
+    out = tmp_path / "OUT"
+    proc = subprocess.run(
+        [sys.executable, "-m", "percalign", *INVERT, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["iris"]) == 16 and len(list((out / "iris").glob("*.png"))) == 16
+    assert len(list((out / "targets").glob("*.png"))) == 8
+    assert {r["seed_type"] for r in manifest["iris"]} == {"super-noise", "image"}
+    assert all(
+        r["layer"] == "penultimate" and isinstance(r["valid"], bool) for r in manifest["iris"]
+    )
+    assert manifest["config"]["steps"] == 200 and manifest["code"]["git_commit"]
+    assert "Wrote 16 IRIs" in proc.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["OUT"]  # no temporary folder left
+
+
+def test_resnet18_random_weights_at_64(tmp_path, capsys):
+    code = main(
+        [
+            "invert",
+            "--model",
+            "resnet18",
+            "--weights",
+            "none",
+            "--image-size",
+            "64",
+            "--images",
+            "samples",
+            "--n-images",
+            "2",
+            "--steps",
+            "3",
+            "--layer",
+            "layer3,penultimate",
+            "--null-images",
+            "8",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    assert code == 0
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert {r["layer"] for r in manifest["iris"]} == {"layer3", "penultimate"}
+    assert manifest["model"]["input_size"] == [64, 64]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "tiny-cn"], "Unknown model 'tiny-cn'. Did you mean 'tiny-cnn'"),
+        (["--layer", "blok2"], "Did you mean 'block2'?"),
+        (["--steps", "0"], "'steps' parameter of InversionConfig must be an int in [1, inf)"),
+        (["--images", "nowhere/*.png"], "No image files found"),
+        (["--seeds", "pink"], "Unknown seed type 'pink'"),
+        (["--loss", "adversarial"], "alexnet-owt-7be5be79.pth"),
+        (["--weights", "/no/such.pt"], "does not exist"),
+        (["--device", "cuda:0"], "CUDA is not available"),
+        (["--n-images", "0"], "'n' parameter of load_images"),
+        (["--steps", "many"], "invalid int value"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys, args, message):
+    argv = [*INVERT, "--out", str(tmp_path / "o"), *args]
+    # later options win in argparse, so each bad value overrides the valid default above
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("percalign: error: ")
+    assert message in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_wrong_channel_count_from_a_folder(tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "b.png")
+    import torch
+    from torch import nn
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(72, 2))
+    path = tmp_path / "gray.pt"
+    torch.jit.script(net).save(str(path))
+    code = main(
+        [
+            "invert",
+            "--model",
+            str(path),
+            "--mean",
+            "0.5",
+            "--std",
+            "0.5",
+            "--image-size",
+            "8",
+            "--images",
+            str(tmp_path / "*.png"),
+            "--n-images",
+            "2",
+            "--steps",
+            "2",
+            "--layer",
+            "output",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert code == 1
+    assert "only grayscale -> RGB" in capsys.readouterr().err
+
+
+def test_existing_output_needs_overwrite(tmp_path, capsys):
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "keep.txt").write_text("precious")
+    assert main([*INVERT, "--steps", "2", "--out", str(tmp_path / "o")]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "o" / "keep.txt").read_text() == "precious"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from percalign.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError):
+        main(["--debug", *INVERT, "--model", "nope", "--out", str(tmp_path / "o")])
+
+
+def test_models_list_and_show(capsys):
+    assert main(["models", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(n in listed for n in ("tiny-cnn", "tiny-resnet", "tiny-vgg", "tiny-vit"))
+    assert main(["models", "show", "tiny-resnet"]) == 0
+    shown = capsys.readouterr().out
+    assert "3 x 32 x 32" in shown and "layer2" in shown and "16x16x16" not in shown
+    assert "penultimate = input of 'fc'" in shown and "8x32x32" in shown
+
+
+def test_models_show_falls_back_to_random_weights_offline(capsys):
+    assert main(["models", "show", "resnet18", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "random weights" in out and "layer4" in out and "512x7x7" in out
+
+
+def test_python_dash_m_help():
+    proc = subprocess.run(
+        [sys.executable, "-m", "percalign", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0 and "invert" in proc.stdout
+
+
+def test_demo_writes_iris(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    assert Path(tmp_path / "demo" / "inversion" / "manifest.json").is_file()

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+import torch
+
+import percalign as pa
+from percalign.errors import ConfigError
+from percalign.inversion import null_distribution
+
+
+def test_null_uses_distinct_pairs_and_its_percentile():
+    model = pa.models.load("tiny-cnn")
+    images = pa.data.to_channels(pa.data.load_images("digits", 30, size=32).images, 3)
+    null = null_distribution(model, images, "penultimate", percentile=5.0)
+    assert null.distances.size == 30 * 29 and (null.distances > 0).all()
+    assert null.threshold == pytest.approx(np.percentile(null.distances, 5.0))
+    assert null.valid(torch.tensor([0.0, 1e9])).tolist() == [True, False]
+    sampled = null_distribution(model, images, "penultimate", max_pairs=100)
+    assert sampled.distances.size == 100 and (sampled.distances > 0).all()
+
+
+def test_null_of_a_weighted_objective_is_the_weighted_sum():
+    model = pa.models.load("tiny-cnn")
+    images = torch.rand(5, 3, 32, 32)
+    a = null_distribution(model, images, "block2").distances
+    b = null_distribution(model, images, "penultimate").distances
+    both = null_distribution(model, images, "0.5*block2+penultimate").distances
+    np.testing.assert_allclose(both, 0.5 * a + b, rtol=1e-5)
+
+
+def test_null_needs_two_images_and_a_sane_percentile():
+    model = pa.models.load("tiny-cnn")
+    with pytest.raises(ConfigError, match="at least 2"):
+        null_distribution(model, torch.rand(1, 3, 32, 32))
+    with pytest.raises(ConfigError, match="'percentile' parameter"):
+        null_distribution(model, torch.rand(4, 3, 32, 32), percentile=0)

@@ -1,0 +1,57 @@
+import pytest
+import torch
+from torch import nn
+
+from percalign.errors import ConfigError, UnknownNameError, WeightsNotFoundError
+from percalign.judges import LPIPS
+
+
+@pytest.fixture
+def tiny_lpips():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1), nn.ReLU()
+    )
+    return LPIPS(net, heads="uniform", taps=(1, 3))
+
+
+def test_zero_on_identical_symmetric_and_ordered(tiny_lpips):
+    x = torch.rand(3, 3, 24, 24)
+    assert torch.all(tiny_lpips(x, x) == 0)
+    y = torch.rand(3, 3, 24, 24)
+    torch.testing.assert_close(tiny_lpips(x, y), tiny_lpips(y, x))
+    blurred = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    noise = torch.rand(3, 3, 24, 24)
+    assert (tiny_lpips(x, blurred) < tiny_lpips(x, noise)).all()
+
+
+def test_grayscale_is_replicated(tiny_lpips):
+    g = torch.rand(2, 1, 16, 16)
+    h = torch.rand(2, 1, 16, 16)
+    torch.testing.assert_close(
+        tiny_lpips(g, h), tiny_lpips(g.expand(-1, 3, -1, -1), h.expand(-1, 3, -1, -1))
+    )
+
+
+def test_calibrated_heads_need_backbone_weights_offline():
+    with pytest.raises(WeightsNotFoundError, match=r"alexnet-owt-7be5be79\.pth"):
+        LPIPS("alex")
+    with pytest.raises(UnknownNameError, match="Did you mean 'alex'"):
+        LPIPS("alexx")
+
+
+def test_calibrated_heads_load_with_given_backbone_weights(tmp_path):
+    import torchvision
+
+    path = tmp_path / "squeeze.pth"
+    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), path)
+    d = LPIPS("squeeze", backbone_weights=path)
+    assert d.name == "lpips-squeeze" and len(d.taps) == 7
+    assert (d.head0 >= 0).all() and d.head0.numel() == 64  # the published non-negative head
+    x = torch.rand(1, 3, 32, 32)
+    assert d(x, x).item() == 0.0
+
+
+def test_custom_backbones_cannot_claim_calibrated_heads():
+    with pytest.raises(ConfigError, match="heads='uniform'"):
+        LPIPS(nn.Sequential(nn.Conv2d(3, 3, 1)), taps=(0,))

@@ -1,0 +1,152 @@
+import pytest
+import torch
+
+import percalign as pa
+from percalign.errors import ConfigError, UnknownNameError
+
+
+def _full_forward_outputs(model, paths, x):
+    """Outputs of modules at ``paths`` from an ordinary, complete forward pass."""
+    seen = {}
+    modules = dict(model.module.named_modules())
+    handles = [
+        modules[p].register_forward_hook(lambda _m, _a, out, p=p: seen.setdefault(p, out.clone()))
+        for p in paths
+    ]
+    with torch.no_grad():
+        model.module(model.normalize(x))
+    for h in handles:
+        h.remove()
+    return seen
+
+
+FAMILIES = [
+    # (model name, load kwargs, layers to read, input size)
+    ("tiny-cnn", {}, ["block1", "block3"], 32),
+    ("tiny-resnet", {}, ["layer1", "layer2.0"], 32),
+    ("tiny-vgg", {}, ["features.3", "classifier.1"], 32),
+    ("resnet18", {"weights": "none", "image_size": 64}, ["layer2", "layer4.1"], 64),
+    ("densenet121", {"weights": "none", "image_size": 64}, ["features.denseblock2"], 64),
+    ("inception_v3", {"weights": "none", "image_size": 96}, ["Mixed_5b", "Mixed_6a"], 96),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "layers", "size"), FAMILIES, ids=[f[0] for f in FAMILIES]
+)
+def test_truncated_extraction_equals_full_forward(name, kwargs, layers, size):
+    model = pa.models.load(name, **kwargs)
+    x = torch.rand(2, 3, size, size)
+    got = model.extractor(layers)(x)
+    ref = _full_forward_outputs(model, layers, x)
+    for layer in layers:
+        torch.testing.assert_close(got[layer], ref[layer])
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "size"),
+    [
+        ("tiny-vit", {}, 32),
+        ("timm:test_vit", {"weights": "none"}, 160),
+    ],
+)
+def test_vit_tokens_pool_to_cls_or_mean(name, kwargs, size):
+    model = pa.models.load(name, **kwargs)
+    x = torch.rand(2, 3, size, size)
+    tokens = model.extractor(["blocks.1"], token_pool="all")(x)["blocks.1"]
+    assert tokens.ndim == 3
+    cls = model.extractor(["blocks.1"], token_pool="cls")(x)["blocks.1"]
+    mean = model.extractor(["blocks.1"], token_pool="mean")(x)["blocks.1"]
+    torch.testing.assert_close(cls, tokens[:, 0])
+    torch.testing.assert_close(mean, tokens.mean(1))
+    assert model.spec.token_pool == "cls"
+
+
+def test_penultimate_is_the_head_input():
+    model = pa.models.load("tiny-vgg")
+    x = torch.rand(3, 3, 32, 32)
+    feats = model.extractor(["penultimate"])(x)["penultimate"]
+    head = model.module.classifier[3]
+    torch.testing.assert_close(head(feats), model.logits(x))
+
+
+def test_forward_stops_after_the_deepest_layer():
+    model = pa.models.load("tiny-cnn")
+    calls = []
+    handle = model.module.block3.register_forward_hook(lambda *a: calls.append(1))
+    model.extractor(["block2"])(torch.rand(1, 3, 32, 32))
+    handle.remove()
+    assert calls == []
+
+
+def test_gradients_reach_the_input_but_not_the_weights():
+    model = pa.models.load("tiny-resnet")
+    x = torch.rand(2, 3, 32, 32, requires_grad=True)
+    model.extractor(["penultimate"])(x)["penultimate"].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.module.parameters())
+
+
+def _grad_wrt(model, layer, watched, fake, x):
+    """Gradient of sum(features at ``layer``) w.r.t. the output of module ``watched``."""
+    captured = {}
+    extractor = model.extractor([layer], fake_relu=fake)
+    module = dict(model.module.named_modules())[watched]
+
+    def keep(_m, _a, out):
+        captured.update(t=out, value=out.detach().clone())
+        return out.clone()  # an in-place ReLU downstream must not overwrite the watched tensor
+
+    handle = module.register_forward_hook(keep)
+    x = x.clone().requires_grad_(True)
+    feats = extractor(x)[layer]
+    handle.remove()
+    (g,) = torch.autograd.grad(feats.sum(), captured["t"])
+    return feats.detach(), g, captured["value"]
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "watched"),
+    [
+        ("tiny-cnn", {}, "block3.0"),  # module ReLU in a Sequential
+        ("tiny-resnet", {}, "layer2.0.bn2"),  # one ReLU module called twice per block
+        ("densenet121", {"weights": "none", "image_size": 64}, "features.norm5"),  # functional ReLU
+    ],
+)
+def test_fake_relu_same_forward_pass_through_backward(name, kwargs, watched):
+    model = pa.models.load(name, **kwargs)
+    x = torch.rand(2, 3, *model.spec.input_size)
+    f_real, g_real, pre = _grad_wrt(model, "penultimate", watched, False, x)
+    f_fake, g_fake, _ = _grad_wrt(model, "penultimate", watched, True, x)
+    torch.testing.assert_close(f_real, f_fake)
+    area = pre.shape[-1] * pre.shape[-2]
+    # fake: every position gets the average-pool gradient, negative pre-activations included
+    torch.testing.assert_close(g_fake, torch.full_like(g_fake, 1.0 / area))
+    if name != "tiny-resnet":  # there the watched tensor is not the ReLU's only input
+        assert (pre < 0).any() and (g_real[pre < 0] == 0).all()
+
+
+def test_fake_relu_needs_a_relu_before_the_layer():
+    model = pa.models.load("tiny-cnn")
+    with pytest.raises(ConfigError, match="no ReLU runs before"):
+        model.extractor(["block1.0"], fake_relu=True)
+
+
+def test_unknown_layer_names_close_matches():
+    model = pa.models.load("tiny-resnet")
+    with pytest.raises(UnknownNameError, match="Did you mean 'layer2'"):
+        model.extractor(["layer22"])
+
+
+def test_penultimate_without_head_is_explained():
+    from torch import nn
+
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU())
+    m = pa.models.from_module(net, mean=(0.0,) * 3, std=(1.0,) * 3, input_size=8)
+    with pytest.raises(UnknownNameError, match="no classifier head"):
+        m.resolve_layer("penultimate")
+
+
+def test_empty_layer_list_is_rejected():
+    with pytest.raises(ConfigError, match="at least one layer"):
+        pa.models.load("tiny-cnn").extractor([])
