@@ -37,6 +37,7 @@ import copy
 import json
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from percalign.models.model import Model
 LR = 1.0  # the paper's step size for the normalized gradient step
 DEFAULT_REPEATS = 5
 QUICK_REPEATS = 2
+DEFAULT_WARMUP = 3
 BUSY_SPREAD = 1.5  # slowest / fastest repeat above which the machine is reported busy
 Stat = Callable[[Sequence[float]], float]
 STATS: dict[str, Stat] = {"median": statistics.median, "min": min}
@@ -308,7 +310,8 @@ def measurements(
         hooked_features(model, trainable, "penultimate"), targets, start(), weights=trainable
     )
     early = case.early_layer
-    full_early = pixel_step(hooked_features(model, model.module, early), targets, start())
+    frozen = copy.deepcopy(model.module)  # hooks go on copies: the engine's module stays bare
+    full_early = pixel_step(hooked_features(model, frozen, early), targets, start())
     return [
         loop("bare", "bare fwd+bwd, truncated", "penultimate", bare_step(model, start())),
         engine("engine", "penultimate"),
@@ -432,13 +435,16 @@ def summary_line(result: ModelResult) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Ratios: overhead = engine / bare, speedup = authors-style / engine, "
+        "truncation = full forward / truncated engine at the early layer.",
     )
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument(
-        "--models", default=",".join(CASES), help=f"comma-separated subset of: {', '.join(CASES)}"
+        "--models",
+        default=",".join(CASES),
+        help=f"comma-separated subset of (default all): {', '.join(CASES)}",
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
     p.add_argument(
         "--repeats",
         type=int,
@@ -453,12 +459,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         + ", ".join(f"{c.name} {c.steps}" for c in CASES.values())
         + "); the short engine run takes steps // 5",
     )
-    p.add_argument("--warmup", type=int, default=3, help="warm-up iterations of each loop")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help=f"warm-up iterations of each loop (default {DEFAULT_WARMUP}; 1 with --quick)",
+    )
     p.add_argument(
         "--record-every",
         type=int,
         default=50,
-        help="the engine's loss-curve cadence (50 is its own at the paper's 5000 steps)",
+        help="the engine's loss-curve cadence (default 50, its own at the paper's 5000 steps)",
     )
     p.add_argument(
         "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)"
@@ -484,8 +495,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
-    warmup = 1 if args.quick else args.warmup
-    console = Console(width=120) if not Console().is_terminal else Console()
+    warmup = args.warmup or (1 if args.quick else DEFAULT_WARMUP)
+    console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(
         f"torch {torch.__version__}, python {platform.python_version()}, device {device}, "
         f"threads {torch.get_num_threads()}, batch {args.batch_size}, repeats {repeats}, "

@@ -65,8 +65,9 @@ class OutputExistsError(PercalignError, FileExistsError):
     """An output folder or file already exists and would be overwritten."""
 
 
-def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "",
-                 where: str = "") -> UnknownNameError:
+def unknown_name(
+    kind: str, name: str, choices: Iterable[str], hint: str = "", where: str = ""
+) -> UnknownNameError:
     """Build an :class:`UnknownNameError` that names close matches.
 
     >>> str(unknown_name("model", "tiny-cn", ["tiny-cnn", "tiny-vit"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -17,8 +18,9 @@ from rich.progress import (
 
 from percalign.inversion import Progress as InversionProgress
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Piped output (logs, CI) gets a wide fixed width instead of rich's default of 80 columns.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
 
 
 @contextmanager

@@ -266,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
     )
     out.print(
         f"Wrote {len(result)} IRIs in {elapsed:.1f} s: {args.out}/iris, targets in "
-        f"{args.out}/targets, seeds in {args.out}/seeds, manifest {args.out}/manifest.json"
+        f"{args.out}/targets, seeds in {args.out}/seeds, manifest {args.out}/manifest.json, "
+        f"overview {args.out}/grid.png"
     )
     return 0

@@ -10,6 +10,7 @@ from percalign import models
 from percalign.cli._console import out
 from percalign.errors import WeightsNotFoundError
 from percalign.models.inspect import describe_layers
+from percalign.training.zoo import zoo_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +42,27 @@ def _list(args: argparse.Namespace) -> int:
     for name, summary in models.registered_summaries().items():
         table.add_row(name, summary)
     out.print(table)
+    zoo = [n for n in models.list_models() if n not in models.registered_summaries()]
+    if zoo:
+        from percalign.training import read_meta
+
+        trained = Table(title=f"Trained zoo models ({zoo_dir()})")
+        for col in ("name", "arch", "recipe", "dataset", "clean acc.", "robust acc. (L2 1.0)"):
+            trained.add_column(col)
+        for name in zoo:
+            if "@" in name:
+                continue
+            meta = read_meta(name)
+            l2 = next(iter(meta.get("robust_accuracy", {}).values()), None)
+            trained.add_row(
+                name,
+                meta["arch"],
+                meta["recipe"],
+                meta["dataset"],
+                f"{meta['clean_accuracy']:.3f}",
+                "-" if l2 is None else f"{l2:.3f}",
+            )
+        out.print(trained)
     if args.all:
         for source in models.registry.sources()[1:]:
             names = source.names()
@@ -75,6 +97,8 @@ def _show(args: argparse.Namespace) -> int:
     out.print(f"  weights    {spec.weights} (sha256 {model.weights_sha256[:16]})")
     out.print(f"  penultimate = input of '{spec.head}'" if spec.head else "  penultimate: none")
     for key, value in spec.extra.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
         out.print(f"  {key:<10} {value}")
     table = Table(title="Layers (use the path with --layer)")
     for col in ("path", "module", "output shape"):

@@ -155,7 +155,8 @@ class InversionConfig:
         seed: seeds every random choice (noise seeds, natural seeds, transforms).
         share_seeds: one noise image per seed type shared by all targets (as the authors' code
             did) instead of one per target.
-        record_every: steps between points of the recorded loss curves (None: steps // 100).
+        record_every: steps between points of the recorded loss curves (None: steps // 100,
+            at least 10); each point costs a device synchronization.
         precision: ``fp32`` or ``bf16`` (autocast of the model's forward pass; use on GPU).
         channels_last: run the model in channels-last memory format (faster convs on GPU).
     """
@@ -209,7 +210,7 @@ class InversionConfig:
 
     @property
     def resolved_record_every(self) -> int:
-        return self.record_every or max(1, self.steps // 100)
+        return self.record_every or max(10, self.steps // 100)
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting, resolved (the learning rate, the loss family's weights)."""

@@ -25,6 +25,7 @@ from percalign.models.model import Model
 __all__ = ["InversionResult", "Progress", "invert", "quantize"]
 
 Perceptual = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+_Targets = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -139,22 +140,29 @@ class _ObjectiveState:
                 return self.extractor(x)
         return self.extractor(x)
 
+    def rows(self, target_rows: torch.Tensor, precise: bool = False) -> _Targets:
+        """The target features and norms of one batch, looked up once."""
+        return {
+            name: (f[target_rows], norm[target_rows])
+            for name, (f, norm) in self.targets[precise].items()
+        }
+
     def distances(
-        self, x: torch.Tensor, target_rows: torch.Tensor, precise: bool = False
+        self, x: torch.Tensor, targets: _Targets, precise: bool = False
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Weighted relative distance (N,) of ``x`` to its targets, and per layer.
+        """Weighted relative distance (N,) of ``x`` to ``targets``, and per layer.
 
         ``precise`` computes in float32 (for reported distances); otherwise as optimized.
         """
         feats = self.extractor(x) if precise else self.features(x)
-        targets = self.targets[precise]
-        per_layer = {}
-        for name in self.objective.layers:
-            f, norm = targets[name]
-            per_layer[name] = relative_distance(
-                feats[name], f[target_rows], norm[target_rows], self.config.p
-            )
-        total = sum(w * per_layer[name] for name, w in self.objective.terms)
+        per_layer = {
+            name: relative_distance(feats[name], *targets[name], self.config.p)
+            for name in self.objective.layers
+        }
+        terms = self.objective.terms
+        if len(terms) == 1 and terms[0][1] == 1.0:
+            return per_layer[terms[0][0]], per_layer
+        total = sum(w * per_layer[name] for name, w in terms)
         return total, per_layer
 
 
@@ -345,10 +353,10 @@ class _Runner:
         with torch.no_grad():
             for chunk in batches:
                 rows = torch.tensor([jobs[i].target for i in chunk], device=seeds.device)
-                dist, _ = state.distances(seeds[chunk], rows, precise=True)
+                dist, _ = state.distances(seeds[chunk], state.rows(rows, True), precise=True)
                 seed_dist[chunk] = dist.cpu()
                 if auto and self.perceptual is not None:
-                    rep_sum += float(state.distances(seeds[chunk], rows)[0].sum())
+                    rep_sum += float(state.distances(seeds[chunk], state.rows(rows))[0].sum())
                     lp_sum += float(self.perceptual(seeds[chunk], targets[rows]).sum())
         if not cfg.loss_spec.adversarial:
             return None
@@ -368,6 +376,7 @@ class _Runner:
         n = len(jobs)
         rows = torch.tensor([j.target for j in jobs], device=seeds.device)
         batch_targets = targets[rows]
+        target_feats = state.rows(rows)
         param = make_param(spec.parameterization, seeds)
         rule = make_rule(cfg.optimizer, param.params, cfg.momentum)
         draws = None
@@ -392,16 +401,18 @@ class _Runner:
         for step in range(cfg.steps + 1):
             image = param.image()
             seen = image if draws is None else random_affine(image, draws[min(step, cfg.steps - 1)])
-            rep, _ = state.distances(seen, rows)
-            total = spec.representation_weight * rep
+            rep, _ = state.distances(seen, target_feats)
+            w = spec.representation_weight
+            total = rep if w == 1.0 else w * rep
             for fn, weight in self.penalties:
                 total = total + weight * fn(image)
             if lam is not None and self.perceptual is not None:
                 total = total - lam * self.perceptual(image, batch_targets)
             with torch.no_grad():
                 improved = ((total < best) if keep_best else torch.ones_like(active)) & active
-                best = torch.where(improved, total.detach(), best)
-                best_image = torch.where(improved.view(-1, 1, 1, 1), image.detach(), best_image)
+                torch.where(improved, total.detach(), best, out=best)
+                mask = improved.view(-1, 1, 1, 1)
+                torch.where(mask, image.detach(), best_image, out=best_image)
             if step in self._curve_set:
                 _check_finite(total.detach(), step, "loss")
                 curve.append(rep.detach().float().cpu())
@@ -425,7 +436,7 @@ class _Runner:
         self.batch_no += 1
         iris = quantize(best_image)
         with torch.no_grad():
-            dist, per_layer = state.distances(iris, rows, precise=True)
+            dist, per_layer = state.distances(iris, state.rows(rows, True), precise=True)
         _check_finite(dist, cfg.steps, "final representation distance")
         return {
             "iris": iris.cpu(),

@@ -19,7 +19,10 @@ def _per_image(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 class NormalizedGD:
-    """x <- x - lr * g / ||g||_2, the norm taken per image (the paper's optimizer)."""
+    """x <- x - lr * g / ||g||_2, the norm taken per image (the paper's optimizer).
+
+    ``update`` scales ``grad`` in place: pass a gradient that is not needed afterwards.
+    """
 
     def __init__(self, params: torch.Tensor, **_: float) -> None:
         pass
@@ -27,9 +30,9 @@ class NormalizedGD:
     def update(
         self, params: torch.Tensor, grad: torch.Tensor, lr: float, active: torch.Tensor
     ) -> None:
-        norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
-        scale = (lr / norm) * active.to(grad.dtype)
-        params.sub_(grad * _per_image(scale, grad))
+        norm = grad.flatten(1).norm(dim=1).clamp_min_(1e-12)
+        scale = (lr / norm).mul_(active)
+        params.sub_(grad.mul_(_per_image(scale, grad)))  # grad is fresh: scaled in place
 
 
 class Adam:

@@ -1,4 +1,4 @@
-"""Inversion run folders: target, seed and IRI PNGs plus ``manifest.json``.
+"""Inversion run folders: target, seed and IRI PNGs, ``manifest.json`` and ``grid.png``.
 
 A folder is written under a hidden temporary name next to its destination and renamed into
 place when complete, so a run that is killed leaves no half-written output folder.
@@ -25,11 +25,14 @@ from percalign.errors import MissingFileError, OutputExistsError
 from percalign.inversion.engine import InversionResult
 from percalign.inversion.validity import NullDistribution
 from percalign.models.model import Model
+from percalign.store.grid import run_grid
 from percalign.store.images import write_png
 
 __all__ = ["MANIFEST", "atomic_folder", "check_output", "read_manifest", "save_run"]
 
 MANIFEST = "manifest.json"
+GRID = "grid.png"
+GRID = "grid.png"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -173,6 +176,8 @@ def save_run(
             "iris": records,
         }
         (tmp / MANIFEST).write_text(_dumps(manifest))
+        run_grid(result, tmp / GRID)
+        run_grid(result, tmp / GRID)
     return Path(out)
 
 

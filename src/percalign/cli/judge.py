@@ -1,0 +1,88 @@
+"""``percalign judge OUT``: the paper's automated alignment metric over an inversion run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from rich.table import Table
+
+from percalign.cli._console import err, out
+from percalign.judges import METRICS, Ensemble, get_judges, judge_run, read_run, summarize
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "judge",
+        help="score an inversion run with automated judges",
+        description="Ask automated judges whether each IRI looks like its "
+        "target; writes OUT/judgments.csv and prints alignment.",
+    )
+    p.add_argument("folder", metavar="OUT", type=Path,
+                   help="an inversion output folder (percalign invert --out)")
+    p.add_argument(
+        "--judges",
+        default="pixel,ssim",
+        help="comma-separated: pixel, ssim, ms-ssim, lpips-alex, lpips-vgg, "
+        "lpips-squeeze, dreamsim, model:NAME[:LAYER[:cos|l2]]",
+    )
+    p.add_argument("--ensemble", action="store_true", help="also judge by majority vote")
+    p.add_argument("--k", type=int, default=4, help="references in k-way matching")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=run)
+
+
+def _pct(row, metric: str) -> str:
+    value = row[metric]
+    if value != value:  # NaN: the metric does not apply
+        return "-"
+    return f"{value:5.1f} [{row[metric + '_lo']:.1f}, {row[metric + '_hi']:.1f}]"
+
+
+def run(args: argparse.Namespace) -> int:
+    images = read_run(args.folder)
+    judges = get_judges(args.judges, device=args.device)
+    if args.ensemble:
+        judges.append(Ensemble(list(judges)))
+    err.print(
+        f"Judging {len(images.records)} IRIs of {args.folder} with {', '.join(j.name for j in judges)}"
+    )
+    table = judge_run(images, judges, k=args.k, seed=args.seed)
+    path = args.folder / "judgments.csv"
+    tmp = path.with_suffix(".csv.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    summary = summarize(table, n_boot=args.bootstrap, seed=args.seed)
+    view = Table(title=f"Alignment (%) with 95% bootstrap CI over IRIs: {args.folder}")
+    for col in (
+        "judge",
+        "layer",
+        "seed",
+        "IRIs",
+        "vs seed (paper)",
+        "vs other target",
+        f"{table['k'].iloc[0]}-way match",
+    ):
+        view.add_column(col)
+    for _, row in summary.iterrows():
+        view.add_row(
+            row["judge"],
+            row["layer"],
+            row["seed_type"],
+            str(row["iris"]),
+            *(_pct(row, m) for m in METRICS),
+        )
+    out.print(view)
+    single = summary[~summary["judge"].str.startswith("ensemble(")]
+    if single["judge"].nunique() > 1:
+        for (layer, seed), group in single.groupby(["layer", "seed_type"], sort=False):
+            vals = group["seed_2afc"]
+            out.print(
+                f"{layer}, {seed}: paper metric over {len(vals)} judges "
+                f"{vals.mean():.1f} +- {vals.std(ddof=0):.1f} %"
+            )
+    out.print(f"Wrote {path} ({len(table)} rows: one per IRI and judge)")
+    return 0

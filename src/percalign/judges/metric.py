@@ -1,0 +1,171 @@
+"""The paper's automated alignment metric, and 2AFC / matching against other targets.
+
+For every IRI r with target t and seed s, and every judge D:
+  * seed 2AFC (the paper's proxy): aligned when D(r, t) <= D(r, s);
+  * other-target 2AFC: correct when D(r, t) <= D(r, t'), t' another target (of another class
+    when labels are known), chosen reproducibly;
+  * k-way matching: correct when t is the nearest of t and k - 1 other targets.
+Alignment is the percentage over IRIs, with a percentile bootstrap CI over IRIs; across
+judges, mean +- std as the paper reports. Judges see the saved 8-bit PNGs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from percalign._checks import check_int
+from percalign.inversion.seeds import stream
+from percalign.judges.base import Judge
+from percalign.store.images import read_png
+from percalign.store.runs import read_manifest
+
+__all__ = ["METRICS", "RunImages", "bootstrap_ci", "judge_run", "read_run", "summarize"]
+
+METRICS = {
+    "seed_2afc": "IRI closer to target than to seed",
+    "other_2afc": "IRI closer to its target than to another target",
+    "matching": "IRI matched to its target among k",
+}
+
+
+@dataclass(frozen=True)
+class RunImages:
+    """The images of an inversion run folder, read back from their PNGs."""
+
+    folder: Path
+    records: list[dict[str, Any]]
+    iris: torch.Tensor
+    seeds: torch.Tensor
+    targets: torch.Tensor
+    target_ids: list[str]
+    target_labels: list[int | None]
+
+
+def read_run(folder: str | Path) -> RunImages:
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    records = manifest["iris"]
+    iris = torch.stack([read_png(folder / r["iri"]) for r in records])
+    seeds = torch.stack([read_png(folder / r["seed"]) for r in records])
+    targets = torch.stack([read_png(folder / t["file"]) for t in manifest["targets"]])
+    ids = [t["id"] for t in manifest["targets"]]
+    labels = [t.get("label") for t in manifest["targets"]]
+    return RunImages(folder, records, iris, seeds, targets, ids, labels)
+
+
+def _batched(fn, *tensors: torch.Tensor, size: int = 256) -> torch.Tensor:
+    n = len(tensors[0])
+    return torch.cat([fn(*(t[i : i + size] for t in tensors)) for i in range(0, n, size)])
+
+
+def _others(run: RunImages, k: int, seed: int) -> list[list[int]]:
+    """For each IRI, k - 1 distinct other targets (other classes first), reproducibly."""
+    n_targets = len(run.targets)
+    out = []
+    for i, rec in enumerate(run.records):
+        t = rec["target_index"]
+        label = run.target_labels[t]
+        pool = [j for j in range(n_targets) if j != t]
+        order = torch.randperm(len(pool), generator=stream("others", seed, i)).tolist()
+        pool = [pool[o] for o in order]
+        if label is not None:  # other classes first, keeping the random order within each
+            pool.sort(key=lambda j: run.target_labels[j] == label)
+        out.append(pool[: k - 1])
+    return out
+
+
+def judge_run(
+    run: RunImages, judges: Sequence[Judge], *, k: int = 4, seed: int = 0
+) -> pd.DataFrame:
+    """One row per IRI x judge: distances, decisions and every metric's outcome."""
+    check_int("judge_run", "k", k, low=2)
+    t_idx = torch.tensor([r["target_index"] for r in run.records])
+    targets = run.targets[t_idx]
+    n_targets = len(run.targets)
+    k = min(k, n_targets)
+    others = _others(run, k, seed) if n_targets >= 2 else None
+    rows = []
+    for judge in judges:
+        d_target = _batched(judge, run.iris, targets)
+        d_seed = _batched(judge, run.iris, run.seeds)
+        seed_choice = _batched(judge.two_afc, run.iris, targets, run.seeds)
+        other_ok = match_ok = d_other = None
+        if others is not None:
+            other = run.targets[torch.tensor([o[0] for o in others])]
+            d_other = _batched(judge, run.iris, other)
+            other_ok = _batched(judge.two_afc, run.iris, targets, other) == 0
+            position = torch.tensor(
+                [
+                    int(torch.randint(0, k, (1,), generator=stream("position", seed, i)))
+                    for i in range(len(run.records))
+                ]
+            )
+            refs = []
+            for i, o in enumerate(others):
+                cands = list(o)
+                cands.insert(int(position[i]), int(t_idx[i]))
+                refs.append(run.targets[torch.tensor(cands)])
+            chosen = _batched(judge.match, run.iris, torch.stack(refs))
+            match_ok = chosen == position
+        for i, rec in enumerate(run.records):
+            rows.append(
+                {
+                    "iri": rec["iri"],
+                    "target_id": rec["target_id"],
+                    "seed_type": rec["seed_type"],
+                    "seed_copy": rec["seed_copy"],
+                    "layer": rec["layer"],
+                    "valid": rec.get("valid"),
+                    "judge": judge.name,
+                    "d_target": float(d_target[i]),
+                    "d_seed": float(d_seed[i]),
+                    "seed_2afc": bool(seed_choice[i] == 0),
+                    "other_target_id": None if others is None else run.target_ids[others[i][0]],
+                    "d_other": None if d_other is None else float(d_other[i]),
+                    "other_2afc": None if other_ok is None else bool(other_ok[i]),
+                    "matching": None if match_ok is None else bool(match_ok[i]),
+                    "k": k,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def bootstrap_ci(
+    values: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of ``values`` (resampling the values)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, values.size, size=(n_boot, values.size))
+    means = values[idx].mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def summarize(
+    table: pd.DataFrame,
+    n_boot: int = 2000,
+    seed: int = 0,
+    by: Sequence[str] = ("layer", "seed_type"),
+) -> pd.DataFrame:
+    """Percent per judge and group for each metric, with 95% bootstrap CIs over IRIs."""
+    out = []
+    for keys, group in table.groupby(["judge", *by], sort=False):
+        row = dict(zip(["judge", *by], keys if isinstance(keys, tuple) else (keys,), strict=True))
+        row["iris"] = len(group)
+        for metric in METRICS:
+            vals = group[metric].dropna().astype(float).to_numpy()
+            lo, hi = bootstrap_ci(vals, n_boot, seed)
+            row[metric] = 100 * vals.mean() if vals.size else float("nan")
+            row[f"{metric}_lo"], row[f"{metric}_hi"] = 100 * lo, 100 * hi
+        out.append(row)
+    return pd.DataFrame(out)

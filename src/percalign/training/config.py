@@ -1,0 +1,171 @@
+"""Settings of a training run, validated on construction."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from percalign._checks import check_choice, check_float, check_int
+from percalign.errors import unknown_name
+from percalign.training.archs import ARCHS
+from percalign.training.attacks import NORMS
+
+__all__ = ["RECIPES", "TrainConfig"]
+
+#: recipe -> (default augmentation, default attack norm or None)
+RECIPES: dict[str, tuple[str, str | None]] = {
+    "standard": ("standard", None),
+    "adv-l2": ("standard", "l2"),
+    "adv-linf": ("standard", "linf"),
+    "trades": ("standard", "l2"),
+    "simclr": ("simclr", None),
+    "supervised-simclr-aug": ("simclr", None),
+}
+_DEFAULT_EPS = {"l2": 1.0, "linf": 8 / 255}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train one zoo model.
+
+    Attributes:
+        dataset: ``digits``, ``cifar10``, ``cifar100`` or a class-folder path.
+        arch: one of :data:`~percalign.training.archs.ARCHS`.
+        recipe: ``standard``, ``adv-l2``, ``adv-linf``, ``trades``, ``simclr``,
+            ``supervised-simclr-aug``.
+        epochs, batch_size: as usual.
+        optimizer: ``adam`` or ``sgd`` (momentum 0.9); lr None takes 1e-3 (Adam) or 0.1 (SGD).
+        schedule: ``cosine``, ``step`` (x0.1 at 50 % and 75 %) or ``constant``.
+        weight_decay: L2 penalty on weights (default 5e-4 with SGD, 0 with Adam).
+        augment: apply the recipe's augmentation (``standard``: shifts of up to 4 px and
+            mirroring where the data allows; SimCLR recipes: ``simclr`` or ``simclr-no-colour``).
+        simclr_augment: ``full`` or ``no-colour`` (SimCLR recipes).
+        eps: attack radius (default 1.0 for L2, 8/255 for Linf); ``norm`` overrides the
+            recipe's norm for TRADES and adversarial SimCLR views.
+        pgd_steps, step_size: the training attack (step default 2.5 * eps / steps).
+        eps_warmup: fraction of the epochs over which eps grows linearly from 0 (adversarial
+            training of small networks collapses without it).
+        clean_fraction: share of each batch trained on clean images (adversarial recipes).
+        beta: TRADES weight of the robustness term.
+        temperature, projection_dim: SimCLR's NT-Xent temperature and projection size.
+        adv_views: SimCLR with the second view attacked in projection space.
+        probe_epochs: full-batch steps of the linear probe of SimCLR models.
+        width: architecture width (None: the architecture's default).
+        seed: seeds initialization, batch order, augmentation and attacks.
+        save_every: keep a checkpoint every this many epochs (loadable as NAME@EPOCH).
+        eval_images: test images used for the robust-accuracy evaluation.
+        limit: train on a seeded subset of this many images (quick runs, tests).
+    """
+
+    dataset: str = "digits"
+    arch: str = "small-cnn"
+    recipe: str = "standard"
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float | None = None
+    schedule: str = "cosine"
+    weight_decay: float | None = None
+    augment: bool = True
+    simclr_augment: str = "full"
+    eps: float | None = None
+    norm: str | None = None
+    pgd_steps: int = 5
+    step_size: float | None = None
+    eps_warmup: float = 0.5
+    clean_fraction: float = 0.0
+    beta: float = 6.0
+    temperature: float = 0.5
+    projection_dim: int = 128
+    adv_views: bool = False
+    probe_epochs: int = 300
+    width: int | None = None
+    seed: int = 0
+    save_every: int | None = None
+    eval_images: int = 256
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        owner = "TrainConfig"
+        if self.arch not in ARCHS:
+            raise unknown_name("architecture", self.arch, ARCHS)
+        if self.recipe not in RECIPES:
+            raise unknown_name("recipe", self.recipe, RECIPES)
+        check_int(owner, "epochs", self.epochs, low=1)
+        check_int(owner, "batch_size", self.batch_size, low=2)
+        check_choice(owner, "optimizer", self.optimizer, ("adam", "sgd"))
+        if self.lr is not None:
+            check_float(owner, "lr", self.lr, low=0.0, low_open=True)
+        check_choice(owner, "schedule", self.schedule, ("cosine", "step", "constant"))
+        if self.weight_decay is not None:
+            check_float(owner, "weight_decay", self.weight_decay, low=0.0)
+        check_choice(owner, "simclr_augment", self.simclr_augment, ("full", "no-colour"))
+        if self.eps is not None:
+            check_float(owner, "eps", self.eps, low=0.0)
+        if self.norm is not None:
+            check_choice(owner, "norm", self.norm, NORMS)
+        check_int(owner, "pgd_steps", self.pgd_steps, low=1)
+        if self.step_size is not None:
+            check_float(owner, "step_size", self.step_size, low=0.0, low_open=True)
+        check_float(owner, "eps_warmup", self.eps_warmup, low=0.0, high=1.0)
+        check_float(owner, "clean_fraction", self.clean_fraction, low=0.0, high=1.0)
+        check_float(owner, "beta", self.beta, low=0.0)
+        check_float(owner, "temperature", self.temperature, low=0.0, low_open=True)
+        check_int(owner, "projection_dim", self.projection_dim, low=1)
+        check_int(owner, "probe_epochs", self.probe_epochs, low=1)
+        if self.width is not None:
+            check_int(owner, "width", self.width, low=1)
+        check_int(owner, "seed", self.seed, low=0)
+        if self.save_every is not None:
+            check_int(owner, "save_every", self.save_every, low=1)
+        check_int(owner, "eval_images", self.eval_images, low=1)
+        if self.limit is not None:
+            check_int(owner, "limit", self.limit, low=2)
+
+    @property
+    def is_simclr(self) -> bool:
+        return self.recipe == "simclr"
+
+    @property
+    def attack_norm(self) -> str | None:
+        """The training attack's norm, or None for recipes without one."""
+        if self.recipe in ("adv-l2", "adv-linf"):
+            return RECIPES[self.recipe][1]
+        if self.recipe == "trades" or (self.is_simclr and self.adv_views):
+            return self.norm or "l2"
+        return None
+
+    @property
+    def attack_eps(self) -> float:
+        norm = self.attack_norm or "l2"
+        return _DEFAULT_EPS[norm] if self.eps is None else float(self.eps)
+
+    @property
+    def augmentation(self) -> str:
+        if not self.augment:
+            return "none"
+        base = RECIPES[self.recipe][0]
+        if base == "simclr" and self.simclr_augment == "no-colour":
+            return "simclr-no-colour"
+        return base
+
+    @property
+    def resolved_lr(self) -> float:
+        return self.lr if self.lr is not None else (1e-3 if self.optimizer == "adam" else 0.1)
+
+    @property
+    def resolved_weight_decay(self) -> float:
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return 5e-4 if self.optimizer == "sgd" else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(
+            lr=self.resolved_lr,
+            weight_decay=self.resolved_weight_decay,
+            augmentation=self.augmentation,
+            attack_norm=self.attack_norm,
+            eps=self.attack_eps if self.attack_norm else None,
+        )
+        return out

@@ -1,0 +1,229 @@
+"""Judges, the paper's metric on hand-made runs with known answers, bots, the judge CLI."""
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import percalign as pa
+from percalign.errors import ConfigError, UnknownNameError, WeightsNotFoundError
+from percalign.inversion import InversionConfig, InversionResult
+from percalign.judges import (
+    LPIPS,
+    MSSSIM,
+    SSIM,
+    Bot,
+    Ensemble,
+    Judge,
+    ModelFeatures,
+    PixelL2,
+    bootstrap_ci,
+    get_judge,
+    judge_run,
+    read_run,
+    summarize,
+)
+from percalign.store import save_run
+
+
+class _Lpips(Judge):
+    """LPIPS on a tiny random backbone with uniform heads (no weights needed)."""
+
+    name = "lpips-tiny"
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        net = nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1), nn.ReLU()
+        )
+        self.net = LPIPS(net, heads="uniform", taps=(1, 3))
+
+    def distance(self, a, b):
+        return self.net(a, b)
+
+
+def _judges():
+    return [PixelL2(), SSIM(), MSSSIM(), ModelFeatures(pa.models.load("tiny-cnn")), _Lpips()]
+
+
+@pytest.mark.parametrize("judge", _judges(), ids=lambda j: j.name)
+def test_identity_symmetry_and_ordering(judge):
+    torch.manual_seed(1)
+    x = torch.rand(4, 3, 32, 32)
+    x = torch.nn.functional.avg_pool2d(x, 5, stride=1, padding=2, count_include_pad=False)
+    assert torch.allclose(judge(x, x), torch.zeros(4), atol=1e-5)
+    y = torch.rand(4, 3, 32, 32)
+    if judge.symmetric:
+        torch.testing.assert_close(judge(x, y), judge(y, x), atol=1e-5, rtol=1e-4)
+    blurred = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    noise = torch.rand(4, 3, 32, 32)
+    assert (judge(x, blurred) < judge(x, noise)).all()
+
+
+@pytest.mark.parametrize("judge", _judges(), ids=lambda j: j.name)
+def test_grayscale_inputs(judge):
+    g = torch.rand(2, 1, 32, 32)
+    assert judge(g, g.expand(-1, 3, -1, -1).contiguous()).abs().max() < 1e-4
+
+
+def test_model_judge_on_a_one_channel_model_reads_colour_as_grey():
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
+    )
+    model = pa.models.from_module(net, mean=(0.5,), std=(0.5,), input_size=16)
+    judge = ModelFeatures(model, metric="l2")
+    rgb = torch.rand(2, 3, 16, 16)
+    torch.testing.assert_close(judge(rgb, rgb.mean(1, keepdim=True)), torch.zeros(2))
+    assert judge.name == "model:module:penultimate:l2" and not judge.symmetric
+
+
+def _handmade_run(tmp_path, iris_from):
+    """Four distinct targets; IRIs are copies of their target, or of their seed."""
+    targets = torch.zeros(4, 1, 32, 32)
+    for t in range(4):  # a bar at a different place in each target
+        targets[t, :, 4 + 6 * t : 8 + 6 * t, :] = 1.0
+    seeds = torch.rand(4, 1, 32, 32)
+    iris = targets.clone() if iris_from == "target" else seeds.clone()
+    result = InversionResult(
+        iris=iris,
+        seeds=seeds,
+        targets=targets,
+        target_index=torch.arange(4),
+        seed_kind=["super-noise"] * 4,
+        seed_copy=[0] * 4,
+        seed_source=[None] * 4,
+        objective=["penultimate"] * 4,
+        distance=torch.zeros(4),
+        layer_distance={"penultimate": torch.zeros(4)},
+        seed_distance=torch.ones(4),
+        steps_taken=torch.zeros(4, dtype=torch.long),
+        curve_steps=[0],
+        curves=torch.zeros(4, 1),
+        config=InversionConfig(steps=1),
+    )
+    out = tmp_path / iris_from
+    save_run(
+        out,
+        result,
+        model=pa.models.load("tiny-cnn"),
+        target_ids=[f"t{i}" for i in range(4)],
+        target_labels=[0, 1, 2, 3],
+    )
+    return out
+
+
+def test_metric_on_runs_with_known_answers(tmp_path):
+    perfect = judge_run(read_run(_handmade_run(tmp_path, "target")), [PixelL2(), SSIM()], k=4)
+    assert perfect["seed_2afc"].all() and perfect["other_2afc"].all() and perfect["matching"].all()
+    assert len(perfect) == 8 and set(perfect["k"]) == {4}
+    copies = judge_run(read_run(_handmade_run(tmp_path, "seed")), [PixelL2()], k=4)
+    assert not copies["seed_2afc"].any()
+    summary = summarize(perfect, n_boot=200)
+    assert (summary["seed_2afc"] == 100).all() and (summary["seed_2afc_lo"] == 100).all()
+
+
+def test_bootstrap_ci_contains_the_mean_and_narrows_with_data():
+    rng = torch.Generator().manual_seed(0)
+    small = (torch.rand(40, generator=rng) < 0.3).double().numpy()
+    large = (torch.rand(4000, generator=rng) < 0.3).double().numpy()
+    lo, hi = bootstrap_ci(small, 2000, seed=1)
+    assert lo <= small.mean() <= hi
+    lo2, hi2 = bootstrap_ci(large, 2000, seed=1)
+    assert hi2 - lo2 < hi - lo
+    assert bootstrap_ci([1.0, 1.0, 1.0]) == (1.0, 1.0)
+
+
+def test_bots_reproduce_their_judge_without_noise():
+    torch.manual_seed(2)
+    q, a, b = torch.rand(50, 3, 16, 16), torch.rand(50, 3, 16, 16), torch.rand(50, 3, 16, 16)
+    judge = PixelL2()
+    assert torch.equal(Bot(judge).two_afc(q, a, b), judge.two_afc(q, a, b))
+    refs = torch.rand(50, 4, 3, 16, 16)
+    assert torch.equal(Bot(judge).match(q, refs), judge.match(q, refs))
+    lapsing = Bot(judge, lapse=1.0, seed=3).two_afc(q, a, b)
+    assert 10 < int((lapsing != judge.two_afc(q, a, b)).sum()) < 40
+    noisy = Bot(judge, temperature=10.0, seed=4)
+    again = Bot(judge, temperature=10.0, seed=4)
+    assert torch.equal(noisy.two_afc(q, a, b), again.two_afc(q, a, b))
+    with pytest.raises(ConfigError, match="'lapse' parameter"):
+        Bot(judge, lapse=1.5)
+
+
+class _Fixed(Judge):
+    """A judge whose distances are given up front (one value per query and candidate)."""
+
+    def __init__(self, name, first, second):
+        self.name, self.values = name, [first, second]
+        self.calls = 0
+
+    def distance(self, a, b):
+        value = self.values[self.calls % 2]
+        self.calls += 1
+        return torch.tensor(value, dtype=torch.float32)
+
+
+def test_ensemble_majority_vote():
+    x = torch.zeros(3, 1, 2, 2)
+    # per query: judge A prefers [first, second, first], B [second, second, first], C [first...]
+    a = _Fixed("a", [0.0, 1.0, 0.0], [1.0, 0.0, 1.0])
+    b = _Fixed("b", [1.0, 1.0, 0.0], [0.0, 0.0, 1.0])
+    c = _Fixed("c", [0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+    assert Ensemble([a, b, c]).two_afc(x, x, x).tolist() == [0, 1, 0]
+    tie = Ensemble([_Fixed("a", [0.0] * 3, [1.0] * 3), _Fixed("b", [1.0] * 3, [0.0] * 3)])
+    assert tie.two_afc(x, x, x).tolist() == [0, 0, 0]  # ties go to the first member
+    with pytest.raises(ConfigError, match="at least two"):
+        Ensemble([PixelL2()])
+
+
+def test_judge_names_and_missing_weights():
+    assert get_judge("ms-ssim").name == "ms-ssim"
+    with pytest.raises(UnknownNameError, match="Did you mean 'ssim'"):
+        get_judge("sssim")
+    with pytest.raises(WeightsNotFoundError, match=r"alexnet-owt-7be5be79\.pth"):
+        get_judge("lpips-alex")
+    with pytest.raises(ConfigError, match="model:NAME"):
+        get_judge("model:")
+    with pytest.raises(UnknownNameError, match="Unknown model"):
+        get_judge("model:no-such-model")
+    with pytest.raises(ConfigError, match=r"percalign\[dreamsim\]"):
+        get_judge("dreamsim")
+
+
+@pytest.mark.slow
+def test_judge_cli_acceptance(tmp_path, capsys):
+    from percalign.cli import main
+    from percalign.training import TrainConfig, save_checkpoint, train
+
+    net, meta, kept = train(
+        TrainConfig(recipe="adv-l2", epochs=1, limit=128, batch_size=64, width=8, eval_images=8)
+    )
+    save_checkpoint("digits-cnn-adv", net, meta, kept, overwrite=True)
+    out = tmp_path / "OUT"
+    assert (
+        main(
+            [
+                "invert",
+                "--model",
+                "digits-cnn-adv",
+                "--images",
+                "digits",
+                "--n-images",
+                "6",
+                "--seeds",
+                "super-noise,image",
+                "--steps",
+                "20",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["judge", str(out), "--judges", "pixel,ssim,model:digits-cnn-adv"]) == 0
+    printed = capsys.readouterr().out
+    table = pd.read_csv(out / "judgments.csv")
+    assert len(table) == 12 * 3
+    assert set(table["judge"]) == {"pixel", "ssim", "model:digits-cnn-adv"}
+    assert {"d_target", "d_seed", "seed_2afc", "other_2afc", "matching"} <= set(table.columns)
+    assert "vs seed (paper)" in printed and "paper metric over 3 judges" in printed
