@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -102,6 +101,7 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys, args, message):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:FutureWarning")
 def test_wrong_channel_count_from_a_folder(tmp_path, capsys):
     from PIL import Image
 
@@ -178,6 +178,64 @@ def test_python_dash_m_help():
     assert proc.returncode == 0 and "invert" in proc.stdout
 
 
-def test_demo_writes_iris(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
-    assert Path(tmp_path / "demo" / "inversion" / "manifest.json").is_file()
+def test_demo_runs_on_cached_demo_models(tmp_path, capsys):
+    from percalign.cli.demo import DEMO_MODELS
+    from percalign.training import TrainConfig, save_checkpoint, train
+
+    for name in DEMO_MODELS:  # small stand-ins, so the test does not spend minutes training
+        net, meta, kept = train(
+            TrainConfig(epochs=1, limit=64, batch_size=32, width=4, eval_images=4)
+        )
+        save_checkpoint(name, net, meta, kept, overwrite=True)
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--steps", "5", "--n-images", "4"]) == 0
+    printed = capsys.readouterr().out
+    for name in DEMO_MODELS:
+        assert f"Using {name} from the zoo" in printed
+        assert (tmp_path / "demo" / name / "grid.png").is_file()
+        assert (tmp_path / "demo" / name / "judgments.csv").is_file()
+
+
+def test_train_command_saves_a_loadable_model(capsys):
+    args = [
+        "train",
+        "--dataset",
+        "digits",
+        "--arch",
+        "small-cnn",
+        "--recipe",
+        "standard",
+        "--epochs",
+        "1",
+        "--limit",
+        "128",
+        "--width",
+        "8",
+        "--name",
+        "cli-cnn-std",
+        "--overwrite",
+    ]
+    assert main(args) == 0
+    assert "Saved to" in capsys.readouterr().out
+    assert main(["models", "show", "cli-cnn-std"]) == 0
+    assert "standard" in capsys.readouterr().out
+    assert main(args[:-1]) == 1  # the name exists and --overwrite is gone
+    assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--recipe", "trade"], "Did you mean 'trades'"),
+        (["--arch", "resnet19"], "Did you mean 'resnet18'"),
+        (["--dataset", "digitz"], "Did you mean 'digits'"),
+        (["--recipe", "adv-l2", "--eps", "-1"], "'eps' parameter"),
+        (["--recipe", "standard", "--eps", "1"], "--eps has no effect"),
+        (["--dataset", "cifar10"], "cifar-10-batches-py"),
+        (["--name", "bad/name"], "must be letters"),
+    ],
+)
+def test_train_bad_input(capsys, args, message):
+    base = ["train", "--epochs", "1", "--limit", "64", "--width", "4", "--name", "never-saved"]
+    assert main([*base, *args]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]

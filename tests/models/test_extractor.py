@@ -9,10 +9,14 @@ def _full_forward_outputs(model, paths, x):
     """Outputs of modules at ``paths`` from an ordinary, complete forward pass."""
     seen = {}
     modules = dict(model.module.named_modules())
-    handles = [
-        modules[p].register_forward_hook(lambda _m, _a, out, p=p: seen.setdefault(p, out.clone()))
-        for p in paths
-    ]
+
+    def keep(path):
+        def hook(_m, _a, out):
+            seen.setdefault(path, out.clone())  # returns None: the output itself is unchanged
+
+        return hook
+
+    handles = [modules[p].register_forward_hook(keep(p)) for p in paths]
     with torch.no_grad():
         model.module(model.normalize(x))
     for h in handles:

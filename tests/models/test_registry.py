@@ -69,6 +69,7 @@ def test_from_module_wraps_any_network():
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_torchscript_file_needs_preprocessing_and_exposes_only_output(tmp_path):
     net = pa.models.load("tiny-cnn").module
     path = tmp_path / "net.pt"

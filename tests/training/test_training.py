@@ -8,8 +8,8 @@ import torch
 
 import percalign as pa
 from percalign.errors import ConfigError, MissingFileError, UnknownNameError
+from percalign.models.archs import ARCHS, build_arch
 from percalign.training import TrainConfig, save_checkpoint, train
-from percalign.training.archs import ARCHS, build_arch
 from percalign.training.datasets import load_dataset
 
 QUICK = dict(epochs=2, limit=256, batch_size=64, width=8, eval_images=16, probe_epochs=50)

@@ -19,8 +19,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Ask automated judges whether each IRI looks like its "
         "target; writes OUT/judgments.csv and prints alignment.",
     )
-    p.add_argument("folder", metavar="OUT", type=Path,
-                   help="an inversion output folder (percalign invert --out)")
+    p.add_argument(
+        "folder",
+        metavar="OUT",
+        type=Path,
+        help="an inversion output folder (percalign invert --out)",
+    )
     p.add_argument(
         "--judges",
         default="pixel,ssim",
@@ -47,9 +51,8 @@ def run(args: argparse.Namespace) -> int:
     judges = get_judges(args.judges, device=args.device)
     if args.ensemble:
         judges.append(Ensemble(list(judges)))
-    err.print(
-        f"Judging {len(images.records)} IRIs of {args.folder} with {', '.join(j.name for j in judges)}"
-    )
+    names = ", ".join(j.name for j in judges)
+    err.print(f"Judging {len(images.records)} IRIs of {args.folder} with {names}")
     table = judge_run(images, judges, k=args.k, seed=args.seed)
     path = args.folder / "judgments.csv"
     tmp = path.with_suffix(".csv.tmp")

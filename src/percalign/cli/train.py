@@ -8,9 +8,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from percalign.cli._console import err, out
 from percalign.errors import ConfigError
+from percalign.models.archs import ARCHS
 from percalign.store import check_output
 from percalign.training import RECIPES, TrainConfig, save_checkpoint, train, zoo_dir
-from percalign.training.archs import ARCHS
+from percalign.training.datasets import check_dataset
 from percalign.training.trainer import EpochReport
 from percalign.training.zoo import valid_name
 
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         save_every=args.save_every,
         limit=args.limit,
     )
+    check_dataset(cfg.dataset, args.data_root)
     if args.eps is not None and cfg.attack_norm is None:
         raise ConfigError(
             f"--eps has no effect on recipe {cfg.recipe!r}; drop it, or use "

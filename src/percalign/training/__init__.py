@@ -5,7 +5,7 @@ views) and supervised training with SimCLR augmentations; architectures scaled t
 images; checkpoints saved to the zoo and loadable by name everywhere.
 """
 
-from percalign.training.archs import ARCHS, build_arch
+from percalign.models.archs import ARCHS, build_arch
 from percalign.training.config import RECIPES, TrainConfig
 from percalign.training.trainer import EpochReport, evaluate, train
 from percalign.training.zoo import read_meta, save_checkpoint, zoo_dir

@@ -7,7 +7,7 @@ from typing import Any
 
 from percalign._checks import check_choice, check_float, check_int
 from percalign.errors import unknown_name
-from percalign.training.archs import ARCHS
+from percalign.models.archs import ARCHS
 from percalign.training.attacks import NORMS
 
 __all__ = ["RECIPES", "TrainConfig"]
@@ -30,7 +30,7 @@ class TrainConfig:
 
     Attributes:
         dataset: ``digits``, ``cifar10``, ``cifar100`` or a class-folder path.
-        arch: one of :data:`~percalign.training.archs.ARCHS`.
+        arch: one of :data:`~percalign.models.archs.ARCHS`.
         recipe: ``standard``, ``adv-l2``, ``adv-linf``, ``trades``, ``simclr``,
             ``supervised-simclr-aug``.
         epochs, batch_size: as usual.

@@ -13,7 +13,7 @@ from percalign import _paths
 from percalign.data import load_images
 from percalign.errors import MissingFileError, unknown_name
 
-__all__ = ["DATASETS", "LabelledData", "load_dataset"]
+__all__ = ["DATASETS", "LabelledData", "check_dataset", "load_dataset"]
 
 DATASETS = ("digits", "cifar10", "cifar100")
 _CIFAR = {
@@ -62,8 +62,8 @@ def data_root() -> Path:
     return _paths.home() / "data"
 
 
-def _cifar(name: str, split: str, root: Path) -> LabelledData:
-    folder, train_files, test_files, key, classes = _CIFAR[name]
+def _cifar_files(name: str, split: str, root: Path) -> tuple[Path, list[str]]:
+    folder, train_files, test_files, _, _ = _CIFAR[name]
     base = root / folder
     files = train_files if split == "train" else test_files
     missing = [f for f in files if not (base / f).is_file()]
@@ -72,6 +72,26 @@ def _cifar(name: str, split: str, root: Path) -> LabelledData:
             f"{name} files are missing: {base / missing[0]}. Download the Python version of "
             f"{name.upper()} and unpack it so that {base} exists (or pass --data-root)."
         )
+    return base, files
+
+
+def check_dataset(name: str, root: str | Path | None = None) -> None:
+    """Raise the error :func:`load_dataset` would raise for a missing or unknown dataset."""
+    if name == "digits":
+        return
+    if name in _CIFAR:
+        for split in ("train", "test"):
+            _cifar_files(name, split, Path(root) if root else data_root())
+        return
+    if not Path(name).expanduser().is_dir():
+        raise unknown_name(
+            "dataset", name, DATASETS, hint="A folder of class sub-folders works too."
+        )
+
+
+def _cifar(name: str, split: str, root: Path) -> LabelledData:
+    _, _, _, key, classes = _CIFAR[name]
+    base, files = _cifar_files(name, split, root)
     images, labels = [], []
     for f in files:
         with open(base / f, "rb") as fh:

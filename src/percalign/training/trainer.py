@@ -15,7 +15,7 @@ from torch import nn
 
 from percalign import _provenance
 from percalign.inversion.seeds import stream
-from percalign.training.archs import build_arch
+from percalign.models.archs import build_arch
 from percalign.training.attacks import pgd
 from percalign.training.augment import augment
 from percalign.training.config import TrainConfig

@@ -17,11 +17,11 @@ from torch import nn
 
 from percalign import _paths
 from percalign.errors import MissingFileError, unknown_name
+from percalign.models.archs import build_arch
 from percalign.models.checkpoints import Checkpoint, apply_state_dict, file_sha256
 from percalign.models.model import ModelSpec
 from percalign.models.registry import RANDOM_WEIGHTS, add_source
 from percalign.store.runs import atomic_folder
-from percalign.training.archs import build_arch
 
 __all__ = ["ZooSource", "install", "read_meta", "save_checkpoint", "zoo_dir"]
 

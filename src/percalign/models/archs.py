@@ -38,8 +38,10 @@ class SmallCNN(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
-class _Basic(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
+class BasicBlock(nn.Module):
+    """A residual block that, like torchvision's, calls one ReLU module twice."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
@@ -70,7 +72,11 @@ class ResNet18(nn.Module):
         cin = w
         for i, c in enumerate(chans):
             stride = 1 if i == 0 else 2
-            setattr(self, f"layer{i + 1}", nn.Sequential(_Basic(cin, c, stride), _Basic(c, c, 1)))
+            setattr(
+                self,
+                f"layer{i + 1}",
+                nn.Sequential(BasicBlock(cin, c, stride), BasicBlock(c, c, 1)),
+            )
             cin = c
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(8 * w, num_classes)
@@ -178,12 +184,13 @@ class DenseNet(nn.Module):
 
 
 class _Block(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: int = 4) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        hidden = mlp_ratio * dim
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.norm1(x)
@@ -203,13 +210,14 @@ class SmallViT(nn.Module):
         patch: int = 4,
         depth: int = 6,
         heads: int = 4,
+        mlp_ratio: int = 4,
     ) -> None:
         super().__init__()
         self.patch_embed = nn.Conv2d(in_chans, width, patch, stride=patch)
         tokens = (image_size // patch) ** 2 + 1
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
         self.pos_embed = nn.Parameter(torch.randn(1, tokens, width) * 0.02)
-        self.blocks = nn.Sequential(*[_Block(width, heads) for _ in range(depth)])
+        self.blocks = nn.Sequential(*[_Block(width, heads, mlp_ratio) for _ in range(depth)])
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, num_classes)
 
