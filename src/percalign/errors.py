@@ -70,7 +70,7 @@ def unknown_name(
 ) -> UnknownNameError:
     """Build an :class:`UnknownNameError` that names close matches.
 
-    >>> str(unknown_name("model", "tiny-cn", ["tiny-cnn", "tiny-vit"]))
+    >>> str(unknown_name("model", "tiny-cn", ["tiny-cnn", "resnet50"]))
     "Unknown model 'tiny-cn'. Did you mean 'tiny-cnn'?"
     """
     choices = sorted(set(choices))

@@ -80,7 +80,7 @@ def test_resnet18_random_weights_at_64(tmp_path, capsys):
     ("args", "message"),
     [
         (["--model", "tiny-cn"], "Unknown model 'tiny-cn'. Did you mean 'tiny-cnn'"),
-        (["--layer", "blok2"], "Did you mean 'block2'?"),
+        (["--layer", "blok2"], "Did you mean 'block2'"),
         (["--steps", "0"], "'steps' parameter of InversionConfig must be an int in [1, inf)"),
         (["--images", "nowhere/*.png"], "No image files found"),
         (["--seeds", "pink"], "Unknown seed type 'pink'"),
@@ -161,7 +161,7 @@ def test_models_list_and_show(capsys):
     assert all(n in listed for n in ("tiny-cnn", "tiny-resnet", "tiny-vgg", "tiny-vit"))
     assert main(["models", "show", "tiny-resnet"]) == 0
     shown = capsys.readouterr().out
-    assert "3 x 32 x 32" in shown and "layer2" in shown and "16x16x16" not in shown
+    assert "3 x 32 x 32" in shown and "layer2" in shown and "layer2.0.conv1" not in shown
     assert "penultimate = input of 'fc'" in shown and "8x32x32" in shown
 
 

@@ -12,9 +12,16 @@ from rich.table import Table
 from percalign import data, models
 from percalign.cli._console import err, inversion_progress, out
 from percalign.errors import ConfigError
-from percalign.inversion import InversionConfig, invert, null_distribution, parse_objectives
+from percalign.inversion import (
+    InversionConfig,
+    invert,
+    null_distribution,
+    parse_objectives,
+    parse_seeds,
+)
 from percalign.inversion.config import LOSS_FAMILIES
 from percalign.inversion.steps import STEP_RULES
+from percalign.judges.lpips import LPIPS
 from percalign.store import check_output, save_run
 
 
@@ -186,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
         )
     null_images = data.to_channels(pool.images, model.spec.in_chans)
 
+    parse_seeds(args.seeds)  # every bad input fails before any work or output
+    perceptual = LPIPS("alex").to(model.device) if config.loss_spec.adversarial else None
     err.print(
         f"Inverting {model.spec.name} at {', '.join(o.name for o in objectives)}: "
         f"{len(chosen)} targets x seeds {args.seeds}, {config.steps} steps "
@@ -202,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
             config=config,
             labels=chosen.labels,
             progress=progress,
+            perceptual=perceptual,
         )
     elapsed = time.perf_counter() - started
     nulls = {
