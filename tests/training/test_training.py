@@ -108,3 +108,22 @@ def test_bad_training_settings():
         TrainConfig(recipe="adv-l2", eps=-1.0)
     with pytest.raises(UnknownNameError, match="Did you mean 'digits'"):
         load_dataset("digit")
+
+
+def test_class_folder_dataset_at_its_own_size(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for cls, value in (("a", 30), ("b", 220)):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(6):
+                Image.new("RGB", (20, 20), (value, value, i * 10)).save(
+                    tmp_path / split / cls / f"{i}.png"
+                )
+    _net, meta, _ = train(
+        TrainConfig(
+            dataset=str(tmp_path), epochs=2, batch_size=4, width=4, eval_images=4, image_size=16
+        )
+    )
+    assert meta["image_size"] == 16 and meta["num_classes"] == 2 and meta["in_chans"] == 3
+    assert meta["train_images"] == 12

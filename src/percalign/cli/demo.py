@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     for folder in folders:
         out.print(f"  {folder / 'grid.png'}")
     out.print("Per-IRI records: manifest.json; judge decisions: judgments.csv in each folder.")
-    out.print("Only IRIs marked valid are represented like their targets; from super-noise seeds "
-              "these small CNNs rarely get there (see `valid`).")
+    out.print(
+        "Only IRIs marked valid are represented like their targets; from super-noise seeds "
+        "these small CNNs rarely get there (see `valid`)."
+    )
     return 0

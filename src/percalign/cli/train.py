@@ -29,6 +29,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="digits | cifar10 | cifar100 | a folder of class sub-folders",
     )
     p.add_argument("--data-root", default=None, help="folder holding the CIFAR files")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=32,
+        help="image side for class folders (digits and CIFAR are 32)",
+    )
     p.add_argument("--arch", default="small-cnn", help=" | ".join(ARCHS))
     p.add_argument("--width", type=int, default=None, help="architecture width")
     p.add_argument("--recipe", default="standard", help=" | ".join(RECIPES))
@@ -101,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         save_every=args.save_every,
         limit=args.limit,
+        image_size=args.image_size,
     )
     check_dataset(cfg.dataset, args.data_root)
     if args.eps is not None and cfg.attack_norm is None:

@@ -55,6 +55,8 @@ class TrainConfig:
         save_every: keep a checkpoint every this many epochs (loadable as NAME@EPOCH).
         eval_images: test images used for the robust-accuracy evaluation.
         limit: train on a seeded subset of this many images (quick runs, tests).
+        image_size: side length images of a class folder are resized to (digits and CIFAR
+            are 32 px).
     """
 
     dataset: str = "digits"
@@ -84,6 +86,7 @@ class TrainConfig:
     save_every: int | None = None
     eval_images: int = 256
     limit: int | None = None
+    image_size: int = 32
 
     def __post_init__(self) -> None:
         owner = "TrainConfig"
@@ -121,6 +124,7 @@ class TrainConfig:
         check_int(owner, "eval_images", self.eval_images, low=1)
         if self.limit is not None:
             check_int(owner, "limit", self.limit, low=2)
+        check_int(owner, "image_size", self.image_size, low=8)
 
     @property
     def is_simclr(self) -> bool:

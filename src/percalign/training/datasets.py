@@ -102,7 +102,9 @@ def _cifar(name: str, split: str, root: Path) -> LabelledData:
     return LabelledData(name, x, torch.tensor(labels, dtype=torch.long), classes, True)
 
 
-def load_dataset(name: str, split: str = "train", root: str | Path | None = None) -> LabelledData:
+def load_dataset(
+    name: str, split: str = "train", root: str | Path | None = None, image_size: int = 32
+) -> LabelledData:
     """A labelled training set.
 
     Args:
@@ -112,6 +114,7 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
             ``train``/``test`` sub-folders if present, else the whole folder for both).
         split: ``train`` or ``test``.
         root: where CIFAR files live.
+        image_size: side of the square images a class folder is resized to.
     """
     if name == "digits":
         s = load_images("digits", size=32, split=split)
@@ -122,7 +125,7 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     path = Path(name).expanduser()
     if path.is_dir():
         sub = path / split
-        s = load_images(str(sub if sub.is_dir() else path), size=32)
+        s = load_images(str(sub if sub.is_dir() else path), size=image_size)
         if s.labels is None:
             raise MissingFileError(
                 f"{path} needs one sub-folder per class (ImageFolder layout) to train on."

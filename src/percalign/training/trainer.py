@@ -168,11 +168,11 @@ def train(
         normalization, hyperparameters, accuracies, timing, per-epoch history), and the state
         dicts kept every ``save_every`` epochs.
     """
-    train_data = load_dataset(cfg.dataset, "train", data_root)
+    train_data = load_dataset(cfg.dataset, "train", data_root, cfg.image_size)
     if cfg.limit is not None and cfg.limit < len(train_data.images):
         keep = torch.randperm(len(train_data.images), generator=stream("subset", cfg.seed))
         train_data = train_data.subset(keep[: cfg.limit])
-    test_data = load_dataset(cfg.dataset, "test", data_root)
+    test_data = load_dataset(cfg.dataset, "test", data_root, cfg.image_size)
     mean, std = train_data.channel_stats()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
