@@ -181,16 +181,10 @@ def run(args: argparse.Namespace) -> int:
         for layer in objective.layers:
             model.resolve_layer(layer)
     size = model.spec.input_size
-    chosen = data.load_images(
-        args.images, args.n_images, size=size, split=args.split, seed=args.seed
-    )
+    every = data.load_images(args.images, size=size, split=args.split)
+    chosen = data.choose(every, args.n_images, args.seed)
     targets = data.to_channels(chosen.images, model.spec.in_chans)
-    pool = data.load_images(args.images, None, size=size, split=args.split)
-    null_n = min(args.null_images, len(pool))
-    if null_n < len(pool):
-        pool = data.load_images(
-            args.images, null_n, size=size, split=args.split, seed=args.seed + 1
-        )
+    pool = data.choose(every, min(args.null_images, len(every)), args.seed + 1)
     null_images = data.to_channels(pool.images, model.spec.in_chans)
 
     parse_seeds(args.seeds)  # every bad input fails before any work or output
@@ -206,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         result = invert(
             model,
             targets,
-            layers=objectives and [o.name for o in objectives],
+            layers=[o.name for o in objectives],
             seeds=args.seeds,
             config=config,
             labels=chosen.labels,

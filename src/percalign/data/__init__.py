@@ -3,10 +3,19 @@
 from percalign.data.images import (
     ImageSet,
     builtin_sources,
+    choose,
     load_images,
     read_image,
     resize,
     to_channels,
 )
 
-__all__ = ["ImageSet", "builtin_sources", "load_images", "read_image", "resize", "to_channels"]
+__all__ = [
+    "ImageSet",
+    "builtin_sources",
+    "choose",
+    "load_images",
+    "read_image",
+    "resize",
+    "to_channels",
+]

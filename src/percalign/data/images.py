@@ -14,7 +14,15 @@ import torch.nn.functional as F
 from percalign._checks import check_choice, check_int
 from percalign.errors import ConfigError, ImageReadError, InputShapeError, unknown_name
 
-__all__ = ["ImageSet", "builtin_sources", "load_images", "read_image", "resize", "to_channels"]
+__all__ = [
+    "ImageSet",
+    "builtin_sources",
+    "choose",
+    "load_images",
+    "read_image",
+    "resize",
+    "to_channels",
+]
 
 SPLITS = ("all", "train", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -239,8 +247,11 @@ def load_images(
             builtin_sources(),
             hint="A folder or glob of image files works too.",
         )
-    if n is None:
-        return found
-    check_int("load_images", "n", n, low=1, high=len(found))
-    chosen = np.sort(np.random.default_rng(seed).choice(len(found), size=n, replace=False))
-    return found.subset(chosen.tolist())
+    return found if n is None else choose(found, n, seed)
+
+
+def choose(images: ImageSet, n: int, seed: int = 0) -> ImageSet:
+    """``n`` images of the set, a seeded choice returned in the set's order."""
+    check_int("load_images", "n", n, low=1, high=len(images))
+    chosen = np.sort(np.random.default_rng(seed).choice(len(images), size=n, replace=False))
+    return images.subset(chosen.tolist())
