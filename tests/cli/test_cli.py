@@ -239,3 +239,49 @@ def test_train_bad_input(capsys, args, message):
     assert main([*base, *args]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_score_an_exported_table(tmp_path, capsys):
+    import pandas as pd
+
+    rows = [
+        {
+            "participant": p,
+            "item": f"{m}{i}",
+            "model": m,
+            "layer": "penultimate",
+            "correct": int((p + i) % 4 != 0) if m == "robust" else int((p + i) % 2 == 0),
+        }
+        for m in ("robust", "standard")
+        for p in range(12)
+        for i in range(10)
+    ]
+    path = tmp_path / "responses.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert (
+        main(
+            [
+                "score",
+                str(path),
+                "--by",
+                "model,layer",
+                "--compare",
+                "model",
+                "--bootstrap",
+                "200",
+                "--out",
+                str(tmp_path / "scores"),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "robust" in printed and "Pairwise differences" in printed
+    scores = pd.read_csv(tmp_path / "scores" / "alignment.csv").set_index("model")
+    assert scores.loc["robust", "alignment"] == pytest.approx(0.75)
+    assert scores.loc["standard", "alignment"] == pytest.approx(0.5)
+    assert (tmp_path / "scores" / "summary.json").is_file()
+    assert main(["score", str(path), "--by", "modle"]) == 1
+    assert "lacks column(s) ['modle']" in capsys.readouterr().err
+    assert main(["score", str(tmp_path)]) == 1
+    assert "is a folder" in capsys.readouterr().err

@@ -1,0 +1,111 @@
+"""``percalign score TABLE.csv --by model,layer``: alignment with honest uncertainty."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+from rich.table import Table
+
+from percalign.cli._console import out
+from percalign.errors import MissingFileError
+from percalign.scoring import alignment, compare, noise_ceiling
+from percalign.store.runs import atomic_folder
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "score",
+        help="alignment per group, with CIs, from an answer table",
+        description="Score a long answer table (one row per answer: participant, "
+        "item, correct, and condition columns).",
+    )
+    p.add_argument("source", type=Path, help="an answer table (.csv or .parquet)")
+    p.add_argument("--by", default="", help="comma-separated grouping columns, e.g. model,layer")
+    p.add_argument(
+        "--compare", default=None, help="column whose levels are compared pairwise (e.g. model)"
+    )
+    p.add_argument("--bootstrap", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="folder for the score CSVs and JSON")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=run)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if path.is_dir():
+        raise MissingFileError(
+            f"{path} is a folder; scoring a study folder needs the survey, which is not built "
+            "yet. Pass an answer table (.csv or .parquet)."
+        )
+    if not path.is_file():
+        raise MissingFileError(f"No answer table at {str(path)!r}.")
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    table = _read(args.source)
+    by = [c for c in args.by.split(",") if c]
+    scores = alignment(table, by, n_boot=args.bootstrap, seed=args.seed)
+    view = Table(title=f"Alignment: {args.source}")
+    for col in (
+        *by,
+        "answers",
+        "people",
+        "items",
+        "alignment [95% CI, crossed bootstrap]",
+        "Wilson CI",
+        "chance",
+        "p vs chance",
+    ):
+        view.add_column(col)
+    for _, r in scores.iterrows():
+        view.add_row(
+            *(str(r[c]) for c in by),
+            str(r["answers"]),
+            str(r["participants"]),
+            str(r["items"]),
+            f"{r['alignment']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
+            f"[{r['wilson_low']:.3f}, {r['wilson_high']:.3f}]",
+            f"{r['chance']:.2f}",
+            f"{r['p_chance']:.2g}",
+        )
+    out.print(view)
+    ceiling = noise_ceiling(table, seed=args.seed)
+    out.print(
+        f"Split-half reliability (Spearman-Brown), the noise ceiling: "
+        f"{ceiling['reliability']:.3f} [{ceiling['low']:.3f}, {ceiling['high']:.3f}]"
+    )
+    pairs = None
+    if args.compare:
+        pairs = compare(table, args.compare, n_boot=args.bootstrap, seed=args.seed)
+        cmp_view = Table(title=f"Pairwise differences in alignment ({args.compare})")
+        for col in ("a", "b", "difference [95% CI]", "p (permutation)", "p (Holm)"):
+            cmp_view.add_column(col)
+        for _, r in pairs.iterrows():
+            cmp_view.add_row(
+                str(r["a"]),
+                str(r["b"]),
+                f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
+                f"{r['p_perm']:.3g}",
+                f"{r['p_holm']:.3g}",
+            )
+        out.print(cmp_view)
+    if args.out is not None:
+        with atomic_folder(args.out, args.overwrite) as tmp:
+            scores.to_csv(tmp / "alignment.csv", index=False)
+            if pairs is not None:
+                pairs.to_csv(tmp / "comparisons.csv", index=False)
+            summary = {
+                "source": str(args.source),
+                "by": by,
+                "bootstrap": args.bootstrap,
+                "seed": args.seed,
+                "noise_ceiling": ceiling,
+                "alignment": scores.to_dict(orient="records"),
+            }
+            (tmp / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+        out.print(f"Wrote {args.out}/alignment.csv and summary.json")
+    return 0

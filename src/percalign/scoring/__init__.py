@@ -1,0 +1,35 @@
+"""Statistics on answer tables (pure numpy/scipy/pandas: no torch, no database, no HTTP).
+
+Alignment with crossed-bootstrap and Wilson intervals and binomial tests; agreement (vote
+fractions, Fleiss' kappa, Krippendorff's alpha, split-half noise ceiling); model comparisons
+(paired bootstrap, permutation tests, Holm); power.
+"""
+
+from percalign.scoring.agreement import (
+    fleiss_kappa,
+    krippendorff_alpha,
+    noise_ceiling,
+    vote_fractions,
+)
+from percalign.scoring.alignment import alignment
+from percalign.scoring.compare import compare, holm
+from percalign.scoring.power import answers_for_difference, answers_for_halfwidth
+from percalign.scoring.stats import Cells, crossed_bootstrap, wilson
+from percalign.scoring.table import check_table, from_judgments
+
+__all__ = [
+    "Cells",
+    "alignment",
+    "answers_for_difference",
+    "answers_for_halfwidth",
+    "check_table",
+    "compare",
+    "crossed_bootstrap",
+    "fleiss_kappa",
+    "from_judgments",
+    "holm",
+    "krippendorff_alpha",
+    "noise_ceiling",
+    "vote_fractions",
+    "wilson",
+]

@@ -1,0 +1,202 @@
+"""Scoring statistics against reference implementations and known truths."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from percalign.errors import ConfigError, InputShapeError
+from percalign.scoring import (
+    alignment,
+    answers_for_difference,
+    answers_for_halfwidth,
+    compare,
+    fleiss_kappa,
+    holm,
+    krippendorff_alpha,
+    noise_ceiling,
+    vote_fractions,
+    wilson,
+)
+
+
+def _simulated(
+    true_alignment: dict[str, float],
+    participants=30,
+    items=20,
+    seed=0,
+    participant_sd=0.3,
+    item_sd=0.5,
+):
+    """A crossed study: every participant judges every item of every model once."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    p_eff = rng.normal(0, participant_sd, participants)
+    for model, truth in true_alignment.items():
+        i_eff = rng.normal(0, item_sd, items)
+        # logits centred so that the population-average alignment is close to ``truth``
+        base = np.log(truth / (1 - truth))
+        for p in range(participants):
+            prob = 1 / (1 + np.exp(-(base + p_eff[p] + i_eff)))
+            hits = rng.random(items) < prob
+            for i in range(items):
+                rows.append(
+                    {
+                        "participant": f"p{p}",
+                        "item": f"{model}-i{i}",
+                        "model": model,
+                        "correct": int(hits[i]),
+                        "choice": int(hits[i]),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_wilson_matches_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
+    for k, n in [(0, 10), (3, 10), (50, 100), (99, 100)]:
+        ref = proportion_confint(k, n, method="wilson")
+        assert wilson(k, n) == pytest.approx(ref, abs=1e-12)
+
+
+def test_alignment_point_estimate_and_binomial_test_match_scipy():
+    from scipy.stats import binomtest
+
+    t = _simulated({"a": 0.7, "b": 0.55}, participants=10, items=8)
+    out = alignment(t, by=["model"], n_boot=300)
+    for _, row in out.iterrows():
+        sub = t[t["model"] == row["model"]]
+        assert row["alignment"] == pytest.approx(sub["correct"].mean())
+        assert row["p_chance"] == pytest.approx(
+            binomtest(int(sub["correct"].sum()), len(sub), 0.5).pvalue
+        )
+        assert row["ci_low"] <= row["alignment"] <= row["ci_high"]
+        assert row["participants"] == 10 and row["items"] == 8
+
+
+def test_crossed_bootstrap_is_wider_than_wilson_when_items_vary():
+    t = _simulated({"a": 0.7}, participants=40, items=15, item_sd=1.0)
+    row = alignment(t, n_boot=1000).iloc[0]
+    assert row["ci_high"] - row["ci_low"] > row["wilson_high"] - row["wilson_low"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 1)), min_size=4, max_size=60
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_row_order_does_not_matter(rows, rnd):
+    t = pd.DataFrame(rows, columns=["participant", "item", "correct"])
+    shuffled = t.sample(frac=1.0, random_state=rnd.randint(0, 10**6)).reset_index(drop=True)
+    a, b = alignment(t, n_boot=50), alignment(shuffled, n_boot=50)
+    assert a["alignment"].iloc[0] == pytest.approx(b["alignment"].iloc[0])
+    assert a["wilson_low"].iloc[0] == pytest.approx(b["wilson_low"].iloc[0])
+    assert a["ci_low"].iloc[0] <= a["alignment"].iloc[0] + 1e-12 <= a["ci_high"].iloc[0] + 2e-12
+
+
+def test_more_data_narrows_the_interval():
+    small = alignment(_simulated({"a": 0.7}, participants=10, items=10), n_boot=1000).iloc[0]
+    large = alignment(_simulated({"a": 0.7}, participants=80, items=40), n_boot=1000).iloc[0]
+    assert large["ci_high"] - large["ci_low"] < small["ci_high"] - small["ci_low"]
+
+
+@pytest.mark.slow
+def test_crossed_bootstrap_covers_the_truth_at_about_its_nominal_rate():
+    """100 simulated studies with known per-model alignment (participants and items vary)."""
+    truth = 0.7
+    logit0 = np.log(truth / (1 - truth))
+    # the estimand: mean success probability over the populations of participants and items
+    draws = np.random.default_rng(0).normal(0, np.sqrt(0.3**2 + 0.5**2), 1_000_000)
+    population_truth = float(np.mean(1 / (1 + np.exp(-(logit0 + draws)))))
+    hits, total = 0, 0
+    for s in range(100):
+        rng = np.random.default_rng(1000 + s)
+        participants, items = 25, 20
+        p_eff = rng.normal(0, 0.3, participants)
+        i_eff = rng.normal(0, 0.5, items)
+        prob = 1 / (1 + np.exp(-(logit0 + p_eff[:, None] + i_eff[None, :])))
+        answers = rng.random(prob.shape) < prob
+        t = pd.DataFrame(
+            {
+                "participant": np.repeat(np.arange(participants), items),
+                "item": np.tile(np.arange(items), participants),
+                "correct": answers.ravel().astype(int),
+            }
+        )
+        row = alignment(t, n_boot=400, seed=s).iloc[0]
+        hits += row["ci_low"] <= population_truth <= row["ci_high"]
+        total += 1
+    assert 0.85 <= hits / total <= 0.995, hits / total
+
+
+def test_fleiss_kappa_matches_statsmodels():
+    from statsmodels.stats.inter_rater import aggregate_raters
+    from statsmodels.stats.inter_rater import fleiss_kappa as ref
+
+    t = _simulated({"a": 0.6}, participants=7, items=25, seed=3)
+    table, _ = aggregate_raters(
+        t.pivot(index="item", columns="participant", values="choice").to_numpy()
+    )
+    assert fleiss_kappa(t) == pytest.approx(ref(table, method="fleiss"), abs=1e-10)
+
+
+def test_krippendorff_alpha_matches_the_reference_package():
+    import krippendorff
+
+    t = _simulated({"a": 0.6}, participants=6, items=30, seed=4)
+    t = t.drop(index=t.sample(frac=0.2, random_state=0).index)  # unbalanced
+    matrix = t.pivot(index="participant", columns="item", values="choice").to_numpy(float)
+    ref = krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal")
+    assert krippendorff_alpha(t) == pytest.approx(ref, abs=1e-10)
+
+
+def test_vote_fractions_sum_to_one():
+    t = _simulated({"a": 0.6}, participants=5, items=4)
+    assert np.allclose(vote_fractions(t).sum(axis=1), 1.0)
+
+
+def test_noise_ceiling_is_high_for_consistent_items_and_low_for_noise():
+    consistent = _simulated({"a": 0.6}, participants=40, items=30, item_sd=2.0, seed=5)
+    noise = _simulated({"a": 0.6}, participants=40, items=30, item_sd=0.0, seed=6)
+    assert noise_ceiling(consistent, n_splits=50)["reliability"] > 0.7
+    assert noise_ceiling(noise, n_splits=50)["reliability"] < 0.4
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.array([0.01, 0.04, 0.03, 0.005, 0.5])
+    assert holm(p) == pytest.approx(multipletests(p, method="holm")[1])
+
+
+def test_compare_finds_a_real_difference_and_not_a_null_one():
+    t = _simulated({"robust": 0.8, "standard": 0.5, "standard2": 0.5}, participants=30, items=20)
+    # the same participants judge every model: make items shared across models too
+    out = compare(t, "model", n_boot=500, n_perm=500).set_index(["a", "b"])
+    real = out.loc[("robust", "standard")]
+    assert real["ci_low"] > 0 and real["p_holm"] < 0.01
+    null = out.loc[("standard", "standard2")]
+    assert null["ci_low"] < 0 < null["ci_high"] or abs(null["difference"]) < 0.05
+
+
+def test_power_formulas():
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    assert answers_for_halfwidth(0.5, 0.05) == 385  # the classic survey number
+    n = answers_for_difference(0.6, 0.5)
+    ref = NormalIndPower().solve_power(proportion_effectsize(0.6, 0.5), power=0.8, alpha=0.05)
+    assert abs(n - ref) / ref < 0.02
+
+
+def test_bad_tables():
+    with pytest.raises(ConfigError, match="lacks column"):
+        alignment(pd.DataFrame({"participant": [1], "item": [1]}))
+    with pytest.raises(ConfigError, match="lacks column"):
+        alignment(pd.DataFrame({"participant": [1], "item": [1], "correct": [1]}), by=["model"])
+    with pytest.raises(InputShapeError, match="0/1"):
+        alignment(pd.DataFrame({"participant": [1], "item": [1], "correct": [2]}))
