@@ -200,3 +200,54 @@ def test_bad_tables():
         alignment(pd.DataFrame({"participant": [1], "item": [1], "correct": [1]}), by=["model"])
     with pytest.raises(InputShapeError, match="0/1"):
         alignment(pd.DataFrame({"participant": [1], "item": [1], "correct": [2]}))
+
+
+def test_exclusions_are_applied_and_reported_rule_by_rule():
+    from percalign.scoring import Exclusions, apply_exclusions
+
+    rows = []
+    for p, (catch_ok, n_trials, rt) in {
+        "good": (1, 10, 900),
+        "careless": (0, 10, 900),
+        "quitter": (1, 2, 900),
+        "rusher": (1, 10, 100),
+    }.items():
+        rows.append(
+            {"participant": p, "item": "catch", "correct": catch_ok, "is_catch": True, "rt_ms": 800}
+        )
+        rows += [
+            {"participant": p, "item": f"i{i}", "correct": 1, "is_catch": False, "rt_ms": rt}
+            for i in range(n_trials)
+        ]
+    kept, report = apply_exclusions(pd.DataFrame(rows), Exclusions(min_answers=5))
+    assert set(kept["participant"]) == {"good"} and not kept["is_catch"].any()
+    assert report["participants"].tolist() == [1, 1, 1]
+    assert report["answers"].tolist() == [11, 3, 11]
+    with pytest.raises(ConfigError, match="'min_catch_accuracy' parameter"):
+        Exclusions(min_catch_accuracy=2.0)
+
+
+def test_judge_agreement_against_references():
+    from scipy.stats import kendalltau
+    from sklearn.metrics import cohen_kappa_score
+
+    from percalign.scoring import judge_agreement, ranking_agreement
+
+    rng = np.random.default_rng(7)
+    share = rng.random(40)
+    humans = pd.DataFrame(
+        [{"item": i, "correct": int(k < round(share[i] * 9))} for i in range(40) for k in range(9)]
+    )
+    judge = pd.DataFrame({"item": range(40), "correct": (rng.random(40) < share).astype(int)})
+    out = judge_agreement(humans, judge)
+    majority = (humans.groupby("item")["correct"].mean() > 0.5).astype(int)
+    assert out["majority"] == pytest.approx((majority == judge["correct"]).mean())
+    assert out["kappa"] == pytest.approx(cohen_kappa_score(majority, judge["correct"]))
+    fractions = humans.groupby("item")["correct"].mean()
+    expected = np.where(judge["correct"] == 1, fractions, 1 - fractions).mean()
+    assert out["expected"] == pytest.approx(expected)
+    h = pd.Series([0.1, 0.5, 0.7, 0.9], index=list("abcd"))
+    j = pd.Series([0.2, 0.3, 0.8, 0.6], index=list("abcd"))
+    rank = ranking_agreement(h, j, n_boot=200)
+    assert rank["tau"] == pytest.approx(kendalltau(h, j).statistic)
+    assert rank["ci_low"] <= rank["tau"] <= rank["ci_high"]

@@ -2,7 +2,8 @@
 
 Alignment with crossed-bootstrap and Wilson intervals and binomial tests; agreement (vote
 fractions, Fleiss' kappa, Krippendorff's alpha, split-half noise ceiling); model comparisons
-(paired bootstrap, permutation tests, Holm); power.
+(paired bootstrap, permutation tests, Holm); pre-declared exclusions; judges against people;
+power.
 """
 
 from percalign.scoring.agreement import (
@@ -13,23 +14,29 @@ from percalign.scoring.agreement import (
 )
 from percalign.scoring.alignment import alignment
 from percalign.scoring.compare import compare, holm
+from percalign.scoring.exclusions import Exclusions, apply_exclusions
+from percalign.scoring.judges import judge_agreement, ranking_agreement
 from percalign.scoring.power import answers_for_difference, answers_for_halfwidth
 from percalign.scoring.stats import Cells, crossed_bootstrap, wilson
 from percalign.scoring.table import check_table, from_judgments
 
 __all__ = [
     "Cells",
+    "Exclusions",
     "alignment",
     "answers_for_difference",
     "answers_for_halfwidth",
+    "apply_exclusions",
     "check_table",
     "compare",
     "crossed_bootstrap",
     "fleiss_kappa",
     "from_judgments",
     "holm",
+    "judge_agreement",
     "krippendorff_alpha",
     "noise_ceiling",
+    "ranking_agreement",
     "vote_fractions",
     "wilson",
 ]

@@ -1,0 +1,79 @@
+"""Pre-declared exclusion rules, applied to an answer table and reported rule by rule."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from percalign._checks import check_float, check_int
+from percalign.scoring.table import check_table
+
+__all__ = ["Exclusions", "apply_exclusions"]
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """Rules declared before data collection (in the study spec).
+
+    Attributes:
+        min_catch_accuracy: drop participants whose accuracy on catch trials (``is_catch``)
+            is below this.
+        min_answers: drop participants with fewer answers than this (incomplete sessions).
+        min_rt_ms: answers faster than this (``rt_ms``) count as too fast ...
+        max_fast_share: ... and participants with a larger share of them are dropped.
+    """
+
+    min_catch_accuracy: float = 0.8
+    min_answers: int = 1
+    min_rt_ms: float = 250.0
+    max_fast_share: float = 0.2
+
+    def __post_init__(self) -> None:
+        check_float("Exclusions", "min_catch_accuracy", self.min_catch_accuracy, 0.0, 1.0)
+        check_int("Exclusions", "min_answers", self.min_answers, low=1)
+        check_float("Exclusions", "min_rt_ms", self.min_rt_ms, low=0.0)
+        check_float("Exclusions", "max_fast_share", self.max_fast_share, 0.0, 1.0)
+
+
+def apply_exclusions(table: pd.DataFrame, rules: Exclusions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply ``rules``; return the kept answers (catch trials removed) and a report.
+
+    The report has one row per rule: participants and answers it removed, counted in order
+    (a participant removed by an earlier rule is not counted again).
+    """
+    table = check_table(table)
+    people = table.groupby("participant")
+    reasons: dict[str, set[str]] = {}
+    if "is_catch" in table.columns:
+        catch = table[table["is_catch"].astype(bool)].groupby("participant")["correct"].mean()
+        reasons[f"catch accuracy below {rules.min_catch_accuracy:g}"] = set(
+            catch[catch < rules.min_catch_accuracy].index
+        )
+    counts = people.size()
+    reasons[f"fewer than {rules.min_answers} answers"] = set(
+        counts[counts < rules.min_answers].index
+    )
+    if "rt_ms" in table.columns:
+        fast = (table["rt_ms"] < rules.min_rt_ms).groupby(table["participant"]).mean()
+        reasons[
+            f"over {rules.max_fast_share:.0%} of answers faster than {rules.min_rt_ms:g} ms"
+        ] = set(fast[fast > rules.max_fast_share].index)
+    removed: set[str] = set()
+    rows = []
+    for rule, who in reasons.items():
+        new = who - removed
+        rows.append(
+            {
+                "rule": rule,
+                "participants": len(new),
+                "answers": int(table["participant"].isin(new).sum()),
+            }
+        )
+        removed |= new
+    kept = table[~table["participant"].isin(removed)]
+    if "is_catch" in kept.columns:
+        kept = kept[~kept["is_catch"].astype(bool)]
+    report = pd.DataFrame(rows)
+    report.attrs["rules"] = asdict(rules)
+    return kept.reset_index(drop=True), report
