@@ -285,3 +285,65 @@ def test_score_an_exported_table(tmp_path, capsys):
     assert "lacks column(s) ['modle']" in capsys.readouterr().err
     assert main(["score", str(tmp_path)]) == 1
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_score_with_exclusions_paper_table_and_power(tmp_path, capsys):
+    import pandas as pd
+
+    rows = []
+    for p in range(10):
+        rows.append(
+            {
+                "participant": p,
+                "item": "catch",
+                "arch": "cnn",
+                "training": "robust",
+                "correct": int(p != 0),
+                "is_catch": True,
+                "rt_ms": 900,
+            }
+        )
+        rows += [
+            {
+                "participant": p,
+                "item": f"{a}{t}{i}",
+                "arch": a,
+                "training": t,
+                "correct": int((p + i) % (4 if t == "robust" else 2) != 0),
+                "is_catch": False,
+                "rt_ms": 900,
+            }
+            for a in ("cnn", "resnet")
+            for t in ("robust", "standard")
+            for i in range(6)
+        ]
+    path = tmp_path / "r.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert (
+        main(
+            [
+                "score",
+                str(path),
+                "--by",
+                "training,arch",
+                "--table",
+                "training,arch",
+                "--halfwidth",
+                "0.1",
+                "--bootstrap",
+                "100",
+                "--out",
+                str(tmp_path / "s"),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert (
+        "Without exclusions" in printed and "catch accuracy below 0.8': 1 participants" in printed
+    )
+    assert "answers for +-0.1" in printed and "resnet" in printed
+    report = pd.read_csv(tmp_path / "s" / "exclusions.csv")
+    assert report["participants"].sum() == 1
+    assert main(["score", str(path), "--by", "training", "--table", "training,arch"]) == 1
+    assert "needs both of its columns" in capsys.readouterr().err

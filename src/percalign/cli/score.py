@@ -10,8 +10,17 @@ import pandas as pd
 from rich.table import Table
 
 from percalign.cli._console import out
-from percalign.errors import MissingFileError
-from percalign.scoring import alignment, compare, noise_ceiling
+from percalign.errors import ConfigError, MissingFileError
+from percalign.scoring import (
+    Exclusions,
+    alignment,
+    answers_for_halfwidth,
+    apply_exclusions,
+    compare,
+    design_effect,
+    noise_ceiling,
+    paper_table,
+)
 from percalign.store.runs import atomic_folder
 
 
@@ -27,6 +36,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--compare", default=None, help="column whose levels are compared pairwise (e.g. model)"
     )
+    p.add_argument(
+        "--table",
+        default=None,
+        metavar="ROWS,COLUMNS",
+        help="also lay alignment out as a ROWS x COLUMNS table (e.g. "
+        "training,arch), like the paper's",
+    )
+    p.add_argument(
+        "--halfwidth",
+        type=float,
+        default=None,
+        help="answers needed per group for a CI of +- this (these data as a pilot)",
+    )
+    g = p.add_argument_group(
+        "exclusions (applied when the table has the columns; results are "
+        "shown with and without them)"
+    )
+    g.add_argument("--min-catch-accuracy", type=float, default=0.8)
+    g.add_argument("--min-answers", type=int, default=1)
+    g.add_argument("--min-rt-ms", type=float, default=250.0)
+    g.add_argument("--max-fast-share", type=float, default=0.2)
     p.add_argument("--bootstrap", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="folder for the score CSVs and JSON")
@@ -45,11 +75,8 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
-def run(args: argparse.Namespace) -> int:
-    table = _read(args.source)
-    by = [c for c in args.by.split(",") if c]
-    scores = alignment(table, by, n_boot=args.bootstrap, seed=args.seed)
-    view = Table(title=f"Alignment: {args.source}")
+def _alignment_view(scores: pd.DataFrame, by: list[str], title: str) -> Table:
+    view = Table(title=title)
     for col in (
         *by,
         "answers",
@@ -72,7 +99,43 @@ def run(args: argparse.Namespace) -> int:
             f"{r['chance']:.2f}",
             f"{r['p_chance']:.2g}",
         )
-    out.print(view)
+    return view
+
+
+def run(args: argparse.Namespace) -> int:
+    raw = _read(args.source)
+    by = [c for c in args.by.split(",") if c]
+    rules = Exclusions(
+        args.min_catch_accuracy, args.min_answers, args.min_rt_ms, args.max_fast_share
+    )
+    table, report = apply_exclusions(raw, rules)
+    scores = alignment(table, by, n_boot=args.bootstrap, seed=args.seed)
+    if int(report["participants"].sum()):
+        unexcluded = alignment(raw, by, n_boot=args.bootstrap, seed=args.seed)
+        out.print(_alignment_view(unexcluded, by, f"Without exclusions: {args.source}"))
+        for _, r in report.iterrows():
+            out.print(
+                f"Excluded by '{r['rule']}': {r['participants']} participants, "
+                f"{r['answers']} answers"
+            )
+        out.print(_alignment_view(scores, by, f"After exclusions: {args.source}"))
+    else:
+        out.print(_alignment_view(scores, by, f"Alignment: {args.source} (no exclusions)"))
+    if args.table:
+        rows, _, cols = args.table.partition(",")
+        if rows not in by or cols not in by:
+            raise ConfigError(f"--table {args.table} needs both of its columns in --by.")
+        out.print(paper_table(scores, rows, cols).to_string())
+    if args.halfwidth:
+        for _, r in scores.iterrows():
+            effect = design_effect(r, int(r["answers"]))
+            need = answers_for_halfwidth(float(r["alignment"]), args.halfwidth, effect)
+            label = ", ".join(str(r[c]) for c in by) or "all"
+            out.print(
+                f"{label}: {need} answers for +-{args.halfwidth:g} (design effect "
+                f"{effect:.2f}; {need / max(int(r['participants']), 1):.0f} per "
+                "participant at this many participants)"
+            )
     ceiling = noise_ceiling(table, seed=args.seed)
     out.print(
         f"Split-half reliability (Spearman-Brown), the noise ceiling: "
@@ -98,7 +161,10 @@ def run(args: argparse.Namespace) -> int:
             scores.to_csv(tmp / "alignment.csv", index=False)
             if pairs is not None:
                 pairs.to_csv(tmp / "comparisons.csv", index=False)
+            report.to_csv(tmp / "exclusions.csv", index=False)
             summary = {
+                "exclusions": report.attrs["rules"],
+                "excluded": report.to_dict(orient="records"),
                 "source": str(args.source),
                 "by": by,
                 "bootstrap": args.bootstrap,

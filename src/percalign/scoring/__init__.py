@@ -12,11 +12,15 @@ from percalign.scoring.agreement import (
     noise_ceiling,
     vote_fractions,
 )
-from percalign.scoring.alignment import alignment
+from percalign.scoring.alignment import alignment, paper_table
 from percalign.scoring.compare import compare, holm
 from percalign.scoring.exclusions import Exclusions, apply_exclusions
 from percalign.scoring.judges import judge_agreement, ranking_agreement
-from percalign.scoring.power import answers_for_difference, answers_for_halfwidth
+from percalign.scoring.power import (
+    answers_for_difference,
+    answers_for_halfwidth,
+    design_effect,
+)
 from percalign.scoring.stats import Cells, crossed_bootstrap, wilson
 from percalign.scoring.table import check_table, from_judgments
 
@@ -30,12 +34,14 @@ __all__ = [
     "check_table",
     "compare",
     "crossed_bootstrap",
+    "design_effect",
     "fleiss_kappa",
     "from_judgments",
     "holm",
     "judge_agreement",
     "krippendorff_alpha",
     "noise_ceiling",
+    "paper_table",
     "ranking_agreement",
     "vote_fractions",
     "wilson",

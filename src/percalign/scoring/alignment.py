@@ -10,7 +10,7 @@ from scipy import stats
 from percalign.scoring.stats import Cells, crossed_bootstrap, wilson
 from percalign.scoring.table import check_table
 
-__all__ = ["alignment"]
+__all__ = ["alignment", "paper_table"]
 
 
 def alignment(
@@ -62,3 +62,18 @@ def alignment(
             }
         )
     return pd.DataFrame(rows)
+
+
+def paper_table(scores: pd.DataFrame, rows: str, columns: str) -> pd.DataFrame:
+    """Alignment laid out like the paper's tables (e.g. training x architecture), as
+    ``"72.5 [65.0, 80.0]"`` strings in percent; ``scores`` comes from :func:`alignment`
+    grouped by at least ``rows`` and ``columns``."""
+    cells = scores.assign(
+        cell=[
+            f"{100 * a:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+            for a, lo, hi in zip(
+                scores["alignment"], scores["ci_low"], scores["ci_high"], strict=True
+            )
+        ]
+    )
+    return cells.pivot_table(index=rows, columns=columns, values="cell", aggfunc="first")

@@ -8,7 +8,7 @@ from scipy import stats
 
 from percalign._checks import check_float
 
-__all__ = ["answers_for_difference", "answers_for_halfwidth"]
+__all__ = ["answers_for_difference", "answers_for_halfwidth", "design_effect"]
 
 
 def answers_for_halfwidth(
@@ -41,3 +41,14 @@ def answers_for_difference(
         / (p1 - p2)
     ) ** 2
     return math.ceil(design_effect * n)
+
+
+def design_effect(alignment_row: dict | object, answers: int) -> float:
+    """Variance of the crossed bootstrap over the binomial variance, from an alignment row
+    (its 95% CI half-width): how much clustering in participants and items costs. Since the
+    crossed bootstrap is conservative (about 2 even without clustering), so is this."""
+    get = alignment_row.__getitem__
+    p, lo, hi = float(get("alignment")), float(get("ci_low")), float(get("ci_high"))
+    binomial = p * (1 - p) / answers
+    crossed = ((hi - lo) / (2 * stats.norm.ppf(0.975))) ** 2
+    return max(1.0, crossed / binomial) if binomial > 0 else 1.0
