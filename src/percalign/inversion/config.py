@@ -104,7 +104,7 @@ class Objective:
         if isinstance(spec, Mapping):
             terms = tuple((str(k), float(v)) for k, v in spec.items())
         else:
-            terms = []
+            parts: list[tuple[str, float]] = []
             for part in spec.split("+"):
                 weight, star, name = part.strip().rpartition("*")
                 try:
@@ -113,8 +113,8 @@ class Objective:
                     raise ConfigError(
                         f"Bad layer term {part!r}; write 'LAYER' or 'WEIGHT*LAYER'."
                     ) from None
-                terms.append((name.strip(), w))
-            terms = tuple(terms)
+                parts.append((name.strip(), w))
+            terms = tuple(parts)
         if not terms or any(not name for name, _ in terms):
             raise ConfigError(f"Bad layer objective {spec!r}; name at least one layer.")
         for name, w in terms:

@@ -162,7 +162,7 @@ class _ObjectiveState:
         terms = self.objective.terms
         if len(terms) == 1 and terms[0][1] == 1.0:
             return per_layer[terms[0][0]], per_layer
-        total = sum(w * per_layer[name] for name, w in terms)
+        total = torch.stack([w * per_layer[name] for name, w in terms]).sum(dim=0)
         return total, per_layer
 
 
@@ -254,7 +254,7 @@ def invert(
         )
         img, src = make_seed(
             job.kind,
-            tuple(targets.shape[1:]),
+            (targets.shape[1], targets.shape[2], targets.shape[3]),
             stream(*key),
             job.target,
             pool=pool,
@@ -287,8 +287,8 @@ def invert(
             lambdas[objective.name] = lam
         for chunk in mine:
             out = runner.run(state, targets, [jobs[i] for i in chunk], all_seeds[chunk], lam)
-            for key in rows:
-                rows[key].append(out[key])
+            for field_name in rows:
+                rows[field_name].append(out[field_name])
             for name in all_layers:
                 value = out["layers"].get(name, torch.full((len(chunk),), float("nan")))
                 layer_rows.setdefault(name, []).append(value)

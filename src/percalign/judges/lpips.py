@@ -127,6 +127,8 @@ class LPIPS(nn.Module):
             raise unknown_name("LPIPS heads", heads, ["calibrated", "uniform"])
         for i, w in enumerate(weights):
             self.register_buffer(f"head{i}", w.view(1, -1, 1, 1).clone())
+        self.shift: torch.Tensor
+        self.scale: torch.Tensor
         self.register_buffer("shift", torch.tensor(_SHIFT).view(1, 3, 1, 1))
         self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1))
 

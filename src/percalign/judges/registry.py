@@ -76,7 +76,11 @@ class DreamSimJudge(Judge):
 def get_judge(spec: str, device: torch.device | str = "cpu") -> Judge:
     """Build one judge from its name (see :data:`JUDGE_NAMES`)."""
     spec = spec.strip()
-    simple = {"pixel": PixelL2, "ssim": SSIM, "ms-ssim": MSSSIM}
+    simple: dict[str, type[PixelL2 | SSIM | MSSSIM]] = {
+        "pixel": PixelL2,
+        "ssim": SSIM,
+        "ms-ssim": MSSSIM,
+    }
     if spec in simple:
         return simple[spec]()
     if spec.startswith("lpips-"):

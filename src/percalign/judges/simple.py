@@ -38,6 +38,7 @@ class SSIM(Judge):
         s = structural_similarity_index_measure(
             a, b, data_range=1.0, reduction="none", kernel_size=k
         )
+        assert isinstance(s, torch.Tensor)  # (a tuple only with return_full_image=True)
         return 1.0 - s
 
 

@@ -68,16 +68,14 @@ class ResNet18(nn.Module):
         self.conv1 = nn.Conv2d(in_chans, w, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(w)
         self.relu = nn.ReLU(inplace=True)
-        chans = [w, 2 * w, 4 * w, 8 * w]
-        cin = w
-        for i, c in enumerate(chans):
-            stride = 1 if i == 0 else 2
-            setattr(
-                self,
-                f"layer{i + 1}",
-                nn.Sequential(BasicBlock(cin, c, stride), BasicBlock(c, c, 1)),
-            )
-            cin = c
+
+        def stage(cin: int, cout: int, stride: int) -> nn.Sequential:
+            return nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1))
+
+        self.layer1 = stage(w, w, 1)
+        self.layer2 = stage(w, 2 * w, 2)
+        self.layer3 = stage(2 * w, 4 * w, 2)
+        self.layer4 = stage(4 * w, 8 * w, 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(8 * w, num_classes)
 
@@ -87,7 +85,7 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-_VGG_CFG = {
+_VGG_CFG: dict[str, list[int | str]] = {
     "vgg11": [1, "M", 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M"],
     "vgg16": [1, 1, "M", 2, 2, "M", 4, 4, 4, "M", 8, 8, 8, "M", 8, 8, 8, "M"],
 }

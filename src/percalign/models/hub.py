@@ -137,7 +137,8 @@ class TimmSource:
             else:
                 os.environ["HF_HUB_OFFLINE"] = previous
         cfg = timm.data.resolve_data_config({}, model=module)
-        classifier = module.get_classifier() if hasattr(module, "get_classifier") else None
+        get_classifier = getattr(module, "get_classifier", None)
+        classifier = get_classifier() if callable(get_classifier) else None
         head = next((p for p, m in module.named_modules() if m is classifier), None)
         if isinstance(classifier, nn.Identity):
             head = None

@@ -105,9 +105,7 @@ class Model:
     # -- devices ---------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        for tensor in self.module.parameters():
-            return tensor.device
-        for tensor in self.module.buffers():
+        for tensor in (*self.module.parameters(), *self.module.buffers()):
             return tensor.device
         return torch.device("cpu")
 

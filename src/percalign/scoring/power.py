@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
+import pandas as pd
 from scipy import stats
 
 from percalign._checks import check_float
@@ -43,12 +46,12 @@ def answers_for_difference(
     return math.ceil(design_effect * n)
 
 
-def design_effect(alignment_row: dict | object, answers: int) -> float:
+def design_effect(alignment_row: Mapping[str, Any] | pd.Series, answers: int) -> float:
     """Variance of the crossed bootstrap over the binomial variance, from an alignment row
     (its 95% CI half-width): how much clustering in participants and items costs. Since the
     crossed bootstrap is conservative (about 2 even without clustering), so is this."""
-    get = alignment_row.__getitem__
-    p, lo, hi = float(get("alignment")), float(get("ci_low")), float(get("ci_high"))
+    p = float(alignment_row["alignment"])
+    lo, hi = float(alignment_row["ci_low"]), float(alignment_row["ci_high"])
     binomial = p * (1 - p) / answers
     crossed = ((hi - lo) / (2 * stats.norm.ppf(0.975))) ** 2
     return max(1.0, crossed / binomial) if binomial > 0 else 1.0

@@ -20,7 +20,7 @@ def _to_pil(image: torch.Tensor, scale: int):
     arr = torch.round(image.clamp(0, 1) * 255).to(torch.uint8)
     arr = arr.expand(3, -1, -1) if arr.shape[0] == 1 else arr
     pil = Image.fromarray(arr.permute(1, 2, 0).numpy())
-    return pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
+    return pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
 
 
 def run_grid(result: InversionResult, path: Path, max_targets: int = 16) -> Path:
@@ -61,11 +61,11 @@ def run_grid(result: InversionResult, path: Path, max_targets: int = 16) -> Path
         y = _HEADER + _GAP + t * (cell_h + _GAP)
         sheet.paste(_to_pil(result.targets[t], scale), (_GAP, y))
         for c, (kind, copy, objective) in enumerate(columns):
-            i = index.get((t, kind, copy, objective))
-            if i is None:
+            row = index.get((t, kind, copy, objective))
+            if row is None:
                 continue
             x = _GAP + (1 + 2 * c) * (cell_w + _GAP)
-            sheet.paste(_to_pil(result.seeds[i], scale), (x, y))
-            sheet.paste(_to_pil(result.iris[i], scale), (x + cell_w + _GAP, y))
+            sheet.paste(_to_pil(result.seeds[row], scale), (x, y))
+            sheet.paste(_to_pil(result.iris[row], scale), (x + cell_w + _GAP, y))
     sheet.save(path)
     return path

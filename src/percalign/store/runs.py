@@ -150,7 +150,7 @@ def save_run(
             )
         pass_rates = {}
         for name, null in (nulls or {}).items():
-            flags = [r["valid"] for r in records if r["layer"] == name]
+            flags = [bool(r["valid"]) for r in records if r["layer"] == name]
             pass_rates[name] = {
                 **null.summary(),
                 "valid": int(sum(flags)),

@@ -44,6 +44,8 @@ class Normalized(nn.Module):
     def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
         self.net = net
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 
@@ -108,9 +110,13 @@ def evaluate(
         adv = []
         for i in range(0, len(x), 256):
             xb, yb = x[i : i + 256], y[i : i + 256]
+
+            def loss(z: torch.Tensor, yb: torch.Tensor = yb) -> torch.Tensor:
+                return F.cross_entropy(model(z), yb, reduction="none")
+
             adv.append(
                 pgd(
-                    lambda z, yb=yb: F.cross_entropy(model(z), yb, reduction="none"),
+                    loss,
                     xb,
                     eps=eps,
                     norm=norm,
