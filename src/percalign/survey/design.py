@@ -1,0 +1,206 @@
+"""Survey task design (pure: no web, no database): items, trials, and who sees what.
+
+An **item** is one question about one IRI: the IRI is the query, and the candidates are its
+target and a foil (its seed, or another target, for 2AFC; k targets for matching). A **slot**
+is the ordered list of trials one participant will answer. Every item appears in at least
+``judgments_per_item`` slots; the target's position is counterbalanced across the slots that
+show an item; catch trials (the query is one of the candidates: an obvious answer) and
+repeated trials (an earlier trial again, for self-consistency) are mixed in at set rates; the
+order within each slot is shuffled with a recorded seed, and repeats come at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from percalign._checks import check_choice, check_float, check_int
+from percalign.errors import ConfigError
+
+__all__ = ["DESIGNS", "Item", "Plan", "Trial", "make_plan"]
+
+DESIGNS = ("2afc", "matching")
+FOILS = ("seed", "other-target")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One question: which candidate does the query look more like?"""
+
+    id: str
+    query: str  # stimulus id of the IRI (or, for catch items, of a candidate)
+    candidates: tuple[str, ...]  # stimulus ids; candidates[0] is the correct one
+    condition: Mapping[str, Any] = field(default_factory=dict)
+    is_catch: bool = False
+
+
+@dataclass(frozen=True)
+class Trial:
+    """An item as one participant sees it: candidates in display order."""
+
+    item: str
+    order: tuple[int, ...]  # display position -> index into item.candidates
+    is_catch: bool = False
+    is_repeat: bool = False
+
+    @property
+    def correct_position(self) -> int:
+        return self.order.index(0)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a survey needs to run: items, slots, and the settings that made them."""
+
+    items: dict[str, Item]
+    slots: list[list[Trial]]
+    settings: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "items": [asdict(i) for i in self.items.values()],
+            "slots": [[asdict(t) for t in slot] for slot in self.slots],
+        }
+
+
+def _items(
+    records: Sequence[Mapping[str, Any]], design: str, foil: str, k: int, rng: np.random.Generator
+) -> list[Item]:
+    targets = sorted({r["target"] for r in records})
+    items = []
+    for r in records:
+        if design == "2afc" and foil == "seed":
+            cands = (r["target"], r["seed"])
+        else:
+            others = [t for t in targets if t != r["target"]]
+            need = 1 if design == "2afc" else k - 1
+            if len(others) < need:
+                raise ConfigError(
+                    f"The {design} design needs {need} other target(s) per IRI; the runs have "
+                    f"{len(targets)} target(s) in all. Add targets or use --foil seed."
+                )
+            cands = (r["target"], *rng.choice(others, size=need, replace=False).tolist())
+        items.append(
+            Item(
+                id=f"{r['iri']}|{'|'.join(cands[1:])}",
+                query=r["iri"],
+                candidates=cands,
+                condition=dict(r.get("condition", {})),
+            )
+        )
+    return items
+
+
+def make_plan(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    design: str = "2afc",
+    foil: str = "other-target",
+    k: int = 4,
+    trials_per_participant: int = 40,
+    judgments_per_item: int = 5,
+    catch_rate: float = 0.1,
+    repeat_rate: float = 0.05,
+    include_invalid: bool = False,
+    seed: int = 0,
+) -> Plan:
+    """Design a survey from IRI records.
+
+    Args:
+        records: one mapping per IRI with stimulus ids ``iri``, ``target``, ``seed``, a
+            ``valid`` flag, and a ``condition`` mapping (model, layer, loss, seed type...).
+        design: ``2afc`` (query + 2 candidates) or ``matching`` (query + k targets).
+        foil: for 2AFC, the wrong candidate: the IRI's ``seed`` or an ``other-target``.
+        k: candidates per matching trial.
+        trials_per_participant: trials per participant, catch and repeated trials included.
+        judgments_per_item: minimum number of participants who judge each item.
+        catch_rate, repeat_rate: shares of each participant's trials.
+        include_invalid: keep IRIs that failed the validity gate (off by default).
+        seed: seed of every random choice; recorded in ``Plan.settings``.
+    """
+    owner = "make_plan"
+    check_choice(owner, "design", design, DESIGNS)
+    check_choice(owner, "foil", foil, FOILS)
+    check_int(owner, "k", k, low=2)
+    check_int(owner, "trials_per_participant", trials_per_participant, low=1)
+    check_int(owner, "judgments_per_item", judgments_per_item, low=1)
+    check_float(owner, "catch_rate", catch_rate, low=0.0, high=0.5)
+    check_float(owner, "repeat_rate", repeat_rate, low=0.0, high=0.5)
+    check_int(owner, "seed", seed, low=0)
+    kept = [r for r in records if include_invalid or r.get("valid") is not False]
+    if not kept:
+        raise ConfigError(
+            "No IRIs left to ask about: every one failed the validity gate. "
+            "Invert longer, or pass include_invalid (--include-invalid)."
+        )
+    rng = np.random.default_rng(seed)
+    items = _items(kept, design, foil, k, rng)
+    n_catch = round(catch_rate * trials_per_participant)
+    n_repeat = round(repeat_rate * trials_per_participant)
+    n_main = trials_per_participant - n_catch - n_repeat
+    if n_main < 1:
+        raise ConfigError(
+            "catch_rate and repeat_rate leave no regular trials; lower them or "
+            "raise trials_per_participant."
+        )
+    n_main = min(n_main, len(items))  # nobody sees the same item twice (repeats aside)
+    n_slots = math.ceil(len(items) * judgments_per_item / n_main)
+    width = len(items[0].candidates)
+    shown = np.zeros(len(items), dtype=int)
+    slots: list[list[Trial]] = []
+    for _ in range(n_slots):
+        # the least-shown items first (random among ties): coverage differs by at most one,
+        # so every item reaches judgments_per_item
+        chosen = np.lexsort((rng.random(len(items)), shown))[:n_main]
+        trials = []
+        for idx in chosen.tolist():
+            # counterbalance: the target's position cycles with the item's showings
+            target_pos = int(shown[idx] % width)
+            shown[idx] += 1
+            rest = rng.permutation(np.arange(1, width)).tolist()
+            order = (*rest[:target_pos], 0, *rest[target_pos:])
+            trials.append(Trial(items[idx].id, order))
+        for _ in range(n_catch):
+            base = items[int(rng.integers(len(items)))]
+            trials.append(
+                Trial(f"catch:{base.id}", tuple(rng.permutation(width).tolist()), is_catch=True)
+            )
+        shuffle = rng.permutation(len(trials)).tolist()
+        trials = [trials[i] for i in shuffle]
+        regular = [t for t in trials if not t.is_catch]
+        for t in rng.choice(len(regular), size=min(n_repeat, len(regular)), replace=False):
+            again = regular[int(t)]
+            trials.append(Trial(again.item, again.order, is_repeat=True))
+        slots.append(trials)
+    all_items = {i.id: i for i in items}
+    for slot in slots:
+        for t in slot:
+            if t.is_catch and t.item not in all_items:
+                base = all_items[t.item.removeprefix("catch:")]
+                all_items[t.item] = Item(
+                    t.item,
+                    query=base.candidates[0],
+                    candidates=base.candidates,
+                    condition={**base.condition, "catch": True},
+                    is_catch=True,
+                )
+    settings = {
+        "design": design,
+        "foil": foil if design == "2afc" else "targets",
+        "k": width,
+        "trials_per_participant": trials_per_participant,
+        "judgments_per_item": judgments_per_item,
+        "catch_rate": catch_rate,
+        "repeat_rate": repeat_rate,
+        "include_invalid": include_invalid,
+        "seed": seed,
+        "items": len(items),
+        "excluded_invalid": len(records) - len(kept),
+        "slots": n_slots,
+    }
+    return Plan(all_items, slots, settings)
