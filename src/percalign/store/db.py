@@ -1,0 +1,145 @@
+"""The study database: schema (SQLAlchemy 2), connection, and migrations (Alembic).
+
+SQLite (a file in the study folder, WAL mode) by default; any SQLAlchemy URL, such as
+``postgresql+psycopg://...``, for a served survey with several app workers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "ItemRow",
+    "MetaRow",
+    "ParticipantRow",
+    "ResponseRow",
+    "SlotTrialRow",
+    "StimulusRow",
+    "connect",
+    "migrate",
+    "now",
+]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    """Study-wide settings and state (the spec, the plan's settings, open/closed)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class StimulusRow(Base):
+    """An image people see, stored once under its content hash, with its provenance."""
+
+    __tablename__ = "stimuli"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the PNG
+    kind: Mapped[str] = mapped_column(String(16))  # iri | target | seed
+    path: Mapped[str] = mapped_column(String(256))
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ItemRow(Base):
+    __tablename__ = "items"
+    id: Mapped[str] = mapped_column(String(400), primary_key=True)
+    query: Mapped[str] = mapped_column(ForeignKey("stimuli.id"))
+    candidates: Mapped[list[str]] = mapped_column(JSON)
+    condition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    is_catch: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SlotTrialRow(Base):
+    """Trial ``position`` of slot ``slot``: the sequence one participant answers."""
+
+    __tablename__ = "slot_trials"
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item: Mapped[str] = mapped_column(ForeignKey("items.id"))
+    display_order: Mapped[list[int]] = mapped_column(JSON)
+    is_catch: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ParticipantRow(Base):
+    """A session. ``id`` is the internal pseudonym; platform ids are kept apart."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("platform", "platform_pid"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, index=True)
+    platform: Mapped[str] = mapped_column(String(16))  # prolific | mturk | link
+    platform_pid: Mapped[str] = mapped_column(String(128))
+    platform_study: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    platform_session: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    screen: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class ResponseRow(Base):
+    """One acknowledged answer; the primary key makes a resubmission a no-op."""
+
+    __tablename__ = "responses"
+    participant: Mapped[str] = mapped_column(ForeignKey("participants.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item: Mapped[str] = mapped_column(ForeignKey("items.id"))
+    choice: Mapped[int] = mapped_column(Integer)  # display position chosen
+    correct: Mapped[bool] = mapped_column(Boolean)
+    rt_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    client_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    server_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")  # an acknowledged answer survives a power cut
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def connect(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, full sync, foreign keys and a busy timeout."""
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` with the project's Alembic migrations."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    command.upgrade(cfg, revision)

@@ -1,0 +1,109 @@
+import json
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from percalign.cli import main
+from percalign.store.db import Base, ItemRow, SlotTrialRow, StimulusRow, connect, migrate
+from percalign.store.study import study_url
+
+
+def test_migration_from_an_empty_database_matches_the_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    migrate(url)
+    engine = connect(url)
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diffs == []
+    migrate(url)  # idempotent
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    folders = []
+    for model in ("tiny-cnn", "tiny-vgg"):
+        out = base / model
+        assert (
+            main(
+                [
+                    "invert",
+                    "--model",
+                    model,
+                    "--images",
+                    "digits",
+                    "--n-images",
+                    "4",
+                    "--seeds",
+                    "super-noise,image",
+                    "--steps",
+                    "3",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
+        folders.append(out)
+    return folders
+
+
+def test_survey_build_acceptance_command(tmp_path, runs, capsys):
+    study = tmp_path / "STUDY"
+    code = main(
+        [
+            "survey",
+            "build",
+            str(study),
+            "--runs",
+            *map(str, runs),
+            "--design",
+            "2afc",
+            "--trials-per-participant",
+            "40",
+            "--judgments-per-item",
+            "5",
+            "--include-invalid",
+        ]
+    )
+    assert code == 0
+    assert "16 items" in capsys.readouterr().out
+    info = json.loads((study / "survey.json").read_text())
+    assert info["design"]["judgments_per_item"] == 5
+    engine = connect(study_url(study))
+    with Session(engine) as s:
+        stimuli = s.scalars(select(StimulusRow)).all()
+        # 16 IRIs + 16 seeds (8 of them natural images that are also targets) + 4 targets
+        assert len({st.id for st in stimuli}) == len(stimuli)
+        assert all((study / st.path).is_file() for st in stimuli)
+        iri = next(st for st in stimuli if st.kind == "iri")
+        assert {
+            "model",
+            "weights_sha256",
+            "layer",
+            "loss",
+            "optimizer",
+            "seed_type",
+            "steps",
+            "distance",
+            "valid",
+            "code",
+        } <= set(iri.provenance)
+        assert s.scalar(select(func.count()).select_from(ItemRow)) >= 16
+        trials = s.scalars(select(SlotTrialRow)).all()
+        assert len({t.slot for t in trials}) == info["design"]["slots"]
+    engine.dispose()
+    assert main(["survey", "build", str(study), "--runs", str(runs[0])]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_invalid_iris_are_left_out_by_default(tmp_path, runs, capsys):
+    code = main(["survey", "build", str(tmp_path / "S"), "--runs", str(runs[0])])
+    printed = capsys.readouterr()
+    if code == 0:
+        assert "invalid IRIs left out" in printed.out
+    else:  # every IRI of the random tiny model failed the gate
+        assert "failed the validity gate" in printed.err
