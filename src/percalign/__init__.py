@@ -9,11 +9,20 @@
 (2, 3, 32, 32)
 """
 
-from percalign import data, errors, inversion, models
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from percalign import errors
 from percalign.errors import PercalignError
-from percalign.inversion import InversionConfig, InversionResult, invert, null_distribution
 
 __version__ = "0.1.0"
+
+# Heavy parts (torch) load on first use, so that light users such as the survey web service
+# can import percalign.survey without them.
+_SUBMODULES = ("data", "inversion", "judges", "models", "scoring", "store", "survey", "training")
+_FROM_INVERSION = ("InversionConfig", "InversionResult", "invert", "null_distribution")
 
 __all__ = [
     "InversionConfig",
@@ -24,6 +33,19 @@ __all__ = [
     "errors",
     "inversion",
     "invert",
+    "judges",
     "models",
     "null_distribution",
+    "scoring",
+    "store",
+    "survey",
+    "training",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"percalign.{name}")
+    if name in _FROM_INVERSION:
+        return getattr(importlib.import_module("percalign.inversion"), name)
+    raise AttributeError(f"module 'percalign' has no attribute {name!r}")

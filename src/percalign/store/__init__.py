@@ -1,15 +1,29 @@
-"""Files and formats: PNG stimuli, inversion run folders and their manifests."""
+"""Files, formats and the database: PNG stimuli, inversion run folders, study folders.
 
-from percalign.store.images import png_bytes, read_png, write_png
-from percalign.store.runs import MANIFEST, atomic_folder, check_output, read_manifest, save_run
+Attributes are imported on first use, so that light users (the survey web service) do not
+pull in torch through the image helpers.
+"""
 
-__all__ = [
-    "MANIFEST",
-    "atomic_folder",
-    "check_output",
-    "png_bytes",
-    "read_manifest",
-    "read_png",
-    "save_run",
-    "write_png",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "png_bytes": "images",
+    "read_png": "images",
+    "write_png": "images",
+    "MANIFEST": "runs",
+    "atomic_folder": "runs",
+    "check_output": "runs",
+    "read_manifest": "runs",
+    "save_run": "runs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"percalign.store.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'percalign.store' has no attribute {name!r}")

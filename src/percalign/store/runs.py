@@ -16,17 +16,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from percalign import _provenance
 from percalign.errors import MissingFileError, OutputExistsError
-from percalign.inversion.engine import InversionResult
-from percalign.inversion.validity import NullDistribution
-from percalign.models.model import Model
-from percalign.store.grid import run_grid
-from percalign.store.images import write_png
+
+if TYPE_CHECKING:
+    from percalign.inversion.engine import InversionResult
+    from percalign.inversion.validity import NullDistribution
+    from percalign.models.model import Model
 
 __all__ = ["MANIFEST", "atomic_folder", "check_output", "read_manifest", "save_run"]
 
@@ -99,6 +99,9 @@ def save_run(
         nulls: validity null distribution per objective; IRIs get a ``valid`` flag from it.
         extra: further JSON-able entries for the manifest (image source, timing...).
     """
+    from percalign.store.grid import run_grid
+    from percalign.store.images import write_png
+
     seed_ids = list(seed_ids) if seed_ids is not None else list(target_ids)
     with atomic_folder(Path(out), overwrite) as tmp:
         targets = []

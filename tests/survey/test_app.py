@@ -1,0 +1,192 @@
+"""The survey API in-process (httpx over ASGI) on a temporary SQLite study."""
+
+import asyncio
+import zlib
+
+import httpx
+import pytest
+
+from percalign.cli import main
+from percalign.survey.app import create_app
+
+TOKEN = "s3cret-admin"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    base = tmp_path_factory.mktemp("study")
+    run = base / "run"
+    assert (
+        main(
+            [
+                "invert",
+                "--model",
+                "tiny-vgg",
+                "--images",
+                "digits",
+                "--n-images",
+                "4",
+                "--seeds",
+                "super-noise,image",
+                "--steps",
+                "3",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
+    folder = base / "STUDY"
+    assert (
+        main(
+            [
+                "survey",
+                "build",
+                str(folder),
+                "--runs",
+                str(run),
+                "--trials-per-participant",
+                "6",
+                "--judgments-per-item",
+                "2",
+                "--include-invalid",
+                "--catch-rate",
+                "0.2",
+                "--repeat-rate",
+                "0.0",
+            ]
+        )
+        == 0
+    )
+    return folder
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+async def _client(study, **kw):
+    app = create_app(study, TOKEN, completion_codes={"completed": "C0DE"}, **kw)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+def test_a_participant_answers_everything_once_and_resumes(study):
+    async def go():
+        async with await _client(study) as c:
+            page = await c.get(
+                "/", params={"PROLIFIC_PID": "p1", "STUDY_ID": "s", "SESSION_ID": "x"}
+            )
+            assert page.status_code == 200 and "Image comparison study" in page.text
+            r = (await c.post("/api/sessions", json={"platform": "prolific", "pid": "p1"})).json()
+            pid, total = r["participant"], r["total"]
+            assert r["next"] == 0 and total == 6 and not r["resumed"]
+            for pos in range(3):
+                t = (await c.get(f"/api/participants/{pid}/trials/{pos}")).json()
+                assert len(t["candidates"]) == 2
+                img = await c.get(t["query"])
+                assert img.status_code == 200 and img.headers["content-type"] == "image/png"
+                a = await c.post(
+                    f"/api/participants/{pid}/answers",
+                    json={"position": pos, "choice": 0, "rt_ms": 800},
+                )
+                assert a.json()["next"] == pos + 1
+            # a resend of an acknowledged answer changes nothing, even with another choice
+            again = await c.post(
+                f"/api/participants/{pid}/answers", json={"position": 1, "choice": 1, "rt_ms": 5}
+            )
+            assert again.status_code == 200 and again.json()["duplicate"]
+            # the same platform participant comes back: same session, next unanswered trial
+            back = (
+                await c.post("/api/sessions", json={"platform": "prolific", "pid": "p1"})
+            ).json()
+            assert back["participant"] == pid and back["resumed"] and back["next"] == 3
+            for pos in range(3, total):
+                a = (
+                    await c.post(
+                        f"/api/participants/{pid}/answers", json={"position": pos, "choice": 1}
+                    )
+                ).json()
+            assert a["done"] and a["completion_code"] == "C0DE" and a["next"] is None
+            prog = (
+                await c.get("/api/admin/progress", headers={"Authorization": f"Bearer {TOKEN}"})
+            ).json()
+            assert prog["completed"] == 1 and prog["answers"] == total
+
+    _run(go())
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "status", "message"),
+    [
+        (
+            "post",
+            "/api/participants/{pid}/answers",
+            {"position": 3, "choice": 0},
+            409,
+            "Answer trial 0 first",
+        ),
+        (
+            "post",
+            "/api/participants/{pid}/answers",
+            {"position": 0, "choice": 7},
+            422,
+            "'choice' must be",
+        ),
+        ("post", "/api/participants/{pid}/answers", {"position": "x"}, 422, "Invalid request"),
+        (
+            "post",
+            "/api/participants/nobody/answers",
+            {"position": 0, "choice": 0},
+            404,
+            "Unknown participant",
+        ),
+        ("get", "/api/participants/{pid}/trials/5", None, 409, "not answered yet"),
+        ("get", "/api/participants/{pid}/trials/99", None, 404, "No trial 99"),
+        ("get", "/stimuli/../../etc/passwd", None, 404, ""),
+        ("get", "/api/admin/progress", None, 401, "Admin token"),
+        ("post", "/api/sessions", {"platform": "prolific"}, 422, "Invalid request"),
+        ("post", "/api/sessions", {"platform": "myspace", "pid": "a"}, 422, "Invalid request"),
+    ],
+)
+def test_bad_requests_get_4xx_json(study, method, url, body, status, message):
+    async def go():
+        async with await _client(study) as c:
+            pid = (
+                await c.post(
+                    "/api/sessions",
+                    json={
+                        "platform": "link",
+                        "pid": f"bad-{zlib.crc32(url.encode() + str(body).encode())}",
+                    },
+                )
+            ).json()["participant"]
+            r = await getattr(c, method)(
+                url.format(pid=pid), **({"json": body} if body is not None else {})
+            )
+            assert r.status_code == status
+            assert message in r.json()["error"]
+
+    _run(go())
+
+
+def test_oversized_bodies_wrong_tokens_missing_platform_ids_and_closing(study):
+    async def go():
+        async with await _client(study) as c:
+            big = await c.post(
+                "/api/sessions",
+                content=b"{" + b" " * 20000 + b"}",
+                headers={"content-type": "application/json"},
+            )
+            assert big.status_code == 413
+            wrong = await c.get("/api/admin/progress", headers={"Authorization": "Bearer no"})
+            assert wrong.status_code == 401
+            missing = await c.get("/", params={"PROLIFIC_PID": ""})
+            assert missing.status_code == 400 and "PROLIFIC_PID" in missing.json()["error"]
+            hostile = await c.get("/", params={"PROLIFIC_PID": "<script>alert(1)</script>"})
+            assert hostile.status_code == 400
+            closed = await c.post("/api/admin/close", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert closed.json() == {"closed": True}
+            late = await c.post("/api/sessions", json={"platform": "link", "pid": "late"})
+            assert late.status_code == 403 and "closed" in late.json()["error"]
+
+    _run(go())
