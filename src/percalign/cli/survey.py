@@ -46,6 +46,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--overwrite", action="store_true")
     b.set_defaults(run=_build)
 
+    v = cmds.add_parser("serve", help="serve the study to participants (uvicorn)")
+    v.add_argument("study", type=Path)
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--workers", type=int, default=1)
+    v.add_argument(
+        "--completion-code", default=None, help="Prolific completion code for finished participants"
+    )
+    v.set_defaults(run=_serve)
+
+    e = cmds.add_parser("export", help="write every answer as one long table")
+    e.add_argument("study", type=Path)
+    e.add_argument("--out", type=Path, required=True, help=".csv or .parquet file")
+    e.add_argument("--hash-ids", action="store_true", help="hash the platform ids")
+    e.set_defaults(run=_export)
+
+    t = cmds.add_parser("bots", help="run simulated participants through the live service")
+    t.add_argument("study", type=Path)
+    t.add_argument("--url", required=True, help="base URL of the running service")
+    t.add_argument("--n", type=int, default=20, help="number of simulated participants")
+    t.add_argument("--judge", default="ssim", help="judge the bots decide with")
+    t.add_argument("--lapse", type=float, default=0.05)
+    t.add_argument("--temperature", type=float, default=0.0)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(run=_bots)
+
 
 def _build(args: argparse.Namespace) -> int:
     plan = build_survey(
@@ -68,5 +94,90 @@ def _build(args: argparse.Namespace) -> int:
         f"Built {args.study}: {s['items']} items ({s['excluded_invalid']} invalid IRIs "
         f"left out), {s['slots']} participant slots of {s['trials_per_participant']} "
         f"trials, each item judged at least {s['judgments_per_item']} times."
+    )
+    return 0
+
+
+def _token(study: Path) -> str:
+    """The study's admin token: $PERCALIGN_ADMIN_TOKEN, else one kept in the study folder."""
+    import os
+    import secrets
+
+    env = os.environ.get("PERCALIGN_ADMIN_TOKEN")
+    if env:
+        return env
+    path = study / "admin_token"
+    if not path.is_file():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from percalign.store.study import study_url
+
+    study_url(args.study)  # fails early on a folder that is not a study
+    token = _token(args.study)
+    os.environ["PERCALIGN_STUDY"] = str(args.study.resolve())
+    os.environ["PERCALIGN_ADMIN_TOKEN"] = token
+    if args.completion_code:
+        os.environ["PERCALIGN_COMPLETION_CODE"] = args.completion_code
+    base = f"http://{args.host}:{args.port}"
+    out.print(
+        f"Participant link: {base}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID="
+        "{{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}  (plain link: " + base + "/)"
+    )
+    out.print(f"Admin: {base}/api/admin/progress with 'Authorization: Bearer {token}'")
+    uvicorn.run(
+        "percalign.survey.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from percalign.store.db import connect
+    from percalign.store.sessions import export_rows
+    from percalign.store.study import study_url
+
+    engine = connect(study_url(args.study))
+    table = pd.DataFrame(export_rows(engine, hash_ids=args.hash_ids))
+    engine.dispose()
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    if args.out.suffix == ".parquet":
+        table.to_parquet(tmp, index=False)
+    else:
+        table.to_csv(tmp, index=False)
+    tmp.replace(args.out)
+    out.print(
+        f"Wrote {len(table)} answers from {table['participant'].nunique() if len(table) else 0}"
+        f" participants to {args.out}"
+    )
+    return 0
+
+
+def _bots(args: argparse.Namespace) -> int:
+    from percalign.judges import Bot, get_judge
+    from percalign.survey.bots import run_bots
+
+    judge = get_judge(args.judge)
+    bots = [
+        Bot(judge, lapse=args.lapse, temperature=args.temperature, seed=args.seed + i)
+        for i in range(args.n)
+    ]
+    done = run_bots(args.url, bots, prefix=f"bot{args.seed}")
+    out.print(
+        f"{len(done)} simulated participants finished "
+        f"({sum(done.values())} answers; labelled platform 'bot' everywhere)."
     )
     return 0

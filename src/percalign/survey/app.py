@@ -267,3 +267,15 @@ document.addEventListener("keydown", e => { if($("task").classList.contains("hid
 $("agree").onclick = () => show("instructions"); $("begin").onclick = start;
 </script></body></html>
 """
+
+
+def app_from_env() -> FastAPI:
+    """The app for ``uvicorn --factory`` (several workers): settings from the environment."""
+    import os
+
+    code = os.environ.get("PERCALIGN_COMPLETION_CODE")
+    return create_app(
+        Path(os.environ["PERCALIGN_STUDY"]),
+        os.environ["PERCALIGN_ADMIN_TOKEN"],
+        {"completed": code} if code else None,
+    )
