@@ -192,7 +192,7 @@ _TEMPLATE = """<!doctype html>
  .row{display:flex;gap:2em;justify-content:center;align-items:center}
  .card{text-align:center} img{width:192px;height:192px;image-rendering:pixelated;
  border:3px solid #ddd;border-radius:6px} img.cand{cursor:pointer} img.cand:hover{border-color:#36c}
- progress{width:100%} .hidden{display:none} #status{color:#a00;min-height:1.5em}
+ progress{width:100%} .hidden{display:none} #prompt{text-align:center} #status{color:#a00;min-height:1.5em}
  button{font-size:1.1em;padding:.5em 1.5em}
 </style></head>
 <body data-survey="__DATA__">
@@ -205,6 +205,8 @@ your name.</p><button id="agree">I agree, start</button></section>
 <p>Click the image that looks more like the top image, or press <b>F</b> for the left one
 and <b>J</b> for the right one (arrow keys work too).</p><button id="begin">Begin</button></section>
 <section id="task" class="hidden"><progress id="bar" value="0" max="1"></progress>
+<p id="prompt">Which image below looks more like the one on top? Click it, or press <b>F</b>
+(left) / <b>J</b> (right). <span id="count"></span></p>
 <div class="card"><img id="query" alt="image to compare"></div><p></p>
 <div class="row" id="cands"></div><p id="status"></p></section>
 <section id="done" class="hidden"><h2>Thank you!</h2><p id="doneText">All your answers are
@@ -245,7 +247,8 @@ async function next(){
   t.candidates.forEach((u,i)=>{ const im = document.createElement("img"); im.src=u;
     im.className="cand"; im.alt="option "+(i+1); im.dataset.choice=i;
     im.onclick=()=>choose(i); c.appendChild(im); });
-  $("bar").max = total; $("bar").value = pos; shownAt = performance.now(); busy = false;
+  $("bar").max = total; $("bar").value = pos; $("count").textContent =
+    `Trial ${pos+1} of ${total}.`; shownAt = performance.now(); busy = false;
 }
 async function choose(i){
   if(busy || pid===null) return; busy = true;

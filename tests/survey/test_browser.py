@@ -1,0 +1,137 @@
+"""A participant in a real browser: Debian's Chromium driven by Playwright.
+
+Arrives with Prolific parameters, answers by keyboard, reloads midway and resumes, finishes,
+and lands on the completion redirect; every answer is in the database exactly once.
+"""
+
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+
+from percalign.cli import main
+from percalign.store.db import connect
+from percalign.store.sessions import export_rows
+from percalign.store.study import study_url
+from percalign.survey.app import create_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    base = tmp_path_factory.mktemp("browser")
+    run = base / "run"
+    assert (
+        main(
+            [
+                "invert",
+                "--model",
+                "tiny-vgg",
+                "--images",
+                "digits",
+                "--n-images",
+                "4",
+                "--seeds",
+                "super-noise,image",
+                "--steps",
+                "3",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
+    study = base / "STUDY"
+    assert (
+        main(
+            [
+                "survey",
+                "build",
+                str(study),
+                "--runs",
+                str(run),
+                "--include-invalid",
+                "--trials-per-participant",
+                "6",
+                "--judgments-per-item",
+                "2",
+            ]
+        )
+        == 0
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(study, "tok", completion_codes={"completed": "DONE42"})
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield study, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.slow
+def test_participant_answers_by_keyboard_reloads_resumes_and_completes(live, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    study, url = live
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page()
+        completed = []
+        page.route(
+            "https://app.prolific.com/**",
+            lambda route: (
+                completed.append(route.request.url),
+                route.fulfill(status=200, content_type="text/html", body="<p>Prolific</p>"),
+            ),
+        )
+        page.goto(f"{url}/?PROLIFIC_PID=e2e-participant&STUDY_ID=st1&SESSION_ID=se1")
+        page.screenshot(path=str(tmp_path / "consent.png"))
+        page.click("#agree")
+        page.click("#begin")
+
+        def answer(n: int, key: str) -> None:
+            page.wait_for_function(
+                f"document.getElementById('bar').value == {n} && "
+                "document.querySelectorAll('#cands img').length == 2"
+            )
+            page.keyboard.press(key)
+
+        for n, key in enumerate(["f", "j", "ArrowLeft"]):
+            answer(n, key)
+        page.wait_for_function("document.getElementById('bar').value == 3")
+        page.screenshot(path=str(tmp_path / "trial.png"))
+        shutil.copy(tmp_path / "trial.png", "/tmp/shot-trial.png") if False else None
+        page.reload()  # the participant reloads midway
+        page.click("#agree")
+        page.click("#begin")
+        for n, key in zip(range(3, 6), ["j", "f", "ArrowRight"], strict=True):
+            answer(n, key)
+        page.wait_for_url("https://app.prolific.com/**")
+        browser.close()
+    assert completed and "cc=DONE42" in completed[0]
+    engine = connect(study_url(study))
+    rows = [r for r in export_rows(engine) if r["platform_pid"] == "e2e-participant"]
+    engine.dispose()
+    assert [r["trial"] for r in rows] == list(range(6))  # each answer once, in order
+    assert {r["platform_study"] for r in rows} == {"st1"}
+    assert all(r["rt_ms"] > 0 for r in rows)
