@@ -192,7 +192,8 @@ _TEMPLATE = """<!doctype html>
  .row{display:flex;gap:2em;justify-content:center;align-items:center}
  .card{text-align:center} img{width:192px;height:192px;image-rendering:pixelated;
  border:3px solid #ddd;border-radius:6px} img.cand{cursor:pointer} img.cand:hover{border-color:#36c}
- progress{width:100%} .hidden{display:none} #prompt{text-align:center} #status{color:#a00;min-height:1.5em}
+ progress{width:100%} .hidden{display:none} #prompt{text-align:center}
+ #status{color:#a00;min-height:1.5em}
  button{font-size:1.1em;padding:.5em 1.5em}
 </style></head>
 <body data-survey="__DATA__">
