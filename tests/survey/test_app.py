@@ -61,6 +61,11 @@ def study(tmp_path_factory):
     return folder
 
 
+def _sensible(trial):
+    """The answer an attentive participant gives: the identical image on catch trials."""
+    return trial["candidates"].index(trial["query"]) if trial["query"] in trial["candidates"] else 0
+
+
 def _run(coro):
     return asyncio.run(coro)
 
@@ -87,7 +92,7 @@ def test_a_participant_answers_everything_once_and_resumes(study):
                 assert img.status_code == 200 and img.headers["content-type"] == "image/png"
                 a = await c.post(
                     f"/api/participants/{pid}/answers",
-                    json={"position": pos, "choice": 0, "rt_ms": 800},
+                    json={"position": pos, "choice": _sensible(t), "rt_ms": 800},
                 )
                 assert a.json()["next"] == pos + 1
             # a resend of an acknowledged answer changes nothing, even with another choice
@@ -103,7 +108,13 @@ def test_a_participant_answers_everything_once_and_resumes(study):
             for pos in range(3, total):
                 a = (
                     await c.post(
-                        f"/api/participants/{pid}/answers", json={"position": pos, "choice": 1}
+                        f"/api/participants/{pid}/answers",
+                        json={
+                            "position": pos,
+                            "choice": _sensible(
+                                (await c.get(f"/api/participants/{pid}/trials/{pos}")).json()
+                            ),
+                        },
                     )
                 ).json()
             assert a["done"] and a["completion_code"] == "C0DE" and a["next"] is None
@@ -188,5 +199,70 @@ def test_oversized_bodies_wrong_tokens_missing_platform_ids_and_closing(study):
             assert closed.json() == {"closed": True}
             late = await c.post("/api/sessions", json={"platform": "link", "pid": "late"})
             assert late.status_code == 403 and "closed" in late.json()["error"]
+
+    _run(go())
+
+
+def test_failed_attention_gets_its_own_code_mturk_submit_and_admin_export(study):
+    from percalign.store.db import connect
+    from percalign.store.sessions import SurveyStore
+    from percalign.store.study import study_url
+
+    SurveyStore(connect(study_url(study))).set_meta("closed", False)  # another test closed it
+
+    async def go():
+        app = create_app(study, TOKEN, completion_codes={"completed": "C0DE", "failed": "F41L"})
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
+            r = (await c.post("/api/sessions", json={"platform": "mturk", "pid": "w1"})).json()
+            pid, total = r["participant"], r["total"]
+            caught = False
+            for pos in range(total):  # the wrong candidate everywhere: catch trials fail
+                t = (await c.get(f"/api/participants/{pid}/trials/{pos}")).json()
+                wrong = 1 - _sensible(t)
+                caught |= t["query"] in t["candidates"]
+                a = (
+                    await c.post(
+                        f"/api/participants/{pid}/answers", json={"position": pos, "choice": wrong}
+                    )
+                ).json()
+            assert caught and a["done"]
+            assert a["outcome"] == "failed_attention" and a["completion_code"] == "F41L"
+            ok = await c.get(
+                "/",
+                params={
+                    "workerId": "w2",
+                    "assignmentId": "a2",
+                    "hitId": "h",
+                    "turkSubmitTo": "https://workersandbox.mturk.com",
+                },
+            )
+            assert ok.status_code == 200
+            assert "workersandbox.mturk.com/mturk/externalSubmit" in ok.text
+            evil = await c.get(
+                "/", params={"workerId": "w3", "turkSubmitTo": "https://evil.example"}
+            )
+            assert evil.status_code == 400 and "turkSubmitTo" in evil.json()["error"]
+            export = await c.get(
+                "/api/admin/export.csv", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            lines = export.text.splitlines()
+            assert "platform_pid" in lines[0] and ",w1," not in export.text  # ids hashed
+            assert (await c.get("/api/admin/export.csv")).status_code == 401
+            page = await c.get("/admin")
+            assert page.status_code == 200 and "Study admin" in page.text
+
+    _run(go())
+
+
+def test_participant_strings_never_reach_the_page_raw(study):
+    async def go():
+        async with await _client(study) as c:
+            r = await c.get("/", params={"pid": "x\"'><img src=x onerror=alert(1)>"})
+            assert r.status_code == 400
+            ok = await c.get("/", params={"pid": "plain-id_1"})
+            assert ok.status_code == 200 and "plain-id_1" in ok.text
+            assert "<img src=x" not in ok.text
 
     _run(go())

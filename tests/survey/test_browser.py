@@ -106,13 +106,19 @@ def test_participant_answers_by_keyboard_reloads_resumes_and_completes(live, tmp
         )
         page.goto(f"{url}/?PROLIFIC_PID=e2e-participant&STUDY_ID=st1&SESSION_ID=se1")
         page.screenshot(path=str(tmp_path / "consent.png"))
+        assert "no right or" in page.inner_text("#consentText")
         page.click("#agree")
         page.click("#begin")
+        for n, key in enumerate(["f", "j"]):  # two practice trials with feedback, not stored
+            page.wait_for_function(
+                f"document.getElementById('count').textContent == 'Practice {n + 1} of 2.'"
+            )
+            page.keyboard.press(key)
+            page.wait_for_function("document.getElementById('feedback').textContent != ''")
 
         def answer(n: int, key: str) -> None:
             page.wait_for_function(
-                f"document.getElementById('bar').value == {n} && "
-                "document.querySelectorAll('#cands img').length == 2"
+                f"document.getElementById('count').textContent == 'Trial {n + 1} of 6.'"
             )
             page.keyboard.press(key)
 

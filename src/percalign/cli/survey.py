@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from percalign.cli._console import out
+from percalign.errors import ConfigError
 from percalign.survey.build import build_survey
 
 
@@ -37,6 +38,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also ask about IRIs that failed the validity gate",
     )
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument(
+        "--practice",
+        type=int,
+        default=2,
+        help="practice trials with feedback before the real ones (not stored)",
+    )
+    b.add_argument(
+        "--min-catch-accuracy",
+        type=float,
+        default=0.8,
+        help="below it, participants finish as failed_attention",
+    )
+    b.add_argument(
+        "--texts",
+        type=Path,
+        default=None,
+        help="TOML file with consent, instructions and debrief texts",
+    )
     b.add_argument(
         "--database",
         default=None,
@@ -73,12 +92,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(run=_bots)
 
 
+def _texts(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Cannot read survey texts from {path}: {exc}") from exc
+    return {str(k): str(v) for k, v in data.items()}
+
+
 def _build(args: argparse.Namespace) -> int:
     plan = build_survey(
         args.study,
         args.runs,
         database=args.database,
         overwrite=args.overwrite,
+        texts=_texts(args.texts),
+        practice=args.practice,
+        min_catch_accuracy=args.min_catch_accuracy,
         design=args.design,
         foil=args.foil,
         k=args.k,
@@ -126,6 +160,8 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["PERCALIGN_ADMIN_TOKEN"] = token
     if args.completion_code:
         os.environ["PERCALIGN_COMPLETION_CODE"] = args.completion_code
+    if args.failed_code:
+        os.environ["PERCALIGN_FAILED_CODE"] = args.failed_code
     base = f"http://{args.host}:{args.port}"
     out.print(
         f"Participant link: {base}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID="

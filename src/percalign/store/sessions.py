@@ -46,6 +46,7 @@ class Answer:
     next_position: int | None
     done: bool
     duplicate: bool
+    outcome: str | None = None  # when done: "completed" or "failed_attention"
 
 
 class SurveyStore:
@@ -177,8 +178,13 @@ class SurveyStore:
         with self._session() as s:
             existing = s.get(ResponseRow, (pid, position))
         if existing is not None:
+            finished = answered >= total
             return Answer(
-                position, None if answered >= total else answered, answered >= total, duplicate=True
+                position,
+                None if finished else answered,
+                finished,
+                duplicate=True,
+                outcome=self.participant(pid).status if finished else None,
             )
         if position != answered:
             raise SurveyError(
@@ -211,13 +217,33 @@ class SurveyStore:
                     )
                 )
                 if position == total - 1:
+                    s.flush()
                     row = s.get(ParticipantRow, pid)
                     if row is not None:
-                        row.status, row.completed_at = "completed", now()
+                        row.status, row.completed_at = self._outcome(s, p.slot, pid), now()
         except IntegrityError:  # a concurrent duplicate won the race: same outcome
             pass
         done = position == total - 1
-        return Answer(position, None if done else position + 1, done, duplicate=False)
+        return Answer(
+            position,
+            None if done else position + 1,
+            done,
+            duplicate=False,
+            outcome=self.participant(pid).status if done else None,
+        )
+
+    def _outcome(self, s: Session, slot: int, pid: str) -> str:
+        """'failed_attention' when catch-trial accuracy is below the study's threshold."""
+        threshold = float(self.meta("min_catch_accuracy", 0.0) or 0.0)
+        catch = {t.position for t in self._trials(s, slot) if t.is_catch}
+        hits = [
+            r.correct
+            for r in s.scalars(select(ResponseRow).where(ResponseRow.participant == pid))
+            if r.position in catch
+        ]
+        if hits and sum(hits) / len(hits) < threshold:
+            return "failed_attention"
+        return "completed"
 
     # -- admin -------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

@@ -7,11 +7,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from percalign._checks import check_float, check_int
+from percalign.errors import ConfigError
 from percalign.store.runs import atomic_folder
 from percalign.store.study import default_url, run_records, write_plan
 from percalign.survey.design import Plan, make_plan
 
 __all__ = ["build_survey"]
+
+
+DEFAULT_TEXTS = {
+    "consent": "You will see one image at the top and two (or more) images below it, and "
+    "choose which of the images below looks more like the one on top. There are no right or "
+    "wrong answers to look up: go with your impression. The study takes a few minutes. Your "
+    "answers are stored without your name.",
+    "instructions": "Click the image that looks more like the top image, or press F for the "
+    "left one and J for the right one (arrow keys work too).",
+    "debrief": "Thank you! The images on top were made by computer vision models; your "
+    "answers tell us whether the models see images the way people do.",
+}
 
 
 def build_survey(
@@ -20,6 +34,9 @@ def build_survey(
     *,
     database: str | None = None,
     overwrite: bool = False,
+    texts: dict[str, str] | None = None,
+    practice: int = 2,
+    min_catch_accuracy: float = 0.8,
     **design: Any,
 ) -> Plan:
     """Build the study folder ``folder`` from inversion run folders.
@@ -29,8 +46,19 @@ def build_survey(
         runs: ``percalign invert`` output folders.
         database: a SQLAlchemy URL (e.g. PostgreSQL); default ``folder/percalign.db``.
         overwrite: replace an existing study folder (its answers too).
+        texts: ``consent``, ``instructions`` and ``debrief`` texts (defaults for the rest).
+        practice: practice trials with feedback before the real ones (answers not stored).
+        min_catch_accuracy: participants below it on catch trials finish as
+            ``failed_attention`` (a separate completion code, per Prolific's policy).
         design: settings of :func:`~percalign.survey.design.make_plan`.
     """
+    unknown = set(texts or {}) - set(DEFAULT_TEXTS)
+    if unknown:
+        raise ConfigError(
+            f"Unknown survey text(s) {sorted(unknown)}; use {', '.join(DEFAULT_TEXTS)}."
+        )
+    check_int("build_survey", "practice", practice, low=0)
+    check_float("build_survey", "min_catch_accuracy", min_catch_accuracy, low=0.0, high=1.0)
     folder = Path(folder)
     with atomic_folder(folder, overwrite) as tmp:
         records, stimuli = run_records(tmp, runs)
@@ -41,8 +69,25 @@ def build_survey(
             "runs": [str(Path(r).resolve()) for r in runs],
             "design": plan.settings,
             "database": database,
+            "practice": practice,
+            "min_catch_accuracy": min_catch_accuracy,
         }
-        write_plan(url, stimuli, plan, {"survey": info})
+        regular = [i for i in plan.items.values() if not i.is_catch]
+        drills = [
+            {"query": i.candidates[0], "candidates": list(i.candidates), "correct": 0}
+            for i in regular[:practice]
+        ]
+        write_plan(
+            url,
+            stimuli,
+            plan,
+            {
+                "survey": info,
+                "texts": {**DEFAULT_TEXTS, **(texts or {})},
+                "practice": drills,
+                "min_catch_accuracy": min_catch_accuracy,
+            },
+        )
         (tmp / "survey.json").write_text(json.dumps(info, indent=1) + "\n")
         (tmp / "plan.json").write_text(json.dumps(plan.to_json()) + "\n")
     return plan
