@@ -18,6 +18,7 @@ __all__ = [
     "NumericalError",
     "OutputExistsError",
     "PercalignError",
+    "ServiceError",
     "UnknownNameError",
     "WeightsError",
     "WeightsNotFoundError",
@@ -59,6 +60,10 @@ class WeightsError(PercalignError, ValueError):
 
 class NumericalError(PercalignError, ArithmeticError):
     """A loss or distance became NaN or infinite."""
+
+
+class ServiceError(PercalignError, ConnectionError):
+    """A service (the survey server) could not be reached or kept failing."""
 
 
 class OutputExistsError(PercalignError, FileExistsError):

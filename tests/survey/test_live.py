@@ -116,3 +116,95 @@ def test_bots_through_http_and_export(served, tmp_path, capsys):
     assert len(pd.read_parquet(parquet)) == len(table)
     # scoring reads the export directly
     assert main(["score", str(out), "--by", "model", "--bootstrap", "100"]) == 0
+
+
+@pytest.mark.slow
+def test_survey_serve_command_runs_a_server(served, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    study, _ = served
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PERCALIGN_ADMIN_TOKEN": "cli-token"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "percalign",
+            "survey",
+            "serve",
+            str(study),
+            "--port",
+            str(port),
+            "--completion-code",
+            "OK1",
+            "--failed-code",
+            "BAD1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        for _ in range(200):
+            try:
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/api/admin/progress",
+                    headers={"Authorization": "Bearer cli-token"},
+                    timeout=1,
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert r.status_code == 200 and "answers" in r.json()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}/?PROLIFIC_PID=" in out and "Bearer cli-token" in out
+
+
+def test_bots_and_export_report_problems_in_one_line(tmp_path, served, capsys):
+    study, _ = served
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # nothing listens here once the socket closes
+    import percalign.survey.bots as bots
+
+    bots_sleep = bots.time.sleep
+    bots.time.sleep = lambda _s: None  # no need to wait out the backoff in a test
+    try:
+        assert (
+            main(
+                [
+                    "survey",
+                    "bots",
+                    str(study),
+                    "--url",
+                    f"http://127.0.0.1:{dead}",
+                    "--n",
+                    "1",
+                    "--judge",
+                    "pixel",
+                ]
+            )
+            == 1
+        )
+    finally:
+        bots.time.sleep = bots_sleep
+    assert "is `percalign survey serve` running there?" in capsys.readouterr().err
+    empty = tmp_path / "empty.csv"
+    other = tmp_path / "S2"
+    run = next(p for p in study.parent.iterdir() if p.name == "run")
+    assert main(["survey", "build", str(other), "--runs", str(run), "--include-invalid"]) == 0
+    assert main(["survey", "export", str(other), "--out", str(empty)]) == 0
+    assert "participant" in empty.read_text().splitlines()[0]
+    capsys.readouterr()
+    assert main(["score", str(empty)]) == 1
+    assert "holds no answers yet" in capsys.readouterr().err

@@ -72,7 +72,13 @@ def _read(path: Path) -> pd.DataFrame:
         )
     if not path.is_file():
         raise MissingFileError(f"No answer table at {str(path)!r}.")
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    try:
+        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:  # EmptyDataError included
+        raise ConfigError(f"Cannot read an answer table from {path}: {exc}") from exc
+    if table.empty:
+        raise ConfigError(f"{path} holds no answers yet; nothing to score.")
+    return table
 
 
 def _alignment_view(scores: pd.DataFrame, by: list[str], title: str) -> Table:

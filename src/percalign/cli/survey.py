@@ -73,6 +73,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument(
         "--completion-code", default=None, help="Prolific completion code for finished participants"
     )
+    v.add_argument(
+        "--failed-code",
+        default=None,
+        help="Prolific code for participants who failed the attention checks",
+    )
     v.set_defaults(run=_serve)
 
     e = cmds.add_parser("export", help="write every answer as one long table")
@@ -183,11 +188,12 @@ def _export(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from percalign.store.db import connect
-    from percalign.store.sessions import export_rows
+    from percalign.store.sessions import EXPORT_COLUMNS, export_rows
     from percalign.store.study import study_url
 
     engine = connect(study_url(args.study))
-    table = pd.DataFrame(export_rows(engine, hash_ids=args.hash_ids))
+    rows = export_rows(engine, hash_ids=args.hash_ids)
+    table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=EXPORT_COLUMNS)
     engine.dispose()
     tmp = args.out.with_name(args.out.name + ".tmp")
     if args.out.suffix == ".parquet":

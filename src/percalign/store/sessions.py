@@ -21,7 +21,31 @@ from percalign.store.db import (
     now,
 )
 
-__all__ = ["Answer", "SurveyStore", "TrialView"]
+__all__ = ["EXPORT_COLUMNS", "Answer", "SurveyStore", "TrialView", "export_rows"]
+
+#: Columns of the export that every study has (condition and provenance columns come on top).
+EXPORT_COLUMNS = [
+    "participant",
+    "platform",
+    "platform_pid",
+    "platform_study",
+    "platform_session",
+    "status",
+    "trial",
+    "item",
+    "query",
+    "candidates",
+    "display_order",
+    "correct_position",
+    "choice",
+    "correct",
+    "chance",
+    "rt_ms",
+    "client_time",
+    "server_time",
+    "is_catch",
+    "is_repeat",
+]
 
 
 class SurveyError(Exception):

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from percalign.errors import ServiceError
+
 __all__ = ["run_bots"]
 
 
@@ -24,7 +26,10 @@ def _request(client: httpx.Client, method: str, url: str, tries: int = 8, **kw: 
         except httpx.TransportError:
             pass
         time.sleep(min(0.1 * 2**attempt, 5.0))
-    raise RuntimeError(f"{method} {url} failed after {tries} tries")
+    raise ServiceError(
+        f"The survey service at {client.base_url} did not answer {method} {url} "
+        f"after {tries} tries; is `percalign survey serve` running there?"
+    )
 
 
 def _image(client: httpx.Client, url: str, cache: dict[str, Any]) -> Any:
