@@ -114,8 +114,15 @@ def test_bots_through_http_and_export(served, tmp_path, capsys):
     parquet = tmp_path / "responses.parquet"
     assert main(["survey", "export", str(study), "--out", str(parquet)]) == 0
     assert len(pd.read_parquet(parquet)) == len(table)
-    # scoring reads the export directly
+    # scoring reads the export directly, or the study folder itself
     assert main(["score", str(out), "--by", "model", "--bootstrap", "100"]) == 0
+    assert main(["score", str(study), "--bootstrap", "100", "--judges", "pixel,ssim"]) == 0
+    printed = capsys.readouterr().out
+    versus = pd.read_csv(study / "scores" / "judges_vs_humans.csv").set_index("judge")
+    # the bots decide with the pixel judge and never lapse: it must agree with them fully
+    assert versus.loc["pixel", "majority"] == 1.0 and versus.loc["pixel", "kappa"] == 1.0
+    assert "Recommended stand-in for people on these stimuli: pixel" in printed
+    assert (study / "scores" / "alignment.csv").is_file()
 
 
 @pytest.mark.slow

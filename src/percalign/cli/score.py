@@ -31,8 +31,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Score a long answer table (one row per answer: participant, "
         "item, correct, and condition columns).",
     )
-    p.add_argument("source", type=Path, help="an answer table (.csv or .parquet)")
-    p.add_argument("--by", default="", help="comma-separated grouping columns, e.g. model,layer")
+    p.add_argument(
+        "source", type=Path, help="a study folder, or an answer table (.csv or .parquet)"
+    )
+    p.add_argument(
+        "--by",
+        default="",
+        help="comma-separated grouping columns, e.g. model,layer (a study folder: "
+        "model,layer,seed_type)",
+    )
     p.add_argument(
         "--compare", default=None, help="column whose levels are compared pairwise (e.g. model)"
     )
@@ -57,6 +64,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--min-answers", type=int, default=1)
     g.add_argument("--min-rt-ms", type=float, default=250.0)
     g.add_argument("--max-fast-share", type=float, default=0.2)
+    p.add_argument(
+        "--judges",
+        default=None,
+        help="study folders only: judges to compare with the people, e.g. pixel,ssim,lpips-alex",
+    )
     p.add_argument("--bootstrap", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="folder for the score CSVs and JSON")
@@ -66,10 +78,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _read(path: Path) -> pd.DataFrame:
     if path.is_dir():
-        raise MissingFileError(
-            f"{path} is a folder; scoring a study folder needs the survey, which is not built "
-            "yet. Pass an answer table (.csv or .parquet)."
-        )
+        from percalign.store.db import connect
+        from percalign.store.sessions import EXPORT_COLUMNS, export_rows
+        from percalign.store.study import study_url
+
+        engine = connect(study_url(path))
+        rows = export_rows(engine)
+        engine.dispose()
+        table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=EXPORT_COLUMNS)
+        if table.empty:
+            raise ConfigError(f"Study {path} has no answers yet; nothing to score.")
+        return table
     if not path.is_file():
         raise MissingFileError(f"No answer table at {str(path)!r}.")
     try:
@@ -110,7 +129,18 @@ def _alignment_view(scores: pd.DataFrame, by: list[str], title: str) -> Table:
 
 def run(args: argparse.Namespace) -> int:
     raw = _read(args.source)
-    by = [c for c in args.by.split(",") if c]
+    study = args.source.is_dir()
+    by = [c for c in args.by.split(",") if c] or (
+        [c for c in ("model", "layer", "seed_type") if c in raw.columns] if study else []
+    )
+    if study:
+        from percalign.store.study import read_meta, study_url
+
+        threshold = read_meta(study_url(args.source)).get("min_catch_accuracy")
+        if threshold is not None and args.min_catch_accuracy == 0.8:
+            args.min_catch_accuracy = float(threshold)  # the study's declared rule
+        if args.out is None:
+            args.out, args.overwrite = args.source / "scores", True
     rules = Exclusions(
         args.min_catch_accuracy, args.min_answers, args.min_rt_ms, args.max_fast_share
     )
@@ -162,8 +192,25 @@ def run(args: argparse.Namespace) -> int:
                 f"{r['p_holm']:.3g}",
             )
         out.print(cmp_view)
+    versus = None
+    if args.judges:
+        if not study:
+            raise ConfigError("--judges needs a study folder (the judges look at its stimuli).")
+        versus = _judges_vs_humans(args.source, table, args.judges, by, args.seed)
+        out.print(versus.to_string(index=False))
+        best = versus[versus["majority"] >= 0.8].sort_values("expected", ascending=False)
+        out.print(
+            "Recommended stand-in for people on these stimuli: "
+            + (
+                best.iloc[0]["judge"]
+                if len(best)
+                else "none (no judge agrees with the human majority on 80% of the items)"
+            )
+        )
     if args.out is not None:
         with atomic_folder(args.out, args.overwrite) as tmp:
+            if versus is not None:
+                versus.to_csv(tmp / "judges_vs_humans.csv", index=False)
             scores.to_csv(tmp / "alignment.csv", index=False)
             if pairs is not None:
                 pairs.to_csv(tmp / "comparisons.csv", index=False)
@@ -181,3 +228,44 @@ def run(args: argparse.Namespace) -> int:
             (tmp / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
         out.print(f"Wrote {args.out}/alignment.csv and summary.json")
     return 0
+
+
+def _judges_vs_humans(
+    study: Path, table: pd.DataFrame, judges: str, by: list[str], seed: int
+) -> pd.DataFrame:
+    """Each judge answers the study's items; its answers are compared with the people's."""
+    import torch
+
+    from percalign.judges import get_judges
+    from percalign.scoring import judge_agreement, ranking_agreement
+    from percalign.store.images import read_png
+
+    regular = table[~table["is_catch"].astype(bool)]
+    items = regular.drop_duplicates("item")[["item", "query", "candidates", *by]]
+    cache: dict[str, torch.Tensor] = {}
+
+    def image(sha: str) -> torch.Tensor:
+        if sha not in cache:
+            cache[sha] = read_png(study / "stimuli" / f"{sha}.png")
+        return cache[sha]
+
+    queries = torch.stack([image(q) for q in items["query"]])
+    refs = torch.stack(
+        [torch.stack([image(c) for c in cands.split("|")]) for cands in items["candidates"]]
+    )
+    human_by_group = regular.groupby(by)["correct"].mean() if by else None
+    rows = []
+    for judge in get_judges(judges):
+        chosen = torch.cat(
+            [judge.match(queries[i : i + 64], refs[i : i + 64]) for i in range(0, len(items), 64)]
+        )
+        decisions = items.assign(correct=(chosen == 0).int().numpy())
+        agree = judge_agreement(regular, decisions[["item", "correct"]])
+        row = {"judge": judge.name, **agree, "judge_alignment": float(decisions["correct"].mean())}
+        if human_by_group is not None and len(human_by_group) >= 3:
+            rank = ranking_agreement(
+                human_by_group, decisions.groupby(by)["correct"].mean(), seed=seed
+            )
+            row.update(tau=rank["tau"], tau_low=rank["ci_low"], tau_high=rank["ci_high"])
+        rows.append(row)
+    return pd.DataFrame(rows)
