@@ -284,7 +284,7 @@ def test_score_an_exported_table(tmp_path, capsys):
     assert main(["score", str(path), "--by", "modle"]) == 1
     assert "lacks column(s) ['modle']" in capsys.readouterr().err
     assert main(["score", str(tmp_path)]) == 1
-    assert "is a folder" in capsys.readouterr().err
+    assert "is not a study folder" in capsys.readouterr().err
 
 
 def test_score_with_exclusions_paper_table_and_power(tmp_path, capsys):
