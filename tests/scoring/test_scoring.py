@@ -219,10 +219,23 @@ def test_exclusions_are_applied_and_reported_rule_by_rule():
             {"participant": p, "item": f"i{i}", "correct": 1, "is_catch": False, "rt_ms": rt}
             for i in range(n_trials)
         ]
+    rows.append(
+        {
+            "participant": "unfinished",
+            "item": "i0",
+            "correct": 1,
+            "is_catch": False,
+            "rt_ms": 900,
+            "status": "active",
+        }
+    )
+    for row in rows:
+        row.setdefault("status", "completed")
     kept, report = apply_exclusions(pd.DataFrame(rows), Exclusions(min_answers=5))
     assert set(kept["participant"]) == {"good"} and not kept["is_catch"].any()
-    assert report["participants"].tolist() == [1, 1, 1]
-    assert report["answers"].tolist() == [11, 3, 11]
+    assert report["rule"].tolist()[1] == "session not finished"
+    assert report["participants"].tolist() == [1, 1, 1, 1]
+    assert report["answers"].tolist() == [11, 1, 3, 11]
     with pytest.raises(ConfigError, match="'min_catch_accuracy' parameter"):
         Exclusions(min_catch_accuracy=2.0)
 
@@ -246,6 +259,9 @@ def test_judge_agreement_against_references():
     fractions = humans.groupby("item")["correct"].mean()
     expected = np.where(judge["correct"] == 1, fractions, 1 - fractions).mean()
     assert out["expected"] == pytest.approx(expected)
+    human = (fractions**2 + (1 - fractions) ** 2).mean()
+    assert out["ceiling"] == pytest.approx(human)
+    assert out["normalized"] == pytest.approx(expected / human)
     h = pd.Series([0.1, 0.5, 0.7, 0.9], index=list("abcd"))
     j = pd.Series([0.2, 0.3, 0.8, 0.6], index=list("abcd"))
     rank = ranking_agreement(h, j, n_boot=200)

@@ -18,6 +18,8 @@ from percalign.scoring import (
     apply_exclusions,
     compare,
     design_effect,
+    fleiss_kappa,
+    krippendorff_alpha,
     noise_ceiling,
     paper_table,
 )
@@ -173,6 +175,20 @@ def run(args: argparse.Namespace) -> int:
                 "participant at this many participants)"
             )
     ceiling = noise_ceiling(table, seed=args.seed)
+    answers = table.assign(choice=table["correct"])
+    try:
+        fleiss: float | None = fleiss_kappa(answers)
+    except ValueError:  # items answered by different numbers of people
+        fleiss = None
+    alpha = krippendorff_alpha(answers)
+    out.print(
+        f"Agreement between participants: Krippendorff's alpha {alpha:.3f}"
+        + (
+            f", Fleiss' kappa {fleiss:.3f}"
+            if fleiss is not None
+            else " (Fleiss' kappa needs the same number of answers per item)"
+        )
+    )
     out.print(
         f"Split-half reliability (Spearman-Brown), the noise ceiling: "
         f"{ceiling['reliability']:.3f} [{ceiling['low']:.3f}, {ceiling['high']:.3f}]"
@@ -216,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
                 pairs.to_csv(tmp / "comparisons.csv", index=False)
             report.to_csv(tmp / "exclusions.csv", index=False)
             summary = {
+                "agreement": {"krippendorff_alpha": alpha, "fleiss_kappa": fleiss},
                 "exclusions": report.attrs["rules"],
                 "excluded": report.to_dict(orient="records"),
                 "source": str(args.source),

@@ -19,7 +19,9 @@ class Exclusions:
     Attributes:
         min_catch_accuracy: drop participants whose accuracy on catch trials (``is_catch``)
             is below this.
-        min_answers: drop participants with fewer answers than this (incomplete sessions).
+        min_answers: drop participants with fewer answers than this.
+        require_complete: drop participants whose session did not finish (``status`` column
+            still ``active``).
         min_rt_ms: answers faster than this (``rt_ms``) count as too fast ...
         max_fast_share: ... and participants with a larger share of them are dropped.
     """
@@ -28,6 +30,7 @@ class Exclusions:
     min_answers: int = 1
     min_rt_ms: float = 250.0
     max_fast_share: float = 0.2
+    require_complete: bool = True
 
     def __post_init__(self) -> None:
         check_float("Exclusions", "min_catch_accuracy", self.min_catch_accuracy, 0.0, 1.0)
@@ -50,6 +53,9 @@ def apply_exclusions(table: pd.DataFrame, rules: Exclusions) -> tuple[pd.DataFra
         reasons[f"catch accuracy below {rules.min_catch_accuracy:g}"] = set(
             catch[catch < rules.min_catch_accuracy].index
         )
+    if rules.require_complete and "status" in table.columns:
+        unfinished = table.loc[table["status"] == "active", "participant"]
+        reasons["session not finished"] = set(unfinished)
     counts = people.size()
     reasons[f"fewer than {rules.min_answers} answers"] = set(
         counts[counts < rules.min_answers].index

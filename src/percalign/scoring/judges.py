@@ -19,8 +19,10 @@ def judge_agreement(humans: pd.DataFrame, judge: pd.DataFrame) -> dict[str, floa
     Returns:
         ``majority``: share of items where the judge agrees with the human majority (ties
         dropped); ``expected``: the BAPPS-style 2AFC score, the mean over items of the share
-        of people who answered as the judge did; ``kappa``: Cohen's kappa between the judge
-        and the human majority; ``items``: items compared.
+        of people who answered as the judge did; ``ceiling``: the same score for a random
+        person (p^2 + (1-p)^2 averaged over items) and ``normalized`` = expected / ceiling,
+        reported beside the raw value, never instead of it; ``kappa``: Cohen's kappa between
+        the judge and the human majority; ``items``: items compared.
     """
     share = humans.groupby("item")["correct"].mean()
     decision = judge.set_index("item")["correct"].astype(int)
@@ -29,9 +31,13 @@ def judge_agreement(humans: pd.DataFrame, judge: pd.DataFrame) -> dict[str, floa
     clear = both[both["share"] != 0.5]
     majority = (clear["share"] > 0.5).astype(int)
     agree = float((majority == clear["judge"]).mean()) if len(clear) else float("nan")
+    # two random people agree with probability p^2 + (1-p)^2 (the BAPPS human score)
+    ceiling = float((both["share"] ** 2 + (1 - both["share"]) ** 2).mean())
     return {
         "majority": agree,
         "expected": float(expected),
+        "ceiling": ceiling,
+        "normalized": float(expected) / ceiling if ceiling else float("nan"),
         "kappa": _cohen_kappa(majority.to_numpy(), clear["judge"].to_numpy()),
         "items": len(both),
     }
