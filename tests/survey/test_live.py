@@ -177,34 +177,30 @@ def test_survey_serve_command_runs_a_server(served, tmp_path):
     assert f"http://127.0.0.1:{port}/?PROLIFIC_PID=" in out and "Bearer cli-token" in out
 
 
-def test_bots_and_export_report_problems_in_one_line(tmp_path, served, capsys):
+def test_bots_and_export_report_problems_in_one_line(tmp_path, served, capsys, monkeypatch):
+    import percalign.survey.bots as bots
+
     study, _ = served
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]  # nothing listens here once the socket closes
-    import percalign.survey.bots as bots
-
-    bots_sleep = bots.time.sleep
-    bots.time.sleep = lambda _s: None  # no need to wait out the backoff in a test
-    try:
-        assert (
-            main(
-                [
-                    "survey",
-                    "bots",
-                    str(study),
-                    "--url",
-                    f"http://127.0.0.1:{dead}",
-                    "--n",
-                    "1",
-                    "--judge",
-                    "pixel",
-                ]
-            )
-            == 1
+    monkeypatch.setattr(bots.time, "sleep", lambda _s: None)  # skip the backoff waits
+    assert (
+        main(
+            [
+                "survey",
+                "bots",
+                str(study),
+                "--url",
+                f"http://127.0.0.1:{dead}",
+                "--n",
+                "1",
+                "--judge",
+                "pixel",
+            ]
         )
-    finally:
-        bots.time.sleep = bots_sleep
+        == 1
+    )
     assert "is `percalign survey serve` running there?" in capsys.readouterr().err
     empty = tmp_path / "empty.csv"
     other = tmp_path / "S2"
@@ -215,3 +211,14 @@ def test_bots_and_export_report_problems_in_one_line(tmp_path, served, capsys):
     capsys.readouterr()
     assert main(["score", str(empty)]) == 1
     assert "holds no answers yet" in capsys.readouterr().err
+
+
+def test_the_survey_service_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, percalign.survey.app, percalign.store.sessions; "
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
