@@ -6,59 +6,14 @@ import zlib
 import httpx
 import pytest
 
-from percalign.cli import main
 from percalign.survey.app import create_app
 
 TOKEN = "s3cret-admin"
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    base = tmp_path_factory.mktemp("study")
-    run = base / "run"
-    assert (
-        main(
-            [
-                "invert",
-                "--model",
-                "tiny-vgg",
-                "--images",
-                "digits",
-                "--n-images",
-                "4",
-                "--seeds",
-                "super-noise,image",
-                "--steps",
-                "3",
-                "--out",
-                str(run),
-            ]
-        )
-        == 0
-    )
-    folder = base / "STUDY"
-    assert (
-        main(
-            [
-                "survey",
-                "build",
-                str(folder),
-                "--runs",
-                str(run),
-                "--trials-per-participant",
-                "6",
-                "--judgments-per-item",
-                "2",
-                "--include-invalid",
-                "--catch-rate",
-                "0.2",
-                "--repeat-rate",
-                "0.0",
-            ]
-        )
-        == 0
-    )
-    return folder
+def study(make_study):
+    return make_study("--catch-rate", "0.2", "--repeat-rate", "0.0")
 
 
 def _sensible(trial):

@@ -5,14 +5,9 @@ and lands on the completion redirect; every answer is in the database exactly on
 """
 
 import shutil
-import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 
-from percalign.cli import main
 from percalign.store.db import connect
 from percalign.store.sessions import export_rows
 from percalign.store.study import study_url
@@ -31,61 +26,10 @@ ARGS = [
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    base = tmp_path_factory.mktemp("browser")
-    run = base / "run"
-    assert (
-        main(
-            [
-                "invert",
-                "--model",
-                "tiny-vgg",
-                "--images",
-                "digits",
-                "--n-images",
-                "4",
-                "--seeds",
-                "super-noise,image",
-                "--steps",
-                "3",
-                "--out",
-                str(run),
-            ]
-        )
-        == 0
-    )
-    study = base / "STUDY"
-    assert (
-        main(
-            [
-                "survey",
-                "build",
-                str(study),
-                "--runs",
-                str(run),
-                "--include-invalid",
-                "--trials-per-participant",
-                "6",
-                "--judgments-per-item",
-                "2",
-            ]
-        )
-        == 0
-    )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = create_app(study, "tok", completion_codes={"completed": "DONE42"})
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield study, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+def live(make_study, live_server):
+    study = make_study()
+    with live_server(create_app(study, "tok", completion_codes={"completed": "DONE42"})) as url:
+        yield study, url
 
 
 @pytest.mark.slow

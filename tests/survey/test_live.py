@@ -1,74 +1,19 @@
 """Bots through a live server (uvicorn on 127.0.0.1), then the export."""
 
-import socket
-import threading
 import time
 
 import pandas as pd
 import pytest
-import uvicorn
 
 from percalign.cli import main
 from percalign.survey.app import create_app
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    base = tmp_path_factory.mktemp("live")
-    run = base / "run"
-    assert (
-        main(
-            [
-                "invert",
-                "--model",
-                "tiny-vgg",
-                "--images",
-                "digits",
-                "--n-images",
-                "4",
-                "--seeds",
-                "super-noise,image",
-                "--steps",
-                "3",
-                "--out",
-                str(run),
-            ]
-        )
-        == 0
-    )
-    study = base / "STUDY"
-    assert (
-        main(
-            [
-                "survey",
-                "build",
-                str(study),
-                "--runs",
-                str(run),
-                "--include-invalid",
-                "--trials-per-participant",
-                "6",
-                "--judgments-per-item",
-                "2",
-            ]
-        )
-        == 0
-    )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(study, "tok"), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield study, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+def served(make_study, live_server):
+    study = make_study()
+    with live_server(create_app(study, "tok")) as url:
+        yield study, url
 
 
 def test_bots_through_http_and_export(served, tmp_path, capsys):
@@ -126,7 +71,7 @@ def test_bots_through_http_and_export(served, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_survey_serve_command_runs_a_server(served, tmp_path):
+def test_survey_serve_command_runs_a_server(served, tmp_path, free_port):
     import os
     import signal
     import subprocess
@@ -135,9 +80,7 @@ def test_survey_serve_command_runs_a_server(served, tmp_path):
     import httpx
 
     study, _ = served
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "PERCALIGN_ADMIN_TOKEN": "cli-token"}
     proc = subprocess.Popen(
         [
@@ -177,13 +120,13 @@ def test_survey_serve_command_runs_a_server(served, tmp_path):
     assert f"http://127.0.0.1:{port}/?PROLIFIC_PID=" in out and "Bearer cli-token" in out
 
 
-def test_bots_and_export_report_problems_in_one_line(tmp_path, served, capsys, monkeypatch):
+def test_bots_and_export_report_problems_in_one_line(
+    tmp_path, served, make_study, capsys, monkeypatch, free_port
+):
     import percalign.survey.bots as bots
 
     study, _ = served
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]  # nothing listens here once the socket closes
+    dead = free_port()  # nothing listens there once the probe socket has closed
     monkeypatch.setattr(bots.time, "sleep", lambda _s: None)  # skip the backoff waits
     assert (
         main(
@@ -203,9 +146,7 @@ def test_bots_and_export_report_problems_in_one_line(tmp_path, served, capsys, m
     )
     assert "is `percalign survey serve` running there?" in capsys.readouterr().err
     empty = tmp_path / "empty.csv"
-    other = tmp_path / "S2"
-    run = next(p for p in study.parent.iterdir() if p.name == "run")
-    assert main(["survey", "build", str(other), "--runs", str(run), "--include-invalid"]) == 0
+    other = make_study()
     assert main(["survey", "export", str(other), "--out", str(empty)]) == 0
     assert "participant" in empty.read_text().splitlines()[0]
     capsys.readouterr()

@@ -1,0 +1,109 @@
+"""Shared survey fixtures: a small inversion run, study folders built from it, live servers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from percalign.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def survey_run(tmp_path_factory) -> Path:
+    """An inversion run of tiny-vgg: 4 digits x (super-noise, image) seeds, 3 steps."""
+    run = tmp_path_factory.mktemp("survey-run") / "run"
+    assert (
+        main(
+            [
+                "invert",
+                "--model",
+                "tiny-vgg",
+                "--images",
+                "digits",
+                "--n-images",
+                "4",
+                "--seeds",
+                "super-noise,image",
+                "--steps",
+                "3",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
+    return run
+
+
+@pytest.fixture(scope="session")
+def make_study(tmp_path_factory, survey_run) -> Callable[..., Path]:
+    """Build a fresh study folder from ``survey_run``: 6 trials each, 2 judgments per item."""
+
+    def build(*extra: str) -> Path:
+        folder = tmp_path_factory.mktemp("study") / "STUDY"
+        assert (
+            main(
+                [
+                    "survey",
+                    "build",
+                    str(folder),
+                    "--runs",
+                    str(survey_run),
+                    "--include-invalid",
+                    "--trials-per-participant",
+                    "6",
+                    "--judgments-per-item",
+                    "2",
+                    *extra,
+                ]
+            )
+            == 0
+        )
+        return folder
+
+    return build
+
+
+@contextmanager
+def _live_server(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; yield its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """A function giving a TCP port on 127.0.0.1 that was free a moment ago."""
+    return _free_port
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Callable[[FastAPI], Any]:
+    """A context manager serving an app with uvicorn on 127.0.0.1 (yields its base URL)."""
+    return _live_server
