@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -105,9 +106,8 @@ class Model:
     # -- devices ---------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        for tensor in (*self.module.parameters(), *self.module.buffers()):
-            return tensor.device
-        return torch.device("cpu")
+        first = next(itertools.chain(self.module.parameters(), self.module.buffers()), None)
+        return torch.device("cpu") if first is None else first.device
 
     def to(self, device: torch.device | str) -> Model:
         """Move the network to ``device`` in place and return self."""
