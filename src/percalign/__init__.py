@@ -21,7 +21,18 @@ __version__ = "0.1.0"
 
 # Heavy parts (torch) load on first use, so that light users such as the survey web service
 # can import percalign.survey without them.
-_SUBMODULES = ("data", "inversion", "judges", "models", "scoring", "store", "survey", "training")
+_SUBMODULES = (
+    "data",
+    "inversion",
+    "judges",
+    "models",
+    "scoring",
+    "store",
+    "study",
+    "survey",
+    "training",
+    "trust",
+)
 _FROM_INVERSION = ("InversionConfig", "InversionResult", "invert", "null_distribution")
 
 __all__ = [
@@ -38,8 +49,10 @@ __all__ = [
     "null_distribution",
     "scoring",
     "store",
+    "study",
     "survey",
     "training",
+    "trust",
 ]
 
 

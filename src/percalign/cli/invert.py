@@ -12,17 +12,12 @@ from rich.table import Table
 from percalign import data, models
 from percalign.cli._console import err, inversion_progress, out
 from percalign.errors import ConfigError
-from percalign.inversion import (
-    InversionConfig,
-    invert,
-    null_distribution,
-    parse_objectives,
-    parse_seeds,
-)
+from percalign.inversion import InversionConfig, parse_objectives, parse_seeds
 from percalign.inversion.config import LOSS_FAMILIES
 from percalign.inversion.steps import STEP_RULES
 from percalign.judges.lpips import LPIPS
-from percalign.store import check_output, save_run
+from percalign.store import check_output
+from percalign.study.tasks import invert_images
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -71,6 +66,75 @@ def load_model(args: argparse.Namespace) -> models.Model:
     )
 
 
+def add_inversion_options(
+    parser: argparse.ArgumentParser,
+    *,
+    steps: int = 5000,
+    optimizer: str = "normalized-gd",
+    schedule: str = "constant",
+) -> None:
+    """Objective and optimizer options (shared by every command that inverts)."""
+    g = parser.add_argument_group("objective and optimizer")
+    g.add_argument(
+        "--layer",
+        action="append",
+        default=None,
+        help="layer(s) to invert, comma-separated or repeated; a weighted sum such "
+        "as 0.5*layer3+layer4 is one objective (default: penultimate)",
+    )
+    g.add_argument(
+        "--loss",
+        default="regularizer-free",
+        help="loss family: " + " | ".join(LOSS_FAMILIES) + " (combine with +)",
+    )
+    g.add_argument("--optimizer", default=optimizer, help=" | ".join(STEP_RULES))
+    g.add_argument("--lr", type=float, default=None, help="step size (default per optimizer)")
+    g.add_argument("--schedule", default=schedule, help="constant | step | cosine")
+    g.add_argument("--steps", type=int, default=steps, help=f"steps per image (default: {steps})")
+    g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    g.add_argument(
+        "--fake-relu",
+        action="store_true",
+        help="last ReLU before each layer passes gradients backward",
+    )
+    g.add_argument(
+        "--early-stop",
+        type=float,
+        default=None,
+        help="stop an image once its distance is at most this (default: never)",
+    )
+    g.add_argument(
+        "--adversarial-lambda", default="10", help="LPIPS weight of the adversarial loss, or 'auto'"
+    )
+    g.add_argument("--precision", default="fp32", help="fp32 | bf16 (GPU)")
+    g.add_argument("--channels-last", action="store_true")
+
+
+def inversion_config(args: argparse.Namespace) -> InversionConfig:
+    """The :class:`InversionConfig` of the options of :func:`add_inversion_options`."""
+    return InversionConfig(
+        steps=args.steps,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        schedule=args.schedule,
+        loss=args.loss,
+        adversarial_lambda=_lambda(args.adversarial_lambda),
+        fake_relu=args.fake_relu,
+        early_stop=args.early_stop,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        share_seeds=getattr(args, "share_seeds", False),
+        precision=args.precision,
+        channels_last=args.channels_last,
+    )
+
+
+def layer_list(args: argparse.Namespace) -> list[str]:
+    """The layer objectives of ``--layer`` (comma-separated or repeated; default penultimate)."""
+    return [item for arg in (args.layer or ["penultimate"]) for item in arg.split(",") if item]
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "invert",
@@ -98,41 +162,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="one noise seed shared by all targets (as the authors' code)",
     )
-    g = p.add_argument_group("objective and optimizer")
-    g.add_argument(
-        "--layer",
-        action="append",
-        default=None,
-        help="layer(s) to invert, comma-separated or repeated; a weighted sum such "
-        "as 0.5*layer3+layer4 is one objective (default: penultimate)",
-    )
-    g.add_argument(
-        "--loss",
-        default="regularizer-free",
-        help="loss family: " + " | ".join(LOSS_FAMILIES) + " (combine with +)",
-    )
-    g.add_argument("--optimizer", default="normalized-gd", help=" | ".join(STEP_RULES))
-    g.add_argument("--lr", type=float, default=None, help="step size (default per optimizer)")
-    g.add_argument("--schedule", default="constant", help="constant | step | cosine")
-    g.add_argument("--steps", type=int, default=5000, help="steps per image (default: 5000)")
-    g.add_argument("--batch-size", type=int, default=32)
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument(
-        "--fake-relu",
-        action="store_true",
-        help="last ReLU before each layer passes gradients backward",
-    )
-    g.add_argument(
-        "--early-stop",
-        type=float,
-        default=None,
-        help="stop an image once its distance is at most this (default: never)",
-    )
-    g.add_argument(
-        "--adversarial-lambda", default="10", help="LPIPS weight of the adversarial loss, or 'auto'"
-    )
-    g.add_argument("--precision", default="fp32", help="fp32 | bf16 (GPU)")
-    g.add_argument("--channels-last", action="store_true")
+    add_inversion_options(p)
     g = p.add_argument_group("validity gate and output")
     g.add_argument(
         "--null-images",
@@ -159,22 +189,8 @@ def _lambda(text: str) -> float | str:
 
 def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.overwrite)  # fail before any work
-    config = InversionConfig(
-        steps=args.steps,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        schedule=args.schedule,
-        loss=args.loss,
-        adversarial_lambda=_lambda(args.adversarial_lambda),
-        fake_relu=args.fake_relu,
-        early_stop=args.early_stop,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        share_seeds=args.share_seeds,
-        precision=args.precision,
-        channels_last=args.channels_last,
-    )
-    layers = [item for arg in (args.layer or ["penultimate"]) for item in arg.split(",") if item]
+    config = inversion_config(args)
+    layers = layer_list(args)
     objectives = parse_objectives(layers)
     model = load_model(args)
     for objective in objectives:
@@ -183,9 +199,7 @@ def run(args: argparse.Namespace) -> int:
     size = model.spec.input_size
     every = data.load_images(args.images, size=size, split=args.split)
     chosen = data.choose(every, args.n_images, args.seed)
-    targets = data.to_channels(chosen.images, model.spec.in_chans)
     pool = data.choose(every, min(args.null_images, len(every)), args.seed + 1)
-    null_images = data.to_channels(pool.images, model.spec.in_chans)
 
     parse_seeds(args.seeds)  # every bad input fails before any work or output
     perceptual = LPIPS("alex").to(model.device) if config.loss_spec.adversarial else None
@@ -197,51 +211,21 @@ def run(args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     with inversion_progress("invert") as progress:
-        result = invert(
+        result, nulls = invert_images(
+            args.out,
             model,
-            targets,
+            chosen,
             layers=[o.name for o in objectives],
             seeds=args.seeds,
             config=config,
-            labels=chosen.labels,
+            null_pool=pool,
+            validity_percentile=args.validity_percentile,
             progress=progress,
             perceptual=perceptual,
+            overwrite=args.overwrite,
+            extra={"images": {"split": args.split}, "command": "percalign invert"},
         )
     elapsed = time.perf_counter() - started
-    nulls = {
-        o.name: null_distribution(
-            model,
-            null_images,
-            o,
-            percentile=args.validity_percentile,
-            seed=args.seed,
-            p=config.p,
-            token_pool=config.token_pool,
-        )
-        for o in objectives
-    }
-    save_run(
-        args.out,
-        result,
-        model=model,
-        target_ids=chosen.ids,
-        target_labels=None if chosen.labels is None else chosen.labels.tolist(),
-        nulls=nulls,
-        overwrite=args.overwrite,
-        extra={
-            "images": {
-                "source": args.images,
-                "n": len(chosen),
-                "split": args.split,
-                "size": list(size),
-                "null_images": len(pool),
-            },
-            "seeds": args.seeds,
-            "elapsed_seconds": round(elapsed, 3),
-            "device": str(model.device),
-            "command": "percalign invert",
-        },
-    )
     table = Table(title=f"IRIs of {model.spec.name} -> {args.out}")
     for col in ("layer", "seed", "IRIs", "median dist.", "seed dist.", "valid"):
         table.add_column(col)

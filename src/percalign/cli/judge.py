@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from rich.table import Table
 
 from percalign.cli._console import err, out
-from percalign.judges import METRICS, Ensemble, get_judges, judge_run, read_run, summarize
+from percalign.judges import METRICS, Ensemble, get_judges, summarize
+from percalign.store import read_manifest
+from percalign.study.tasks import JUDGMENTS, judge_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,17 +48,14 @@ def _pct(row, metric: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    images = read_run(args.folder)
+    iris = read_manifest(args.folder)["iris"]  # a bad folder fails before judges load
     judges = get_judges(args.judges, device=args.device)
     if args.ensemble:
         judges.append(Ensemble(list(judges)))
     names = ", ".join(j.name for j in judges)
-    err.print(f"Judging {len(images.records)} IRIs of {args.folder} with {names}")
-    table = judge_run(images, judges, k=args.k, seed=args.seed)
-    path = args.folder / "judgments.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    err.print(f"Judging {len(iris)} IRIs of {args.folder} with {names}")
+    table = judge_folder(args.folder, judges, k=args.k, seed=args.seed)
+    path = args.folder / JUDGMENTS
     summary = summarize(table, n_boot=args.bootstrap, seed=args.seed)
     view = Table(title=f"Alignment (%) with 95% bootstrap CI over IRIs: {args.folder}")
     for col in (

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
 from percalign._checks import check_int
 from percalign.inversion.seeds import stream
 from percalign.judges.base import Judge
+from percalign.scoring.stats import bootstrap_ci
 from percalign.store.images import read_png
 from percalign.store.runs import read_manifest
 
@@ -135,20 +135,6 @@ def judge_run(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def bootstrap_ci(
-    values: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of ``values`` (resampling the values)."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, values.size, size=(n_boot, values.size))
-    means = values[idx].mean(axis=1)
-    alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
 def summarize(

@@ -21,7 +21,7 @@ from percalign.scoring.power import (
     answers_for_halfwidth,
     design_effect,
 )
-from percalign.scoring.stats import Cells, crossed_bootstrap, wilson
+from percalign.scoring.stats import Cells, bootstrap_ci, crossed_bootstrap, wilson
 from percalign.scoring.table import check_table, from_judgments
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "answers_for_difference",
     "answers_for_halfwidth",
     "apply_exclusions",
+    "bootstrap_ci",
     "check_table",
     "compare",
     "crossed_bootstrap",

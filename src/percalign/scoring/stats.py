@@ -1,4 +1,4 @@
-"""Proportions with honest uncertainty: crossed bootstrap, Wilson interval, binomial test."""
+"""Proportions with honest uncertainty: crossed bootstrap, percentile bootstrap, Wilson."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["Cells", "crossed_bootstrap", "wilson"]
+__all__ = ["Cells", "bootstrap_ci", "crossed_bootstrap", "wilson"]
 
 
 def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -67,3 +67,17 @@ def crossed_bootstrap(
     alpha = (1 - level) / 2
     lo, hi = np.nanquantile(props, [alpha, 1 - alpha])
     return float(lo), float(hi), props
+
+
+def bootstrap_ci(
+    values: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of ``values`` (resampling the values)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, values.size, size=(n_boot, values.size))
+    means = values[idx].mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))

@@ -18,6 +18,8 @@ _EXPORTS = {
     "check_output": "runs",
     "read_manifest": "runs",
     "save_run": "runs",
+    "subset_run": "runs",
+    "write_table": "runs",
 }
 
 __all__ = sorted(_EXPORTS)

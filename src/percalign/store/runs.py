@@ -28,10 +28,18 @@ if TYPE_CHECKING:
     from percalign.inversion.validity import NullDistribution
     from percalign.models.model import Model
 
-__all__ = ["MANIFEST", "atomic_folder", "check_output", "read_manifest", "save_run"]
+__all__ = [
+    "MANIFEST",
+    "atomic_folder",
+    "check_output",
+    "read_manifest",
+    "save_run",
+    "slug",
+    "subset_run",
+    "write_table",
+]
 
 MANIFEST = "manifest.json"
-GRID = "grid.png"
 GRID = "grid.png"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -66,7 +74,8 @@ def atomic_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """``text`` as a safe file name (runs of other characters become ``_``)."""
     return _UNSAFE.sub("_", text).strip("_") or "x"
 
 
@@ -119,9 +128,9 @@ def save_run(
         records = []
         for i in range(len(result)):
             t = int(result.target_index[i])
-            seed_stem = f"t{t:04d}-{_slug(result.seed_kind[i])}-{result.seed_copy[i]}"
+            seed_stem = f"t{t:04d}-{slug(result.seed_kind[i])}-{result.seed_copy[i]}"
             seed_rel = f"seeds/{seed_stem}.png"
-            iri_rel = f"iris/{seed_stem}-{_slug(result.objective[i])}.png"
+            iri_rel = f"iris/{seed_stem}-{slug(result.objective[i])}.png"
             source = result.seed_source[i]
             null = (nulls or {}).get(result.objective[i])
             records.append(
@@ -180,7 +189,6 @@ def save_run(
         }
         (tmp / MANIFEST).write_text(_dumps(manifest))
         run_grid(result, tmp / GRID)
-        run_grid(result, tmp / GRID)
     return Path(out)
 
 
@@ -205,3 +213,49 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             "folder of a `percalign invert` run."
         )
     return json.loads(path.read_text())
+
+
+def subset_run(folder: Path, out: Path, target_ids: Sequence[str], overwrite: bool = False) -> Path:
+    """Copy the part of run ``folder`` that concerns ``target_ids`` to a new run folder ``out``.
+
+    Target indices are renumbered; files keep their names. The grid is not redrawn.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    wanted = set(target_ids)
+    targets = [t for t in manifest["targets"] if t["id"] in wanted]
+    missing = wanted - {t["id"] for t in targets}
+    if missing:
+        raise MissingFileError(f"Run {str(folder)!r} has no target(s) {sorted(missing)}.")
+    index = {t["index"]: new for new, t in enumerate(targets)}
+    records = [
+        {**r, "target_index": index[r["target_index"]]}
+        for r in manifest["iris"]
+        if r["target_index"] in index
+    ]
+    with atomic_folder(Path(out), overwrite) as tmp:
+        files = [t["file"] for t in targets] + [r[k] for r in records for k in ("iri", "seed")]
+        for rel in dict.fromkeys(files):
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / rel, tmp / rel)
+        subset = {
+            **manifest,
+            "subset_of": str(folder.resolve()),
+            "targets": [{**t, "index": index[t["index"]]} for t in targets],
+            "iris": records,
+        }
+        (tmp / MANIFEST).write_text(_dumps(subset))
+    return Path(out)
+
+
+def write_table(table: Any, path: Path) -> Path:
+    """Write a pandas table as CSV atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,61 @@
+"""The shared units of work (invert into a run folder, judge it) and run subsets."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import percalign as pa
+from percalign.errors import MissingFileError
+from percalign.inversion import InversionConfig
+from percalign.judges import get_judges
+from percalign.store import read_manifest, subset_run
+from percalign.store.images import read_png
+from percalign.study.tasks import JUDGMENTS, invert_images, judge_folder
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    model = pa.models.load("tiny-cnn")
+    images = pa.data.load_images("digits", 4, size=32)
+    out = tmp_path_factory.mktemp("tasks") / "run"
+    invert_images(
+        out,
+        model,
+        images,
+        seeds="super-noise,image",
+        config=InversionConfig(steps=3, optimizer="adam"),
+        null_pool=images,
+        extra={"images": {"split": "all"}, "command": "test"},
+    )
+    return out
+
+
+def test_invert_images_writes_a_run_with_validity_and_merged_image_record(run_folder):
+    manifest = read_manifest(run_folder)
+    assert len(manifest["iris"]) == 8
+    assert all(r["valid"] is not None for r in manifest["iris"])
+    assert manifest["images"]["split"] == "all" and manifest["images"]["n"] == 4
+    assert manifest["command"] == "test"
+
+
+def test_judge_folder_writes_the_table_it_returns(run_folder):
+    table = judge_folder(run_folder, get_judges("pixel"))
+    written = pd.read_csv(run_folder / JUDGMENTS)
+    assert len(written) == len(table) == 8
+    assert list(written["iri"]) == list(table["iri"])
+
+
+def test_subset_keeps_only_the_chosen_targets_renumbered(run_folder, tmp_path):
+    manifest = read_manifest(run_folder)
+    keep = manifest["targets"][2]["id"]
+    part = subset_run(run_folder, tmp_path / "part", [keep])
+    sub = read_manifest(part)
+    assert [t["id"] for t in sub["targets"]] == [keep]
+    assert [t["index"] for t in sub["targets"]] == [0]
+    assert len(sub["iris"]) == 2 and {r["target_index"] for r in sub["iris"]} == {0}
+    for r in sub["iris"]:
+        assert read_png(part / r["iri"]).equal(read_png(run_folder / r["iri"]))
+    with pytest.raises(MissingFileError, match="no target"):
+        subset_run(run_folder, tmp_path / "none", ["digits/none"])
+    assert not (tmp_path / "none").exists()
