@@ -30,6 +30,14 @@ async def _client(study, **kw):
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
+async def _join(c, **body):
+    """Start a session; returns (participant id, auth headers, reply)."""
+    r = await c.post("/api/sessions", json=body)
+    assert r.status_code == 200, r.text
+    reply = r.json()
+    return reply["participant"], {"Authorization": f"Bearer {reply['token']}"}, reply
+
+
 def test_a_participant_answers_everything_once_and_resumes(study):
     async def go():
         async with await _client(study) as c:
@@ -37,39 +45,40 @@ def test_a_participant_answers_everything_once_and_resumes(study):
                 "/", params={"PROLIFIC_PID": "p1", "STUDY_ID": "s", "SESSION_ID": "x"}
             )
             assert page.status_code == 200 and "Image comparison study" in page.text
-            r = (await c.post("/api/sessions", json={"platform": "prolific", "pid": "p1"})).json()
-            pid, total = r["participant"], r["total"]
+            pid, auth, r = await _join(c, platform="prolific", pid="p1")
+            total = r["total"]
             assert r["next"] == 0 and total == 6 and not r["resumed"]
+            sent = {}
             for pos in range(3):
-                t = (await c.get(f"/api/participants/{pid}/trials/{pos}")).json()
+                t = (await c.get(f"/api/participants/{pid}/trials/{pos}", headers=auth)).json()
                 assert len(t["candidates"]) == 2
                 img = await c.get(t["query"])
                 assert img.status_code == 200 and img.headers["content-type"] == "image/png"
+                sent[pos] = _sensible(t)
                 a = await c.post(
                     f"/api/participants/{pid}/answers",
-                    json={"position": pos, "choice": _sensible(t), "rt_ms": 800},
+                    json={"position": pos, "choice": sent[pos], "rt_ms": 800},
+                    headers=auth,
                 )
                 assert a.json()["next"] == pos + 1
-            # a resend of an acknowledged answer changes nothing, even with another choice
+            # a resend of an acknowledged answer (a retry after a lost reply) changes nothing
             again = await c.post(
-                f"/api/participants/{pid}/answers", json={"position": 1, "choice": 1, "rt_ms": 5}
+                f"/api/participants/{pid}/answers",
+                json={"position": 1, "choice": sent[1], "rt_ms": 5},
+                headers=auth,
             )
             assert again.status_code == 200 and again.json()["duplicate"]
+            assert again.json()["next"] == 3
             # the same platform participant comes back: same session, next unanswered trial
-            back = (
-                await c.post("/api/sessions", json={"platform": "prolific", "pid": "p1"})
-            ).json()
+            _, _, back = await _join(c, platform="prolific", pid="p1")
             assert back["participant"] == pid and back["resumed"] and back["next"] == 3
             for pos in range(3, total):
+                t = (await c.get(f"/api/participants/{pid}/trials/{pos}", headers=auth)).json()
                 a = (
                     await c.post(
                         f"/api/participants/{pid}/answers",
-                        json={
-                            "position": pos,
-                            "choice": _sensible(
-                                (await c.get(f"/api/participants/{pid}/trials/{pos}")).json()
-                            ),
-                        },
+                        json={"position": pos, "choice": _sensible(t)},
+                        headers=auth,
                     )
                 ).json()
             assert a["done"] and a["completion_code"] == "C0DE" and a["next"] is None
@@ -103,9 +112,24 @@ def test_a_participant_answers_everything_once_and_resumes(study):
             "post",
             "/api/participants/nobody/answers",
             {"position": 0, "choice": 0},
-            404,
-            "Unknown participant",
+            422,
+            "Invalid request: path.pid",
         ),
+        (
+            "post",
+            "/api/participants/{pid}/answers",
+            {"position": 0, "choice": 0, "client_time": "NaN"},
+            422,
+            "client_time",
+        ),
+        (
+            "post",
+            "/api/sessions",
+            {"platform": "link", "pid": "a", "study": "x\u0000y"},
+            422,
+            "study",
+        ),
+        ("post", "/api/sessions", {"platform": "link", "pid": "a<b>"}, 422, "pid"),
         ("get", "/api/participants/{pid}/trials/5", None, 409, "not answered yet"),
         ("get", "/api/participants/{pid}/trials/99", None, 404, "No trial 99"),
         ("get", "/stimuli/../../etc/passwd", None, 404, ""),
@@ -117,17 +141,13 @@ def test_a_participant_answers_everything_once_and_resumes(study):
 def test_bad_requests_get_4xx_json(study, method, url, body, status, message):
     async def go():
         async with await _client(study) as c:
-            pid = (
-                await c.post(
-                    "/api/sessions",
-                    json={
-                        "platform": "link",
-                        "pid": f"bad-{zlib.crc32(url.encode() + str(body).encode())}",
-                    },
-                )
-            ).json()["participant"]
+            pid, auth, _ = await _join(
+                c, platform="link", pid=f"bad-{zlib.crc32(url.encode() + str(body).encode())}"
+            )
             r = await getattr(c, method)(
-                url.format(pid=pid), **({"json": body} if body is not None else {})
+                url.format(pid=pid),
+                headers=auth,
+                **({"json": body} if body is not None else {}),
             )
             assert r.status_code == status
             assert message in r.json()["error"]
@@ -147,9 +167,9 @@ def test_oversized_bodies_wrong_tokens_missing_platform_ids_and_closing(study):
             wrong = await c.get("/api/admin/progress", headers={"Authorization": "Bearer no"})
             assert wrong.status_code == 401
             missing = await c.get("/", params={"PROLIFIC_PID": ""})
-            assert missing.status_code == 400 and "PROLIFIC_PID" in missing.json()["error"]
+            assert missing.status_code == 422 and "PROLIFIC_PID" in missing.json()["error"]
             hostile = await c.get("/", params={"PROLIFIC_PID": "<script>alert(1)</script>"})
-            assert hostile.status_code == 400
+            assert hostile.status_code == 422 and "<script>" not in hostile.text
             closed = await c.post("/api/admin/close", headers={"Authorization": f"Bearer {TOKEN}"})
             assert closed.json() == {"closed": True}
             late = await c.post("/api/sessions", json={"platform": "link", "pid": "late"})
@@ -170,16 +190,18 @@ def test_failed_attention_gets_its_own_code_mturk_submit_and_admin_export(study)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t"
         ) as c:
-            r = (await c.post("/api/sessions", json={"platform": "mturk", "pid": "w1"})).json()
-            pid, total = r["participant"], r["total"]
+            pid, auth, r = await _join(c, platform="mturk", pid="w1")
+            total = r["total"]
             caught = False
             for pos in range(total):  # the wrong candidate everywhere: catch trials fail
-                t = (await c.get(f"/api/participants/{pid}/trials/{pos}")).json()
+                t = (await c.get(f"/api/participants/{pid}/trials/{pos}", headers=auth)).json()
                 wrong = 1 - _sensible(t)
                 caught |= t["query"] in t["candidates"]
                 a = (
                     await c.post(
-                        f"/api/participants/{pid}/answers", json={"position": pos, "choice": wrong}
+                        f"/api/participants/{pid}/answers",
+                        json={"position": pos, "choice": wrong},
+                        headers=auth,
                     )
                 ).json()
             assert caught and a["done"]
@@ -215,7 +237,7 @@ def test_participant_strings_never_reach_the_page_raw(study):
     async def go():
         async with await _client(study) as c:
             r = await c.get("/", params={"pid": "x\"'><img src=x onerror=alert(1)>"})
-            assert r.status_code == 400
+            assert r.status_code == 422 and "<img" not in r.text
             ok = await c.get("/", params={"pid": "plain-id_1"})
             assert ok.status_code == 200 and "plain-id_1" in ok.text
             assert "<img src=x" not in ok.text

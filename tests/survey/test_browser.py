@@ -34,7 +34,7 @@ def live(make_study, live_server):
 
 @pytest.mark.slow
 def test_participant_answers_by_keyboard_reloads_resumes_and_completes(live, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     study, url = live
     with sync_playwright() as pw:
@@ -53,24 +53,20 @@ def test_participant_answers_by_keyboard_reloads_resumes_and_completes(live, tmp
         assert "no right or" in page.inner_text("#consentText")
         page.click("#agree")
         page.click("#begin")
+        # the page's CSP forbids eval, so waits go through locators, not wait_for_function
         for n, key in enumerate(["f", "j"]):  # two practice trials with feedback, not stored
-            page.wait_for_function(
-                f"document.getElementById('count').textContent == 'Practice {n + 1} of 2.'"
-            )
+            expect(page.locator("#count")).to_have_text(f"Practice {n + 1} of 2.")
             page.keyboard.press(key)
-            page.wait_for_function("document.getElementById('feedback').textContent != ''")
+            expect(page.locator("#feedback")).not_to_have_text("")
 
         def answer(n: int, key: str) -> None:
-            page.wait_for_function(
-                f"document.getElementById('count').textContent == 'Trial {n + 1} of 6.'"
-            )
+            expect(page.locator("#count")).to_have_text(f"Trial {n + 1} of 6.")
             page.keyboard.press(key)
 
         for n, key in enumerate(["f", "j", "ArrowLeft"]):
             answer(n, key)
-        page.wait_for_function("document.getElementById('bar').value == 3")
+        expect(page.locator("#bar")).to_have_js_property("value", 3)
         page.screenshot(path=str(tmp_path / "trial.png"))
-        shutil.copy(tmp_path / "trial.png", "/tmp/shot-trial.png") if False else None
         page.reload()  # the participant reloads midway
         page.click("#agree")
         page.click("#begin")

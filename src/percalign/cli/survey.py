@@ -1,4 +1,4 @@
-"""``percalign survey build``: a study folder from inversion runs (serving comes next)."""
+"""``percalign survey build|serve|bots|export``: study folders, the web service, bots."""
 
 from __future__ import annotations
 
@@ -157,9 +157,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from percalign.store.db import migrate
     from percalign.store.study import study_url
 
-    study_url(args.study)  # fails early on a folder that is not a study
+    # fails early on a folder that is not a study; an older study gets the newer tables
+    migrate(study_url(args.study))
     token = _token(args.study)
     os.environ["PERCALIGN_STUDY"] = str(args.study.resolve())
     os.environ["PERCALIGN_ADMIN_TOKEN"] = token

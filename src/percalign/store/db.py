@@ -25,8 +25,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from percalign.errors import ConfigError
+
 __all__ = [
     "Base",
+    "CommentRow",
     "ItemRow",
     "MetaRow",
     "ParticipantRow",
@@ -117,6 +120,17 @@ class ResponseRow(Base):
     server_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 
+class CommentRow(Base):
+    """Free text a participant sent ("report a problem"); ``key`` makes a resend a no-op."""
+
+    __tablename__ = "comments"
+    participant: Mapped[str] = mapped_column(ForeignKey("participants.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # chosen by the client
+    position: Mapped[int | None] = mapped_column(Integer, nullable=True)  # trial on screen
+    text: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -127,10 +141,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def connect(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, full sync, foreign keys and a busy timeout."""
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+    """An engine for ``url``; SQLite gets WAL, full sync, foreign keys and a busy timeout.
+
+    Server databases (PostgreSQL) get pooled connections that are checked before use, so a
+    restarted database server costs no request. A missing driver is named with its install.
+    """
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_timeout=10)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"The database URL {url.split('://')[0]}://... needs the driver {exc.name!r}; "
+            "for PostgreSQL run `pip install 'percalign[postgres]'`."
+        ) from exc
     return engine
 
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import os
 import secrets
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from percalign.store.db import (
+    CommentRow,
     ItemRow,
     MetaRow,
     ParticipantRow,
@@ -21,7 +29,10 @@ from percalign.store.db import (
     now,
 )
 
-__all__ = ["EXPORT_COLUMNS", "Answer", "SurveyStore", "TrialView", "export_rows"]
+__all__ = ["EXPORT_COLUMNS", "Answer", "SurveyError", "SurveyStore", "TrialView", "export_rows"]
+
+#: Comments one participant may send.
+MAX_COMMENTS = 20
 
 #: Columns of the export that every study has (condition and provenance columns come on top).
 EXPORT_COLUMNS = [
@@ -73,12 +84,46 @@ class Answer:
     outcome: str | None = None  # when done: "completed" or "failed_attention"
 
 
+@dataclass(frozen=True)
+class _Trial:
+    item: str
+    order: tuple[int, ...]  # candidate index shown at each display position
+    is_catch: bool
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The trials of every slot and the items: written once by ``survey build``."""
+
+    slots: dict[int, list[_Trial]]
+    items: dict[str, tuple[str, list[str]]]  # id -> (query, candidates)
+
+
 class SurveyStore:
-    """Sessions, trials and answers of one study database."""
+    """Sessions, trials and answers of one study database.
+
+    Safe to share between threads. The plan (slots, items, stimuli) never changes once built,
+    so it is read once per process; participants' answers are always read from the database.
+    On SQLite, writers take turns behind a lock shared by the threads and worker processes
+    (SQLite has one writer anyway, and a lock hands over at once where SQLite's busy handler
+    would sleep and poll).
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._writer: Any = _Writer(database) if database else contextlib.nullcontext()
+        self._plan_cache: _Plan | None = None
+        self._slots: dict[str, int] = {}
+        self._stimuli: dict[str, str] = {}
+        self._secret: bytes | None = None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One write transaction, committed on leaving the block."""
+        with self._writer, self._session() as s, s.begin():
+            yield s
 
     # -- study state -------------------------------------------------------------
     def meta(self, key: str, default: Any = None) -> Any:
@@ -87,13 +132,62 @@ class SurveyStore:
             return default if row is None else row.value
 
     def set_meta(self, key: str, value: Any) -> None:
-        with self._session() as s, s.begin():
+        with self._write() as s:
             s.merge(MetaRow(key=key, value=value))
 
     def stimulus_path(self, sha: str) -> str | None:
-        with self._session() as s:
-            row = s.get(StimulusRow, sha)
-            return None if row is None else row.path
+        if sha not in self._stimuli:
+            with self._session() as s:
+                row = s.get(StimulusRow, sha)
+            if row is None:
+                return None
+            self._stimuli[sha] = row.path
+        return self._stimuli[sha]
+
+    def _plan(self) -> _Plan:
+        if self._plan_cache is None:
+            slots: dict[int, list[_Trial]] = {}
+            with self._session() as s:
+                rows = s.scalars(
+                    select(SlotTrialRow).order_by(SlotTrialRow.slot, SlotTrialRow.position)
+                )
+                for t in rows:
+                    slots.setdefault(t.slot, []).append(
+                        _Trial(t.item, tuple(t.display_order), bool(t.is_catch))
+                    )
+                items = {i.id: (i.query, list(i.candidates)) for i in s.scalars(select(ItemRow))}
+            self._plan_cache = _Plan(slots, items)
+        return self._plan_cache
+
+    # -- session tokens ----------------------------------------------------------
+    def session_token(self, pid: str) -> str:
+        """The secret a participant's client sends with every request (HMAC of the id).
+
+        The key is made once per study and kept in the database, so every worker and every
+        restart hands out the same token for the same participant.
+        """
+        if self._secret is None:
+            secret = self.meta("session_secret")
+            if secret is None:
+                try:
+                    with self._write() as s:
+                        s.add(MetaRow(key="session_secret", value=secrets.token_hex(32)))
+                except IntegrityError:  # another worker made it first
+                    pass
+                secret = self.meta("session_secret")
+            self._secret = bytes.fromhex(secret)
+        return hmac.new(self._secret, pid.encode(), hashlib.sha256).hexdigest()
+
+    def check_token(self, pid: str, token: str | None) -> None:
+        """Raise 401 without a token and 403 with one that is not ``pid``'s."""
+        if not token:
+            raise SurveyError(
+                401, "Session token missing; send 'Authorization: Bearer TOKEN' from /api/sessions."
+            )
+        if not hmac.compare_digest(token, self.session_token(pid)):
+            raise SurveyError(
+                403, "This session token is not this participant's; start from your study link."
+            )
 
     # -- participants ------------------------------------------------------------
     def start(
@@ -105,42 +199,67 @@ class SurveyStore:
         screen: dict[str, Any] | None = None,
     ) -> tuple[ParticipantRow, bool]:
         """The participant for (platform, pid): resumed if known, else new on the least-used
-        slot. Returns (participant, resumed)."""
+        slot. Returns (participant, resumed).
+
+        A known participant resumes only with the platform session id it started with (None
+        included), so knowing someone's platform id is not enough to take over their session.
+        """
+        found = self._find(platform, pid)
+        if found is None:
+            if self.meta("closed", False):
+                raise SurveyError(403, "This study is closed; no new sessions start.")
+            try:
+                return self._create(platform, pid, study, session_id, screen), False
+            except IntegrityError:  # the same person started twice at once: resume the first
+                found = self._find(platform, pid)
+                if found is None:
+                    raise
+        if found.platform_session != session_id:
+            raise SurveyError(
+                409,
+                f"This {platform} id already took part in another session of this study; "
+                "each person takes part once.",
+            )
+        return found, True
+
+    def _find(self, platform: str, pid: str) -> ParticipantRow | None:
         with self._session() as s:
-            found = s.scalar(
+            return s.scalar(
                 select(ParticipantRow).where(
                     ParticipantRow.platform == platform, ParticipantRow.platform_pid == pid
                 )
             )
-            if found is not None:
-                return found, True
-        if self.meta("closed", False):
-            raise SurveyError(403, "This study is closed; no new sessions start.")
-        with self._session() as s:
-            slots = [r[0] for r in s.execute(select(SlotTrialRow.slot).distinct())]
+
+    def _create(
+        self,
+        platform: str,
+        pid: str,
+        study: str | None,
+        session_id: str | None,
+        screen: dict[str, Any] | None,
+    ) -> ParticipantRow:
+        with self._write() as s:
+            # serialize slot choice between workers (a row lock on PostgreSQL)
+            s.execute(select(MetaRow.key).where(MetaRow.key == "plan").with_for_update())
             used = dict(
                 s.execute(
                     select(ParticipantRow.slot, func.count()).group_by(ParticipantRow.slot)
                 ).all()
             )
-        slot = min(slots, key=lambda k: (used.get(k, 0), k))
-        row = ParticipantRow(
-            id=secrets.token_hex(16),
-            slot=slot,
-            platform=platform,
-            platform_pid=pid,
-            platform_study=study,
-            platform_session=session_id,
-            status="active",
-            created_at=now(),
-            screen=screen,
-        )
-        try:
-            with self._session() as s, s.begin():
-                s.add(row)
-        except IntegrityError:  # the same person started twice at once: resume the first
-            return self.start(platform, pid, study, session_id, screen)
-        return row, False
+            slot = min(self._plan().slots, key=lambda k: (used.get(k, 0), k))
+            row = ParticipantRow(
+                id=secrets.token_hex(16),
+                slot=slot,
+                platform=platform,
+                platform_pid=pid,
+                platform_study=study,
+                platform_session=session_id,
+                status="active",
+                created_at=now(),
+                screen=screen,
+            )
+            s.add(row)
+        return row
 
     def participant(self, pid: str) -> ParticipantRow:
         with self._session() as s:
@@ -149,125 +268,176 @@ class SurveyStore:
             raise SurveyError(404, "Unknown participant; start again from your study link.")
         return row
 
-    def _trials(self, s: Session, slot: int) -> list[SlotTrialRow]:
-        return list(
-            s.scalars(
-                select(SlotTrialRow)
-                .where(SlotTrialRow.slot == slot)
-                .order_by(SlotTrialRow.position)
-            )
+    def _slot(self, pid: str) -> int:
+        if pid not in self._slots:
+            self._slots[pid] = self.participant(pid).slot
+        return self._slots[pid]
+
+    def _trials(self, pid: str) -> list[_Trial]:
+        return self._plan().slots[self._slot(pid)]
+
+    @staticmethod
+    def _answered(s: Session, pid: str) -> int:
+        """Answers are stored strictly in order, so they are exactly positions 0..n-1."""
+        n = s.scalar(
+            select(func.count()).select_from(ResponseRow).where(ResponseRow.participant == pid)
         )
+        return int(n or 0)
 
     def progress(self, pid: str) -> tuple[int, int]:
         """(answered, total) for a participant."""
-        p = self.participant(pid)
+        total = len(self._trials(pid))
         with self._session() as s:
-            total = len(self._trials(s, p.slot))
-            answered = (
-                s.scalar(
-                    select(func.count())
-                    .select_from(ResponseRow)
-                    .where(ResponseRow.participant == pid)
-                )
-                or 0
-            )
-        return int(answered), total
+            return self._answered(s, pid), total
 
     def trial(self, pid: str, position: int) -> TrialView:
-        p = self.participant(pid)
-        answered, total = self.progress(pid)
-        if not 0 <= position < total:
-            raise SurveyError(404, f"No trial {position}; trials run from 0 to {total - 1}.")
+        trials = self._trials(pid)
+        total = len(trials)
+        _check_position(position, total)
+        answered, _ = self.progress(pid)
         if position > answered:
             raise SurveyError(
                 409, f"Trial {position} comes after trial {answered}, which is not answered yet."
             )
-        with self._session() as s:
-            t = s.get(SlotTrialRow, (p.slot, position))
-            item = s.get(ItemRow, t.item) if t else None
-            if t is None or item is None:
-                raise SurveyError(404, "Trial not found.")
-            return TrialView(
-                position, total, item.query, [item.candidates[i] for i in t.display_order]
-            )
+        t = trials[position]
+        query, candidates = self._plan().items[t.item]
+        return TrialView(position, total, query, [candidates[i] for i in t.order])
 
     def answer(
         self, pid: str, position: int, choice: int, rt_ms: float | None, client_time: float | None
     ) -> Answer:
-        """Store an answer once. A repeat of an acknowledged answer changes nothing."""
-        p = self.participant(pid)
-        answered, total = self.progress(pid)
-        if not 0 <= position < total:
-            raise SurveyError(404, f"No trial {position}; trials run from 0 to {total - 1}.")
-        with self._session() as s:
-            existing = s.get(ResponseRow, (pid, position))
-        if existing is not None:
-            finished = answered >= total
-            return Answer(
-                position,
-                None if finished else answered,
-                finished,
-                duplicate=True,
-                outcome=self.participant(pid).status if finished else None,
+        """Store an answer once. Resending an acknowledged answer changes nothing; sending
+        another choice for it is refused (409)."""
+        trials = self._trials(pid)
+        total = len(trials)
+        _check_position(position, total)
+        t = trials[position]
+        if not 0 <= choice < len(t.order):
+            raise SurveyError(
+                422,
+                f"'choice' must be a display position from 0 to {len(t.order) - 1}; got {choice}.",
             )
-        if position != answered:
+        answered, _ = self.progress(pid)
+        if position < answered:
+            return self._repeat(pid, position, choice, total)
+        if position > answered:
             raise SurveyError(
                 409, f"Answer trial {answered} first (got an answer for trial {position})."
             )
-        with self._session() as s:
-            t = s.get(SlotTrialRow, (p.slot, position))
-            if t is None:
-                raise SurveyError(404, "Trial not found.")
-            if not 0 <= choice < len(t.display_order):
-                raise SurveyError(
-                    422,
-                    f"'choice' must be a display position from 0 to "
-                    f"{len(t.display_order) - 1}; got {choice}.",
-                )
-            correct = t.display_order[choice] == 0
-            item = t.item
+        done = position == total - 1
+        outcome = None
         try:
-            with self._session() as s, s.begin():
+            with self._write() as s:
                 s.add(
                     ResponseRow(
                         participant=pid,
                         position=position,
-                        item=item,
+                        item=t.item,
                         choice=choice,
-                        correct=correct,
+                        correct=t.order[choice] == 0,
                         rt_ms=rt_ms,
                         client_time=client_time,
                         server_time=now(),
                     )
                 )
-                if position == total - 1:
+                if done:
                     s.flush()
-                    row = s.get(ParticipantRow, pid)
-                    if row is not None:
-                        row.status, row.completed_at = self._outcome(s, p.slot, pid), now()
-        except IntegrityError:  # a concurrent duplicate won the race: same outcome
-            pass
-        done = position == total - 1
+                    outcome = self._outcome(s, trials, pid)
+                    s.execute(
+                        update(ParticipantRow)
+                        .where(ParticipantRow.id == pid)
+                        .values(status=outcome, completed_at=now())
+                    )
+        except IntegrityError:  # a concurrent copy of this answer was stored first
+            return self._repeat(pid, position, choice, total)
+        return Answer(position, None if done else position + 1, done, False, outcome)
+
+    def _repeat(self, pid: str, position: int, choice: int, total: int) -> Answer:
+        """The reply to an answer for a trial that is already answered."""
+        with self._session() as s:
+            stored = s.get(ResponseRow, (pid, position))
+            answered = self._answered(s, pid)
+        if stored is None:  # cannot happen: answers are never deleted
+            raise SurveyError(409, f"Trial {position} is not answered; send it again.")
+        if stored.choice != choice:
+            raise SurveyError(
+                409,
+                f"Trial {position} is already answered (choice {stored.choice}); "
+                "an acknowledged answer cannot change.",
+            )
+        finished = answered >= total
         return Answer(
             position,
-            None if done else position + 1,
-            done,
-            duplicate=False,
-            outcome=self.participant(pid).status if done else None,
+            None if finished else answered,
+            finished,
+            duplicate=True,
+            outcome=self.participant(pid).status if finished else None,
         )
 
-    def _outcome(self, s: Session, slot: int, pid: str) -> str:
+    def _outcome(self, s: Session, trials: list[_Trial], pid: str) -> str:
         """'failed_attention' when catch-trial accuracy is below the study's threshold."""
         threshold = float(self.meta("min_catch_accuracy", 0.0) or 0.0)
-        catch = {t.position for t in self._trials(s, slot) if t.is_catch}
+        catch = {i for i, t in enumerate(trials) if t.is_catch}
         hits = [
-            r.correct
-            for r in s.scalars(select(ResponseRow).where(ResponseRow.participant == pid))
-            if r.position in catch
+            bool(correct)
+            for position, correct in s.execute(
+                select(ResponseRow.position, ResponseRow.correct).where(
+                    ResponseRow.participant == pid
+                )
+            )
+            if position in catch
         ]
         if hits and sum(hits) / len(hits) < threshold:
             return "failed_attention"
         return "completed"
+
+    # -- comments ----------------------------------------------------------------
+    def comment(self, pid: str, key: str, position: int | None, text: str) -> bool:
+        """Store a participant's comment once under the client's ``key``.
+
+        Returns True when stored now, False for a resend of the same comment.
+        """
+        self._slot(pid)  # 404 for an unknown participant
+        with self._session() as s:
+            stored = s.get(CommentRow, (pid, key))
+            count = s.scalar(
+                select(func.count()).select_from(CommentRow).where(CommentRow.participant == pid)
+            )
+        if stored is None and (count or 0) >= MAX_COMMENTS:
+            raise SurveyError(409, f"At most {MAX_COMMENTS} comments per participant.")
+        if stored is None:
+            try:
+                with self._write() as s:
+                    s.add(
+                        CommentRow(
+                            participant=pid,
+                            key=key,
+                            position=position,
+                            text=text,
+                            created_at=now(),
+                        )
+                    )
+                return True
+            except IntegrityError:  # a concurrent resend was stored first
+                with self._session() as s:
+                    stored = s.get(CommentRow, (pid, key))
+        if stored is None or stored.text != text:
+            raise SurveyError(409, f"Comment {key!r} was already sent with another text.")
+        return False
+
+    def comments(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """The latest comments, newest first."""
+        with self._session() as s:
+            rows = s.scalars(select(CommentRow).order_by(CommentRow.created_at.desc()).limit(limit))
+            return [
+                {
+                    "participant": c.participant,
+                    "position": c.position,
+                    "text": c.text,
+                    "time": c.created_at.isoformat(),
+                }
+                for c in rows
+            ]
 
     # -- admin -------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -281,20 +451,52 @@ class SurveyStore:
             per_item = dict(
                 s.execute(select(ResponseRow.item, func.count()).group_by(ResponseRow.item)).all()
             )
+            comments = s.scalar(select(func.count()).select_from(CommentRow)) or 0
         return {
             "participants": statuses,
             "started": sum(statuses.values()),
             "completed": statuses.get("completed", 0),
             "answers": int(answers),
             "answers_per_item": per_item,
+            "comments": int(comments),
             "closed": bool(self.meta("closed", False)),
         }
 
 
+class _Writer:
+    """The one-writer lock of a SQLite database file: a thread lock, then a lock file beside
+    the database (``flock``) for the other worker processes."""
+
+    def __init__(self, database: str) -> None:
+        self._thread = threading.Lock()
+        self._path = f"{database}-writer.lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._thread.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread.release()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
+
+
+def _check_position(position: int, total: int) -> None:
+    if not 0 <= position < total:
+        raise SurveyError(404, f"No trial {position}; trials run from 0 to {total - 1}.")
+
+
 def export_rows(engine: Engine, hash_ids: bool = False) -> list[dict[str, Any]]:
     """One row per answer, with everything needed to analyse it (the long export table)."""
-    import hashlib
-
     session = sessionmaker(engine)
     rows = []
     with session() as s:

@@ -2,58 +2,149 @@
 
 Participants arrive with platform parameters (Prolific, MTurk or a plain link), answer trials
 one at a time, and every answer is stored and acknowledged before the next trial shows.
+Each participant's requests carry the session token that ``POST /api/sessions`` returned, so
+no one can read or answer another participant's trials. Every refusal is a 4xx with a JSON
+body ``{"error": ...}``; a database that cannot be reached is a 503 with ``Retry-After``.
 """
-
-from __future__ import annotations
 
 import csv
 import hmac
-import html
 import io
-import json
-import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from percalign.store.db import connect
 from percalign.store.sessions import SurveyError, SurveyStore, export_rows
 from percalign.store.study import study_url
+from percalign.survey.guard import BodyLimit, SecurityHeaders
+from percalign.survey.pages import MTURK_HOSTS, admin_page, csp, participant_page
 
-__all__ = ["create_app"]
+__all__ = ["MAX_BODY", "RETRY_AFTER_S", "create_app"]
 
+#: Largest request body accepted, in bytes (answers and comments are far smaller).
 MAX_BODY = 16 * 1024
-_SHA = re.compile(r"^[0-9a-f]{64}$")
-_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-MTURK_HOSTS = {"https://www.mturk.com", "https://workersandbox.mturk.com"}
-PLATFORMS = {
-    "prolific": ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
-    "mturk": ("workerId", "hitId", "assignmentId"),
-}
+#: Seconds a client is asked to wait when the database cannot be reached.
+RETRY_AFTER_S = 2
+ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
+PARTICIPANT_PATTERN = r"^[0-9a-f]{32}$"
+KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+# The database is down, restarting, locked past the busy timeout, or the pool is exhausted.
+_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+)
+
+PlatformId = Annotated[str | None, Query(pattern=ID_PATTERN)]
+
+
+class Screen(BaseModel):
+    w: int = Field(ge=0, le=100_000)
+    h: int = Field(ge=0, le=100_000)
 
 
 class SessionRequest(BaseModel):
     platform: str = Field(pattern="^(prolific|mturk|link|bot)$")
-    pid: str = Field(min_length=1, max_length=128)
-    study: str | None = Field(default=None, max_length=128)
-    session: str | None = Field(default=None, max_length=128)
-    screen: dict[str, int] | None = None
+    pid: str = Field(pattern=ID_PATTERN)
+    study: str | None = Field(default=None, pattern=ID_PATTERN)
+    session: str | None = Field(default=None, pattern=ID_PATTERN)
+    screen: Screen | None = None
+
+
+class SessionReply(BaseModel):
+    participant: str
+    token: str = Field(description="send as 'Authorization: Bearer TOKEN' on participant calls")
+    resumed: bool
+    next: int
+    total: int
+
+
+class TrialReply(BaseModel):
+    position: int
+    total: int
+    query: str
+    candidates: list[str]
 
 
 class AnswerRequest(BaseModel):
-    position: int = Field(ge=0)
-    choice: int = Field(ge=0)
+    position: int = Field(ge=0, le=100_000)
+    choice: int = Field(ge=0, le=1_000)
     rt_ms: float | None = Field(default=None, ge=0, le=3_600_000)
-    client_time: float | None = None
+    client_time: float | None = Field(default=None, allow_inf_nan=False)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+class AnswerReply(BaseModel):
+    position: int
+    next: int | None
+    done: bool
+    duplicate: bool
+    outcome: str | None = None
+    completion_code: str | None = None
+
+
+class CommentRequest(BaseModel):
+    key: str = Field(pattern=KEY_PATTERN, description="chosen by the client; a resend is a no-op")
+    position: int | None = Field(default=None, ge=0, le=100_000)
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class CommentReply(BaseModel):
+    stored: bool
+
+
+class Progress(BaseModel):
+    participants: dict[str, int]
+    started: int
+    completed: int
+    answers: int
+    answers_per_item: dict[str, int]
+    comments: int
+    closed: bool
+
+
+class Comment(BaseModel):
+    participant: str
+    position: int | None
+    text: str
+    time: str
+
+
+class Comments(BaseModel):
+    comments: list[Comment]
+
+
+class Closed(BaseModel):
+    closed: bool
+
+
+class ErrorBody(BaseModel):
+    error: str
+    retry_after: float | None = None
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer (503 for all)."""
+    return {code: {"model": ErrorBody} for code in (*codes, 503)}
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+_participant_bearer = HTTPBearer(auto_error=False, scheme_name="participant")
+_admin_bearer = HTTPBearer(auto_error=False, scheme_name="admin")
+Credentials = HTTPAuthorizationCredentials | None
 
 
 def create_app(
@@ -69,14 +160,9 @@ def create_app(
     study = Path(study)
     store = SurveyStore(connect(study_url(study)))
     codes = completion_codes or {}
-    app = FastAPI(title="percalign survey", docs_url=None, redoc_url=None)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
-            return _error(413, f"Request body over {MAX_BODY} bytes.")
-        return await call_next(request)
+    app = FastAPI(title="percalign survey", version="1", docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY)
+    app.add_middleware(SecurityHeaders, default_csp=csp())  # outermost: on every response
 
     @app.exception_handler(SurveyError)
     async def survey_error(_r: Request, exc: SurveyError) -> JSONResponse:
@@ -90,47 +176,63 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
-    def admin(request: Request) -> None:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not given or not hmac.compare_digest(given, admin_token):
+    for kind in _UNAVAILABLE:
+
+        @app.exception_handler(kind)
+        async def unavailable(_r: Request, _exc: Exception) -> JSONResponse:
+            message = (
+                f"The study database cannot be reached right now; retry in {RETRY_AFTER_S} s "
+                "(answers already acknowledged are safe)."
+            )
+            return JSONResponse(
+                {"error": message, "retry_after": RETRY_AFTER_S},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+
+    def admin(credentials: Annotated[Credentials, Depends(_admin_bearer)]) -> None:
+        given = credentials.credentials if credentials else ""
+        if not given or not hmac.compare_digest(given.encode(), admin_token.encode()):
             raise SurveyError(
                 401, "Admin token missing or wrong; send 'Authorization: Bearer TOKEN'."
             )
 
-    @app.get("/", response_class=HTMLResponse)
-    async def landing(request: Request) -> HTMLResponse:
-        q = request.query_params
-        platform = next((p for p, keys in PLATFORMS.items() if keys[0] in q), "link")
-        if platform == "link":
-            params: dict[str, Any] = {
-                "platform": "link",
-                "pid": q.get("pid", ""),
-                "study": None,
-                "session": None,
-            }
-        else:
-            keys = PLATFORMS[platform]
-            params = {
-                "platform": platform,
-                "pid": q.get(keys[0], ""),
-                "study": q.get(keys[1]),
-                "session": q.get(keys[2]),
-            }
-        for value in params.values():
-            if value is not None and value != "" and not _ID.match(value):
-                raise SurveyError(
-                    400,
-                    "Platform parameters may hold only letters, digits and ._:@- (at most 128).",
-                )
-        if platform != "link" and not params["pid"]:
-            raise SurveyError(400, f"Missing {PLATFORMS[platform][0]} in the study link.")
-        if platform == "mturk":
-            submit = q.get("turkSubmitTo", "https://www.mturk.com")
-            if submit.rstrip("/") not in MTURK_HOSTS:
+    def participant(
+        pid: Annotated[str, PathParam(pattern=PARTICIPANT_PATTERN)],
+        credentials: Annotated[Credentials, Depends(_participant_bearer)],
+    ) -> str:
+        store.check_token(pid, credentials.credentials if credentials else None)
+        return pid
+
+    Admin = Annotated[None, Depends(admin)]
+    Participant = Annotated[str, Depends(participant)]
+
+    @app.get("/", response_class=HTMLResponse, responses=_errors(400, 422))
+    def landing(
+        PROLIFIC_PID: PlatformId = None,
+        STUDY_ID: PlatformId = None,
+        SESSION_ID: PlatformId = None,
+        workerId: PlatformId = None,
+        hitId: PlatformId = None,
+        assignmentId: PlatformId = None,
+        turkSubmitTo: str | None = None,
+        pid: PlatformId = None,
+    ) -> HTMLResponse:
+        """The participant page; Prolific and MTurk link parameters identify the person."""
+        params: dict[str, Any]
+        if PROLIFIC_PID is not None:
+            params = {"platform": "prolific", "pid": PROLIFIC_PID}
+            params.update(study=STUDY_ID, session=SESSION_ID)
+        elif workerId is not None:
+            submit = (turkSubmitTo or MTURK_HOSTS[0]).rstrip("/")
+            if submit not in MTURK_HOSTS:
                 raise SurveyError(400, "turkSubmitTo must be MTurk's or its sandbox's address.")
-            params["submit"] = submit.rstrip("/") + "/mturk/externalSubmit"
+            params = {"platform": "mturk", "pid": workerId, "study": hitId}
+            params.update(session=assignmentId, submit=submit + "/mturk/externalSubmit")
+        else:
+            params = {"platform": "link", "pid": pid or "", "study": None, "session": None}
         practice = [
             {
                 "query": f"/stimuli/{d['query']}.png",
@@ -139,26 +241,103 @@ def create_app(
             }
             for d in store.meta("practice", [])
         ]
-        return HTMLResponse(
-            _page(
-                {
-                    "params": params,
-                    "codes": codes,
-                    "texts": store.meta("texts", {}),
-                    "practice": practice,
-                }
-            )
-        )
+        data = {"params": params, "codes": codes, "texts": store.meta("texts", {})}
+        page, nonce = participant_page({**data, "practice": practice})
+        return HTMLResponse(page, headers={"Content-Security-Policy": csp(nonce)})
 
     @app.get("/admin", response_class=HTMLResponse)
-    async def admin_page() -> HTMLResponse:
-        return HTMLResponse(_ADMIN)
+    def admin_html() -> HTMLResponse:
+        """The admin page (it asks for the token and calls the admin API)."""
+        page, nonce = admin_page()
+        return HTMLResponse(page, headers={"Content-Security-Policy": csp(nonce)})
 
-    @app.get("/api/admin/export.csv")
-    async def export(request: Request) -> Any:
-        admin(request)
-        from fastapi.responses import Response
+    @app.post("/api/sessions", response_model=SessionReply, responses=_errors(403, 409, 413, 422))
+    def start(body: SessionRequest) -> SessionReply:
+        """Start a session, or resume the one this platform id already has."""
+        screen = body.screen.model_dump() if body.screen else None
+        row, resumed = store.start(body.platform, body.pid, body.study, body.session, screen)
+        answered, total = store.progress(row.id)
+        return SessionReply(
+            participant=row.id,
+            token=store.session_token(row.id),
+            resumed=resumed,
+            next=answered,
+            total=total,
+        )
 
+    @app.get(
+        "/api/participants/{pid}/trials/{position}",
+        response_model=TrialReply,
+        responses=_errors(401, 403, 404, 409, 422),
+    )
+    def trial(pid: Participant, position: Annotated[int, PathParam(ge=0)]) -> TrialReply:
+        """Trial ``position`` of this participant (answered ones and the next one only)."""
+        t = store.trial(pid, position)
+        return TrialReply(
+            position=t.position,
+            total=t.total,
+            query=f"/stimuli/{t.query}.png",
+            candidates=[f"/stimuli/{c}.png" for c in t.candidates],
+        )
+
+    @app.post(
+        "/api/participants/{pid}/answers",
+        response_model=AnswerReply,
+        responses=_errors(401, 403, 404, 409, 413, 422),
+    )
+    def answer(pid: Participant, body: AnswerRequest) -> AnswerReply:
+        """Store an answer; a resend of an acknowledged answer changes nothing."""
+        a = store.answer(pid, body.position, body.choice, body.rt_ms, body.client_time)
+        reply = AnswerReply(
+            position=a.position, next=a.next_position, done=a.done, duplicate=a.duplicate
+        )
+        if a.done:
+            reply.outcome = a.outcome
+            reply.completion_code = codes.get("completed" if a.outcome == "completed" else "failed")
+        return reply
+
+    @app.post(
+        "/api/participants/{pid}/comments",
+        response_model=CommentReply,
+        responses=_errors(401, 403, 404, 409, 413, 422),
+    )
+    def comment(pid: Participant, body: CommentRequest) -> CommentReply:
+        """A free-text message from the participant ("report a problem")."""
+        return CommentReply(stored=store.comment(pid, body.key, body.position, body.text))
+
+    @app.get(
+        "/stimuli/{name}",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}}, **_errors(404, 422)},
+    )
+    def stimulus(name: Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}\.png$")]) -> FileResponse:
+        """A stimulus image by content hash (immutable, cached for a year)."""
+        path = store.stimulus_path(name.removesuffix(".png"))
+        if path is None:
+            raise SurveyError(404, "No such stimulus.")
+        return FileResponse(
+            study / path,
+            media_type="image/png",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
+    @app.get("/api/admin/progress", response_model=Progress, responses=_errors(401))
+    def progress(_: Admin) -> dict[str, Any]:
+        """Participants by status, answers in all and per item, comments, open or closed."""
+        return store.summary()
+
+    @app.get("/api/admin/comments", response_model=Comments, responses=_errors(401))
+    def comments(_: Admin) -> dict[str, Any]:
+        """Participants' comments, newest first."""
+        return {"comments": store.comments()}
+
+    @app.get(
+        "/api/admin/export.csv",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}}, **_errors(401)},
+    )
+    def export(_: Admin) -> Response:
+        """Every answer as CSV, platform ids hashed."""
         rows = export_rows(store.engine, hash_ids=True)
         buf = io.StringIO()
         if rows:
@@ -171,216 +350,13 @@ def create_app(
             headers={"Content-Disposition": "attachment; filename=responses.csv"},
         )
 
-    @app.post("/api/sessions")
-    async def start(body: SessionRequest) -> dict[str, Any]:
-        if not _ID.match(body.pid):
-            raise SurveyError(422, "pid may hold only letters, digits and ._:@-.")
-        row, resumed = store.start(body.platform, body.pid, body.study, body.session, body.screen)
-        answered, total = store.progress(row.id)
-        return {"participant": row.id, "resumed": resumed, "next": answered, "total": total}
-
-    @app.get("/api/participants/{pid}/trials/{position}")
-    async def trial(pid: str, position: int) -> dict[str, Any]:
-        t = store.trial(pid, position)
-        return {
-            "position": t.position,
-            "total": t.total,
-            "query": f"/stimuli/{t.query}.png",
-            "candidates": [f"/stimuli/{c}.png" for c in t.candidates],
-        }
-
-    @app.post("/api/participants/{pid}/answers")
-    async def answer(pid: str, body: AnswerRequest) -> dict[str, Any]:
-        a = store.answer(pid, body.position, body.choice, body.rt_ms, body.client_time)
-        out: dict[str, Any] = {
-            "position": a.position,
-            "next": a.next_position,
-            "done": a.done,
-            "duplicate": a.duplicate,
-        }
-        if a.done:
-            out["outcome"] = a.outcome
-            out["completion_code"] = codes.get(
-                "completed" if a.outcome == "completed" else "failed"
-            )
-        return out
-
-    @app.get("/stimuli/{name}")
-    async def stimulus(name: str) -> FileResponse:
-        sha = name.removesuffix(".png")
-        path = store.stimulus_path(sha) if _SHA.match(sha) else None
-        if path is None:
-            raise SurveyError(404, "No such stimulus.")
-        return FileResponse(
-            study / path,
-            media_type="image/png",
-            headers={"Cache-Control": "public, max-age=31536000, immutable"},
-        )
-
-    @app.get("/api/admin/progress")
-    async def progress(request: Request) -> dict[str, Any]:
-        admin(request)
-        return store.summary()
-
-    @app.post("/api/admin/close")
-    async def close(request: Request) -> dict[str, Any]:
-        admin(request)
+    @app.post("/api/admin/close", response_model=Closed, responses=_errors(401))
+    def close(_: Admin) -> Closed:
+        """Close the study: no new sessions start (started ones can finish)."""
         store.set_meta("closed", True)
-        return {"closed": True}
+        return Closed(closed=True)
 
     return app
-
-
-def _page(data: dict[str, Any]) -> str:
-    """The participant page: consent, instructions, practice, trials, debrief (small JS).
-
-    Everything variable travels as escaped JSON in one attribute and is inserted as text.
-    """
-    return _TEMPLATE.replace("__DATA__", html.escape(json.dumps(data), quote=True))
-
-
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Image comparison study</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
- body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;padding:0 1em;color:#222}
- .row{display:flex;gap:2em;justify-content:center;align-items:center}
- .card{text-align:center} img{width:192px;height:192px;image-rendering:pixelated;
- border:3px solid #ddd;border-radius:6px} img.cand{cursor:pointer}
- img.cand:hover{border-color:#36c} progress{width:100%} .hidden{display:none}
- #prompt,#feedback{text-align:center} #status{color:#a00;min-height:1.5em}
- #feedback{font-weight:bold;min-height:1.5em} button{font-size:1.1em;padding:.5em 1.5em}
-</style></head>
-<body data-survey="__DATA__">
-<section id="consent"><h1>Image comparison study</h1><p id="consentText"></p>
-<button id="agree">I agree, start</button></section>
-<section id="instructions" class="hidden"><h2>How to answer</h2><p id="instructionText"></p>
-<button id="begin">Begin</button></section>
-<section id="task" class="hidden"><progress id="bar" value="0" max="1"></progress>
-<p id="prompt">Which image below looks more like the one on top? Click it, or press <b>F</b>
-(left) / <b>J</b> (right). <span id="count"></span></p>
-<div class="card"><img id="query" alt="image to compare"></div><p></p>
-<div class="row" id="cands"></div><p id="feedback"></p><p id="status"></p></section>
-<section id="done" class="hidden"><h2>Thank you!</h2><p id="doneText"></p></section>
-<script>
-const S = JSON.parse(document.body.dataset.survey);
-let pid = null, pos = 0, total = 1, shownAt = 0, busy = true, practice = null;
-const $ = id => document.getElementById(id);
-$("consentText").textContent = S.texts.consent || "";
-$("instructionText").textContent = S.texts.instructions || "";
-$("doneText").textContent = S.texts.debrief || "All your answers are saved.";
-function show(id){for(const s of ["consent","instructions","task","done"])
-  $(s).classList.toggle("hidden", s!==id);}
-async function call(url, opts, tries=6){
-  for(let i=0;;i++){
-    try{ const r = await fetch(url, opts);
-      if(r.status>=500 || r.status===429) throw new Error("server busy ("+r.status+")");
-      const body = await r.json();
-      if(!r.ok) throw Object.assign(new Error(body.error), {fatal:true});
-      $("status").textContent = ""; return body;
-    }catch(e){ if(e.fatal || i>=tries){ $("status").textContent = e.message; throw e; }
-      $("status").textContent = "Connection problem, retrying (your answers are safe)...";
-      await new Promise(r=>setTimeout(r, 500*2**i)); }
-  }
-}
-function preload(urls){ return Promise.all(urls.map(u => new Promise(ok => {
-  const im = new Image(); im.onload = im.onerror = ok; im.src = u; }))); }
-function display(query, cands, n, of, label){
-  $("query").src = query; const c = $("cands"); c.innerHTML = "";
-  cands.forEach((u,i)=>{ const im = document.createElement("img"); im.src=u;
-    im.className="cand"; im.alt="option "+(i+1); im.onclick=()=>choose(i); c.appendChild(im); });
-  $("bar").max = of; $("bar").value = n; $("count").textContent = `${label} ${n+1} of ${of}.`;
-  shownAt = performance.now(); busy = false;
-}
-async function start(){
-  const p = S.params; const body = {platform:p.platform, pid:p.pid || crypto.randomUUID(),
-    study:p.study, session:p.session, screen:{w:screen.width,h:screen.height}};
-  if(p.platform==="link"){ const k="percalign-pid"; body.pid = localStorage.getItem(k) || body.pid;
-    localStorage.setItem(k, body.pid); }
-  const r = await call("/api/sessions", {method:"POST",
-    headers:{"Content-Type":"application/json"}, body:JSON.stringify(body)});
-  pid = r.participant; pos = r.next; total = r.total;
-  if(pos>=total) return finish(null);
-  show("task");
-  if(pos===0 && S.practice.length){ practice = 0; return nextPractice(); }
-  next();
-}
-async function nextPractice(){
-  const d = S.practice[practice]; const order = d.candidates.map((_,i)=>i)
-    .sort(()=>Math.random()-0.5);
-  d.shown = order; await preload([d.query, ...d.candidates]);
-  display(d.query, order.map(i=>d.candidates[i]), practice, S.practice.length, "Practice");
-}
-async function next(){
-  const t = await call(`/api/participants/${pid}/trials/${pos}`);
-  await preload([t.query, ...t.candidates]); $("feedback").textContent = "";
-  display(t.query, t.candidates, pos, total, "Trial");
-}
-async function choose(i){
-  if(busy || pid===null) return; busy = true;
-  if(practice!==null){
-    const d = S.practice[practice]; const right = d.shown[i]===d.correct;
-    $("feedback").textContent = right ? "Right: that is the same image." :
-      "Not quite: the other image is the same as the one on top.";
-    await new Promise(r=>setTimeout(r, 1200)); practice += 1;
-    if(practice < S.practice.length) return nextPractice();
-    practice = null; $("feedback").textContent = "Practice done: now the real trials.";
-    return next();
-  }
-  const r = await call(`/api/participants/${pid}/answers`, {method:"POST",
-    headers:{"Content-Type":"application/json"}, body:JSON.stringify({position:pos, choice:i,
-    rt_ms:performance.now()-shownAt, client_time:Date.now()/1000})});
-  if(r.done) return finish(r); pos = r.next; next();
-}
-function finish(r){
-  show("done"); const p = S.params;
-  const code = (r && r.completion_code) || S.codes.completed;
-  if(p.platform==="prolific" && code){
-    $("doneText").textContent += " Returning you to Prolific...";
-    location.href = "https://app.prolific.com/submissions/complete?cc=" + encodeURIComponent(code);
-  } else if(p.platform==="mturk" && p.submit){
-    const f = document.createElement("form"); f.method = "POST"; f.action = p.submit;
-    for(const [k,v] of [["assignmentId", p.session || ""], ["completed", "1"]]){
-      const inp = document.createElement("input"); inp.type = "hidden"; inp.name = k;
-      inp.value = v; f.appendChild(inp); }
-    document.body.appendChild(f); f.submit();
-  }
-}
-document.addEventListener("keydown", e => { if($("task").classList.contains("hidden")) return;
-  const k = e.key.toLowerCase(); if(k==="f"||k==="arrowleft") choose(0);
-  if(k==="j"||k==="arrowright") choose(1); });
-$("agree").onclick = () => show("instructions"); $("begin").onclick = start;
-</script></body></html>
-"""
-
-_ADMIN = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Study admin</title>
-<style>body{font-family:system-ui,sans-serif;max-width:800px;margin:2em auto}
-td,th{padding:.2em 1em;text-align:left}</style></head><body>
-<h1>Study admin</h1><p><input id="token" type="password" placeholder="admin token" size="40">
-<button id="load">Show progress</button> <button id="export">Download answers (CSV)</button>
-<button id="close">Close the study</button></p><p id="msg"></p><table id="table"></table>
-<script>
-const $ = id => document.getElementById(id);
-const auth = () => ({headers: {"Authorization": "Bearer " + $("token").value}});
-async function load(){
-  const r = await fetch("/api/admin/progress", auth()); const b = await r.json();
-  if(!r.ok){ $("msg").textContent = b.error; return; } $("msg").textContent = "";
-  const rows = [["started", b.started], ["completed", b.completed], ["answers", b.answers],
-    ["closed", b.closed], ...Object.entries(b.participants).map(([k,v])=>["status "+k, v])];
-  const t = $("table"); t.innerHTML = "";
-  for(const [k,v] of rows){ const tr = t.insertRow(); tr.insertCell().textContent = k;
-    tr.insertCell().textContent = String(v); }
-}
-$("load").onclick = load;
-$("export").onclick = async () => { const r = await fetch("/api/admin/export.csv", auth());
-  if(!r.ok){ $("msg").textContent = (await r.json()).error; return; }
-  const a = document.createElement("a"); a.href = URL.createObjectURL(await r.blob());
-  a.download = "responses.csv"; a.click(); };
-$("close").onclick = async () => { if(!confirm("Close the study to new participants?")) return;
-  const r = await fetch("/api/admin/close", {method: "POST", ...auth()}); await load(); };
-</script></body></html>
-"""
 
 
 def app_from_env() -> FastAPI:

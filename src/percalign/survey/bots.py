@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -11,33 +12,45 @@ import httpx
 import numpy as np
 
 from percalign.errors import ServiceError
+from percalign.survey.client import Backoff, refusal, retryable
 
 __all__ = ["run_bots"]
 
 
-def _request(client: httpx.Client, method: str, url: str, tries: int = 8, **kw: Any) -> Any:
-    """Like the browser client: retry with backoff on network errors and 5xx/429."""
-    for attempt in range(tries):
+def _request(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    backoff: Backoff,
+    rng: random.Random,
+    **kw: Any,
+) -> Any:
+    """One call with the browser's retry policy; a 4xx raises with the service's reason."""
+    for attempt in range(backoff.tries):
+        hint = None
         try:
             r = client.request(method, url, **kw)
-            if r.status_code < 500 and r.status_code != 429:
-                r.raise_for_status()
+            if not retryable(r.status_code):
+                if r.status_code >= 400:
+                    raise ServiceError(f"The survey service refused {method} {url}: {refusal(r)}")
                 return r.json() if "json" in r.headers.get("content-type", "") else r.content
+            hint = r.headers.get("retry-after")
         except httpx.TransportError:
             pass
-        time.sleep(min(0.1 * 2**attempt, 5.0))
+        if attempt + 1 < backoff.tries:
+            time.sleep(backoff.delay(attempt, rng, hint))
     raise ServiceError(
         f"The survey service at {client.base_url} did not answer {method} {url} "
-        f"after {tries} tries; is `percalign survey serve` running there?"
+        f"after {backoff.tries} tries; is `percalign survey serve` running there?"
     )
 
 
-def _image(client: httpx.Client, url: str, cache: dict[str, Any]) -> Any:
+def _image(client: httpx.Client, url: str, cache: dict[str, Any], call: Any) -> Any:
     if url not in cache:
         import torch
         from PIL import Image
 
-        data = _request(client, "GET", url)
+        data = call("GET", url)
         with Image.open(io.BytesIO(data)) as img:
             arr = np.asarray(img.convert("L" if img.mode == "L" else "RGB"), dtype=np.float32)
         t = torch.from_numpy(arr / 255.0)
@@ -45,34 +58,49 @@ def _image(client: httpx.Client, url: str, cache: dict[str, Any]) -> Any:
     return cache[url]
 
 
-def run_bots(base_url: str, bots: Sequence[Any], prefix: str = "bot") -> dict[str, int]:
+def run_bots(
+    base_url: str,
+    bots: Sequence[Any],
+    prefix: str = "bot",
+    *,
+    backoff: Backoff | None = None,
+    seed: int = 0,
+) -> dict[str, int]:
     """Run each bot (a :class:`~percalign.judges.Bot`) through the whole survey.
 
-    Returns answers given per bot. A bot that meets a server restart retries and resumes.
+    Every call retries like the browser does (``backoff``; ``seed`` seeds its jitter), so a
+    bot that meets a server restart resumes where it was. Returns answers given per bot.
     """
     import torch
 
+    backoff = backoff or Backoff()
+    rng = random.Random(seed)
     done: dict[str, int] = {}
     cache: dict[str, Any] = {}
     with httpx.Client(base_url=base_url, timeout=30) as client:
+
+        def call(method: str, url: str, **kw: Any) -> Any:
+            return _request(client, method, url, backoff, rng, **kw)
+
         for i, bot in enumerate(bots):
             name = f"{prefix}-{i}"
-            s = _request(client, "POST", "/api/sessions", json={"platform": "bot", "pid": name})
+            s = call("POST", "/api/sessions", json={"platform": "bot", "pid": name})
             pid, pos, total = s["participant"], s["next"], s["total"]
+            auth = {"Authorization": f"Bearer {s['token']}"}
             answered = 0
             while pos is not None and pos < total:
-                t = _request(client, "GET", f"/api/participants/{pid}/trials/{pos}")
-                query = _image(client, t["query"], cache).unsqueeze(0)
-                cands = torch.stack([_image(client, u, cache) for u in t["candidates"]])
+                t = call("GET", f"/api/participants/{pid}/trials/{pos}", headers=auth)
+                query = _image(client, t["query"], cache, call).unsqueeze(0)
+                cands = torch.stack([_image(client, u, cache, call) for u in t["candidates"]])
                 if len(cands) == 2:
                     choice = int(bot.two_afc(query, cands[:1], cands[1:])[0])
                 else:
                     choice = int(bot.match(query, cands.unsqueeze(0))[0])
-                a = _request(
-                    client,
+                a = call(
                     "POST",
                     f"/api/participants/{pid}/answers",
                     json={"position": pos, "choice": choice, "rt_ms": 1000.0},
+                    headers=auth,
                 )
                 answered += 1
                 pos = None if a["done"] else a["next"]
