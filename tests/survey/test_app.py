@@ -104,7 +104,7 @@ def test_a_participant_answers_everything_once_and_resumes(study):
             "post",
             "/api/participants/{pid}/answers",
             {"position": 0, "choice": 7},
-            422,
+            409,
             "'choice' must be",
         ),
         ("post", "/api/participants/{pid}/answers", {"position": "x"}, 422, "Invalid request"),
@@ -220,7 +220,7 @@ def test_failed_attention_gets_its_own_code_mturk_submit_and_admin_export(study)
             evil = await c.get(
                 "/", params={"workerId": "w3", "turkSubmitTo": "https://evil.example"}
             )
-            assert evil.status_code == 400 and "turkSubmitTo" in evil.json()["error"]
+            assert evil.status_code == 422 and "turkSubmitTo" in evil.json()["error"]
             export = await c.get(
                 "/api/admin/export.csv", headers={"Authorization": f"Bearer {TOKEN}"}
             )

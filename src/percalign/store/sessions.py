@@ -312,9 +312,9 @@ class SurveyStore:
         total = len(trials)
         _check_position(position, total)
         t = trials[position]
-        if not 0 <= choice < len(t.order):
+        if not 0 <= choice < len(t.order):  # valid JSON, but not for this trial: a conflict
             raise SurveyError(
-                422,
+                409,
                 f"'choice' must be a display position from 0 to {len(t.order) - 1}; got {choice}.",
             )
         answered, _ = self.progress(pid)

@@ -18,7 +18,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,6 +37,7 @@ RETRY_AFTER_S = 2
 ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 PARTICIPANT_PATTERN = r"^[0-9a-f]{32}$"
 KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+MTURK_SUBMIT = r"^https://(www|workersandbox)\.mturk\.com/?$"
 
 # The database is down, restarting, locked past the busy timeout, or the pool is exhausted.
 _UNAVAILABLE = (
@@ -49,12 +50,35 @@ _UNAVAILABLE = (
 PlatformId = Annotated[str | None, Query(pattern=ID_PATTERN)]
 
 
-class Screen(BaseModel):
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # JSON true/false are not numbers (pydantic would take 1/0)
+        raise ValueError("a number is required, not true/false")
+    return value
+
+
+class _Body(BaseModel):
+    """A request body: numbers must be JSON numbers."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            numeric = {
+                name
+                for name, f in cls.model_fields.items()
+                if f.annotation in (int, float, int | None, float | None)
+            }
+            for name in numeric & set(data):
+                _not_bool(data[name])
+        return data
+
+
+class Screen(_Body):
     w: int = Field(ge=0, le=100_000)
     h: int = Field(ge=0, le=100_000)
 
 
-class SessionRequest(BaseModel):
+class SessionRequest(_Body):
     platform: str = Field(pattern="^(prolific|mturk|link|bot)$")
     pid: str = Field(pattern=ID_PATTERN)
     study: str | None = Field(default=None, pattern=ID_PATTERN)
@@ -77,7 +101,7 @@ class TrialReply(BaseModel):
     candidates: list[str]
 
 
-class AnswerRequest(BaseModel):
+class AnswerRequest(_Body):
     position: int = Field(ge=0, le=100_000)
     choice: int = Field(ge=0, le=1_000)
     rt_ms: float | None = Field(default=None, ge=0, le=3_600_000)
@@ -93,7 +117,7 @@ class AnswerReply(BaseModel):
     completion_code: str | None = None
 
 
-class CommentRequest(BaseModel):
+class CommentRequest(_Body):
     key: str = Field(pattern=KEY_PATTERN, description="chosen by the client; a resend is a no-op")
     position: int | None = Field(default=None, ge=0, le=100_000)
     text: str = Field(min_length=1, max_length=2000)
@@ -209,7 +233,7 @@ def create_app(
     Admin = Annotated[None, Depends(admin)]
     Participant = Annotated[str, Depends(participant)]
 
-    @app.get("/", response_class=HTMLResponse, responses=_errors(400, 422))
+    @app.get("/", response_class=HTMLResponse, responses=_errors(422))
     def landing(
         PROLIFIC_PID: PlatformId = None,
         STUDY_ID: PlatformId = None,
@@ -217,7 +241,7 @@ def create_app(
         workerId: PlatformId = None,
         hitId: PlatformId = None,
         assignmentId: PlatformId = None,
-        turkSubmitTo: str | None = None,
+        turkSubmitTo: Annotated[str | None, Query(pattern=MTURK_SUBMIT)] = None,
         pid: PlatformId = None,
     ) -> HTMLResponse:
         """The participant page; Prolific and MTurk link parameters identify the person."""
@@ -227,8 +251,6 @@ def create_app(
             params.update(study=STUDY_ID, session=SESSION_ID)
         elif workerId is not None:
             submit = (turkSubmitTo or MTURK_HOSTS[0]).rstrip("/")
-            if submit not in MTURK_HOSTS:
-                raise SurveyError(400, "turkSubmitTo must be MTurk's or its sandbox's address.")
             params = {"platform": "mturk", "pid": workerId, "study": hitId}
             params.update(session=assignmentId, submit=submit + "/mturk/externalSubmit")
         else:
@@ -251,7 +273,9 @@ def create_app(
         page, nonce = admin_page()
         return HTMLResponse(page, headers={"Content-Security-Policy": csp(nonce)})
 
-    @app.post("/api/sessions", response_model=SessionReply, responses=_errors(403, 409, 413, 422))
+    @app.post(
+        "/api/sessions", response_model=SessionReply, responses=_errors(400, 403, 409, 413, 422)
+    )
     def start(body: SessionRequest) -> SessionReply:
         """Start a session, or resume the one this platform id already has."""
         screen = body.screen.model_dump() if body.screen else None
@@ -283,7 +307,7 @@ def create_app(
     @app.post(
         "/api/participants/{pid}/answers",
         response_model=AnswerReply,
-        responses=_errors(401, 403, 404, 409, 413, 422),
+        responses=_errors(400, 401, 403, 404, 409, 413, 422),
     )
     def answer(pid: Participant, body: AnswerRequest) -> AnswerReply:
         """Store an answer; a resend of an acknowledged answer changes nothing."""
@@ -299,7 +323,7 @@ def create_app(
     @app.post(
         "/api/participants/{pid}/comments",
         response_model=CommentReply,
-        responses=_errors(401, 403, 404, 409, 413, 422),
+        responses=_errors(400, 401, 403, 404, 409, 413, 422),
     )
     def comment(pid: Participant, body: CommentRequest) -> CommentReply:
         """A free-text message from the participant ("report a problem")."""
@@ -356,7 +380,24 @@ def create_app(
         store.set_meta("closed", True)
         return Closed(closed=True)
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _json_errors(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _json_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document every error as JSON, also on routes whose success is HTML, CSV or PNG."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[0] in "45" and content:
+                    response["content"] = {"application/json": next(iter(content.values()))}
+    return schema
 
 
 def app_from_env() -> FastAPI:

@@ -1,0 +1,333 @@
+"""Many simulated participants at once over HTTP, and an audit of what the database kept.
+
+:func:`simulate` runs ``n`` participants concurrently (asyncio, no torch): each starts a
+session, then fetches and answers its trials in order with random choices, retrying every
+call like the browser page (:class:`~percalign.survey.client.Backoff`). It records every
+acknowledged answer, the latency of every answer call, and every status code. A participant
+whose call met a failure (the server gone, a 5xx) comes back through ``POST /api/sessions``
+as a reloaded page would, and checks that it resumes its own session at the trial after its
+last acknowledged answer. :func:`audit` then compares the acknowledgements with the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from percalign.errors import ConfigError, ServiceError
+from percalign.store.db import ParticipantRow, ResponseRow
+from percalign.survey.client import Backoff, retryable
+
+__all__ = ["Audit", "LoadReport", "ParticipantLog", "audit", "simulate"]
+
+
+@dataclass
+class ParticipantLog:
+    """What one simulated participant sent and was told."""
+
+    name: str  # its platform id
+    participant: str = ""  # the service's id for it
+    acked: dict[int, int] = field(default_factory=dict)  # position -> acknowledged choice
+    resumes: int = 0
+    resume_errors: list[str] = field(default_factory=list)
+    finished: bool = False
+
+
+@dataclass
+class LoadReport:
+    """Everything :func:`simulate` saw, with the figures computed from it."""
+
+    participants: list[ParticipantLog]
+    seconds: float
+    answer_ms: list[float]  # each successful answer call (one HTTP attempt)
+    answer_e2e_ms: list[float]  # each answer from first try to acknowledgement
+    statuses: Counter[int]
+    transport_errors: int
+
+    @property
+    def answers(self) -> int:
+        return sum(len(p.acked) for p in self.participants)
+
+    @property
+    def answers_per_s(self) -> float:
+        return self.answers / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
+    @property
+    def resume_errors(self) -> list[str]:
+        return [e for p in self.participants for e in p.resume_errors]
+
+    @staticmethod
+    def percentile(values: list[float], q: float) -> float:
+        """The ``q`` quantile (0..1) by the nearest-rank method; NaN when empty.
+
+        >>> LoadReport.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5)
+        3.0
+        """
+        if not values:
+            return float("nan")
+        ranked = sorted(values)
+        return ranked[max(0, min(len(ranked) - 1, round(q * len(ranked) + 0.5) - 1))]
+
+
+@dataclass(frozen=True)
+class Audit:
+    """The database against the acknowledgements: every count but ``stored`` should be 0."""
+
+    acknowledged: int
+    stored: int
+    lost: int  # acknowledged, but missing or stored with another choice
+    unacknowledged: int  # stored, but never acknowledged to the client
+    duplicated: int  # rows beyond one per (participant, trial)
+    extra_sessions: int  # sessions beyond one per platform id
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.unacknowledged or self.duplicated or self.extra_sessions)
+
+
+class _Http:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams, one connection per participant.
+
+    httpx spends milliseconds of CPU per request; on a small machine the load generator would
+    then measure itself rather than the service. This speaks just what the service answers
+    (Content-Length or chunked bodies) and reconnects after any failure.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        data = json.dumps(body).encode() if body is not None else b""
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        if body is not None:
+            head += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
+        try:
+            if self.streams is None:
+                self.streams = await asyncio.open_connection(self.host, self.port)
+            reader, writer = self.streams
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+            await writer.drain()
+            status = int((await reader.readuntil(b"\r\n")).split()[1])
+            reply: dict[str, str] = {}
+            while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                name, _, value = line.decode("latin-1").partition(":")
+                reply[name.strip().lower()] = value.strip()
+            if reply.get("transfer-encoding") == "chunked":
+                payload = b""
+                while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+                    payload += (await reader.readexactly(size + 2))[:-2]
+                await reader.readuntil(b"\r\n")
+            else:
+                payload = await reader.readexactly(int(reply.get("content-length", 0)))
+            if reply.get("connection") == "close":
+                await self.close()
+            return status, reply, payload
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            await self.close()
+            raise ConnectionError(f"{method} {path}: connection failed") from None
+
+    async def close(self) -> None:
+        if self.streams is not None:
+            _, writer = self.streams
+            self.streams = None
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+class _Client:
+    """Retries one participant's calls; counts what happened into the shared report."""
+
+    def __init__(self, http: _Http, backoff: Backoff, rng: random.Random, report: LoadReport):
+        self.http, self.backoff, self.rng, self.report = http, backoff, rng, report
+        self.failed = False  # set when a call needed a retry
+
+    async def call(
+        self, method: str, path: str, body: Any = None, auth: str | None = None
+    ) -> tuple[dict[str, Any], float]:
+        """(JSON reply, ms of the successful attempt) with the browser's retry policy."""
+        headers = {"Authorization": f"Bearer {auth}"} if auth else {}
+        for attempt in range(self.backoff.tries):
+            hint = None
+            start = time.perf_counter()
+            try:
+                status, reply, payload = await self.http.request(method, path, body, headers)
+                self.report.statuses[status] += 1
+                if not retryable(status):
+                    if status >= 400:
+                        raise ServiceError(f"{method} {path} refused: {_reason(status, payload)}")
+                    return json.loads(payload), (time.perf_counter() - start) * 1000
+                hint = reply.get("retry-after")
+            except ConnectionError:
+                self.report.transport_errors += 1
+            self.failed = True
+            if attempt + 1 < self.backoff.tries:
+                await asyncio.sleep(self.backoff.delay(attempt, self.rng, hint))
+        raise ServiceError(f"{method} {path}: no answer after {self.backoff.tries} tries.")
+
+
+def _reason(status: int, payload: bytes) -> str:
+    try:
+        return str(json.loads(payload)["error"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {status}"
+
+
+async def _participant(
+    client: _Client, log: ParticipantLog, trials: int | None, think_s: float
+) -> None:
+    body = {"platform": "bot", "pid": log.name}
+    s, _ = await client.call("POST", "/api/sessions", body)
+    log.participant = s["participant"]
+    auth = s["token"]
+    pos, total = s["next"], s["total"]
+    limit = total if trials is None else min(total, trials)
+    while pos is not None and pos < limit:
+        t, _ = await client.call(
+            "GET", f"/api/participants/{log.participant}/trials/{pos}", auth=auth
+        )
+        choice = client.rng.randrange(len(t["candidates"]))
+        if think_s:
+            await asyncio.sleep(think_s * (0.5 + client.rng.random()))
+        answer = {"position": pos, "choice": choice, "rt_ms": 1000.0}
+        start = time.perf_counter()
+        a, ms = await client.call(
+            "POST", f"/api/participants/{log.participant}/answers", answer, auth
+        )
+        client.report.answer_ms.append(ms)
+        client.report.answer_e2e_ms.append((time.perf_counter() - start) * 1000)
+        log.acked[pos] = choice
+        pos = None if a["done"] else a["next"]
+        if client.failed:  # like a reloaded page: come back through the session endpoint
+            client.failed = False
+            await _resume(client, log, body)
+    log.finished = True
+
+
+async def _resume(client: _Client, log: ParticipantLog, body: dict[str, Any]) -> None:
+    s, _ = await client.call("POST", "/api/sessions", body)
+    log.resumes += 1
+    if s["participant"] != log.participant or not s["resumed"]:
+        log.resume_errors.append(f"{log.name}: a second session {s['participant']}")
+    elif s["next"] != len(log.acked):
+        log.resume_errors.append(
+            f"{log.name}: resumed at trial {s['next']} after {len(log.acked)} acknowledged"
+        )
+
+
+async def _simulate(
+    url: str,
+    n: int,
+    trials: int | None,
+    prefix: str,
+    seed: int,
+    backoff: Backoff,
+    think_s: float,
+) -> LoadReport:
+    report = LoadReport(
+        [ParticipantLog(f"{prefix}-{i}") for i in range(n)], 0.0, [], [], Counter(), 0
+    )
+    host, port = _loopback(url)
+    clients = [
+        _Client(_Http(host, port), backoff, random.Random(f"{seed}:{i}"), report) for i in range(n)
+    ]
+    start = time.perf_counter()
+    try:
+        await asyncio.gather(
+            *(
+                _participant(client, log, trials, think_s)
+                for client, log in zip(clients, report.participants, strict=True)
+            )
+        )
+    finally:
+        report.seconds = time.perf_counter() - start
+        for client in clients:
+            await client.http.close()
+    return report
+
+
+def simulate(
+    url: str,
+    n: int,
+    *,
+    trials: int | None = None,
+    prefix: str = "load",
+    seed: int = 0,
+    backoff: Backoff | None = None,
+    think_s: float = 0.0,
+) -> LoadReport:
+    """Run ``n`` simulated participants at once against the service at ``url``.
+
+    Args:
+        url: base URL of a running service (keep it on 127.0.0.1).
+        n: participants, all concurrent.
+        trials: answer at most this many trials each (default: all).
+        prefix: platform ids are ``{prefix}-{i}`` (platform ``bot``).
+        seed: seeds the choices and the retry jitter.
+        backoff: the retry policy (default: the browser's).
+        think_s: mean pause before each answer (0: as fast as the service allows).
+
+    Raises:
+        ServiceError: a call was refused (4xx) or kept failing past the backoff.
+    """
+    return asyncio.run(_simulate(url, n, trials, prefix, seed, backoff or Backoff(), think_s))
+
+
+def _loopback(url: str) -> tuple[str, int]:
+    """(host, port) of an http:// URL on this machine; load is never sent anywhere else."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    local = host == "localhost" or host == "::1" or host.startswith("127.")
+    if parts.scheme != "http" or not local or parts.port is None:
+        raise ConfigError(
+            f"Simulated load goes only to http://127.0.0.1:PORT (this machine); got {url!r}."
+        )
+    return host, parts.port
+
+
+def audit(engine: Engine, report: LoadReport) -> Audit:
+    """Compare the answers in the database with the ones ``report`` saw acknowledged."""
+    names = {p.name for p in report.participants}
+    with engine.connect() as c:
+        people = c.execute(
+            select(ParticipantRow.id, ParticipantRow.platform_pid).where(
+                ParticipantRow.platform == "bot", ParticipantRow.platform_pid.in_(names)
+            )
+        ).all()
+        ids = [pid for pid, _ in people]
+        rows = c.execute(
+            select(ResponseRow.participant, ResponseRow.position, ResponseRow.choice).where(
+                ResponseRow.participant.in_(ids)
+            )
+        ).all()
+    stored = {(p, pos): choice for p, pos, choice in rows}
+    acked = {
+        (p.participant, pos): choice for p in report.participants for pos, choice in p.acked.items()
+    }
+    sessions = Counter(name for _, name in people)
+    return Audit(
+        acknowledged=len(acked),
+        stored=len(rows),
+        lost=sum(stored.get(key) != choice for key, choice in acked.items()),
+        unacknowledged=len(set(stored) - set(acked)),
+        duplicated=len(rows) - len(stored),
+        extra_sessions=sum(k - 1 for k in sessions.values()),
+    )
