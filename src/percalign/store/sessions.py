@@ -97,6 +97,7 @@ class _Plan:
 
     slots: dict[int, list[_Trial]]
     items: dict[str, tuple[str, list[str]]]  # id -> (query, candidates)
+    min_catch_accuracy: float
 
 
 class SurveyStore:
@@ -106,7 +107,9 @@ class SurveyStore:
     so it is read once per process; participants' answers are always read from the database.
     On SQLite, writers take turns behind a lock shared by the threads and worker processes
     (SQLite has one writer anyway, and a lock hands over at once where SQLite's busy handler
-    would sleep and poll).
+    would sleep and poll). A write transaction never opens a second session: with every
+    pooled connection taken by requests waiting on the same lock, it would wait for a
+    connection that never comes.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -156,7 +159,10 @@ class SurveyStore:
                         _Trial(t.item, tuple(t.display_order), bool(t.is_catch))
                     )
                 items = {i.id: (i.query, list(i.candidates)) for i in s.scalars(select(ItemRow))}
-            self._plan_cache = _Plan(slots, items)
+                threshold = s.get(MetaRow, "min_catch_accuracy")
+            self._plan_cache = _Plan(
+                slots, items, float(threshold.value or 0) if threshold else 0.0
+            )
         return self._plan_cache
 
     # -- session tokens ----------------------------------------------------------
@@ -238,7 +244,8 @@ class SurveyStore:
         session_id: str | None,
         screen: dict[str, Any] | None,
     ) -> ParticipantRow:
-        with self._write() as s:
+        slots = self._plan().slots  # read before the transaction: it must not wait for a second
+        with self._write() as s:  # pooled connection while it holds the lock
             # serialize slot choice between workers (a row lock on PostgreSQL)
             s.execute(select(MetaRow.key).where(MetaRow.key == "plan").with_for_update())
             used = dict(
@@ -246,7 +253,7 @@ class SurveyStore:
                     select(ParticipantRow.slot, func.count()).group_by(ParticipantRow.slot)
                 ).all()
             )
-            slot = min(self._plan().slots, key=lambda k: (used.get(k, 0), k))
+            slot = min(slots, key=lambda k: (used.get(k, 0), k))
             row = ParticipantRow(
                 id=secrets.token_hex(16),
                 slot=slot,
@@ -376,7 +383,7 @@ class SurveyStore:
 
     def _outcome(self, s: Session, trials: list[_Trial], pid: str) -> str:
         """'failed_attention' when catch-trial accuracy is below the study's threshold."""
-        threshold = float(self.meta("min_catch_accuracy", 0.0) or 0.0)
+        threshold = self._plan().min_catch_accuracy
         catch = {i for i, t in enumerate(trials) if t.is_catch}
         hits = [
             bool(correct)

@@ -10,6 +10,7 @@ body ``{"error": ...}``; a database that cannot be reached is a 503 with ``Retry
 import csv
 import hmac
 import io
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,8 @@ from percalign.survey.guard import BodyLimit, SecurityHeaders
 from percalign.survey.pages import MTURK_HOSTS, admin_page, csp, participant_page
 
 __all__ = ["MAX_BODY", "RETRY_AFTER_S", "create_app"]
+
+_log = logging.getLogger("percalign.survey")
 
 #: Largest request body accepted, in bytes (answers and comments are far smaller).
 MAX_BODY = 16 * 1024
@@ -205,7 +208,8 @@ def create_app(
     for kind in _UNAVAILABLE:
 
         @app.exception_handler(kind)
-        async def unavailable(_r: Request, _exc: Exception) -> JSONResponse:
+        async def unavailable(_r: Request, exc: Exception) -> JSONResponse:
+            _log.warning("database unavailable: %s", str(exc).splitlines()[0])
             message = (
                 f"The study database cannot be reached right now; retry in {RETRY_AFTER_S} s "
                 "(answers already acknowledged are safe)."
