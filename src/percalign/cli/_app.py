@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from percalign.cli import demo, invert, judge, models, score, survey, train, trust
+    from percalign.cli import demo, invert, judge, models, score, study, survey, train, trust
 
     parser = _Parser(
         prog="percalign",
@@ -34,6 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         title="commands", metavar="COMMAND", required=True, parser_class=_Parser
     )
-    for module in (models, train, invert, judge, survey, score, trust, demo):
+    for module in (models, train, invert, judge, survey, score, trust, study, demo):
         module.add_parser(sub)
     return parser

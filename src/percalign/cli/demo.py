@@ -1,80 +1,86 @@
-"""``percalign demo``: the main job on the embedded digits, offline, in a few minutes.
+"""``percalign demo``: the main job, a whole study on the embedded digits, offline.
 
-Trains (once; cached in the zoo) a standard and an adversarially trained (L2, eps 2) CNN on
-the digits, inverts the same test digits for both from noise and from other digits, judges the
-IRIs automatically, and prints where everything is.
+It writes the packaged demo spec (``percalign/study/demo.toml``) to ``OUT/study.toml`` and runs
+it: trains the four digit models into the zoo (once), inverts, judges, builds the 2AFC survey,
+sends 30 simulated participants through the real survey service, scores, runs the trust
+analysis and writes the report. A second run reuses everything that is done.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
+from importlib import resources
 from pathlib import Path
 
-from percalign.cli._console import out
-from percalign.training.zoo import zoo_dir
+from percalign.cli._console import err, inversion_progress, out
 
-#: zoo name -> training arguments
-DEMO_MODELS = {
-    "demo-digits-standard": ["--recipe", "standard", "--epochs", "10"],
-    "demo-digits-robust": ["--recipe", "adv-l2", "--eps", "2.0", "--epochs", "10"],
-}
+DEMO_SPEC = "demo.toml"
+
+
+def demo_spec_text() -> str:
+    """The packaged demo study spec."""
+    return resources.files("percalign.study").joinpath(DEMO_SPEC).read_text()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the main job on the embedded digits")
-    p.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder")
-    p.add_argument("--steps", type=int, default=300, help="inversion steps (Adam)")
-    p.add_argument("--n-images", type=int, default=12, help="test digits to invert")
+    p = sub.add_parser("demo", help="run a whole study on the embedded digits (offline)")
+    p.add_argument("--out", type=Path, default=Path("demo-out"), help="study folder")
     p.set_defaults(run=run)
 
 
-def _call(argv: list[str]) -> None:
-    from percalign.cli._app import build_parser
-
-    ns = build_parser().parse_args(argv)
-    ns.run(ns)
-
-
 def run(args: argparse.Namespace) -> int:
-    for name, train_args in DEMO_MODELS.items():
-        if (zoo_dir() / name / "meta.json").is_file():
-            out.print(f"Using {name} from the zoo ({zoo_dir() / name})")
-            continue
-        out.print(f"Training {name} (once; it is kept in {zoo_dir()})")
-        _call(["train", "--dataset", "digits", "--arch", "small-cnn", "--name", name, *train_args])
-    folders = []
-    for name in DEMO_MODELS:
-        folder = args.out / name
-        _call(
-            [
-                "invert",
-                "--model",
-                name,
-                "--images",
-                "digits",
-                "--split",
-                "test",
-                "--n-images",
-                str(args.n_images),
-                "--seeds",
-                "super-noise,image",
-                "--optimizer",
-                "adam",
-                "--steps",
-                str(args.steps),
-                "--out",
-                str(folder),
-                "--overwrite",
-            ]
-        )
-        _call(["judge", str(folder), "--judges", "pixel,ssim,ms-ssim"])
-        folders.append(folder)
-    out.print("\n[bold]Done.[/] IRI overviews (target | seed | IRI):")
-    for folder in folders:
-        out.print(f"  {folder / 'grid.png'}")
-    out.print("Per-IRI records: manifest.json; judge decisions: judgments.csv in each folder.")
+    from percalign.study.pipeline import run_study
+    from percalign.study.spec import load_spec
+
+    started = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    spec_path = args.out / "study.toml"
+    text = demo_spec_text()
+    if not spec_path.is_file() or spec_path.read_text() != text:
+        spec_path.write_text(text)
+    spec = load_spec(spec_path)
+    err.print(spec.study.name)
+    with inversion_progress("invert") as progress:
+        pipeline = run_study(spec, args.out, log=err.print, progress=progress)
+    report = pipeline.folder / "report" / "index.html"
+    out.print(_headline(pipeline.folder))
     out.print(
-        "Only IRIs marked valid are represented like their targets; from super-noise seeds "
-        "these small CNNs rarely get there (see `valid`)."
+        f"\n[bold]Done in {time.perf_counter() - started:.0f} s.[/] Report: {report.resolve()}"
+    )
+    out.print(
+        "The survey answers come from simulated participants (bots), labelled as such. "
+        "To ask people the same questions, serve the same survey:\n"
+        f"  percalign survey serve {(pipeline.folder / 'survey').resolve()}"
     )
     return 0
+
+
+def _headline(folder: Path) -> str:
+    """The paper-style table and the trust result, as text."""
+    import pandas as pd
+
+    lines = []
+    judges = folder / "scores" / "judges_table.csv"
+    if judges.is_file():
+        table = pd.read_csv(judges, index_col=0)
+        lines.append("Alignment by judges (% other-target 2AFC, mean +- std over judges):")
+        lines.append(table.to_string())
+    humans = folder / "scores" / "humans_by_model.csv"
+    if humans.is_file():
+        h = pd.read_csv(humans)
+        lines.append("Alignment by simulated participants (share naming the target, 95% CI):")
+        for _, r in h.iterrows():
+            lines.append(
+                f"  {r['model']}: {r['alignment']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+            )
+    trust = folder / "trust" / "summary.csv"
+    if trust.is_file():
+        t = pd.read_csv(trust)
+        lines.append("Trust when models disagree (accuracy, 95% CI):")
+        for _, r in t.iterrows():
+            lines.append(
+                f"  {r['method']:<16} {100 * r['accuracy']:5.1f}% "
+                f"[{100 * r['lo']:.1f}, {100 * r['hi']:.1f}] on {r['inputs']} inputs"
+            )
+    return "\n".join(lines)

@@ -212,7 +212,10 @@ def run(args: argparse.Namespace) -> int:
     if args.judges:
         if not study:
             raise ConfigError("--judges needs a study folder (the judges look at its stimuli).")
-        versus = _judges_vs_humans(args.source, table, args.judges, by, args.seed)
+        from percalign.judges import get_judges
+        from percalign.study.scores import judges_vs_humans
+
+        versus = judges_vs_humans(args.source, table, get_judges(args.judges), by, args.seed)
         out.print(versus.to_string(index=False))
         best = versus[versus["majority"] >= 0.8].sort_values("expected", ascending=False)
         out.print(
@@ -245,44 +248,3 @@ def run(args: argparse.Namespace) -> int:
             (tmp / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
         out.print(f"Wrote {args.out}/alignment.csv and summary.json")
     return 0
-
-
-def _judges_vs_humans(
-    study: Path, table: pd.DataFrame, judges: str, by: list[str], seed: int
-) -> pd.DataFrame:
-    """Each judge answers the study's items; its answers are compared with the people's."""
-    import torch
-
-    from percalign.judges import get_judges
-    from percalign.scoring import judge_agreement, ranking_agreement
-    from percalign.store.images import read_png
-
-    regular = table[~table["is_catch"].astype(bool)]
-    items = regular.drop_duplicates("item")[["item", "query", "candidates", *by]]
-    cache: dict[str, torch.Tensor] = {}
-
-    def image(sha: str) -> torch.Tensor:
-        if sha not in cache:
-            cache[sha] = read_png(study / "stimuli" / f"{sha}.png")
-        return cache[sha]
-
-    queries = torch.stack([image(q) for q in items["query"]])
-    refs = torch.stack(
-        [torch.stack([image(c) for c in cands.split("|")]) for cands in items["candidates"]]
-    )
-    human_by_group = regular.groupby(by)["correct"].mean() if by else None
-    rows = []
-    for judge in get_judges(judges):
-        chosen = torch.cat(
-            [judge.match(queries[i : i + 64], refs[i : i + 64]) for i in range(0, len(items), 64)]
-        )
-        decisions = items.assign(correct=(chosen == 0).int().numpy())
-        agree = judge_agreement(regular, decisions[["item", "correct"]])
-        row = {"judge": judge.name, **agree, "judge_alignment": float(decisions["correct"].mean())}
-        if human_by_group is not None and len(human_by_group) >= 3:
-            rank = ranking_agreement(
-                human_by_group, decisions.groupby(by)["correct"].mean(), seed=seed
-            )
-            row.update(tau=rank["tau"], tau_low=rank["ci_low"], tau_high=rank["ci_high"])
-        rows.append(row)
-    return pd.DataFrame(rows)

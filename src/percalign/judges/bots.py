@@ -41,6 +41,14 @@ class Bot:
         check_int("Bot", "seed", self.seed, low=0)
         self.generator = torch.Generator().manual_seed(self.seed)
 
+    def start_trial(self, position: int) -> None:
+        """Make the next decision's random draws depend on (seed, position) only.
+
+        A bot that resumes after a server restart or a killed run then answers each trial as
+        it would have without the interruption.
+        """
+        self.generator.manual_seed(self.seed * 1_000_003 + position)
+
     def _choose(self, distances: torch.Tensor) -> torch.Tensor:
         """distances (N, k) -> chosen index (N,)."""
         n, k = distances.shape

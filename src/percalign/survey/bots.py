@@ -92,6 +92,8 @@ def run_bots(
                 t = call("GET", f"/api/participants/{pid}/trials/{pos}", headers=auth)
                 query = _image(client, t["query"], cache, call).unsqueeze(0)
                 cands = torch.stack([_image(client, u, cache, call) for u in t["candidates"]])
+                if hasattr(bot, "start_trial"):  # draws that survive a resume
+                    bot.start_trial(pos)
                 if len(cands) == 2:
                     choice = int(bot.two_afc(query, cands[:1], cands[1:])[0])
                 else:

@@ -15,7 +15,6 @@ Output folder (``--out``)::
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from percalign.errors import ConfigError, MissingFileError
 from percalign.inversion import InversionConfig, Progress
 from percalign.judges.base import Judge
 from percalign.models.model import Model
-from percalign.store.runs import check_output, read_manifest, slug, subset_run, write_table
+from percalign.store.runs import atomic_folder, read_manifest, slug, subset_run, write_table
 from percalign.study.tasks import invert_images, judge_folder
 from percalign.trust.rule import disagreements, evaluate, human_scores, judge_scores
 from percalign.trust.rule import select_uncertain as _select
@@ -182,10 +181,57 @@ def analyze(
     if select is not None and not judges:
         raise ConfigError("--select ranks inputs by the judges' uncertainty; give --judges.")
     out = Path(out)
-    check_output(out, overwrite)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    with atomic_folder(out, overwrite) as tmp:
+        tables = _analyze_into(
+            tmp,
+            models,
+            names,
+            images,
+            split,
+            n_images,
+            judges,
+            metric,
+            seeds,
+            layer,
+            config,
+            study,
+            select,
+            survey,
+            n_boot,
+            progress,
+            say,
+        )
+    predictions, scores, per_input, summary, selected = tables
+    return TrustResult(
+        out,
+        predictions,
+        scores,
+        per_input,
+        summary,
+        selected,
+        None if selected is None else out / "survey",
+    )
+
+
+def _analyze_into(
+    out: Path,
+    models: Sequence[Model],
+    names: list[str],
+    images: str,
+    split: str,
+    n_images: int | None,
+    judges: Sequence[Judge],
+    metric: str,
+    seeds: str,
+    layer: str,
+    config: InversionConfig,
+    study: Path | None,
+    select: int | None,
+    survey: dict[str, Any] | None,
+    n_boot: int,
+    progress: Callable[[Progress], None] | None,
+    say: Callable[[str], None],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str] | None]:
     started = time.perf_counter()
     inputs = [_inputs(m, images, split, n_images, config.seed) for m in models]
     predictions = prediction_table(models, inputs)
@@ -227,7 +273,7 @@ def analyze(
     per_input, summary = evaluate(predictions, scores, n_boot=n_boot, seed=config.seed)
     write_table(per_input, out / "per_input.csv")
     write_table(summary, out / "summary.csv")
-    selected = survey_folder = None
+    selected = None
     if select is not None:
         selected = _select(scores, select)
         say(f"Building a survey of the {len(selected)} least certain inputs")
@@ -236,8 +282,7 @@ def analyze(
         ]
         from percalign.survey.build import build_survey
 
-        survey_folder = out / "survey"
-        build_survey(survey_folder, parts, **(survey or {}))
+        build_survey(out / "survey", parts, **(survey or {}))
     result = {
         "kind": "percalign.trust",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -259,4 +304,4 @@ def analyze(
         "code": _provenance.code_version(),
     }
     (out / RESULT).write_text(json.dumps(result, indent=1) + "\n")
-    return TrustResult(out, predictions, scores, per_input, summary, selected, survey_folder)
+    return predictions, scores, per_input, summary, selected

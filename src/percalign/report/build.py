@@ -1,0 +1,286 @@
+"""The study report: one self-contained HTML file (images inlined) that opens offline.
+
+Sections: IRI grids per model, validity, alignment by people and by judges with CIs, the
+paper-style table, model comparisons, judges against people, trust, exclusions, and a methods
+paragraph written from the manifests. Figures are also saved as PNG and PDF in
+``report/figures``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from percalign.store.runs import atomic_folder, read_manifest
+from percalign.study.spec import load_spec
+
+__all__ = ["SECTIONS", "build_report"]
+
+#: the id and title of every section, in order (tests check that each is present)
+SECTIONS = {
+    "methods": "Methods",
+    "iris": "IRIs: target | seed | IRI",
+    "validity": "Validity of the IRIs",
+    "alignment": "Alignment",
+    "table": "Architecture x training",
+    "comparisons": "Model comparisons",
+    "judges": "Judges against people",
+    "trust": "Which model to trust when models disagree",
+    "exclusions": "Exclusions",
+}
+
+CSS = """
+body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1a1a1a;
+max-width:1100px;margin:2em auto;padding:0 1.2em;background:#fff}
+h1{font-size:1.7em;margin-bottom:.1em} h2{margin-top:2em;border-bottom:1px solid #ddd;
+padding-bottom:.2em} h3{margin-bottom:.3em}
+.sub{color:#555;margin-top:0} .note{color:#555;font-size:.9em}
+.banner{background:#fff4d6;border:1px solid #e0c060;padding:.6em .9em;border-radius:6px}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
+img{max-width:100%} .grids{display:flex;flex-wrap:wrap;gap:1.2em}
+.grid{flex:0 1 250px} .grid img{image-rendering:pixelated;border:1px solid #eee}
+.grid h3{font-size:.95em}
+nav a{margin-right:1em} .methods{background:#f8f8f8;padding:.8em 1em;border-radius:6px}
+"""
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _table(frame: pd.DataFrame, index: bool = False, digits: int = 3) -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return "-" if v != v else f"{v:.{digits}g}" if abs(v) < 1e-3 else f"{v:.{digits}f}"
+        return html.escape(str(v))
+
+    head = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
+    rows = []
+    for idx, row in frame.iterrows():
+        cells = ([fmt(idx)] if index else []) + [fmt(v) for v in row.tolist()]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    header = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
+    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+
+
+def _read(path: Path, **kw: Any) -> pd.DataFrame | None:
+    return pd.read_csv(path, **kw) if path.is_file() else None
+
+
+def _methods(
+    folder: Path,
+    spec: Any,
+    manifests: dict[str, dict[str, Any]],
+    scores: dict[str, Any],
+    survey: dict[str, Any] | None,
+) -> str:
+    """A paragraph for a paper's methods section, from what the manifests recorded."""
+    first = next(iter(manifests.values()))
+    cfg = first["config"]
+    models = []
+    for m in dict.fromkeys(
+        (man["model"]["name"], man["model"]["weights"], man["model"]["weights_sha256"][:12])
+        for man in manifests.values()
+    ):
+        models.append(f"{m[0]} (weights {m[1]}, SHA-256 {m[2]}…)")
+    layers = sorted({r["layer"] for man in manifests.values() for r in man["iris"]})
+    losses = sorted({man["config"]["loss"] for man in manifests.values()})
+    n_targets = len(first["targets"])
+    validity: dict[str, dict[str, Any]] = first.get("validity", {})
+    pct = next(iter(validity.values()), {}).get("percentile")
+    text = [
+        f"We inverted {len(models)} model(s): {', '.join(models)}. For each model we generated "
+        f"identically represented inputs (IRIs) of {n_targets} target images "
+        f"({first['images']['source']}, {first['images'].get('split', 'all')} split, "
+        f"{first['images']['size'][0]}x{first['images']['size'][1]} px) at layer(s) "
+        f"{', '.join(layers)} with the loss famil{'ies' if len(losses) > 1 else 'y'} "
+        f"{', '.join(losses)}, starting from seeds {first['seeds']}. Each IRI was optimized for "
+        f"{cfg['steps']} steps of {cfg['optimizer']} (learning rate {cfg['lr']:g}, "
+        f"{cfg['schedule']} schedule) to minimize the relative L{cfg['p']:g} distance between "
+        f"its representation and the target's, in pixel space with values in [0, 1], and "
+        f"saved as an 8-bit PNG; distances were measured on the saved images.",
+    ]
+    if pct is not None:
+        text.append(
+            f"An IRI counted as valid when its distance was below percentile {pct:g} of the "
+            "distances between distinct natural images (the validity null)."
+        )
+    foil = {"other_2afc": "another target", "seed_2afc": "its seed"}.get(
+        spec.judges.metric, "the other references"
+    )
+    text.append(
+        f"Automated judges ({', '.join(spec.judges.names)}) decided, for each IRI, whether it "
+        f"was closer to its target than to {foil} "
+        f"({spec.judges.metric}); alignment is the percentage of such IRIs, with 95% "
+        f"percentile-bootstrap intervals over IRIs ({spec.scoring.n_boot} resamples)."
+    )
+    if survey is not None and scores.get("answers"):
+        design = survey["design"]
+        who = {
+            "simulated": "simulated participants (bots deciding with "
+            f"{spec.bots.judge}, lapse rate {spec.bots.lapse:g}; not people)",
+            "people": "participants",
+            "mixed": "participants (people and simulated participants mixed)",
+        }[scores["participants_kind"]]
+        rules = scores["exclusions"]
+        text.append(
+            f"In a {design['design'].upper()} survey (foil: {design['foil']}, "
+            f"{design['trials_per_participant']} trials per participant including "
+            f"{design['catch_rate']:.0%} catch and {design['repeat_rate']:.0%} repeated trials, "
+            f"each item judged at least {design['judgments_per_item']} times), "
+            f"{scores['participants']} {who} gave {scores['answers']} answers. Pre-declared "
+            f"exclusions (catch accuracy below {rules['min_catch_accuracy']:g}, more than "
+            f"{rules['max_fast_share']:.0%} of answers faster than {rules['min_rt_ms']:g} ms, "
+            f"unfinished sessions) left {scores['kept_participants']} participants and "
+            f"{scores['kept_answers']} answers. Human alignment is the share of answers naming "
+            "the IRI's target, with 95% CIs from a bootstrap that resamples participants and "
+            "items."
+        )
+    from percalign import __version__
+
+    commit = first.get("code", {}).get("git_commit")
+    text.append(
+        f"Software: percalign {__version__}"
+        + (f" (commit {str(commit)[:10]})" if commit else "")
+        + f", PyTorch {first.get('packages', {}).get('torch', '?')}."
+    )
+    return " ".join(text)
+
+
+def build_report(folder: Path) -> Path:
+    """Write ``folder/report/index.html`` (and its figures) for the study in ``folder``."""
+    from percalign.report.figures import alignment_bars, save, trust_bars
+
+    folder = Path(folder)
+    spec = load_spec(folder / "study.toml")
+    scores_dir, trust_dir = folder / "scores", folder / "trust"
+    summary = json.loads((scores_dir / "summary.json").read_text())
+    order = {m.name: i for i, m in enumerate(spec.models)}
+    runs = [r for r in (folder / "runs").glob("*") if (r / "manifest.json").is_file()]
+    manifests = {r.name: read_manifest(r) for r in runs}
+    manifests = dict(
+        sorted(manifests.items(), key=lambda kv: (order.get(kv[1]["model"]["name"], 99), kv[0]))
+    )
+    survey = None
+    if (folder / "survey" / "survey.json").is_file():
+        survey = json.loads((folder / "survey" / "survey.json").read_text())
+    kind = summary.get("participants_kind")
+    human_label = {
+        "simulated": "simulated participants (bots)",
+        "people": "people",
+        "mixed": "people + simulated",
+    }.get(kind or "", "people")
+    with atomic_folder(folder / "report", overwrite=True) as tmp:
+        figures = tmp / "figures"
+        parts: list[str] = []
+
+        def section(key: str, body: str) -> None:
+            parts.append(f'<section id="{key}"><h2>{SECTIONS[key]}</h2>{body}</section>')
+
+        methods = _methods(folder, spec, manifests, summary, survey)
+        section("methods", f'<p class="methods">{html.escape(methods)}</p>')
+        grids = []
+        for name, man in manifests.items():
+            grid = folder / "runs" / name / "grid.png"
+            if grid.is_file():
+                title = f"{man['model']['name']} · {man['config']['loss']}"
+                grids.append(
+                    f"<div class=grid><h3>{html.escape(title)}</h3>"
+                    f"{_img(grid, f'IRIs of {name}')}</div>"
+                )
+        section(
+            "iris",
+            '<p class="note">Each row: a target, then each seed and the IRI made '
+            "from it.</p>" + f"<div class=grids>{''.join(grids)}</div>",
+        )
+        validity = _read(scores_dir / "validity.csv")
+        section(
+            "validity",
+            '<p class="note">Share of IRIs whose representation distance is '
+            "below the validity threshold (only valid IRIs go to people).</p>"
+            + (_table(validity) if validity is not None else "<p>No validity data.</p>"),
+        )
+        judges = _read(scores_dir / "judges_by_model.csv")
+        humans = _read(scores_dir / "humans_by_model.csv")
+        body = ""
+        if judges is not None:
+            chance = 50.0 if spec.judges.metric.endswith("2afc") else 100.0 / spec.judges.k
+            fig = alignment_bars(judges, humans, human_label, chance, spec.judges.metric)
+            png = save(fig, figures, "alignment")
+            body += _img(png, "alignment per model")
+            body += "<h3>Judges (%, 95% bootstrap CI over IRIs)</h3>" + _table(judges, digits=1)
+        if humans is not None:
+            label = html.escape(human_label.capitalize())
+            body += f"<h3>{label} (share of answers naming the target)</h3>"
+            body += _table(humans.drop(columns=["participants_kind"], errors="ignore"))
+        section("alignment", body or "<p>No alignment yet.</p>")
+        body = ""
+        t = _read(scores_dir / "humans_table.csv", index_col=0)
+        if t is not None:
+            body += f"<h3>{html.escape(human_label.capitalize())}</h3>" + _table(t, index=True)
+        t = _read(scores_dir / "judges_table.csv", index_col=0)
+        if t is not None:
+            body += f"<h3>Judges: {spec.judges.metric} (%), mean +- std over judges</h3>" + _table(
+                t, index=True
+            )
+        section("table", body)
+        comparisons = _read(scores_dir / "comparisons.csv")
+        section(
+            "comparisons",
+            _table(comparisons) + '<p class="note">Differences in '
+            "alignment between models (people), paired bootstrap CI; p from a permutation "
+            "test, Holm-corrected.</p>"
+            if comparisons is not None
+            else "<p>Needs answers on two or more models.</p>",
+        )
+        versus = _read(scores_dir / "judges_vs_humans.csv")
+        section(
+            "judges",
+            _table(versus)
+            if versus is not None
+            else "<p>No answers yet: run the survey, then `percalign study run` again.</p>",
+        )
+        tsum = _read(trust_dir / "summary.csv")
+        if tsum is not None:
+            meta = json.loads((trust_dir / "trust.json").read_text())
+            png = save(trust_bars(tsum), figures, "trust")
+            cols = ["method", "inputs", "accuracy", "lo", "hi", "detail"]
+            body = (
+                f"<p>{meta['disputed']} of {meta['images']['inputs']} test inputs get "
+                f"different labels from {', '.join(m['name'] for m in meta['models'])}. "
+                "rule:J trusts the model whose IRIs judge J finds most aligned.</p>"
+                + _img(png, "trust accuracy")
+                + _table(tsum[cols])
+            )
+        else:
+            body = "<p>Not run (set [trust] enabled = true).</p>"
+        section("trust", body)
+        exclusions = _read(scores_dir / "exclusions.csv")
+        section(
+            "exclusions", _table(exclusions) if exclusions is not None else "<p>No answers yet.</p>"
+        )
+        banner = ""
+        if kind in ("simulated", "mixed"):
+            banner = (
+                '<p class="banner"><b>Simulated participants.</b> The survey answers in '
+                "this report come from bots that take the survey through its web service, "
+                "not from people.</p>"
+            )
+        nav = "".join(f'<a href="#{k}">{v}</a>' for k, v in SECTIONS.items())
+        title = html.escape(spec.study.name)
+        page = (
+            f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>"
+            f"<style>{CSS}</style></head><body><h1>{title}</h1>"
+            f'<p class="sub">{html.escape(spec.study.description)}</p>{banner}'
+            f"<nav>{nav}</nav>{''.join(parts)}</body></html>"
+        )
+        (tmp / "index.html").write_text(page)
+    return folder / "report" / "index.html"

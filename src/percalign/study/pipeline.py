@@ -1,0 +1,475 @@
+"""``study run``: from a spec to a report, one recorded, idempotent step at a time.
+
+Every step has a key: a hash of its settings and of the keys of the steps it reads. The
+ledger (``pipeline.json``) records the key of each finished step; a step whose key is
+recorded and whose output exists is skipped, so a re-run does only what a changed setting
+touches, and a run killed at any moment resumes where it was. Outputs are written under a
+temporary name and renamed into place, and the ledger is written after its step's output:
+a step cut short leaves nothing that looks finished.
+
+Folder of a study::
+
+    study.toml      the spec (copied when --out is elsewhere)
+    pipeline.json   the ledger: key, time and duration of every finished step
+    runs/MODEL__LOSS/  inversion runs (IRIs, seeds, targets, manifest.json, judgments.csv)
+    survey/         the survey (stimuli, plan, percalign.db): `percalign survey serve`
+    scores/         alignment by judges and by people, comparisons, agreement, exclusions
+    trust/          the trust analysis (RQ4), when enabled
+    report/         index.html and its figures (PNG and PDF)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from percalign import _provenance
+from percalign.errors import ConfigError, OutputExistsError
+from percalign.study.spec import ModelEntry, StudySpec
+
+__all__ = ["LEDGER", "Ledger", "Pipeline", "run_study"]
+
+LEDGER = "pipeline.json"
+_LEFTOVER = re.compile(r"^\..+\.(tmp|old)(-[0-9a-f]{8})?$")
+Log = Callable[[str], None]
+
+
+def step_key(*parts: Any) -> str:
+    """A short stable hash of JSON-able ``parts``."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+class Ledger:
+    """The record of finished steps in ``folder/pipeline.json`` (rewritten atomically)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / LEDGER
+        self.steps: dict[str, dict[str, Any]] = {}
+        if self.path.is_file():
+            self.steps = json.loads(self.path.read_text()).get("steps", {})
+
+    def done(self, name: str, key: str) -> bool:
+        return self.steps.get(name, {}).get("key") == key
+
+    def record(self, name: str, key: str, seconds: float, **info: Any) -> None:
+        self.steps[name] = {
+            "key": key,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seconds": round(seconds, 3),
+            **info,
+        }
+        tmp = self.path.with_name(f".{LEDGER}.tmp")
+        tmp.write_text(json.dumps({"steps": self.steps}, indent=1) + "\n")
+        os.replace(tmp, self.path)
+
+
+@contextmanager
+def _lock(folder: Path) -> Iterator[None]:
+    with open(folder / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputExistsError(
+                f"Another `percalign study run` is working in {str(folder)!r}; wait for it."
+            ) from None
+        yield
+
+
+def _model_labels(entry: ModelEntry, meta: dict[str, Any] | None) -> tuple[str, str]:
+    """(architecture, training) of a model for the paper-style table."""
+    arch = entry.architecture or (meta or {}).get("arch") or entry.name
+    training = entry.training
+    if training is None and meta is not None:
+        training = meta.get("recipe", "?")
+        eps = (meta.get("hyperparameters") or {}).get("eps")
+        if training in ("adv-l2", "adv-linf", "trades") and eps is not None:
+            training += f" eps={eps:g}"
+        if (meta.get("hyperparameters") or {}).get("augment") is False:
+            training += " no-aug"
+    return str(arch), str(training or "pretrained")
+
+
+@dataclasses.dataclass
+class Pipeline:
+    """One study folder and its spec; :meth:`run` does what is not yet done."""
+
+    spec: StudySpec
+    folder: Path
+    log: Log = print
+    progress: Callable[[Any], None] | None = None
+    backend: str = "local"
+    executed: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.folder = Path(self.folder)
+        self.ledger = Ledger(self.folder)
+        self.keys: dict[str, str] = {}
+        self.models: dict[str, Any] = {}
+        self.labels: dict[str, tuple[str, str]] = {}
+
+    # ---------------------------------------------------------------- steps
+    def _step(self, name: str, key: str, output: Path, work: Callable[[], Any]) -> bool:
+        """Run ``work`` unless ``name`` is recorded with ``key`` and ``output`` exists."""
+        self.keys[name] = key
+        if self.ledger.done(name, key) and output.exists():
+            return False
+        self.log(f"Step {name}: running")
+        started = time.perf_counter()
+        work()
+        self.ledger.record(name, key, time.perf_counter() - started)
+        self.executed.append(name)
+        return True
+
+    def _device(self) -> str:
+        import torch
+
+        device = self.spec.inversion.device
+        if device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return device
+
+    def _train(self, entry: ModelEntry) -> None:
+        from percalign.training import TrainConfig, read_meta, save_checkpoint, train, zoo_dir
+
+        assert entry.train is not None
+        cfg = TrainConfig(**entry.train)
+        key = step_key("train", entry.name, cfg.to_dict())
+        meta_path = zoo_dir() / entry.name / "meta.json"
+        if meta_path.is_file():
+            have = read_meta(entry.name).get("hyperparameters", {})
+            want = json.loads(json.dumps(cfg.to_dict()))
+            changed = sorted(k for k in want if have.get(k) != want[k])
+            if changed:
+                raise ConfigError(
+                    f"Zoo model {entry.name!r} was trained with other settings "
+                    f"({', '.join(changed)}); give the study's model another name, or delete "
+                    f"{meta_path.parent}."
+                )
+            self.keys[f"train:{entry.name}"] = key
+            return
+
+        def work() -> None:
+            net, meta, kept = train(cfg)
+            save_checkpoint(entry.name, net, meta, kept)
+
+        self._step(f"train:{entry.name}", key, meta_path, work)
+
+    def _load_models(self) -> None:
+        from percalign.models import load
+        from percalign.training.zoo import ZooSource, read_meta
+
+        zoo = ZooSource()
+        for entry in self.spec.models:
+            if entry.train is not None:
+                self._train(entry)
+            model = load(entry.name, weights=entry.weights, device=self._device())
+            self.models[entry.name] = model
+            meta = read_meta(entry.name) if zoo.owns(entry.name) else None
+            self.labels[entry.name] = _model_labels(entry, meta)
+
+    def _model_id(self, name: str) -> dict[str, Any]:
+        m = self.models[name]
+        return {"name": name, "weights": m.spec.weights, "sha256": m.weights_sha256}
+
+    def _runs(self) -> dict[tuple[str, str], Path]:
+        from percalign.store.runs import slug
+
+        return {
+            (m.name, loss): self.folder / "runs" / f"{slug(m.name)}__{slug(loss)}"
+            for m in self.spec.models
+            for loss in self.spec.inversion.losses
+        }
+
+    def _invert(self) -> None:
+        from percalign.data import choose, load_images
+        from percalign.inversion import InversionConfig
+        from percalign.study.tasks import invert_images
+
+        inv, images, seed = self.spec.inversion, self.spec.images, self.spec.study.seed
+        settings = {k: v for k, v in dataclasses.asdict(inv).items() if k != "device"}
+        for (name, loss), folder in self._runs().items():
+            model = self.models[name]
+            key = step_key(
+                "invert", self._model_id(name), dataclasses.asdict(images), settings, loss, seed
+            )
+
+            def work(model: Any = model, folder: Path = folder, loss: str = loss) -> None:
+                every = load_images(images.source, size=model.spec.input_size, split=images.split)
+                config = InversionConfig(
+                    steps=inv.steps,
+                    optimizer=inv.optimizer,
+                    lr=inv.lr,
+                    schedule=inv.schedule,
+                    loss=loss,
+                    batch_size=inv.batch_size,
+                    fake_relu=inv.fake_relu,
+                    seed=seed,
+                )
+                invert_images(
+                    folder,
+                    model,
+                    choose(every, min(images.n, len(every)), seed),
+                    layers=inv.layers,
+                    seeds=inv.seeds,
+                    config=config,
+                    null_pool=choose(every, min(images.null_images, len(every)), seed + 1),
+                    validity_percentile=inv.validity_percentile,
+                    progress=self.progress,
+                    overwrite=True,
+                    extra={"images": {"split": images.split}, "command": "percalign study run"},
+                )
+
+            self._step(f"invert:{folder.name}", key, folder / "manifest.json", work)
+
+    def _judge(self) -> None:
+        from percalign.judges import get_judges
+        from percalign.study.tasks import JUDGMENTS, judge_folder
+
+        judges = None
+        for folder in self._runs().values():
+            key = step_key(
+                "judge",
+                self.keys[f"invert:{folder.name}"],
+                dataclasses.asdict(self.spec.judges),
+                self.spec.study.seed,
+            )
+
+            def work(folder: Path = folder) -> None:
+                nonlocal judges
+                judges = judges or get_judges(self.spec.judges.names, device=self._device())
+                judge_folder(folder, judges, k=self.spec.judges.k, seed=self.spec.study.seed)
+
+            self._step(f"judge:{folder.name}", key, folder / JUDGMENTS, work)
+
+    def _survey(self) -> None:
+        from percalign.survey.build import build_survey
+
+        sv = self.spec.survey
+        if not sv.enabled:
+            return
+        folder = self.folder / "survey"
+        runs = list(self._runs().values())
+        key = step_key(
+            "survey",
+            [self.keys[f"invert:{r.name}"] for r in runs],
+            dataclasses.asdict(sv),
+            self.spec.study.seed,
+        )
+
+        def work() -> None:
+            answers = _answer_count(folder)
+            if answers:
+                raise ConfigError(
+                    f"The survey settings or its IRIs changed, but {folder} already holds "
+                    f"{answers} answers; run the changed study with another --out (answers "
+                    "are never overwritten)."
+                )
+            build_survey(
+                folder,
+                runs,
+                database=sv.database,
+                overwrite=True,
+                practice=sv.practice,
+                min_catch_accuracy=self.spec.exclusions.min_catch_accuracy,
+                design=sv.design,
+                foil=sv.foil,
+                k=sv.k,
+                trials_per_participant=sv.trials_per_participant,
+                judgments_per_item=sv.judgments_per_item,
+                catch_rate=sv.catch_rate,
+                repeat_rate=sv.repeat_rate,
+                include_invalid=sv.include_invalid,
+                seed=self.spec.study.seed,
+            )
+
+        self._step("survey", key, folder / "plan.json", work)
+
+    def _bots(self) -> None:
+        bots = self.spec.bots
+        if not self.spec.survey.enabled or bots.n == 0:
+            return
+        folder = self.folder / "survey"
+        key = step_key("bots", self.keys["survey"], dataclasses.asdict(bots))
+
+        def work() -> None:
+            from percalign.judges import Bot, get_judge
+            from percalign.study.serve import local_survey
+            from percalign.survey.bots import run_bots
+
+            judge = get_judge(bots.judge)
+            simulated = [
+                Bot(
+                    judge,
+                    lapse=bots.lapse,
+                    temperature=bots.temperature,
+                    seed=self.spec.study.seed + i,
+                )
+                for i in range(bots.n)
+            ]
+            with local_survey(folder) as url:
+                run_bots(url, simulated, prefix="simulated")
+
+        self._step("bots", key, folder, work)
+
+    def _score(self) -> None:
+        from percalign.study.scores import score_study
+
+        runs = self._runs()
+        key = step_key(
+            "score",
+            [self.keys[f"judge:{f.name}"] for f in runs.values()],
+            self.keys.get("survey"),
+            _answer_digest(self.folder / "survey"),
+            self.spec.section("exclusions"),
+            self.spec.section("scoring"),
+            self.spec.judges.metric,
+            self.labels,
+        )
+
+        def work() -> None:
+            score_study(self.spec, self.folder, runs, self.labels)
+
+        self._step("score", key, self.folder / "scores" / "summary.json", work)
+
+    def _trust(self) -> None:
+        tr = self.spec.trust
+        if not tr.enabled:
+            return
+        names = tr.models or [m.name for m in self.spec.models]
+        judges = tr.judges or self.spec.judges.names
+        key = step_key(
+            "trust",
+            [self._model_id(n) for n in names],
+            dataclasses.asdict(tr),
+            judges,
+            self.spec.images.source,
+            self.spec.study.seed,
+            self.spec.inversion.layers[0],
+        )
+
+        def work() -> None:
+            from percalign.inversion import InversionConfig
+            from percalign.judges import get_judges
+            from percalign.trust import analyze
+
+            inv = self.spec.inversion
+            analyze(
+                self.folder / "trust",
+                [self.models[n] for n in names],
+                images=self.spec.images.source,
+                split=tr.split,
+                n_images=tr.n_images,
+                judges=get_judges(judges, device=self._device()),
+                metric=tr.metric,
+                seeds=tr.seeds,
+                layer=inv.layers[0],
+                config=InversionConfig(
+                    steps=tr.steps,
+                    optimizer=inv.optimizer,
+                    lr=inv.lr,
+                    schedule=inv.schedule,
+                    batch_size=inv.batch_size,
+                    seed=self.spec.study.seed,
+                ),
+                n_boot=self.spec.scoring.n_boot,
+                overwrite=True,
+                progress=self.progress,
+                log=self.log,
+            )
+
+        self._step("trust", key, self.folder / "trust" / "trust.json", work)
+
+    def _report(self) -> None:
+        from percalign.report import build_report
+
+        key = step_key("report", sorted(self.keys.items()), _provenance.code_version())
+        self._step(
+            "report",
+            key,
+            self.folder / "report" / "index.html",
+            lambda: build_report(self.folder),
+        )
+
+    def run(self) -> Path:
+        """Run every step that is not done; return the report's path."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with _lock(self.folder):
+            _sweep(self.folder)
+            self._write_spec()
+            self._load_models()
+            self._invert()
+            self._judge()
+            self._survey()
+            self._bots()
+            self._score()
+            self._trust()
+            self._report()
+        return self.folder / "report" / "index.html"
+
+    def _write_spec(self) -> None:
+        source = self.spec.source
+        target = self.folder / "study.toml"
+        if source is not None and source.resolve() != target.resolve():
+            tmp = target.with_name(".study.toml.tmp")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+
+
+def _sweep(folder: Path) -> None:
+    """Remove what a killed run left half-written: hidden ``.NAME.tmp-*``/``.old-*`` entries."""
+    for path in sorted(folder.rglob(".*"), key=lambda p: len(p.parts), reverse=True):
+        if _LEFTOVER.match(path.name):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _answer_count(survey: Path) -> int:
+    return int(_answer_digest(survey)[0])
+
+
+def _answer_digest(survey: Path) -> tuple[int, str]:
+    """(answers, a hash of their ids and times): changes whenever an answer arrives."""
+    if not (survey / "plan.json").is_file():
+        return (0, "")
+    from percalign.store.db import connect
+    from percalign.store.sessions import export_rows
+    from percalign.store.study import study_url
+
+    engine = connect(study_url(survey))
+    try:
+        rows = export_rows(engine)
+    finally:
+        engine.dispose()
+    digest = step_key([(r["participant"], r["trial"], r["choice"]) for r in rows])
+    return (len(rows), digest)
+
+
+def run_study(
+    spec: StudySpec,
+    out: Path | None = None,
+    *,
+    log: Log = print,
+    progress: Callable[[Any], None] | None = None,
+    backend: str = "local",
+) -> Pipeline:
+    """Run (or resume) the study ``spec`` in ``out`` (default: the spec's folder)."""
+    if out is None:
+        if spec.source is None:
+            raise ConfigError("Give an output folder for a spec that was not read from a file.")
+        out = spec.source.parent
+    pipeline = Pipeline(spec, Path(out), log=log, progress=progress, backend=backend)
+    pipeline.run()
+    return pipeline

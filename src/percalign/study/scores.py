@@ -1,0 +1,242 @@
+"""The scoring step of a study: judges' alignment, people's alignment, and how they relate.
+
+Writes ``scores/`` (atomically): ``validity.csv``, ``judges.csv`` (alignment per run, judge,
+layer and seed type), ``judges_table.csv`` (the paper's table: mean +- std over judges), and
+when the survey has answers ``answers.csv``, ``exclusions.csv``, ``humans.csv``,
+``humans_table.csv``, ``comparisons.csv``, ``judges_vs_humans.csv``; ``summary.json`` last.
+Simulated participants (platform ``bot``) are labelled as such in every table and figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from percalign.study.spec import StudySpec
+
+__all__ = ["judges_vs_humans", "participant_kind", "score_study"]
+
+
+def participant_kind(answers: pd.DataFrame) -> str:
+    """``simulated`` (all bots), ``people`` (no bots) or ``mixed``."""
+    bots = answers["platform"].astype(str).eq("bot")
+    return "simulated" if bots.all() else ("people" if not bots.any() else "mixed")
+
+
+def judges_vs_humans(
+    study: Path, table: pd.DataFrame, judges: Sequence[Any], by: Sequence[str], seed: int = 0
+) -> pd.DataFrame:
+    """Each judge answers the survey's items; its answers are compared with the people's.
+
+    Args:
+        study: the survey folder (its ``stimuli/``).
+        table: the answer table after exclusions (``item``, ``query``, ``candidates``,
+            ``correct``, ``is_catch`` and the ``by`` columns).
+        judges: :class:`~percalign.judges.Judge` objects.
+        by: conditions whose ranking by judges and by people is compared (Kendall's tau).
+    """
+    import torch
+
+    from percalign.scoring import judge_agreement, ranking_agreement
+    from percalign.store.images import read_png
+
+    regular = table[~table["is_catch"].astype(bool)]
+    items = regular.drop_duplicates("item")[["item", "query", "candidates", *by]]
+    cache: dict[str, torch.Tensor] = {}
+
+    def image(sha: str) -> torch.Tensor:
+        if sha not in cache:
+            cache[sha] = read_png(Path(study) / "stimuli" / f"{sha}.png")
+        return cache[sha]
+
+    queries = torch.stack([image(q) for q in items["query"]])
+    refs = torch.stack(
+        [torch.stack([image(c) for c in cands.split("|")]) for cands in items["candidates"]]
+    )
+    human_by_group = regular.groupby(list(by))["correct"].mean() if by else None
+    rows = []
+    for judge in judges:
+        chosen = torch.cat(
+            [judge.match(queries[i : i + 64], refs[i : i + 64]) for i in range(0, len(items), 64)]
+        )
+        decisions = items.assign(correct=(chosen == 0).int().numpy())
+        agree = judge_agreement(regular, decisions[["item", "correct"]])
+        row = {"judge": judge.name, **agree, "judge_alignment": float(decisions["correct"].mean())}
+        if human_by_group is not None and len(human_by_group) >= 3:
+            rank = ranking_agreement(
+                human_by_group, decisions.groupby(list(by))["correct"].mean(), seed=seed
+            )
+            row.update(tau=rank["tau"], tau_low=rank["ci_low"], tau_high=rank["ci_high"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _validity(runs: Mapping[tuple[str, str], Path]) -> pd.DataFrame:
+    from percalign.store.runs import read_manifest
+
+    rows = []
+    for (model, loss), folder in runs.items():
+        for layer, v in read_manifest(folder).get("validity", {}).items():
+            rows.append(
+                {
+                    "model": model,
+                    "loss": loss,
+                    "layer": layer,
+                    "valid": v["valid"],
+                    "iris": v["iris"],
+                    "pass_rate": v["pass_rate"],
+                    "threshold": v.get("threshold"),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _judges(
+    spec: StudySpec, runs: Mapping[tuple[str, str], Path], labels: Mapping[str, tuple[str, str]]
+) -> pd.DataFrame:
+    from percalign.judges.metric import summarize
+    from percalign.study.tasks import JUDGMENTS
+
+    frames = []
+    for (model, loss), folder in runs.items():
+        table = pd.read_csv(folder / JUDGMENTS)
+        summary = summarize(table, n_boot=spec.scoring.n_boot, seed=spec.study.seed)
+        arch, training = labels[model]
+        frames.append(summary.assign(model=model, loss=loss, architecture=arch, training=training))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> pd.DataFrame:
+    """Alignment (%) per model and judge over all its IRIs, with a bootstrap CI over IRIs."""
+    from percalign.scoring.stats import bootstrap_ci
+    from percalign.study.tasks import JUDGMENTS
+
+    metric = spec.judges.metric
+    table = pd.concat(
+        [pd.read_csv(f / JUDGMENTS).assign(model=m) for (m, _), f in runs.items()],
+        ignore_index=True,
+    )
+    rows = []
+    for (model, judge), group in table.groupby(["model", "judge"], sort=False):
+        values = group[metric].dropna().astype(float).to_numpy()
+        lo, hi = bootstrap_ci(values, spec.scoring.n_boot, spec.study.seed)
+        rows.append(
+            {
+                "model": model,
+                "judge": judge,
+                "iris": len(values),
+                "alignment": 100 * values.mean(),
+                "lo": 100 * lo,
+                "hi": 100 * hi,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _judges_table(judged: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+    """Rows x columns of the paper's table: mean +- std over judges of the chosen metric."""
+    metric = spec.judges.metric
+    rows, cols = spec.scoring.table_rows, spec.scoring.table_columns
+    per_model = judged.groupby([rows, cols, "judge"], sort=False)[metric].mean().reset_index()
+    cells = per_model.groupby([rows, cols], sort=False)[metric].agg(["mean", "std"])
+    cells["cell"] = [
+        f"{m:.1f} +- {0.0 if s != s else s:.1f}"
+        for m, s in zip(cells["mean"], cells["std"], strict=True)
+    ]
+    return cells["cell"].unstack(cols)
+
+
+def score_study(
+    spec: StudySpec,
+    folder: Path,
+    runs: Mapping[tuple[str, str], Path],
+    labels: Mapping[str, tuple[str, str]],
+) -> dict[str, Any]:
+    """Score the study in ``folder``; writes ``folder/scores`` and returns its summary."""
+    from percalign.scoring import (
+        Exclusions,
+        alignment,
+        apply_exclusions,
+        compare,
+        krippendorff_alpha,
+        noise_ceiling,
+        paper_table,
+    )
+    from percalign.store.runs import atomic_folder
+
+    judged = _judges(spec, runs, labels)
+    summary: dict[str, Any] = {
+        "judge_metric": spec.judges.metric,
+        "judges": spec.judges.names,
+        "by": spec.scoring.by,
+        "exclusions": dataclasses.asdict(spec.exclusions),
+    }
+    answers = _answers(folder / "survey")
+    with atomic_folder(folder / "scores", overwrite=True) as tmp:
+        _validity(runs).to_csv(tmp / "validity.csv", index=False)
+        judged.to_csv(tmp / "judges.csv", index=False)
+        _judges_by_model(spec, runs).to_csv(tmp / "judges_by_model.csv", index=False)
+        _judges_table(judged, spec).to_csv(tmp / "judges_table.csv")
+        if answers is not None and len(answers):
+            kind = participant_kind(answers)
+            arch = {m: labels[m][0] for m in labels}
+            training = {m: labels[m][1] for m in labels}
+            answers = answers.assign(
+                architecture=answers["model"].map(arch), training=answers["model"].map(training)
+            )
+            answers.to_csv(tmp / "answers.csv", index=False)
+            rules = Exclusions(**dataclasses.asdict(spec.exclusions))
+            kept, report = apply_exclusions(answers, rules)
+            report.to_csv(tmp / "exclusions.csv", index=False)
+            by = list(spec.scoring.by)
+            humans = alignment(kept, by, n_boot=spec.scoring.n_boot, seed=spec.study.seed)
+            humans.insert(0, "participants_kind", kind)
+            humans.to_csv(tmp / "humans.csv", index=False)
+            per_model = alignment(kept, ["model"], n_boot=spec.scoring.n_boot, seed=spec.study.seed)
+            per_model.insert(0, "participants_kind", kind)
+            per_model.to_csv(tmp / "humans_by_model.csv", index=False)
+            rows, cols = spec.scoring.table_rows, spec.scoring.table_columns
+            cells = alignment(kept, [rows, cols], n_boot=spec.scoring.n_boot, seed=spec.study.seed)
+            paper_table(cells, rows, cols).to_csv(tmp / "humans_table.csv")
+            if kept["model"].nunique() >= 2:
+                compare(kept, "model", n_boot=spec.scoring.n_boot, seed=spec.study.seed).to_csv(
+                    tmp / "comparisons.csv", index=False
+                )
+            from percalign.judges import get_judges
+
+            versus = judges_vs_humans(
+                folder / "survey", kept, get_judges(spec.judges.names), by, spec.study.seed
+            )
+            versus.to_csv(tmp / "judges_vs_humans.csv", index=False)
+            summary.update(
+                participants_kind=kind,
+                answers=len(answers),
+                participants=int(answers["participant"].nunique()),
+                kept_answers=len(kept),
+                kept_participants=int(kept["participant"].nunique()),
+                excluded=report.to_dict(orient="records"),
+                krippendorff_alpha=krippendorff_alpha(kept.assign(choice=kept["correct"])),
+                noise_ceiling=noise_ceiling(kept, seed=spec.study.seed),
+            )
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    return summary
+
+
+def _answers(survey: Path) -> pd.DataFrame | None:
+    if not (survey / "plan.json").is_file():
+        return None
+    from percalign.store.db import connect
+    from percalign.store.sessions import export_rows
+    from percalign.store.study import study_url
+
+    engine = connect(study_url(survey))
+    try:
+        rows = export_rows(engine)
+    finally:
+        engine.dispose()
+    return pd.DataFrame(rows) if rows else None

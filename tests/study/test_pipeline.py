@@ -1,0 +1,208 @@
+"""A tiny study end to end: every step, skip when done, re-run what a change touches,
+kill -9 at several points and resume to the same outputs, and the report."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from percalign.cli import main
+from percalign.errors import ConfigError
+from percalign.report import SECTIONS
+from percalign.study.pipeline import LEDGER, run_study
+from percalign.study.spec import load_spec
+
+SPEC = """
+[study]
+name = "tiny <b>study</b>"
+seed = 0
+
+[[models]]
+name = "tiny-cnn"
+architecture = "cnn"
+training = "random"
+
+[[models]]
+name = "tiny-vgg"
+architecture = "vgg"
+training = "random"
+
+[images]
+n = 4
+null_images = 16
+
+[inversion]
+seeds = "super-noise,image"
+steps = 3
+
+[judges]
+names = ["pixel"]
+
+[survey]
+trials_per_participant = 8
+judgments_per_item = 2
+include_invalid = true
+
+[bots]
+n = 2
+
+[trust]
+enabled = true
+n_images = 8
+steps = 3
+seeds = "image:1"
+"""
+
+ALL_STEPS = {
+    "invert:tiny-cnn__regularizer-free",
+    "invert:tiny-vgg__regularizer-free",
+    "judge:tiny-cnn__regularizer-free",
+    "judge:tiny-vgg__regularizer-free",
+    "survey",
+    "bots",
+    "score",
+    "trust",
+    "report",
+}
+
+
+def _spec(folder: Path, text: str = SPEC) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "study.toml"
+    path.write_text(text)
+    return path
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """What a study produced, without the clocks: image and table contents, and answers."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if not path.is_file() or rel.startswith(("report/", "survey/", ".")) or "/." in rel:
+            continue
+        if (
+            path.suffix == ".png"
+            or rel.endswith(("judgments.csv", "per_input.csv"))
+            or (rel.startswith("scores/") and path.suffix == ".csv" and "answers" not in rel)
+        ):
+            found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    answers = pd.read_csv(folder / "scores" / "answers.csv")
+    rows = answers[["platform_pid", "trial", "item", "choice", "correct"]]
+    found["answers"] = hashlib.sha256(
+        rows.sort_values(["platform_pid", "trial"]).to_csv(index=False).encode()
+    ).hexdigest()
+    return found
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("study") / "s"
+    spec = load_spec(_spec(folder))
+    pipeline = run_study(spec, folder, log=lambda _m: None)
+    assert set(pipeline.executed) == ALL_STEPS
+    return folder
+
+
+def test_every_step_ran_and_was_recorded(done):
+    ledger = json.loads((done / LEDGER).read_text())["steps"]
+    assert set(ledger) == ALL_STEPS
+    answers = pd.read_csv(done / "scores" / "answers.csv")
+    assert len(answers) == 16 and set(answers["platform"]) == {"bot"}
+    assert not answers.duplicated(["participant", "trial"]).any()
+    humans = pd.read_csv(done / "scores" / "humans.csv")
+    assert set(humans["participants_kind"]) == {"simulated"}
+    assert (done / "trust" / "summary.csv").is_file()
+
+
+def test_report_has_every_section_and_no_broken_image(done):
+    page = (done / "report" / "index.html").read_text()
+    for key in SECTIONS:
+        assert f'<section id="{key}">' in page
+    assert "tiny &lt;b&gt;study&lt;/b&gt;" in page  # spec strings are escaped
+    assert "Simulated participants." in page
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert len(sources) >= 4  # two grids, the alignment and trust figures
+    for src in sources:
+        assert src.startswith("data:image/png;base64,")
+        Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).verify()
+    for stem in ("alignment", "trust"):
+        assert (done / "report" / "figures" / f"{stem}.pdf").stat().st_size > 1000
+    methods = re.search(r'<p class="methods">(.*?)</p>', page, re.S).group(1)
+    assert "tiny-cnn" in methods and "3 steps of adam" in methods and "simulated" in methods
+
+
+def test_a_rerun_does_nothing_and_a_change_reruns_only_what_depends_on_it(done, tmp_path):
+    folder = tmp_path / "s"
+    import shutil
+
+    shutil.copytree(done, folder)
+    again = run_study(load_spec(folder / "study.toml"), folder, log=lambda _m: None)
+    assert again.executed == []
+    changed = SPEC.replace('names = ["pixel"]', 'names = ["pixel", "ssim"]')
+    _spec(folder, changed)
+    again = run_study(load_spec(folder / "study.toml"), folder, log=lambda _m: None)
+    # the judges' names also feed the trust rule (trust.judges defaults to them)
+    assert set(again.executed) == {
+        "judge:tiny-cnn__regularizer-free",
+        "judge:tiny-vgg__regularizer-free",
+        "score",
+        "trust",
+        "report",
+    }
+    judged = pd.read_csv(folder / "runs" / "tiny-cnn__regularizer-free" / "judgments.csv")
+    assert set(judged["judge"]) == {"pixel", "ssim"}
+    # new IRIs would orphan the answers already collected: refused, nothing changed
+    _spec(folder, changed.replace("steps = 3\n\n[judges]", "steps = 4\n\n[judges]"))
+    with pytest.raises(ConfigError, match="already holds 16 answers"):
+        run_study(load_spec(folder / "study.toml"), folder, log=lambda _m: None)
+    assert len(pd.read_csv(folder / "scores" / "answers.csv")) == 16
+
+
+def _ledger_steps(folder: Path) -> int:
+    try:
+        return len(json.loads((folder / LEDGER).read_text())["steps"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+@pytest.mark.slow
+def test_kill_at_several_points_and_resume_to_the_same_outputs(done, tmp_path):
+    folder = tmp_path / "k"
+    spec = _spec(folder)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "percalign", "study", "run", str(spec)]
+    killed = 0
+    for after in (1, 4, 6):  # during the inversions, the judging, and the bots or scoring
+        proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 240
+        while _ledger_steps(folder) < after and proc.poll() is None:
+            assert time.monotonic() < deadline, "the study made no progress"
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+        leftovers = [p.name for p in folder.rglob(".*tmp*")]
+        # a killed step may leave its temporary folder; it never looks finished
+        assert all(".tmp" in name for name in leftovers)
+    assert killed == 3, "each run should have been killed mid-way"
+    assert main(["study", "run", str(spec)]) == 0
+    assert not [p for p in folder.rglob(".*") if ".tmp" in p.name or ".old-" in p.name]
+    assert digest(folder) == digest(done)
+    ledger = json.loads((folder / LEDGER).read_text())["steps"]
+    assert set(ledger) == ALL_STEPS
