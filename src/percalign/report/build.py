@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from percalign.store.runs import atomic_folder, read_manifest
@@ -42,8 +43,8 @@ padding-bottom:.2em} h3{margin-bottom:.3em}
 .sub{color:#555;margin-top:0} .note{color:#555;font-size:.9em}
 .banner{background:#fff4d6;border:1px solid #e0c060;padding:.6em .9em;border-radius:6px}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
-th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
-th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
+th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left}
+th{background:#f4f4f4} td.n{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%} .grids{display:flex;flex-wrap:wrap;gap:1.2em}
 .grid{flex:0 1 250px} .grid img{image-rendering:pixelated;border:1px solid #eee}
 .grid h3{font-size:.95em}
@@ -59,14 +60,17 @@ def _img(path: Path, alt: str) -> str:
 def _table(frame: pd.DataFrame, index: bool = False, digits: int = 3) -> str:
     def fmt(v: Any) -> str:
         if isinstance(v, float):
-            return "-" if v != v else f"{v:.{digits}g}" if abs(v) < 1e-3 else f"{v:.{digits}f}"
-        return html.escape(str(v))
+            text = "-" if v != v else f"{v:.{digits}g}" if abs(v) < 1e-3 else f"{v:.{digits}f}"
+            return f"<td class=n>{text}</td>"
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return f"<td class=n>{v}</td>"
+        return f"<td>{html.escape(str(v))}</td>"
 
     head = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
     rows = []
     for idx, row in frame.iterrows():
         cells = ([fmt(idx)] if index else []) + [fmt(v) for v in row.tolist()]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
     header = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
     return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
 

@@ -151,6 +151,25 @@ def _judges_table(judged: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     return cells["cell"].unstack(cols)
 
 
+def _in_order(
+    table: pd.DataFrame, labels: Mapping[str, tuple[str, str]], spec: StudySpec
+) -> pd.DataFrame:
+    """Rows and columns of a paper-style table in the order the spec lists the models."""
+    position = {"architecture": 0, "training": 1}
+    seen: dict[str, list[str]] = {"rows": [], "columns": []}
+    for m in spec.models:
+        for axis, name in (
+            ("rows", spec.scoring.table_rows),
+            ("columns", spec.scoring.table_columns),
+        ):
+            value = labels[m.name][position[name]] if name in position else None
+            if value is not None and value not in seen[axis]:
+                seen[axis].append(value)
+    rows = [r for r in seen["rows"] if r in table.index] or list(table.index)
+    cols = [c for c in seen["columns"] if c in table.columns] or list(table.columns)
+    return table.reindex(index=rows, columns=cols)
+
+
 def score_study(
     spec: StudySpec,
     folder: Path,
@@ -181,7 +200,7 @@ def score_study(
         _validity(runs).to_csv(tmp / "validity.csv", index=False)
         judged.to_csv(tmp / "judges.csv", index=False)
         _judges_by_model(spec, runs).to_csv(tmp / "judges_by_model.csv", index=False)
-        _judges_table(judged, spec).to_csv(tmp / "judges_table.csv")
+        _in_order(_judges_table(judged, spec), labels, spec).to_csv(tmp / "judges_table.csv")
         if answers is not None and len(answers):
             kind = participant_kind(answers)
             arch = {m: labels[m][0] for m in labels}
@@ -202,7 +221,7 @@ def score_study(
             per_model.to_csv(tmp / "humans_by_model.csv", index=False)
             rows, cols = spec.scoring.table_rows, spec.scoring.table_columns
             cells = alignment(kept, [rows, cols], n_boot=spec.scoring.n_boot, seed=spec.study.seed)
-            paper_table(cells, rows, cols).to_csv(tmp / "humans_table.csv")
+            _in_order(paper_table(cells, rows, cols), labels, spec).to_csv(tmp / "humans_table.csv")
             if kept["model"].nunique() >= 2:
                 compare(kept, "model", n_boot=spec.scoring.n_boot, seed=spec.study.seed).to_csv(
                     tmp / "comparisons.csv", index=False
