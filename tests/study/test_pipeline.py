@@ -25,46 +25,7 @@ from percalign.report import SECTIONS
 from percalign.study.pipeline import LEDGER, run_study
 from percalign.study.spec import load_spec
 
-SPEC = """
-[study]
-name = "tiny <b>study</b>"
-seed = 0
-
-[[models]]
-name = "tiny-cnn"
-architecture = "cnn"
-training = "random"
-
-[[models]]
-name = "tiny-vgg"
-architecture = "vgg"
-training = "random"
-
-[images]
-n = 4
-null_images = 16
-
-[inversion]
-seeds = "super-noise,image"
-steps = 3
-
-[judges]
-names = ["pixel"]
-
-[survey]
-trials_per_participant = 8
-judgments_per_item = 2
-include_invalid = true
-
-[bots]
-n = 2
-
-[trust]
-enabled = true
-n_images = 8
-steps = 3
-seeds = "image:1"
-"""
+SPEC = (Path(__file__).parent / "tiny_study.toml").read_text()
 
 ALL_STEPS = {
     "invert:tiny-cnn__regularizer-free",
