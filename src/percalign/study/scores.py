@@ -19,7 +19,7 @@ import pandas as pd
 
 from percalign.study.spec import StudySpec
 
-__all__ = ["judges_vs_humans", "participant_kind", "score_study"]
+__all__ = ["judges_vs_humans", "participant_kind", "read_answers", "score_study"]
 
 
 def participant_kind(answers: pd.DataFrame) -> str:
@@ -195,7 +195,7 @@ def score_study(
         "by": spec.scoring.by,
         "exclusions": dataclasses.asdict(spec.exclusions),
     }
-    answers = _answers(folder / "survey")
+    answers = read_answers(folder / "survey")
     with atomic_folder(folder / "scores", overwrite=True) as tmp:
         _validity(runs).to_csv(tmp / "validity.csv", index=False)
         judged.to_csv(tmp / "judges.csv", index=False)
@@ -246,7 +246,8 @@ def score_study(
     return summary
 
 
-def _answers(survey: Path) -> pd.DataFrame | None:
+def read_answers(survey: Path) -> pd.DataFrame | None:
+    """The survey's answers as the long export table, or None before the first answer."""
     if not (survey / "plan.json").is_file():
         return None
     from percalign.store.db import connect

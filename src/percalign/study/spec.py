@@ -65,6 +65,21 @@ class Inversion:
     validity_percentile: float = 1.0
     device: str = "auto"
 
+    def config(self, loss: str, seed: int, steps: int | None = None) -> Any:
+        """The :class:`~percalign.inversion.InversionConfig` of these settings for ``loss``."""
+        from percalign.inversion import InversionConfig
+
+        return InversionConfig(
+            steps=self.steps if steps is None else steps,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            schedule=self.schedule,
+            loss=loss,
+            batch_size=self.batch_size,
+            fake_relu=self.fake_relu,
+            seed=seed,
+        )
+
 
 @dataclass(frozen=True)
 class Judges:
@@ -214,7 +229,7 @@ def _section(cls: type, data: Any, where: str) -> Any:
 
 def _check_values(spec: StudySpec) -> None:
     """Range and choice checks that need no heavy imports (the rest happen in the steps)."""
-    from percalign.inversion import InversionConfig, parse_objectives, parse_seeds
+    from percalign.inversion import parse_objectives, parse_seeds
     from percalign.survey.design import DESIGNS, FOILS
 
     inv = spec.inversion
@@ -238,16 +253,7 @@ def _check_values(spec: StudySpec) -> None:
     parse_objectives(inv.layers)
     parse_seeds(inv.seeds)
     for loss in inv.losses:
-        InversionConfig(
-            steps=inv.steps,
-            optimizer=inv.optimizer,
-            lr=inv.lr,
-            schedule=inv.schedule,
-            loss=loss,
-            batch_size=inv.batch_size,
-            fake_relu=inv.fake_relu,
-            seed=spec.study.seed,
-        )
+        inv.config(loss, spec.study.seed)
     check_float("[inversion]", "validity_percentile", inv.validity_percentile, 0.0, 100.0, True)
     check_int("[judges]", "k", spec.judges.k, low=2)
     check_choice("[judges]", "metric", spec.judges.metric, ("seed_2afc", "other_2afc", "matching"))
