@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,7 +82,7 @@ class LoadReport:
         if not values:
             return float("nan")
         ranked = sorted(values)
-        return ranked[max(0, min(len(ranked) - 1, round(q * len(ranked) + 0.5) - 1))]
+        return ranked[max(0, min(len(ranked), math.ceil(q * len(ranked))) - 1)]
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,11 @@ def _reason(status: int, payload: bytes) -> str:
 
 
 async def _participant(
-    client: _Client, log: ParticipantLog, trials: int | None, think_s: float
+    client: _Client,
+    log: ParticipantLog,
+    trials: int | None,
+    think_s: float,
+    on_answer: Callable[[int], None] | None,
 ) -> None:
     body = {"platform": "bot", "pid": log.name}
     s, _ = await client.call("POST", "/api/sessions", body)
@@ -215,6 +221,8 @@ async def _participant(
         client.report.answer_ms.append(ms)
         client.report.answer_e2e_ms.append((time.perf_counter() - start) * 1000)
         log.acked[pos] = choice
+        if on_answer is not None:
+            on_answer(client.report.answers)
         pos = None if a["done"] else a["next"]
         if client.failed:  # like a reloaded page: come back through the session endpoint
             client.failed = False
@@ -241,6 +249,7 @@ async def _simulate(
     seed: int,
     backoff: Backoff,
     think_s: float,
+    on_answer: Callable[[int], None] | None,
 ) -> LoadReport:
     report = LoadReport(
         [ParticipantLog(f"{prefix}-{i}") for i in range(n)], 0.0, [], [], Counter(), 0
@@ -253,7 +262,7 @@ async def _simulate(
     try:
         await asyncio.gather(
             *(
-                _participant(client, log, trials, think_s)
+                _participant(client, log, trials, think_s, on_answer)
                 for client, log in zip(clients, report.participants, strict=True)
             )
         )
@@ -273,6 +282,7 @@ def simulate(
     seed: int = 0,
     backoff: Backoff | None = None,
     think_s: float = 0.0,
+    on_answer: Callable[[int], None] | None = None,
 ) -> LoadReport:
     """Run ``n`` simulated participants at once against the service at ``url``.
 
@@ -284,11 +294,14 @@ def simulate(
         seed: seeds the choices and the retry jitter.
         backoff: the retry policy (default: the browser's).
         think_s: mean pause before each answer (0: as fast as the service allows).
+        on_answer: called with the number of answers acknowledged so far, after each one.
 
     Raises:
         ServiceError: a call was refused (4xx) or kept failing past the backoff.
     """
-    return asyncio.run(_simulate(url, n, trials, prefix, seed, backoff or Backoff(), think_s))
+    return asyncio.run(
+        _simulate(url, n, trials, prefix, seed, backoff or Backoff(), think_s, on_answer)
+    )
 
 
 def _loopback(url: str) -> tuple[str, int]:
