@@ -117,13 +117,6 @@ def test_a_participant_answers_everything_once_and_resumes(study):
         ),
         (
             "post",
-            "/api/participants/{pid}/answers",
-            {"position": 0, "choice": 0, "client_time": "NaN"},
-            422,
-            "client_time",
-        ),
-        (
-            "post",
             "/api/sessions",
             {"platform": "link", "pid": "a", "study": "x\u0000y"},
             422,
@@ -135,6 +128,14 @@ def test_a_participant_answers_everything_once_and_resumes(study):
         ("get", "/stimuli/../../etc/passwd", None, 404, ""),
         ("get", "/api/admin/progress", None, 401, "Admin token"),
         ("post", "/api/sessions", {"platform": "prolific"}, 422, "Invalid request"),
+        (
+            "post",
+            "/api/sessions",
+            {"platform": "link", "pid": "a", "screen": {"w": "800", "h": True}},
+            422,
+            "a number is required",
+        ),
+        ("post", "/api/participants/{pid}/answers", {"position": 0, "choice": True}, 422, "number"),
         ("post", "/api/sessions", {"platform": "myspace", "pid": "a"}, 422, "Invalid request"),
     ],
 )
@@ -241,5 +242,19 @@ def test_participant_strings_never_reach_the_page_raw(study):
             ok = await c.get("/", params={"pid": "plain-id_1"})
             assert ok.status_code == 200 and "plain-id_1" in ok.text
             assert "<img src=x" not in ok.text
+
+    _run(go())
+
+
+def test_non_finite_numbers_are_refused(study):
+    async def go():
+        async with await _client(study) as c:
+            pid, auth, _ = await _join(c, platform="link", pid="nan-sender")
+            r = await c.post(
+                f"/api/participants/{pid}/answers",
+                content=b'{"position": 0, "choice": 0, "client_time": NaN}',
+                headers={**auth, "content-type": "application/json"},
+            )
+            assert r.status_code == 422 and "client_time" in r.json()["error"]
 
     _run(go())

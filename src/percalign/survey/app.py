@@ -53,18 +53,19 @@ _UNAVAILABLE = (
 PlatformId = Annotated[str | None, Query(pattern=ID_PATTERN)]
 
 
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):  # JSON true/false are not numbers (pydantic would take 1/0)
-        raise ValueError("a number is required, not true/false")
+def _number(value: Any) -> Any:
+    # pydantic would read true/false as 1/0 and "7" as 7; a JSON body must send numbers
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ValueError(f"a number is required, not {type(value).__name__}")
     return value
 
 
 class _Body(BaseModel):
-    """A request body: numbers must be JSON numbers."""
+    """A request body: numbers must be JSON numbers (not booleans or strings)."""
 
     @model_validator(mode="before")
     @classmethod
-    def _no_bools_for_numbers(cls, data: Any) -> Any:
+    def _numbers_are_numbers(cls, data: Any) -> Any:
         if isinstance(data, dict):
             numeric = {
                 name
@@ -72,7 +73,7 @@ class _Body(BaseModel):
                 if f.annotation in (int, float, int | None, float | None)
             }
             for name in numeric & set(data):
-                _not_bool(data[name])
+                _number(data[name])
         return data
 
 
