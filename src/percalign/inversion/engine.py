@@ -187,6 +187,8 @@ def invert(
     seed_labels: torch.Tensor | None = None,
     perceptual: Perceptual | None = None,
     progress: Callable[[Progress], None] | None = None,
+    only_targets: Sequence[int] | None = None,
+    only_objectives: Sequence[int] | None = None,
 ) -> InversionResult:
     """Invert ``model``'s representation of each target from each seed, for each objective.
 
@@ -204,11 +206,20 @@ def invert(
         perceptual: differentiable distance (N,) between image batches in [0, 1], used by the
             adversarial loss (default: calibrated AlexNet-LPIPS, which needs its weights).
         progress: called with a :class:`Progress` as the run advances.
+        only_targets, only_objectives: optimize only the IRIs of these target indices and
+            objective indices (positions in ``targets`` and ``layers``; default: all), for
+            splitting one call into parts that run apart. Everything else is done as in the
+            whole call (seeds drawn with the same keys from the same pool, seed distances
+            and the adversarial weight over all targets, the same batches), so each returned
+            row is bitwise the row of the whole call. A batch that mixes chosen and other
+            IRIs is optimized whole and the others dropped: parts whose IRIs per objective
+            are a multiple of ``config.batch_size`` waste nothing.
 
     Returns:
         An :class:`InversionResult` whose rows are ordered by objective, target, seed type
-        and copy. Each IRI is the best iterate by loss, except with random transforms, whose
-        loss is measured on a random view: there it is the last iterate.
+        and copy (only the chosen ones; ``targets`` always holds every target). Each IRI is
+        the best iterate by loss, except with random transforms, whose loss is measured on a
+        random view: there it is the last iterate.
     """
     config = config or InversionConfig()
     model.check_input(targets)
@@ -242,6 +253,7 @@ def invert(
         for s in seed_specs
         for c in range(s.count)
     ]
+    chosen = _chosen(jobs, only_targets, len(targets), only_objectives, len(objectives))
     seed_list, seed_sources = [], []
     for job in jobs:
         shared = config.share_seeds and job.kind != "image"
@@ -273,37 +285,47 @@ def invert(
         for index in [[i for i, j in enumerate(jobs) if j.objective == o]]
         for s in range(0, len(index), config.batch_size)
     ]
-    runner = _Runner(config, len(batches), progress, perceptual)
+    to_run = sum(1 for _, chunk in batches if any(chosen[i] for i in chunk))
+    runner = _Runner(config, to_run, progress, perceptual)
     rows: dict[str, list[torch.Tensor]] = {"iris": [], "dist": [], "steps": [], "curves": []}
     layer_rows: dict[str, list[torch.Tensor]] = {}
     seed_dist = torch.empty(len(jobs))
     lambdas: dict[str, float] = {}
     all_layers = list(dict.fromkeys(n for obj in objectives for n in obj.layers))
     for o, objective in enumerate(objectives):
-        state = _ObjectiveState(model, objective, config, targets)
         mine = [chunk for oo, chunk in batches if oo == o]
+        if not any(chosen[i] for chunk in mine for i in chunk):
+            continue
+        state = _ObjectiveState(model, objective, config, targets)
         lam = runner.first_step_lambda(state, targets, jobs, all_seeds, mine, seed_dist)
         if lam is not None:
             lambdas[objective.name] = lam
         for chunk in mine:
+            keep = [k for k, i in enumerate(chunk) if chosen[i]]
+            if not keep:
+                continue
             out = runner.run(state, targets, [jobs[i] for i in chunk], all_seeds[chunk], lam)
+            if len(keep) < len(chunk):
+                out = _rows(out, torch.tensor(keep))
             for field_name in rows:
                 rows[field_name].append(out[field_name])
             for name in all_layers:
-                value = out["layers"].get(name, torch.full((len(chunk),), float("nan")))
+                value = out["layers"].get(name, torch.full((len(keep),), float("nan")))
                 layer_rows.setdefault(name, []).append(value)
 
+    picked = [i for i in range(len(jobs)) if chosen[i]]
+    kept = [jobs[i] for i in picked]
     return InversionResult(
         iris=torch.cat(rows["iris"]),
-        seeds=all_seeds.cpu(),
+        seeds=all_seeds.cpu() if len(kept) == len(jobs) else all_seeds[picked].cpu(),
         targets=targets.cpu(),
-        target_index=torch.tensor([j.target for j in jobs]),
-        seed_kind=[j.kind for j in jobs],
-        seed_copy=[j.copy for j in jobs],
-        seed_source=seed_sources,
-        objective=[objectives[j.objective].name for j in jobs],
+        target_index=torch.tensor([j.target for j in kept]),
+        seed_kind=[j.kind for j in kept],
+        seed_copy=[j.copy for j in kept],
+        seed_source=[seed_sources[i] for i in picked],
+        objective=[objectives[j.objective].name for j in kept],
         distance=torch.cat(rows["dist"]),
-        seed_distance=seed_dist,
+        seed_distance=seed_dist if len(kept) == len(jobs) else seed_dist[picked],
         layer_distance={k: torch.cat(v) for k, v in layer_rows.items()},
         steps_taken=torch.cat(rows["steps"]),
         curve_steps=runner.curve_steps,
@@ -311,6 +333,46 @@ def invert(
         config=config,
         extra={"adversarial_lambda": lambdas} if lambdas else {},
     )
+
+
+def _subset(name: str, given: Sequence[int] | None, n: int) -> set[int] | None:
+    """The indices ``given`` as a set, checked against ``range(n)``."""
+    if given is None:
+        return None
+    chosen = set()
+    for i in given:
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
+            raise InputShapeError(
+                f"{name} must hold indices in [0, {n - 1}]; got {i!r}. Pass positions in the "
+                "call's targets and layers."
+            )
+        chosen.add(i)
+    if not chosen:
+        raise InputShapeError(f"{name} is empty; pass None to optimize every IRI.")
+    return chosen
+
+
+def _chosen(
+    jobs: list[_Job],
+    only_targets: Sequence[int] | None,
+    n_targets: int,
+    only_objectives: Sequence[int] | None,
+    n_objectives: int,
+) -> list[bool]:
+    """For each job, whether the caller asked for it."""
+    targets = _subset("only_targets", only_targets, n_targets)
+    objectives = _subset("only_objectives", only_objectives, n_objectives)
+    return [
+        (targets is None or j.target in targets)
+        and (objectives is None or j.objective in objectives)
+        for j in jobs
+    ]
+
+
+def _rows(out: dict[str, Any], keep: torch.Tensor) -> dict[str, Any]:
+    """The rows ``keep`` of one batch's output."""
+    picked = {k: v[keep] for k, v in out.items() if k != "layers"}
+    return {**picked, "layers": {k: v[keep] for k, v in out["layers"].items()}}
 
 
 class _Runner:
