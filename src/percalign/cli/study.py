@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from percalign.cli._console import err, inversion_progress, out
+from percalign.cli._console import err, out
+
+if TYPE_CHECKING:
+    from percalign.study.backends import TaskProgress
+
+BACKENDS = ("local", "ray")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,27 +23,93 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "run",
         help="train, invert, judge, build the survey, score, trust and report",
         description="Run every step of the study that is not done yet; a re-run skips what "
-        "is done and redoes what a changed setting touches.",
+        "is done and redoes what a changed setting touches. The invert and judge steps run "
+        "as tasks in this process (--backend local) or on Ray (--backend ray).",
     )
     r.add_argument("spec", type=Path, help="the study spec (see docs/study.md)")
     r.add_argument("--out", type=Path, default=None, help="study folder (default: the spec's)")
-    r.add_argument("--backend", default="local", help="local (default)")
+    r.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="where the invert and judge tasks run: local (this process, default) or ray "
+        "(needs pip install 'percalign[ray]')",
+    )
+    r.add_argument(
+        "--address",
+        default=None,
+        help="the Ray cluster: auto (started on this machine with `ray start --head`), "
+        "HOST:PORT or ray://HOST:10001; default: start a local Ray instance",
+    )
     r.set_defaults(run=_run)
     q = sub.add_parser("report", help="write the HTML report of a study folder")
     q.add_argument("study", type=Path, help="a folder made by `percalign study run`")
     q.set_defaults(run=_report)
 
 
+@contextmanager
+def study_progress() -> Iterator[tuple[Callable[[Any], None], Callable[[TaskProgress], None]]]:
+    """Progress bars: tasks done / total with ETA, and inversion steps run in this process.
+
+    Inversions run in this process with the local backend and in the trust analysis. Yields
+    the engine's progress callback and the task callback.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=err,
+        speed_estimate_period=24 * 3600.0,  # tasks may take hours: average over all of them
+    )
+    rows: dict[str, Any] = {}
+
+    def on_task(p: TaskProgress) -> None:
+        if p.step not in rows:
+            rows[p.step] = bar.add_task(f"{p.step} tasks", total=p.total, info="")
+        bar.update(rows[p.step], completed=p.done, total=p.total, info=p.label)
+
+    def on_step(p: Any) -> None:
+        if "steps" not in rows:
+            rows["steps"] = bar.add_task("inversion steps", total=p.steps_total, info="")
+        bar.update(
+            rows["steps"],
+            completed=p.steps_done,
+            total=p.steps_total,
+            info=f"batch {p.batch + 1}/{p.batches} dist {p.mean_distance:.4f}",
+        )
+
+    with bar:
+        yield on_step, on_task
+
+
 def _run(args: argparse.Namespace) -> int:
-    from percalign.errors import ConfigError
     from percalign.study.pipeline import run_study
     from percalign.study.spec import load_spec
 
     spec = load_spec(args.spec)
-    if args.backend != "local":
-        raise ConfigError(f"Unknown --backend {args.backend!r}; use local.")
-    with inversion_progress("invert") as progress:
-        pipeline = run_study(spec, args.out, log=err.print, progress=progress)
+    with study_progress() as (progress, on_task):
+        pipeline = run_study(
+            spec,
+            args.out,
+            log=err.print,
+            progress=progress,
+            backend=args.backend,
+            address=args.address,
+            on_task=on_task,
+        )
     done = pipeline.executed
     out.print(
         f"Study {spec.study.name}: ran {len(done)} step(s)"

@@ -31,11 +31,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from percalign import _provenance
 from percalign.errors import ConfigError, OutputExistsError
 from percalign.study.spec import ModelEntry, StudySpec
+
+if TYPE_CHECKING:
+    from percalign.study.backends import Backend, TaskProgress
+    from percalign.study.jobs import ModelRef, Output, Task
 
 __all__ = ["LEDGER", "Ledger", "Pipeline", "run_study"]
 
@@ -102,13 +106,22 @@ def _model_labels(entry: ModelEntry, meta: dict[str, Any] | None) -> tuple[str, 
 
 @dataclasses.dataclass
 class Pipeline:
-    """One study folder and its spec; :meth:`run` does what is not yet done."""
+    """One study folder and its spec; :meth:`run` does what is not yet done.
+
+    The invert and judge steps are cut into tasks (``study.jobs``) that ``backend`` runs:
+    ``local`` (in this process), ``ray`` (a local Ray instance, or the cluster at
+    ``address``), or a :class:`~percalign.study.backends.Backend`. This process writes every
+    output and the ledger. ``progress`` gets the engine's progress (local backend only),
+    ``on_task`` a :class:`~percalign.study.backends.TaskProgress` after each task.
+    """
 
     spec: StudySpec
     folder: Path
     log: Log = print
     progress: Callable[[Any], None] | None = None
-    backend: str = "local"
+    backend: str | Backend = "local"
+    address: str | None = None
+    on_task: Callable[[TaskProgress], None] | None = None
     executed: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -117,6 +130,7 @@ class Pipeline:
         self.keys: dict[str, str] = {}
         self.models: dict[str, Any] = {}
         self.labels: dict[str, tuple[str, str]] = {}
+        self._open: Backend | None = None
 
     # ---------------------------------------------------------------- steps
     def _step(self, name: str, key: str, output: Path, work: Callable[[], Any]) -> bool:
@@ -191,66 +205,130 @@ class Pipeline:
             for loss in self.spec.inversion.losses
         }
 
+    def _todo(self, name: str, key: str, output: Path) -> bool:
+        """Whether step ``name`` must run (its key is not recorded, or its output is gone)."""
+        self.keys[name] = key
+        return not (self.ledger.done(name, key) and output.exists())
+
+    def _run_tasks(
+        self, step: str, tasks: list[Task], finished: Callable[[Task, Output], None]
+    ) -> None:
+        """Run ``tasks`` on the backend; call ``finished`` once per job key, as each ends."""
+        from percalign.study.backends import TaskProgress
+
+        backend = self._backend()
+        unique = list({task.key: task for task in tasks}.values())  # asked twice, run once
+        self.log(f"Step {step}: {len(unique)} task(s) on the {backend.name} backend")
+        if self.on_task is not None:
+            self.on_task(TaskProgress(step, 0, len(unique), "", 0.0))
+        done: set[str] = set()
+        for task, output in backend.run(unique):
+            if task.key in done:
+                continue
+            done.add(task.key)
+            if self.on_task is not None:
+                self.on_task(TaskProgress(step, len(done), len(unique), task.label, output.seconds))
+            finished(task, output)
+
+    def _backend(self) -> Backend:
+        if self._open is None:
+            raise RuntimeError("the backend is opened by Pipeline.run")
+        return self._open
+
     def _invert(self) -> None:
-        from percalign.data import choose, load_images
-        from percalign.inversion import InversionConfig
-        from percalign.study.tasks import invert_images
+        from percalign.study.plan import (
+            InversionRun,
+            inversion_tasks,
+            save_inversion_run,
+            target_images,
+        )
 
         inv, images, seed = self.spec.inversion, self.spec.images, self.spec.study.seed
         settings = {k: v for k, v in dataclasses.asdict(inv).items() if k != "device"}
+        todo = []
         for (name, loss), folder in self._runs().items():
-            model = self.models[name]
             key = step_key(
                 "invert", self._model_id(name), dataclasses.asdict(images), settings, loss, seed
             )
+            if self._todo(f"invert:{folder.name}", key, folder / "manifest.json"):
+                todo.append((name, loss, folder, key))
+        if not todo:
+            return
+        backend = self._backend()
+        device = backend.device(inv.device)
+        data: dict[str, Any] = {}
+        runs: list[InversionRun] = []
+        tasks: list[Task] = []
+        for name, loss, folder, key in todo:
+            model = self.models[name]
+            ref = self._model_ref(name, device)
+            data.setdefault(name, target_images(self.spec, model))
+            run = InversionRun(
+                f"invert:{folder.name}", key, folder, model, data[name][0], len(data[name][2])
+            )
+            progress = self.progress if backend.in_process else None
+            tasks += inversion_tasks(
+                self.spec, run, ref, loss, data[name], device=device, progress=progress
+            )
+            runs.append(run)
+        outputs: dict[str, Output] = {}
 
-            def work(model: Any = model, folder: Path = folder, loss: str = loss) -> None:
-                every = load_images(images.source, size=model.spec.input_size, split=images.split)
-                config = InversionConfig(
-                    steps=inv.steps,
-                    optimizer=inv.optimizer,
-                    lr=inv.lr,
-                    schedule=inv.schedule,
-                    loss=loss,
-                    batch_size=inv.batch_size,
-                    fake_relu=inv.fake_relu,
-                    seed=seed,
-                )
-                invert_images(
-                    folder,
-                    model,
-                    choose(every, min(images.n, len(every)), seed),
-                    layers=inv.layers,
-                    seeds=inv.seeds,
-                    config=config,
-                    null_pool=choose(every, min(images.null_images, len(every)), seed + 1),
-                    validity_percentile=inv.validity_percentile,
-                    progress=self.progress,
-                    overwrite=True,
-                    extra={"images": {"split": images.split}, "command": "percalign study run"},
-                )
+        def finished(task: Task, output: Output) -> None:
+            outputs[task.key] = output
+            for run in runs:
+                if run.ready(outputs):
+                    seconds = save_inversion_run(self.spec, run, outputs, backend.name)
+                    self._record(
+                        run.step, run.key, seconds, backend.name, len(run.parts) + len(run.nulls)
+                    )
 
-            self._step(f"invert:{folder.name}", key, folder / "manifest.json", work)
+        self._run_tasks("invert", tasks, finished)
+
+    def _record(self, name: str, key: str, seconds: float, backend: str, tasks: int) -> None:
+        self.ledger.record(name, key, seconds, backend=backend, tasks=tasks)
+        self.executed.append(name)
+        self.log(f"Step {name}: done")
+
+    def _model_ref(self, name: str, device: str) -> ModelRef:
+        """How tasks find model ``name``; in-process tasks get the loaded one."""
+        from percalign.study.jobs import ModelRef, remember_model
+
+        entry = next(m for m in self.spec.models if m.name == name)
+        ref = ModelRef(name, entry.weights, self.models[name].weights_sha256)
+        if self._backend().in_process:
+            remember_model(ref, device, self.models[name])
+        return ref
 
     def _judge(self) -> None:
-        from percalign.judges import get_judges
-        from percalign.study.tasks import JUDGMENTS, judge_folder
+        from percalign.judges.metric import read_run
+        from percalign.store.runs import write_table
+        from percalign.study.jobs import Task, judge_part
+        from percalign.study.tasks import JUDGMENTS
 
-        judges = None
+        jd, seed = self.spec.judges, self.spec.study.seed
+        todo: dict[str, Path] = {}
         for folder in self._runs().values():
             key = step_key(
-                "judge",
-                self.keys[f"invert:{folder.name}"],
-                dataclasses.asdict(self.spec.judges),
-                self.spec.study.seed,
+                "judge", self.keys[f"invert:{folder.name}"], dataclasses.asdict(jd), seed
             )
+            if self._todo(f"judge:{folder.name}", key, folder / JUDGMENTS):
+                todo[key] = folder
+        if not todo:
+            return
+        backend = self._backend()
+        settings = {"names": jd.names, "k": jd.k, "seed": seed}
+        settings["device"] = backend.device(self.spec.inversion.device)
+        tasks = [
+            Task(key, f"judge {folder.name}", judge_part, (read_run(folder),), settings)
+            for key, folder in todo.items()
+        ]
 
-            def work(folder: Path = folder) -> None:
-                nonlocal judges
-                judges = judges or get_judges(self.spec.judges.names, device=self._device())
-                judge_folder(folder, judges, k=self.spec.judges.k, seed=self.spec.study.seed)
+        def finished(task: Task, output: Output) -> None:
+            folder = todo[task.key]
+            write_table(output.value, folder / JUDGMENTS)
+            self._record(f"judge:{folder.name}", task.key, output.seconds, backend.name, 1)
 
-            self._step(f"judge:{folder.name}", key, folder / JUDGMENTS, work)
+        self._run_tasks("judge", tasks, finished)
 
     def _survey(self) -> None:
         from percalign.survey.build import build_survey
@@ -403,13 +481,25 @@ class Pipeline:
 
     def run(self) -> Path:
         """Run every step that is not done; return the report's path."""
+        from percalign.study.backends import get_backend
+
+        tasks = self.spec.tasks
+        backend = (
+            get_backend(
+                self.backend, self.address, cpus=tasks.cpus, gpus=tasks.gpus, retries=tasks.retries
+            )
+            if isinstance(self.backend, str)
+            else self.backend
+        )
         self.folder.mkdir(parents=True, exist_ok=True)
-        with _lock(self.folder):
+        with _lock(self.folder), backend:
+            self._open = backend
             _sweep(self.folder)
             self._write_spec()
             self._load_models()
             self._invert()
             self._judge()
+            self._open = None
             self._survey()
             self._bots()
             self._score()
@@ -463,13 +553,26 @@ def run_study(
     *,
     log: Log = print,
     progress: Callable[[Any], None] | None = None,
-    backend: str = "local",
+    backend: str | Backend = "local",
+    address: str | None = None,
+    on_task: Callable[[TaskProgress], None] | None = None,
 ) -> Pipeline:
-    """Run (or resume) the study ``spec`` in ``out`` (default: the spec's folder)."""
+    """Run (or resume) the study ``spec`` in ``out`` (default: the spec's folder).
+
+    ``backend``, ``address``, ``progress`` and ``on_task`` are as in :class:`Pipeline`.
+    """
     if out is None:
         if spec.source is None:
             raise ConfigError("Give an output folder for a spec that was not read from a file.")
         out = spec.source.parent
-    pipeline = Pipeline(spec, Path(out), log=log, progress=progress, backend=backend)
+    pipeline = Pipeline(
+        spec,
+        Path(out),
+        log=log,
+        progress=progress,
+        backend=backend,
+        address=address,
+        on_task=on_task,
+    )
     pipeline.run()
     return pipeline

@@ -140,6 +140,14 @@ class Trust:
     metric: str = "other_2afc"
 
 
+@dataclass(frozen=True)
+class Tasks:
+    targets: int = 0
+    cpus: float = 1.0
+    gpus: float | None = None
+    retries: int = 3
+
+
 #: section name -> its dataclass (``models`` is an array of tables)
 SECTIONS: dict[str, type] = {
     "study": Study,
@@ -152,6 +160,7 @@ SECTIONS: dict[str, type] = {
     "exclusions": Exclusions,
     "scoring": Scoring,
     "trust": Trust,
+    "tasks": Tasks,
 }
 
 
@@ -169,6 +178,7 @@ class StudySpec:
     exclusions: Exclusions
     scoring: Scoring
     trust: Trust
+    tasks: Tasks = field(default_factory=Tasks)
     source: Path | None = None
 
     def section(self, name: str) -> dict[str, Any]:
@@ -280,6 +290,11 @@ def _check_values(spec: StudySpec) -> None:
     check_choice("[trust]", "metric", spec.trust.metric, ("seed_2afc", "other_2afc"))
     check_int("[trust]", "steps", spec.trust.steps, low=1)
     parse_seeds(spec.trust.seeds)
+    check_int("[tasks]", "targets", spec.tasks.targets, low=0)
+    check_float("[tasks]", "cpus", spec.tasks.cpus, low=0.0, low_open=True)
+    if spec.tasks.gpus is not None:
+        check_float("[tasks]", "gpus", spec.tasks.gpus, low=0.0)
+    check_int("[tasks]", "retries", spec.tasks.retries, low=0)
     if spec.trust.enabled and len(spec.trust.models or spec.models) < 2:
         raise ConfigError("[trust] needs two or more models (list them in [trust] models).")
     unknown = set(spec.trust.models) - {m.name for m in spec.models}

@@ -18,6 +18,7 @@ from percalign.data.images import ImageSet, to_channels
 from percalign.inversion import (
     InversionConfig,
     InversionResult,
+    Objective,
     Progress,
     invert,
     null_distribution,
@@ -29,7 +30,7 @@ from percalign.judges.metric import judge_run, read_run
 from percalign.models.model import Model
 from percalign.store.runs import save_run, write_table
 
-__all__ = ["JUDGMENTS", "invert_images", "judge_folder"]
+__all__ = ["JUDGMENTS", "invert_images", "judge_folder", "save_inversion", "validity_null"]
 
 JUDGMENTS = "judgments.csv"
 
@@ -71,7 +72,6 @@ def invert_images(
         The inversion result and the validity null per objective.
     """
     config = config or InversionConfig()
-    extra = dict(extra or {})
     objectives = parse_objectives(list(layers))
     for objective in objectives:
         for layer in objective.layers:
@@ -95,17 +95,71 @@ def invert_images(
     nulls: dict[str, NullDistribution] = {}
     if null_pool is not None:
         pool = to_channels(null_pool.images, model.spec.in_chans)
-        for o in objectives:
-            nulls[o.name] = null_distribution(
-                model,
-                pool,
-                o,
-                percentile=validity_percentile,
-                seed=config.seed,
-                p=config.p,
-                token_pool=config.token_pool,
-            )
-    save_run(
+        nulls = {
+            o.name: validity_null(model, pool, o, config, validity_percentile) for o in objectives
+        }
+    save_inversion(
+        out,
+        result,
+        model=model,
+        targets=targets,
+        nulls=nulls,
+        seeds=seeds,
+        null_images=0 if null_pool is None else len(null_pool),
+        elapsed=elapsed,
+        device=str(model.device),
+        overwrite=overwrite,
+        extra=extra,
+    )
+    return result, nulls
+
+
+def validity_null(
+    model: Model,
+    pool: torch.Tensor,
+    objective: Objective,
+    config: InversionConfig,
+    percentile: float,
+) -> NullDistribution:
+    """The validity null of ``objective`` over ``pool``, with the inversion's seed and norm.
+
+    ``pool`` holds (N, C, H, W) natural images in [0, 1] in the model's channel count.
+    """
+    return null_distribution(
+        model,
+        pool,
+        objective,
+        percentile=percentile,
+        seed=config.seed,
+        p=config.p,
+        token_pool=config.token_pool,
+    )
+
+
+def save_inversion(
+    out: Path,
+    result: InversionResult,
+    *,
+    model: Model,
+    targets: ImageSet,
+    nulls: dict[str, NullDistribution],
+    seeds: str,
+    null_images: int,
+    elapsed: float,
+    device: str,
+    overwrite: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Save ``result`` (of ``model`` on ``targets``) as the run folder ``out``, atomically.
+
+    Args:
+        elapsed: seconds the inversion took (summed over its parts when it was split).
+        device: where it ran.
+        extra: further manifest entries (an ``images`` mapping adds to the image record).
+        The rest: as in :func:`invert_images`.
+    """
+    extra = dict(extra or {})
+    return save_run(
         out,
         result,
         model=model,
@@ -119,15 +173,14 @@ def invert_images(
                 "source": targets.source,
                 "n": len(targets),
                 "size": list(targets.images.shape[-2:]),
-                "null_images": 0 if null_pool is None else len(null_pool),
+                "null_images": null_images,
                 **extra.get("images", {}),
             },
             "seeds": seeds,
             "elapsed_seconds": round(elapsed, 3),
-            "device": str(model.device),
+            "device": device,
         },
     )
-    return result, nulls
 
 
 def judge_folder(

@@ -1,0 +1,254 @@
+"""The study's units of work as tasks that run anywhere: they compute and return data only.
+
+An inversion run (one model x loss) is split into *parts*, one per layer objective and chunk
+of targets. Each part calls :func:`~percalign.inversion.invert` on the whole target set with
+``only_targets``/``only_objectives``, so it computes bitwise what the whole call computes for
+its IRIs; :func:`merge` puts the parts back together in the whole call's order. The validity
+null of each objective and the judging of a run are tasks too. A task gets plain data
+(tensors, settings, a :class:`ModelRef`), loads what it needs where it runs, and returns an
+:class:`Output`; the driver (``study.pipeline``) writes every file, once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from percalign.errors import WeightsError
+from percalign.inversion import InversionConfig, InversionResult, Progress, invert
+from percalign.inversion.config import Objective
+from percalign.models.model import Model
+
+__all__ = [
+    "ModelRef",
+    "Output",
+    "Task",
+    "invert_part",
+    "judge_part",
+    "merge",
+    "null_part",
+    "remember_model",
+    "target_chunks",
+]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """How a task finds the driver's model: its name and weights, checked by their hash."""
+
+    name: str
+    weights: str | None
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work, ``fn(*args, **kwargs)``.
+
+    Attributes:
+        key: the job key: a hash of everything the result depends on. Equal keys give equal
+            results, so a task that is retried, or asked for twice, is used once.
+        label: what it does, for progress and as the Ray task name.
+        fn: a module-level function (importable on every worker) returning an :class:`Output`.
+        args: positional arguments; large ones shared by several tasks are sent once.
+        kwargs: small keyword arguments.
+    """
+
+    key: str
+    label: str
+    fn: Callable[..., Output]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a task returns: its value, the seconds it computed, its device and process."""
+
+    value: Any
+    seconds: float
+    device: str
+    pid: int
+
+
+def target_chunks(
+    n_targets: int, per_task: int, iris_per_target: int, batch_size: int
+) -> list[list[int]]:
+    """Contiguous chunks of ``range(n_targets)``, about ``per_task`` targets each (0: one chunk).
+
+    The size is rounded up so that a chunk's IRIs fill whole optimizer batches (a multiple of
+    ``batch_size / gcd(batch_size, iris_per_target)`` targets): then no batch is split
+    between two tasks and no IRI is optimized twice.
+
+    >>> target_chunks(10, 3, 2, 4)
+    [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    >>> target_chunks(10, 0, 2, 4)
+    [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]
+    """
+    if per_task <= 0 or per_task >= n_targets:
+        return [list(range(n_targets))]
+    whole = batch_size // math.gcd(batch_size, iris_per_target)
+    size = -(-per_task // whole) * whole
+    return [list(range(s, min(s + size, n_targets))) for s in range(0, n_targets, size)]
+
+
+def merge(parts: Sequence[InversionResult]) -> InversionResult:
+    """One result from parts of one call, given in the call's row order (objective, target)."""
+    first = parts[0]
+    lambdas: dict[str, float] = {}
+    for part in parts:
+        lambdas.update(part.extra.get("adversarial_lambda", {}))
+
+    def cat(name: str) -> torch.Tensor:
+        return torch.cat([getattr(p, name) for p in parts])
+
+    def join(name: str) -> list[Any]:
+        return [x for p in parts for x in getattr(p, name)]
+
+    return InversionResult(
+        iris=cat("iris"),
+        seeds=cat("seeds"),
+        targets=first.targets,
+        target_index=cat("target_index"),
+        seed_kind=join("seed_kind"),
+        seed_copy=join("seed_copy"),
+        seed_source=join("seed_source"),
+        objective=join("objective"),
+        distance=cat("distance"),
+        layer_distance={
+            k: torch.cat([p.layer_distance[k] for p in parts]) for k in first.layer_distance
+        },
+        seed_distance=cat("seed_distance"),
+        steps_taken=cat("steps_taken"),
+        curve_steps=first.curve_steps,
+        curves=cat("curves"),
+        config=first.config,
+        extra={"adversarial_lambda": lambdas} if lambdas else {},
+    )
+
+
+# One model, one judge set and one perceptual loss are kept per process, so a worker that runs
+# several tasks of the same model loads it once (and never holds many models in GPU memory).
+_CACHE: dict[str, tuple[Any, Any]] = {}
+
+
+def _cached(slot: str, key: Any, make: Callable[[], Any]) -> Any:
+    held = _CACHE.get(slot)
+    if held is None or held[0] != key:
+        _CACHE.pop(slot, None)
+        _CACHE[slot] = (key, make())
+    return _CACHE[slot][1]
+
+
+def remember_model(ref: ModelRef, device: str, model: Model) -> None:
+    """Let tasks in this process use ``model`` (already loaded) for ``ref`` on ``device``."""
+    _CACHE["model"] = ((ref, device), model)
+
+
+def _resolve(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _model(ref: ModelRef, device: str) -> Model:
+    def load() -> Model:
+        from percalign.models import load as load_model
+
+        model = load_model(ref.name, weights=ref.weights, device=device)
+        if model.weights_sha256 != ref.sha256:
+            raise WeightsError(
+                f"Model {ref.name!r} has other weights here (sha256 {model.weights_sha256[:12]}) "
+                f"than on the driver ({ref.sha256[:12]}); give every machine the same zoo and "
+                "weights files."
+            )
+        return model
+
+    return _cached("model", (ref, device), load)
+
+
+def _timed(device: str, work: Callable[[], Any]) -> Output:
+    started = time.perf_counter()
+    value = work()
+    return Output(value, time.perf_counter() - started, device, os.getpid())
+
+
+def invert_part(
+    ref: ModelRef,
+    targets: torch.Tensor,
+    labels: torch.Tensor | None,
+    *,
+    layers: Sequence[str],
+    seeds: str,
+    config: InversionConfig,
+    only_targets: Sequence[int] | None = None,
+    only_objectives: Sequence[int] | None = None,
+    device: str = "auto",
+    progress: Callable[[Progress], None] | None = None,
+) -> Output:
+    """Invert one part of a run; the value is an :class:`InversionResult` of its rows.
+
+    Args:
+        ref: the model.
+        targets: (T, C, H, W) every target of the run, in [0, 1] and the model's channels.
+        labels: (T,) their labels, if known.
+        layers, seeds, config: as in :func:`~percalign.inversion.invert`, for the whole run.
+        only_targets, only_objectives: this part (see :func:`~percalign.inversion.invert`).
+        device: ``auto`` (the GPU when one is visible, else the CPU), ``cpu``, ``cuda``...
+        progress: the engine's progress callback (in-process backends only).
+    """
+    device = _resolve(device)
+    model = _model(ref, device)
+
+    def work() -> InversionResult:
+        perceptual = None
+        if config.loss_spec.adversarial:
+            from percalign.judges.lpips import LPIPS
+
+            perceptual = _cached("lpips", device, lambda: LPIPS("alex").to(device))
+        return invert(
+            model,
+            targets,
+            layers=list(layers),
+            seeds=seeds,
+            config=config,
+            labels=labels,
+            perceptual=perceptual,
+            progress=progress,
+            only_targets=only_targets,
+            only_objectives=only_objectives,
+        )
+
+    return _timed(device, work)
+
+
+def null_part(
+    ref: ModelRef,
+    pool: torch.Tensor,
+    objective: Objective,
+    config: InversionConfig,
+    percentile: float,
+    device: str = "auto",
+) -> Output:
+    """The validity null of one objective; the value is a ``NullDistribution``."""
+    from percalign.study.tasks import validity_null
+
+    device = _resolve(device)
+    model = _model(ref, device)
+    return _timed(device, lambda: validity_null(model, pool, objective, config, percentile))
+
+
+def judge_part(run: Any, names: Sequence[str], k: int, seed: int, device: str = "auto") -> Output:
+    """Judge the IRIs of one run (a ``RunImages``); the value is the judgments table."""
+    from percalign.judges import get_judges
+    from percalign.judges.metric import judge_run
+
+    device = _resolve(device)
+    judges = _cached("judges", (tuple(names), device), lambda: get_judges(names, device=device))
+    return _timed(device, lambda: judge_run(run, judges, k=k, seed=seed))
