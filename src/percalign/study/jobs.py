@@ -33,7 +33,6 @@ __all__ = [
     "judge_part",
     "merge",
     "null_part",
-    "remember_model",
     "target_chunks",
 ]
 
@@ -45,6 +44,10 @@ class ModelRef:
     name: str
     weights: str | None
     sha256: str
+
+
+#: what tasks get: the model itself (tasks in the driver's process) or how to load it
+ModelSource = Model | ModelRef
 
 
 @dataclass(frozen=True)
@@ -133,8 +136,8 @@ def merge(parts: Sequence[InversionResult]) -> InversionResult:
     )
 
 
-# One model, one judge set and one perceptual loss are kept per process, so a worker that runs
-# several tasks of the same model loads it once (and never holds many models in GPU memory).
+# One model, one judge set and one perceptual loss are kept per worker process, so a worker that
+# runs several tasks of the same model loads it once (and never holds many models in GPU memory).
 _CACHE: dict[str, tuple[Any, Any]] = {}
 
 
@@ -146,18 +149,16 @@ def _cached(slot: str, key: Any, make: Callable[[], Any]) -> Any:
     return _CACHE[slot][1]
 
 
-def remember_model(ref: ModelRef, device: str, model: Model) -> None:
-    """Let tasks in this process use ``model`` (already loaded) for ``ref`` on ``device``."""
-    _CACHE["model"] = ((ref, device), model)
-
-
 def _resolve(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
 
 
-def _model(ref: ModelRef, device: str) -> Model:
+def _model(ref: ModelSource, device: str) -> Model:
+    if isinstance(ref, Model):
+        return ref
+
     def load() -> Model:
         from percalign.models import load as load_model
 
@@ -180,7 +181,7 @@ def _timed(device: str, work: Callable[[], Any]) -> Output:
 
 
 def invert_part(
-    ref: ModelRef,
+    ref: ModelSource,
     targets: torch.Tensor,
     labels: torch.Tensor | None,
     *,
@@ -195,7 +196,7 @@ def invert_part(
     """Invert one part of a run; the value is an :class:`InversionResult` of its rows.
 
     Args:
-        ref: the model.
+        ref: the model, or how to load it (the same weights are checked by their hash).
         targets: (T, C, H, W) every target of the run, in [0, 1] and the model's channels.
         labels: (T,) their labels, if known.
         layers, seeds, config: as in :func:`~percalign.inversion.invert`, for the whole run.
@@ -229,7 +230,7 @@ def invert_part(
 
 
 def null_part(
-    ref: ModelRef,
+    ref: ModelSource,
     pool: torch.Tensor,
     objective: Objective,
     config: InversionConfig,

@@ -261,14 +261,19 @@ class Pipeline:
         tasks: list[Task] = []
         for name, loss, folder, key in todo:
             model = self.models[name]
-            ref = self._model_ref(name, device)
             data.setdefault(name, target_images(self.spec, model))
             run = InversionRun(
-                f"invert:{folder.name}", key, folder, model, data[name][0], len(data[name][2])
+                f"invert:{folder.name}", key, folder, name, model, data[name][0], len(data[name][2])
             )
-            progress = self.progress if backend.in_process else None
+            in_process = backend.in_process
             tasks += inversion_tasks(
-                self.spec, run, ref, loss, data[name], device=device, progress=progress
+                self.spec,
+                run,
+                model if in_process else self._model_ref(name),
+                loss,
+                data[name],
+                device=device,
+                progress=self.progress if in_process else None,
             )
             runs.append(run)
         outputs: dict[str, Output] = {}
@@ -289,15 +294,12 @@ class Pipeline:
         self.executed.append(name)
         self.log(f"Step {name}: done")
 
-    def _model_ref(self, name: str, device: str) -> ModelRef:
-        """How tasks find model ``name``; in-process tasks get the loaded one."""
-        from percalign.study.jobs import ModelRef, remember_model
+    def _model_ref(self, name: str) -> ModelRef:
+        """How tasks in other processes load model ``name`` (and check its weights)."""
+        from percalign.study.jobs import ModelRef
 
         entry = next(m for m in self.spec.models if m.name == name)
-        ref = ModelRef(name, entry.weights, self.models[name].weights_sha256)
-        if self._backend().in_process:
-            remember_model(ref, device, self.models[name])
-        return ref
+        return ModelRef(name, entry.weights, self.models[name].weights_sha256)
 
     def _judge(self) -> None:
         from percalign.judges.metric import read_run

@@ -20,7 +20,7 @@ from percalign.data import ImageSet, choose, load_images, to_channels
 from percalign.inversion import InversionConfig, Progress, parse_objectives, parse_seeds
 from percalign.models.model import Model
 from percalign.study.jobs import (
-    ModelRef,
+    ModelSource,
     Output,
     Task,
     invert_part,
@@ -41,6 +41,7 @@ class InversionRun:
     step: str
     key: str
     folder: Path
+    name: str
     model: Model
     targets: ImageSet
     null_images: int
@@ -70,7 +71,7 @@ def target_images(spec: StudySpec, model: Model) -> tuple[ImageSet, torch.Tensor
 def inversion_tasks(
     spec: StudySpec,
     run: InversionRun,
-    ref: ModelRef,
+    source: ModelSource,
     loss: str,
     images: tuple[ImageSet, torch.Tensor, torch.Tensor],
     *,
@@ -82,7 +83,7 @@ def inversion_tasks(
     Args:
         spec: the study.
         run: the run folder; its model is checked for every layer first.
-        ref: how tasks find the model.
+        source: what tasks get: the model (tasks in this process) or a :class:`ModelRef`.
         loss: the run's loss family.
         images: from :func:`target_images` (the same objects for every run of a model, so a
             backend sends them once).
@@ -111,8 +112,8 @@ def inversion_tasks(
     for o, objective in enumerate(objectives):
         null_key = step_key(
             "null",
-            ref.name,
-            ref.sha256,
+            run.name,
+            run.model.weights_sha256,
             objective.name,
             dataclasses.asdict(spec.images),
             inv.validity_percentile,
@@ -124,18 +125,18 @@ def inversion_tasks(
         tasks.append(
             Task(
                 null_key,
-                f"null {ref.name} {objective.name}",
+                f"null {run.name} {objective.name}",
                 null_part,
-                (ref, pool, objective, config, inv.validity_percentile),
+                (source, pool, objective, config, inv.validity_percentile),
                 {"device": device},
             )
         )
         for chunk in chunks:
             part = Task(
                 step_key(run.key, o, chunk),
-                f"invert {ref.name} {loss} {objective.name} targets {chunk[0]}-{chunk[-1]}",
+                f"invert {run.name} {loss} {objective.name} targets {chunk[0]}-{chunk[-1]}",
                 invert_part,
-                (ref, pixels, targets.labels),
+                (source, pixels, targets.labels),
                 {
                     "layers": [ob.name for ob in objectives],
                     "seeds": inv.seeds,
