@@ -261,7 +261,8 @@ class Pipeline:
         tasks: list[Task] = []
         for name, loss, folder, key in todo:
             model = self.models[name]
-            data.setdefault(name, target_images(self.spec, model))
+            if name not in data:  # one set per model: sent once for all its runs
+                data[name] = target_images(self.spec, model)
             run = InversionRun(
                 f"invert:{folder.name}", key, folder, name, model, data[name][0], len(data[name][2])
             )
