@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from percalign._checks import check_float, check_int
+from percalign.inversion.seeds import stream
 from percalign.judges.base import Judge
 
 __all__ = ["Bot"]
@@ -47,7 +48,7 @@ class Bot:
         A bot that resumes after a server restart or a killed run then answers each trial as
         it would have without the interruption.
         """
-        self.generator.manual_seed(self.seed * 1_000_003 + position)
+        self.generator = stream("bot", self.seed, position)
 
     def _choose(self, distances: torch.Tensor) -> torch.Tensor:
         """distances (N, k) -> chosen index (N,)."""

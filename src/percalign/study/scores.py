@@ -196,6 +196,11 @@ def score_study(
         "exclusions": dataclasses.asdict(spec.exclusions),
     }
     answers = read_answers(folder / "survey")
+    if answers is not None:
+        # participants are known by their platform id, not by the random id of their session,
+        # so that the same answers always give the same bootstrap (resampling follows order)
+        answers = answers.assign(participant=answers["platform"] + ":" + answers["platform_pid"])
+        answers = answers.sort_values(["participant", "trial"], kind="stable")
     with atomic_folder(folder / "scores", overwrite=True) as tmp:
         _validity(runs).to_csv(tmp / "validity.csv", index=False)
         judged.to_csv(tmp / "judges.csv", index=False)
