@@ -429,22 +429,22 @@ class Pipeline:
             return
         names = tr.models or [m.name for m in self.spec.models]
         judges = tr.judges or self.spec.judges.names
+        inv = self.spec.inversion
+        config = inv.config("regularizer-free", self.spec.study.seed, steps=tr.steps)
         key = step_key(
             "trust",
             [self._model_id(n) for n in names],
             dataclasses.asdict(tr),
             judges,
             self.spec.images.source,
-            self.spec.study.seed,
-            self.spec.inversion.layers[0],
+            config.to_dict(),
+            inv.layers[0],
         )
 
         def work() -> None:
-            from percalign.inversion import InversionConfig
             from percalign.judges import get_judges
             from percalign.trust import analyze
 
-            inv = self.spec.inversion
             analyze(
                 self.folder / "trust",
                 [self.models[n] for n in names],
@@ -455,14 +455,7 @@ class Pipeline:
                 metric=tr.metric,
                 seeds=tr.seeds,
                 layer=inv.layers[0],
-                config=InversionConfig(
-                    steps=tr.steps,
-                    optimizer=inv.optimizer,
-                    lr=inv.lr,
-                    schedule=inv.schedule,
-                    batch_size=inv.batch_size,
-                    seed=self.spec.study.seed,
-                ),
+                config=config,
                 n_boot=self.spec.scoring.n_boot,
                 overwrite=True,
                 progress=self.progress,

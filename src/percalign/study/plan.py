@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from percalign.data import ImageSet, choose, load_images, to_channels
-from percalign.inversion import InversionConfig, Progress, parse_objectives, parse_seeds
+from percalign.inversion import Progress, parse_objectives, parse_seeds
 from percalign.models.model import Model
 from percalign.study.jobs import (
     ModelSource,
@@ -96,16 +96,7 @@ def inversion_tasks(
         for layer in objective.layers:
             run.model.resolve_layer(layer)
     targets, pixels, pool = images
-    config = InversionConfig(
-        steps=inv.steps,
-        optimizer=inv.optimizer,
-        lr=inv.lr,
-        schedule=inv.schedule,
-        loss=loss,
-        batch_size=inv.batch_size,
-        fake_relu=inv.fake_relu,
-        seed=seed,
-    )
+    config = inv.config(loss, seed)
     per_target = sum(s.count for s in parse_seeds(inv.seeds))
     chunks = target_chunks(len(targets), spec.tasks.targets, per_target, inv.batch_size)
     tasks = []
