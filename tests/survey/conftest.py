@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from percalign.cli import main
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from percalign.study.serve import serve_app
+from percalign.survey.servers import free_port as _free_port
 
 
 @pytest.fixture(scope="session")
@@ -79,24 +70,6 @@ def make_study(tmp_path_factory, survey_run) -> Callable[..., Path]:
     return build
 
 
-@contextmanager
-def _live_server(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; yield its base URL."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def free_port() -> Callable[[], int]:
     """A function giving a TCP port on 127.0.0.1 that was free a moment ago."""
@@ -106,4 +79,4 @@ def free_port() -> Callable[[], int]:
 @pytest.fixture(scope="session")
 def live_server() -> Callable[[FastAPI], Any]:
     """A context manager serving an app with uvicorn on 127.0.0.1 (yields its base URL)."""
-    return _live_server
+    return serve_app

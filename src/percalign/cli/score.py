@@ -80,14 +80,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _read(path: Path) -> pd.DataFrame:
     if path.is_dir():
-        from percalign.store.db import connect
-        from percalign.store.sessions import EXPORT_COLUMNS, export_rows
-        from percalign.store.study import study_url
+        from percalign.store.study import read_answers
 
-        engine = connect(study_url(path))
-        rows = export_rows(engine)
-        engine.dispose()
-        table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=EXPORT_COLUMNS)
+        table = read_answers(path)
         if table.empty:
             raise ConfigError(f"Study {path} has no answers yet; nothing to score.")
         return table

@@ -187,16 +187,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from percalign.store.study import read_answers
 
-    from percalign.store.db import connect
-    from percalign.store.sessions import EXPORT_COLUMNS, export_rows
-    from percalign.store.study import study_url
-
-    engine = connect(study_url(args.study))
-    rows = export_rows(engine, hash_ids=args.hash_ids)
-    table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=EXPORT_COLUMNS)
-    engine.dispose()
+    table = read_answers(args.study, hash_ids=args.hash_ids)
     tmp = args.out.with_name(args.out.name + ".tmp")
     if args.out.suffix == ".parquet":
         table.to_parquet(tmp, index=False)

@@ -80,7 +80,6 @@ def _read(path: Path, **kw: Any) -> pd.DataFrame | None:
 
 
 def _methods(
-    folder: Path,
     spec: Any,
     manifests: dict[str, dict[str, Any]],
     scores: dict[str, Any],
@@ -189,7 +188,7 @@ def build_report(folder: Path) -> Path:
         def section(key: str, body: str) -> None:
             parts.append(f'<section id="{key}"><h2>{SECTIONS[key]}</h2>{body}</section>')
 
-        methods = _methods(folder, spec, manifests, summary, survey)
+        methods = _methods(spec, manifests, summary, survey)
         section("methods", f'<p class="methods">{html.escape(methods)}</p>')
         grids = []
         for name, man in manifests.items():

@@ -15,7 +15,15 @@ from percalign.errors import MissingFileError
 from percalign.store.db import ItemRow, MetaRow, SlotTrialRow, StimulusRow, connect, migrate
 from percalign.store.runs import read_manifest
 
-__all__ = ["DB_FILE", "STIMULI", "add_stimulus", "default_url", "read_meta", "write_plan"]
+__all__ = [
+    "DB_FILE",
+    "STIMULI",
+    "add_stimulus",
+    "default_url",
+    "read_answers",
+    "read_meta",
+    "write_plan",
+]
 
 DB_FILE = "percalign.db"
 STIMULI = "stimuli"
@@ -161,3 +169,21 @@ def study_url(folder: Path) -> str:
             "make one with `percalign survey build`."
         )
     return json.loads(info.read_text()).get("database") or default_url(folder)
+
+
+def read_answers(folder: Path, hash_ids: bool = False) -> Any:
+    """Every answer of the study ``folder`` as the long export table (a pandas DataFrame).
+
+    The table has the :data:`~percalign.store.sessions.EXPORT_COLUMNS` even when there is no
+    answer yet. Raises :class:`MissingFileError` for a folder that is not a study.
+    """
+    import pandas as pd
+
+    from percalign.store.sessions import EXPORT_COLUMNS, export_rows
+
+    engine = connect(study_url(folder))
+    try:
+        rows = export_rows(engine, hash_ids=hash_ids)
+    finally:
+        engine.dispose()
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=EXPORT_COLUMNS)

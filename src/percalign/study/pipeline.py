@@ -527,20 +527,13 @@ def _answer_count(survey: Path) -> int:
 
 
 def _answer_digest(survey: Path) -> tuple[int, str]:
-    """(answers, a hash of their ids and times): changes whenever an answer arrives."""
+    """(answers, a hash of who chose what where): changes whenever an answer arrives."""
     if not (survey / "plan.json").is_file():
         return (0, "")
-    from percalign.store.db import connect
-    from percalign.store.sessions import export_rows
-    from percalign.store.study import study_url
+    from percalign.store.study import read_answers
 
-    engine = connect(study_url(survey))
-    try:
-        rows = export_rows(engine)
-    finally:
-        engine.dispose()
-    digest = step_key([(r["participant"], r["trial"], r["choice"]) for r in rows])
-    return (len(rows), digest)
+    rows = read_answers(survey)[["participant", "trial", "choice"]].values.tolist()
+    return (len(rows), step_key([tuple(r) for r in rows]))
 
 
 def run_study(

@@ -19,7 +19,7 @@ import pandas as pd
 
 from percalign.study.spec import StudySpec
 
-__all__ = ["judges_vs_humans", "participant_kind", "read_answers", "score_study"]
+__all__ = ["judges_vs_humans", "participant_kind", "score_study"]
 
 
 def participant_kind(answers: pd.DataFrame) -> str:
@@ -195,7 +195,7 @@ def score_study(
         "by": spec.scoring.by,
         "exclusions": dataclasses.asdict(spec.exclusions),
     }
-    answers = read_answers(folder / "survey")
+    answers = _answers(folder / "survey")
     if answers is not None:
         # participants are known by their platform id, not by the random id of their session,
         # so that the same answers always give the same bootstrap (resampling follows order)
@@ -251,17 +251,11 @@ def score_study(
     return summary
 
 
-def read_answers(survey: Path) -> pd.DataFrame | None:
-    """The survey's answers as the long export table, or None before the first answer."""
+def _answers(survey: Path) -> pd.DataFrame | None:
+    """The survey's answers, or None when there is no survey or no answer yet."""
+    from percalign.store.study import read_answers
+
     if not (survey / "plan.json").is_file():
         return None
-    from percalign.store.db import connect
-    from percalign.store.sessions import export_rows
-    from percalign.store.study import study_url
-
-    engine = connect(study_url(survey))
-    try:
-        rows = export_rows(engine)
-    finally:
-        engine.dispose()
-    return pd.DataFrame(rows) if rows else None
+    answers = read_answers(survey)
+    return None if answers.empty else answers

@@ -45,7 +45,7 @@ def _request(
     )
 
 
-def _image(client: httpx.Client, url: str, cache: dict[str, Any], call: Any) -> Any:
+def _image(url: str, cache: dict[str, Any], call: Any) -> Any:
     if url not in cache:
         import torch
         from PIL import Image
@@ -90,8 +90,8 @@ def run_bots(
             answered = 0
             while pos is not None and pos < total:
                 t = call("GET", f"/api/participants/{pid}/trials/{pos}", headers=auth)
-                query = _image(client, t["query"], cache, call).unsqueeze(0)
-                cands = torch.stack([_image(client, u, cache, call) for u in t["candidates"]])
+                query = _image(t["query"], cache, call).unsqueeze(0)
+                cands = torch.stack([_image(u, cache, call) for u in t["candidates"]])
                 if hasattr(bot, "start_trial"):  # draws that survive a resume
                     bot.start_trial(pos)
                 if len(cands) == 2:

@@ -104,11 +104,9 @@ def prediction_table(models: Sequence[Model], inputs: Sequence[ImageSet]) -> pd.
 
 def _human(study: Path, runs: dict[str, Path]) -> pd.DataFrame:
     from percalign.scoring.exclusions import Exclusions, apply_exclusions
-    from percalign.store.db import connect
-    from percalign.store.sessions import export_rows
-    from percalign.store.study import study_url
+    from percalign.store.study import read_answers
 
-    answers = pd.DataFrame(export_rows(connect(study_url(study))))
+    answers = read_answers(study)
     if answers.empty:
         raise MissingFileError(f"The study {str(study)!r} has no answers yet.")
     kept, _ = apply_exclusions(answers, Exclusions())
