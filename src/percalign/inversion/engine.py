@@ -500,44 +500,63 @@ class _Runner:
             )  # (steps, N, 6)
         # With random transforms the loss is noisy, so "best" would be luck: keep the last.
         keep_best = draws is None
-        best = torch.full((n,), float("inf"), device=seeds.device)
+        device = seeds.device
+        best = torch.full((n,), float("inf"), device=device)
         best_image = seeds.clone()
-        active = torch.ones(n, dtype=torch.bool, device=seeds.device)
         steps_taken = torch.full((n,), cfg.steps, dtype=torch.long)
-        first_valid = torch.full((n,), -1, dtype=torch.long, device=seeds.device)
+        first_valid = torch.full((n,), -1, dtype=torch.long, device=device)
+        last_rep = torch.zeros(n, device=device)
+        # The batch rows still optimized: once at most half of them are active (the others
+        # stopped), the batch shrinks to the active ones. Every rule is per image, so this
+        # changes no result, only the work.
+        live = torch.arange(n, device=device)
+        active = torch.ones(n, dtype=torch.bool, device=device)
+        live_targets = batch_targets
         curve = []
         for step in range(cfg.steps + 1):
             image = param.image()
-            seen = image if draws is None else random_affine(image, draws[min(step, cfg.steps - 1)])
+            if draws is None:
+                seen = image
+            else:
+                seen = random_affine(image, draws[min(step, cfg.steps - 1)][live])
             rep, _ = state.distances(seen, target_feats)
             w = spec.representation_weight
             total = rep if w == 1.0 else w * rep
             for fn, weight in self.penalties:
                 total = total + weight * fn(image)
             if lam is not None and self.perceptual is not None:
-                total = total - lam * self.perceptual(image, batch_targets)
+                total = total - lam * self.perceptual(image, live_targets)
             with torch.no_grad():
-                improved = ((total < best) if keep_best else torch.ones_like(active)) & active
-                torch.where(improved, total.detach(), best, out=best)
-                mask = improved.view(-1, 1, 1, 1)
-                torch.where(mask, image.detach(), best_image, out=best_image)
+                was = best[live]
+                improved = ((total < was) if keep_best else torch.ones_like(active)) & active
+                best[live] = torch.where(improved, total.detach(), was)
+                picked = live[improved]
+                best_image[picked] = image.detach()[improved]
+                last_rep[live] = rep.detach().float()
             if step in self._curve_set:
                 _check_finite(total.detach(), step, "loss")
-                curve.append(rep.detach().float().cpu())
+                curve.append(last_rep.cpu().clone())
                 self._report(step, rep)
             if threshold is not None:
-                newly = (first_valid < 0) & (rep.detach() < threshold)
-                first_valid.masked_fill_(newly, step)
+                newly = (first_valid[live] < 0) & (rep.detach() < threshold)
+                first_valid[live[newly]] = step
             if step == cfg.steps:
                 break  # the last iterate has been scored; no update after it
             if stop_at is not None:
                 done = active & (rep.detach() <= stop_at)
-                steps_taken[done.cpu()] = step
+                steps_taken[live[done].cpu()] = step
                 active &= ~done
                 if not active.any():
                     curve.extend(curve[-1:] * (len(self.curve_steps) - len(curve)))
                     break
             (grad,) = torch.autograd.grad(total.sum(), param.params)
+            if stop_at is not None and int(active.sum()) * 2 <= len(live):
+                keep = torch.nonzero(active).flatten()
+                grad, live, active = grad[keep], live[keep], active[keep]
+                param.select(keep)
+                rule.select(keep)
+                target_feats = {k: (f[keep], nrm[keep]) for k, (f, nrm) in target_feats.items()}
+                live_targets = live_targets[keep]
             lr = learning_rate(
                 cfg.resolved_lr, step, cfg.steps, cfg.schedule, cfg.decay_every, cfg.decay_factor
             )

@@ -42,6 +42,10 @@ class ImageParam:
     def project(self) -> None:
         """Bring ``params`` back to the feasible set after a step (in place)."""
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep only the images ``rows`` (indices into the batch), e.g. once others stopped."""
+        self.params = self.params.detach()[rows].clone().requires_grad_(True)
+
 
 class PixelImage(ImageParam):
     """The pixels themselves, kept in [0, 1] by clamping after every step (the paper's loop).

@@ -85,20 +85,8 @@ def _number(x: Any) -> float | None:
     return None if not np.isfinite(x) else x
 
 
-def _first_valid(result: InversionResult, i: int, null: NullDistribution | None) -> int | None:
-    """The step at which IRI ``i`` first passed the gate, or None if it never did.
-
-    The engine records it when it was given the threshold; else it is read off the recorded
-    curve (the first recorded step below the threshold: an upper bound, to within
-    ``record_every`` steps).
-    """
-    step = int(result.first_valid_step[i])
-    if step >= 0:
-        return step
-    if null is None:
-        return None
-    below = [s for s, v in zip(result.curve_steps, result.curves[i].tolist()) if v < null.threshold]
-    return below[0] if below else None
+def _step_or_none(step: Any) -> int | None:
+    return None if int(step) < 0 else int(step)
 
 
 def save_run(
@@ -174,7 +162,7 @@ def save_run(
                     if null is None
                     else bool(null.valid(result.distance[i : i + 1])[0]),
                     "steps": int(result.steps_taken[i]),
-                    "first_valid_step": _first_valid(result, i, null),
+                    "first_valid_step": _step_or_none(result.first_valid_step[i]),
                     "at_zero": round(float(result.at_zero[i]), 4),
                     "at_one": round(float(result.at_one[i]), 4),
                     "curve": [round(float(v), 6) for v in result.curves[i]],
