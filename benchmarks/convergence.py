@@ -61,7 +61,9 @@ SETTINGS = {
             {"parameterization": "pixel", "optimizer": "adam", "lr": 0.02, "steps": 1000},
         ),
         Setting("sigmoid-adam", {"preset": "default"}),
+        Setting("sigmoid-adam-stop", {"preset": "default", "stop_at_valid": 0.9}),
         Setting("sigmoid-adam-500", {"preset": "default", "steps": 500}),
+        Setting("sigmoid-adam-2000", {"preset": "default", "steps": 2000}),
         Setting("sigmoid-adam-250", {"preset": "default", "steps": 250}),
         Setting("sigmoid-adam-0.2-500", {"preset": "default", "lr": 0.2, "steps": 500}),
         Setting("sigmoid-adam-0.2-300", {"preset": "default", "lr": 0.2, "steps": 300}),
@@ -101,7 +103,7 @@ def digits_zoo() -> dict[str, dict[str, Any]]:
     spec = load_spec_text()
     zoo = {m.name: dict(m.train or {}) for m in spec.models}
     std = next(iter(zoo.values()))
-    zoo["bench-digits-trades"] = {
+    zoo["bench-w16-trades"] = {
         **std,
         "recipe": "trades",
         "eps": 1.0,
@@ -150,10 +152,11 @@ def photo_folder(root: Path, per_photo: int = 300, seed: int = 0) -> Path:
 
 
 def photos_zoo(folder: Path) -> dict[str, dict[str, Any]]:
-    base = {"dataset": str(folder), "arch": "small-cnn", "epochs": 6, "image_size": PHOTO_SIZE}
+    base = {"dataset": str(folder), "arch": "small-cnn", "width": 16, "epochs": 15, "lr": 2e-3,
+            "image_size": PHOTO_SIZE, "eval_images": 128}
     return {
         "bench-photos-std": {**base, "recipe": "standard"},
-        "bench-photos-adv": {**base, "recipe": "adv-l2", "eps": 2.0, "pgd_steps": 3},
+        "bench-photos-adv": {**base, "recipe": "adv-l2", "eps": 1.0, "pgd_steps": 3},
     }
 
 

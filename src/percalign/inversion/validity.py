@@ -127,7 +127,7 @@ def gate_warning(
     Args:
         objective: the layer objective.
         valid: (M,) validity flags of its IRIs.
-        saturation: (M,) share of each IRI's values at exactly 0 or 1.
+        saturation: (M,) share of each IRI's values at exactly 0 or 1, beyond its target's.
         parameterization: the parameterization used (``pixel``, ``sigmoid``, ``fourier``).
         steps: the steps each image was given.
 
@@ -146,8 +146,8 @@ def gate_warning(
     )
     if parameterization == "pixel" and saturated >= 0.25:
         return head + (
-            f"the failed ones have {100 * saturated:.0f}% of their values at 0 or 1, so the "
-            "clamped pixels saturated and the optimization stalled: use sigmoid pixels (the "
+            f"the failed ones have {100 * saturated:.0f}% more of their values at 0 or 1 than "
+            "their targets, so the clamped pixels saturated and the optimization stalled: use sigmoid pixels (the "
             "default preset: --preset default, or parameterization = 'sigmoid')."
         )
     return head + (

@@ -348,7 +348,7 @@ class Pipeline:
         if not sv.enabled:
             return
         folder = self.folder / "survey"
-        runs = list(self._runs().values())
+        runs = [f for (_, loss), f in self._runs().items() if loss in (sv.losses or [loss])]
         key = step_key(
             "survey",
             [self.keys[f"invert:{r.name}"] for r in runs],

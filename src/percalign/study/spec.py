@@ -120,6 +120,7 @@ class Survey:
     include_invalid: bool = False
     practice: int = 2
     database: str | None = None
+    losses: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,9 @@ def _check_values(spec: StudySpec) -> None:
             "judge to [judges] names."
         )
     sv = spec.survey
+    for loss in sv.losses or []:
+        if loss not in inv.losses:
+            raise unknown_name("loss", loss, inv.losses, where="in [survey] losses")
     check_choice("[survey]", "design", sv.design, DESIGNS)
     check_choice("[survey]", "foil", sv.foil, FOILS)
     check_int("[survey]", "k", sv.k, low=2)
