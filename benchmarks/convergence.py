@@ -43,6 +43,8 @@ from percalign.training import TrainConfig, read_meta, save_checkpoint, train
 from percalign.training.zoo import zoo_dir
 
 SEEDS = ("super-noise", "light-noise", "uniform", "grey", "image")
+#: cells of an earlier run (--resume LOG), by (model, setting)
+DONE: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def config_of(setting: Setting, **extra: Any) -> InversionConfig:
     preset = settings.pop("preset", None)
     if preset:
         return InversionConfig.from_preset(preset, **settings, **extra)
-    return InversionConfig(schedule="cosine", **{**settings, **extra})
+    return InversionConfig(**{"schedule": "cosine", **settings, **extra})
 
 
 def ensure(name: str, cfg: TrainConfig) -> dict[str, Any]:
@@ -217,6 +219,9 @@ def study(
         pool = to_channels(null_pool.images, model.spec.in_chans)
         null = null_distribution(model, pool, "penultimate")
         for setting in settings:
+            if (name, setting.name) in DONE:
+                rows += DONE[(name, setting.name)]
+                continue
             config = config_of(setting, batch_size=64)
             for row in run_setting(model, targets, pool, seeds, config, null.threshold):
                 rows.append({"model": name, "setting": setting.name, **row,
@@ -246,7 +251,7 @@ def fast_vs_long(names: list[str], every: data.ImageSet, n_targets: int) -> list
                 invert_images(folder, model, targets, seeds="super-noise,image", config=cfg,
                               null_pool=null_pool)
                 table = judge_run(read_run(folder), judges, k=4, seed=0)
-                table = table[table["valid"]]
+                table = table[table["valid"].astype(bool)]
                 for judge, part in table.groupby("judge"):
                     values = part["other_2afc"].to_numpy(dtype=float)
                     low, high = bootstrap_ci(values, seed=0)
@@ -281,11 +286,18 @@ def main() -> int:
     parser.add_argument("--datasets", default="digits,photos")
     parser.add_argument("--models", default=None, help="only these zoo models")
     parser.add_argument("--fast-vs-long", action="store_true")
-    parser.add_argument("--fast-targets", type=int, default=48)
+    parser.add_argument("--fast-targets", type=int, default=32)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--train-only", action="store_true")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="a log of an earlier run: its finished cells are not run again")
     args = parser.parse_args()
     torch.manual_seed(0)
+    if args.resume:
+        for line in args.resume.read_text().splitlines():
+            if line.startswith('{"model"'):
+                row = json.loads(line)
+                DONE.setdefault((row["model"], row["setting"]), []).append(row)
     settings = [SETTINGS[s] for s in args.settings.split(",")]
     seeds = tuple(args.seeds.split(","))
     results: dict[str, Any] = {"grid": [], "fast_vs_long": [], "accuracy": {}}

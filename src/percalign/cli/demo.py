@@ -61,11 +61,24 @@ def _headline(folder: Path) -> str:
     import pandas as pd
 
     lines = []
+    validity = folder / "scores" / "validity.csv"
+    if validity.is_file():
+        v = pd.read_csv(validity)
+        rates = v.pivot_table(index="model", columns=["loss", "seed_type"], values="pass_rate")
+        lines.append("IRIs valid (share below the 1% null of natural-image distances):")
+        lines.append((100 * rates).round(0).to_string())
     judges = folder / "scores" / "judges_table.csv"
     if judges.is_file():
         table = pd.read_csv(judges, index_col=0)
-        lines.append("Alignment by judges (% other-target 2AFC, mean +- std over judges):")
+        lines.append(
+            "Alignment by judges, regularizer-free IRIs (% other-target 2AFC, valid IRIs, "
+            "mean +- std over judges):"
+        )
         lines.append(table.to_string())
+    by_loss = folder / "scores" / "judges_by_loss.csv"
+    if by_loss.is_file():
+        lines.append("The loss decides (% other-target 2AFC by loss family; judges in brackets):")
+        lines.append(pd.read_csv(by_loss, index_col=0).to_string())
     humans = folder / "scores" / "humans_by_model.csv"
     if humans.is_file():
         h = pd.read_csv(humans)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from percalign.store.runs import atomic_folder, gate_warnings, read_manifest
+from percalign.study.scores import comparison_loss
 from percalign.study.spec import load_spec
 
 __all__ = ["SECTIONS", "build_report"]
@@ -28,6 +29,7 @@ SECTIONS = {
     "iris": "IRIs: target | seed | IRI",
     "validity": "Validity of the IRIs",
     "alignment": "Alignment",
+    "losses": "The loss decides: alignment per loss family",
     "table": "Architecture x training",
     "comparisons": "Model comparisons",
     "judges": "Judges against people",
@@ -249,20 +251,48 @@ def build_report(folder: Path) -> Path:
             )
             + (_table(validity) if validity is not None else "<p>No validity data.</p>"),
         )
-        judges = _read(scores_dir / "judges_by_model.csv")
+        every_loss = _read(scores_dir / "judges_by_model.csv")
         humans = _read(scores_dir / "humans_by_model.csv")
         body = ""
-        if judges is not None:
+        compared = comparison_loss(spec)
+        if every_loss is not None:
+            judges = every_loss[every_loss["loss"] == compared]
             chance = 50.0 if spec.judges.metric.endswith("2afc") else 100.0 / spec.judges.k
             fig = alignment_bars(judges, humans, human_label, chance, spec.judges.metric)
             png = save(fig, figures, "alignment")
-            body += _img(png, "alignment per model")
-            body += "<h3>Judges (%, 95% bootstrap CI over IRIs)</h3>" + _table(judges, digits=1)
+            body += (
+                f'<p class="note">Models compared on their {html.escape(compared)} IRIs; '
+                "judges count valid IRIs only.</p>" + _img(png, "alignment per model")
+            )
+            body += (
+                f"<h3>Judges, {html.escape(compared)} loss (%, 95% bootstrap CI over valid IRIs;"
+                " iris of all)</h3>" + _table(judges, digits=1)
+            )
         if humans is not None:
             label = html.escape(human_label.capitalize())
             body += f"<h3>{label} (share of answers naming the target)</h3>"
             body += _table(humans.drop(columns=["participants_kind"], errors="ignore"))
         section("alignment", body or "<p>No alignment yet.</p>")
+        by_loss = _read(scores_dir / "judges_by_loss.csv", index_col=0)
+        body = "<p>No judged runs yet.</p>"
+        if by_loss is not None and every_loss is not None:
+            held = sorted(
+                {
+                    f"{man['config'].get('adversary')} (the adversary) for {man['config']['loss']}"
+                    for man in manifests.values()
+                    if man["config"]["loss_spec"]["adversarial"]
+                }
+            )
+            body = (
+                f'<p class="note">{html.escape(spec.judges.metric)} (%) per model and loss '
+                "family: mean +- std over the judges named in brackets, valid IRIs only."
+                + (f" Held out: {html.escape('; '.join(held))}." if held else "")
+                + "</p>"
+                + _table(by_loss, index=True)
+                + "<h3>Per judge (%, 95% bootstrap CI over valid IRIs)</h3>"
+                + _table(every_loss, digits=1)
+            )
+        section("losses", body)
         body = ""
         t = _read(scores_dir / "humans_table.csv", index_col=0)
         if t is not None:

@@ -106,52 +106,89 @@ def _validity(runs: Mapping[tuple[str, str], Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def comparison_loss(spec: StudySpec) -> str:
+    """The loss family whose IRIs compare the models: regularizer-free when the study has it.
+
+    The paper compares models with regularizer-free IRIs, because the other families decide
+    the conclusion themselves (human-leaning priors make every model look aligned, the
+    adversarial loss every model unaligned).
+    """
+    losses = spec.inversion.losses
+    return "regularizer-free" if "regularizer-free" in losses else losses[0]
+
+
+def _valid_judgments(folder: Path) -> pd.DataFrame:
+    """A run's judgments of its valid IRIs (all of them when the run has no validity flags)."""
+    from percalign.study.tasks import JUDGMENTS
+
+    table = pd.read_csv(folder / JUDGMENTS)
+    if table["valid"].isna().all():
+        return table
+    return table[table["valid"].astype(bool)]
+
+
 def _judges(
     spec: StudySpec, runs: Mapping[tuple[str, str], Path], labels: Mapping[str, tuple[str, str]]
 ) -> pd.DataFrame:
     from percalign.judges.metric import summarize
-    from percalign.study.tasks import JUDGMENTS
 
     frames = []
     for (model, loss), folder in runs.items():
-        table = pd.read_csv(folder / JUDGMENTS)
-        summary = summarize(table, n_boot=spec.scoring.n_boot, seed=spec.study.seed)
+        summary = summarize(_valid_judgments(folder), n_boot=spec.scoring.n_boot,
+                            seed=spec.study.seed)
         arch, training = labels[model]
         frames.append(summary.assign(model=model, loss=loss, architecture=arch, training=training))
     return pd.concat(frames, ignore_index=True)
 
 
 def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> pd.DataFrame:
-    """Alignment (%) per model and judge over all its IRIs, with a bootstrap CI over IRIs."""
+    """Alignment (%) per model, loss and judge over its valid IRIs, with a bootstrap CI."""
     from percalign.scoring.stats import bootstrap_ci
     from percalign.study.tasks import JUDGMENTS
 
     metric = spec.judges.metric
-    table = pd.concat(
-        [pd.read_csv(f / JUDGMENTS).assign(model=m) for (m, _), f in runs.items()],
-        ignore_index=True,
-    )
     rows = []
-    for (model, judge), group in table.groupby(["model", "judge"], sort=False):
-        values = group[metric].dropna().astype(float).to_numpy()
-        lo, hi = bootstrap_ci(values, spec.scoring.n_boot, spec.study.seed)
-        rows.append(
-            {
-                "model": model,
-                "judge": judge,
-                "iris": len(values),
-                "alignment": 100 * values.mean(),
-                "lo": 100 * lo,
-                "hi": 100 * hi,
-            }
-        )
+    for (model, loss), folder in runs.items():
+        every = pd.read_csv(folder / JUDGMENTS)
+        table = _valid_judgments(folder)
+        for judge, group in table.groupby("judge", sort=False):
+            values = group[metric].dropna().astype(float).to_numpy()
+            lo, hi = bootstrap_ci(values, spec.scoring.n_boot, spec.study.seed)
+            rows.append(
+                {
+                    "model": model,
+                    "loss": loss,
+                    "judge": judge,
+                    "iris": len(values),
+                    "of": int((every["judge"] == judge).sum()),
+                    "alignment": 100 * values.mean() if len(values) else float("nan"),
+                    "lo": 100 * lo,
+                    "hi": 100 * hi,
+                }
+            )
     return pd.DataFrame(rows)
 
 
+def _judges_by_loss(by_model: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+    """Model x loss family: mean +- std over the judges that judged it (valid IRIs)."""
+    cells = by_model.groupby(["model", "loss"], sort=False)["alignment"].agg(["mean", "std"])
+    judges = by_model.groupby(["model", "loss"], sort=False)["judge"].agg(",".join)
+    text = [
+        f"{m:.1f} +- {0.0 if sd != sd else sd:.1f} ({j})"
+        for m, sd, j in zip(cells["mean"], cells["std"], judges, strict=True)
+    ]
+    table = pd.Series(text, index=cells.index).unstack("loss")
+    order = [m.name for m in spec.models]
+    return table.reindex(index=[m for m in order if m in table.index],
+                         columns=[c for c in spec.inversion.losses if c in table.columns])
+
+
 def _judges_table(judged: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """Rows x columns of the paper's table: mean +- std over judges of the chosen metric."""
+    """Rows x columns of the paper's table: mean +- std over judges of the chosen metric, on
+    the IRIs of :func:`comparison_loss`."""
     metric = spec.judges.metric
     rows, cols = spec.scoring.table_rows, spec.scoring.table_columns
+    judged = judged[judged["loss"] == comparison_loss(spec)]
     per_model = judged.groupby([rows, cols, "judge"], sort=False)[metric].mean().reset_index()
     cells = per_model.groupby([rows, cols], sort=False)[metric].agg(["mean", "std"])
     cells["cell"] = [
@@ -214,7 +251,9 @@ def score_study(
     with atomic_folder(folder / "scores", overwrite=True) as tmp:
         _validity(runs).to_csv(tmp / "validity.csv", index=False)
         judged.to_csv(tmp / "judges.csv", index=False)
-        _judges_by_model(spec, runs).to_csv(tmp / "judges_by_model.csv", index=False)
+        by_model = _judges_by_model(spec, runs)
+        by_model.to_csv(tmp / "judges_by_model.csv", index=False)
+        _judges_by_loss(by_model, spec).to_csv(tmp / "judges_by_loss.csv")
         _in_order(_judges_table(judged, spec), labels, spec).to_csv(tmp / "judges_table.csv")
         if answers is not None and len(answers):
             kind = participant_kind(answers)
