@@ -96,7 +96,7 @@ class ParticipantRow(Base):
     __table_args__ = (UniqueConstraint("platform", "platform_pid"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, index=True)
-    platform: Mapped[str] = mapped_column(String(16))  # prolific | mturk | link
+    platform: Mapped[str] = mapped_column(String(16))  # prolific | mturk | link | bot
     platform_pid: Mapped[str] = mapped_column(String(128))
     platform_study: Mapped[str | None] = mapped_column(String(128), nullable=True)
     platform_session: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -117,6 +117,8 @@ class ResponseRow(Base):
     correct: Mapped[bool] = mapped_column(Boolean)
     rt_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     client_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # from serving the trial to receiving the answer, by the server's clock
+    server_rt_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     server_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 

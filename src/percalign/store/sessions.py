@@ -33,6 +33,8 @@ __all__ = ["EXPORT_COLUMNS", "Answer", "SurveyError", "SurveyStore", "TrialView"
 
 #: Comments one participant may send.
 MAX_COMMENTS = 20
+#: Comments the whole study keeps (a bound on what a flood of sessions can store).
+MAX_STUDY_COMMENTS = 5000
 
 #: Columns of the export that every study has (condition and provenance columns come on top).
 EXPORT_COLUMNS = [
@@ -53,6 +55,7 @@ EXPORT_COLUMNS = [
     "chance",
     "rt_ms",
     "client_time",
+    "server_rt_ms",
     "server_time",
     "is_catch",
     "is_repeat",
@@ -73,6 +76,7 @@ class TrialView:
     total: int
     query: str
     candidates: list[str]  # stimulus ids in display order
+    shown: str  # the server's signed record of when it served the trial (see ``shown``)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class _Plan:
     slots: dict[int, list[_Trial]]
     items: dict[str, tuple[str, list[str]]]  # id -> (query, candidates)
     min_catch_accuracy: float
+    min_display_ms: int
 
 
 class SurveyStore:
@@ -118,7 +123,7 @@ class SurveyStore:
         database = engine.url.database if engine.dialect.name == "sqlite" else None
         self._writer: Any = _Writer(database) if database else contextlib.nullcontext()
         self._plan_cache: _Plan | None = None
-        self._slots: dict[str, int] = {}
+        self._slots: dict[str, tuple[int, str]] = {}  # id -> (slot, platform)
         self._stimuli: dict[str, str] = {}
         self._secret: bytes | None = None
 
@@ -160,17 +165,26 @@ class SurveyStore:
                     )
                 items = {i.id: (i.query, list(i.candidates)) for i in s.scalars(select(ItemRow))}
                 threshold = s.get(MetaRow, "min_catch_accuracy")
+                settings = s.get(MetaRow, "plan")
             self._plan_cache = _Plan(
-                slots, items, float(threshold.value or 0) if threshold else 0.0
+                slots,
+                items,
+                float(threshold.value or 0) if threshold else 0.0,
+                int((settings.value if settings else {}).get("min_display_ms", 0)),
             )
         return self._plan_cache
 
+    @property
+    def min_display_ms(self) -> int:
+        """How long a trial must have been served before its answer is accepted."""
+        return self._plan().min_display_ms
+
     # -- session tokens ----------------------------------------------------------
-    def session_token(self, pid: str) -> str:
-        """The secret a participant's client sends with every request (HMAC of the id).
+    def _sign(self, message: str) -> str:
+        """HMAC-SHA256 of ``message`` under the study's secret key (hex).
 
         The key is made once per study and kept in the database, so every worker and every
-        restart hands out the same token for the same participant.
+        restart signs alike.
         """
         if self._secret is None:
             secret = self.meta("session_secret")
@@ -182,7 +196,37 @@ class SurveyStore:
                     pass
                 secret = self.meta("session_secret")
             self._secret = bytes.fromhex(secret)
-        return hmac.new(self._secret, pid.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._secret, message.encode(), hashlib.sha256).hexdigest()
+
+    def session_token(self, pid: str) -> str:
+        """The secret a participant's client sends with every request (HMAC of the id)."""
+        return self._sign(pid)
+
+    def bot_token(self) -> str:
+        """The secret that marks simulated participants (``percalign survey bots`` reads it
+        from the study database); a client cannot call itself a bot without it."""
+        return self._sign("simulated participants")
+
+    def is_bot_token(self, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(str(token), self.bot_token())
+
+    def image_key(self, pid: str, position: int, index: int) -> str:
+        """The unguessable part of the URL of image ``index`` of a participant's trial
+        (0: the query, then the candidates in display order)."""
+        return self._sign(f"image|{pid}|{position}|{index}")[:32]
+
+    def shown(self, pid: str, position: int, now_ms: int) -> str:
+        """A signed note that trial ``position`` was served at ``now_ms`` (server clock)."""
+        return f"{now_ms}.{self._sign(f'shown|{pid}|{position}|{now_ms}')[:32]}"
+
+    def _shown_ms(self, pid: str, position: int, shown: str | None) -> int | None:
+        """The serving time that ``shown`` records, if it is this trial's and genuine."""
+        ms = (shown or "").partition(".")[0]
+        if not ms.isdigit() or not hmac.compare_digest(
+            str(shown), self.shown(pid, position, int(ms))
+        ):
+            return None
+        return int(ms)
 
     def check_token(self, pid: str, token: str | None) -> None:
         """Raise 401 without a token and 403 with one that is not ``pid``'s."""
@@ -277,8 +321,14 @@ class SurveyStore:
 
     def _slot(self, pid: str) -> int:
         if pid not in self._slots:
-            self._slots[pid] = self.participant(pid).slot
-        return self._slots[pid]
+            row = self.participant(pid)
+            self._slots[pid] = (row.slot, row.platform)
+        return self._slots[pid][0]
+
+    def is_bot(self, pid: str) -> bool:
+        """Whether ``pid`` is a simulated participant (marked so by the server)."""
+        self._slot(pid)
+        return self._slots[pid][1] == "bot"
 
     def _trials(self, pid: str) -> list[_Trial]:
         return self._plan().slots[self._slot(pid)]
@@ -291,30 +341,73 @@ class SurveyStore:
         )
         return int(n or 0)
 
+    def status(self, pid: str) -> str:
+        """'active', 'completed' or 'failed_attention'."""
+        return self.participant(pid).status
+
     def progress(self, pid: str) -> tuple[int, int]:
         """(answered, total) for a participant."""
         total = len(self._trials(pid))
         with self._session() as s:
             return self._answered(s, pid), total
 
-    def trial(self, pid: str, position: int) -> TrialView:
+    def trial(self, pid: str, position: int, now_ms: int) -> TrialView:
+        """Trial ``position`` (answered, or the next one) as served at ``now_ms``."""
         trials = self._trials(pid)
         total = len(trials)
         _check_position(position, total)
         answered, _ = self.progress(pid)
         if position > answered:
             raise SurveyError(
-                409, f"Trial {position} comes after trial {answered}, which is not answered yet."
+                409,
+                f"Trial {position + 1} comes after trial {answered + 1}, which is not answered "
+                "yet.",
             )
-        t = trials[position]
+        query, candidates = self._images(pid, position)
+        return TrialView(position, total, query, candidates, self.shown(pid, position, now_ms))
+
+    def _images(self, pid: str, position: int) -> tuple[str, list[str]]:
+        t = self._trials(pid)[position]
         query, candidates = self._plan().items[t.item]
-        return TrialView(position, total, query, [candidates[i] for i in t.order])
+        return query, [candidates[i] for i in t.order]
+
+    def trial_image(self, pid: str, position: int, index: int, key: str) -> str | None:
+        """The stimulus path behind a trial image URL, or None for a URL this server never
+        gave out."""
+        trials = self._trials(pid) if self._known(pid) else []
+        if not (0 <= position < len(trials) and 0 <= index <= len(trials[position].order)):
+            return None
+        if not hmac.compare_digest(key, self.image_key(pid, position, index)):
+            return None
+        query, candidates = self._images(pid, position)
+        return self.stimulus_path([query, *candidates][index])
+
+    def _known(self, pid: str) -> bool:
+        try:
+            self._slot(pid)
+        except SurveyError:
+            return False
+        return True
 
     def answer(
-        self, pid: str, position: int, choice: int, rt_ms: float | None, client_time: float | None
+        self,
+        pid: str,
+        position: int,
+        choice: int,
+        rt_ms: float | None,
+        client_time: float | None,
+        *,
+        shown: str | None,
+        now_ms: int,
     ) -> Answer:
         """Store an answer once. Resending an acknowledged answer changes nothing; sending
-        another choice for it is refused (409)."""
+        another choice for it is refused (409).
+
+        A new answer must carry the ``shown`` note of its trial, and arrive at least the
+        plan's ``min_display_ms`` after the server served that trial (by the server's clock;
+        simulated participants are exempt from the wait), so no press can answer a trial
+        that was not on screen.
+        """
         trials = self._trials(pid)
         total = len(trials)
         _check_position(position, total)
@@ -329,7 +422,21 @@ class SurveyStore:
             return self._repeat(pid, position, choice, total)
         if position > answered:
             raise SurveyError(
-                409, f"Answer trial {answered} first (got an answer for trial {position})."
+                409, f"Answer trial {answered + 1} first (got an answer for trial {position + 1})."
+            )
+        served = self._shown_ms(pid, position, shown)
+        if served is None:
+            raise SurveyError(
+                409,
+                f"The answer to trial {position + 1} must carry the 'shown' value of that trial "
+                "as served; get the trial, then answer it.",
+            )
+        elapsed = now_ms - served
+        if elapsed < self.min_display_ms and not self.is_bot(pid):
+            raise SurveyError(
+                409,
+                f"Trial {position + 1} was answered {max(elapsed, 0)} ms after it was served; "
+                f"a choice counts after {self.min_display_ms} ms on screen.",
             )
         done = position == total - 1
         outcome = None
@@ -344,6 +451,7 @@ class SurveyStore:
                         correct=t.order[choice] == 0,
                         rt_ms=rt_ms,
                         client_time=client_time,
+                        server_rt_ms=float(elapsed),
                         server_time=now(),
                     )
                 )
@@ -365,11 +473,11 @@ class SurveyStore:
             stored = s.get(ResponseRow, (pid, position))
             answered = self._answered(s, pid)
         if stored is None:  # cannot happen: answers are never deleted
-            raise SurveyError(409, f"Trial {position} is not answered; send it again.")
+            raise SurveyError(409, f"Trial {position + 1} is not answered; send it again.")
         if stored.choice != choice:
             raise SurveyError(
                 409,
-                f"Trial {position} is already answered (choice {stored.choice}); "
+                f"Trial {position + 1} is already answered (with option {stored.choice + 1}); "
                 "an acknowledged answer cannot change.",
             )
         finished = answered >= total
@@ -378,7 +486,7 @@ class SurveyStore:
             None if finished else answered,
             finished,
             duplicate=True,
-            outcome=self.participant(pid).status if finished else None,
+            outcome=self.status(pid) if finished else None,
         )
 
     def _outcome(self, s: Session, trials: list[_Trial], pid: str) -> str:
@@ -410,8 +518,13 @@ class SurveyStore:
             count = s.scalar(
                 select(func.count()).select_from(CommentRow).where(CommentRow.participant == pid)
             )
+            study = s.scalar(select(func.count()).select_from(CommentRow))
         if stored is None and (count or 0) >= MAX_COMMENTS:
             raise SurveyError(409, f"At most {MAX_COMMENTS} comments per participant.")
+        if stored is None and (study or 0) >= MAX_STUDY_COMMENTS:
+            raise SurveyError(
+                409, "The study has all the comments it can take; tell the researcher instead."
+            )
         if stored is None:
             try:
                 with self._write() as s:
@@ -499,7 +612,9 @@ class _Writer:
 
 def _check_position(position: int, total: int) -> None:
     if not 0 <= position < total:
-        raise SurveyError(404, f"No trial {position}; trials run from 0 to {total - 1}.")
+        raise SurveyError(
+            404, f"No trial at position {position}; positions run from 0 to {total - 1}."
+        )
 
 
 def export_rows(engine: Engine, hash_ids: bool = False) -> list[dict[str, Any]]:
@@ -546,6 +661,7 @@ def export_rows(engine: Engine, hash_ids: bool = False) -> list[dict[str, Any]]:
                     "chance": 1.0 / len(item.candidates),
                     "rt_ms": r.rt_ms,
                     "client_time": r.client_time,
+                    "server_rt_ms": r.server_rt_ms,
                     "server_time": r.server_time.isoformat(),
                     "is_catch": bool(t.is_catch),
                     "is_repeat": bool(t.is_repeat),

@@ -19,14 +19,28 @@ __all__ = [
     "DB_FILE",
     "STIMULI",
     "add_stimulus",
+    "bot_token",
     "default_url",
     "read_answers",
     "read_meta",
+    "spreadsheet_safe",
     "write_plan",
 ]
 
 DB_FILE = "percalign.db"
 STIMULI = "stimuli"
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value`` for a CSV cell: text a spreadsheet would run as a formula (it begins with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading ``'``.
+
+    >>> spreadsheet_safe("=HYPERLINK(1)"), spreadsheet_safe("-1"), spreadsheet_safe(-1)
+    ("'=HYPERLINK(1)", "'-1", -1)
+    """
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def default_url(folder: Path) -> str:
@@ -169,6 +183,18 @@ def study_url(folder: Path) -> str:
             "make one with `percalign survey build`."
         )
     return json.loads(info.read_text()).get("database") or default_url(folder)
+
+
+def bot_token(folder: Path) -> str:
+    """The token that marks simulated participants of the study ``folder`` (only someone who
+    can read the study's database has it)."""
+    from percalign.store.sessions import SurveyStore
+
+    engine = connect(study_url(folder))
+    try:
+        return SurveyStore(engine).bot_token()
+    finally:
+        engine.dispose()
 
 
 def read_answers(folder: Path, hash_ids: bool = False) -> Any:

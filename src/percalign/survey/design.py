@@ -226,7 +226,9 @@ def make_plan(
         chosen = np.lexsort((rng.random(len(items)), shown))[:n_main]
         shown[chosen] += 1
         units = [(items[i].id, False) for i in chosen.tolist()]
-        units += [(f"catch:{items[int(rng.integers(len(items)))].id}", True) for _ in range(n_catch)]
+        units += [
+            (f"catch:{items[int(rng.integers(len(items)))].id}", True) for _ in range(n_catch)
+        ]
         units = [units[i] for i in rng.permutation(len(units)).tolist()]
         regular = [u for u, (_, catch) in enumerate(units) if not catch]
         again = sorted(rng.choice(regular, size=min(n_repeat, len(regular)), replace=False))
@@ -235,8 +237,12 @@ def make_plan(
         positions = sides.assign(keys, pairs)
         slots.append(
             [
-                Trial(key, sides.order(pos), is_catch=u < len(units) and units[u][1],
-                      is_repeat=u >= len(units))
+                Trial(
+                    key,
+                    sides.order(pos),
+                    is_catch=u < len(units) and units[u][1],
+                    is_repeat=u >= len(units),
+                )
                 for u, (key, pos) in enumerate(zip(keys, positions, strict=True))
             ]
         )
