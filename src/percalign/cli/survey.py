@@ -181,11 +181,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from percalign.store.db import migrate
+    from percalign.store.db import migrate, private_sqlite
     from percalign.store.study import study_url
 
-    # fails early on a folder that is not a study; an older study gets the newer tables
-    migrate(study_url(args.study))
+    # fails early on a folder that is not a study; an older study gets the newer tables, and
+    # an older SQLite file the owner-only mode
+    url = study_url(args.study)
+    private_sqlite(url)
+    migrate(url)
     where = (
         "$PERCALIGN_ADMIN_TOKEN"
         if os.environ.get("PERCALIGN_ADMIN_TOKEN")
@@ -219,14 +222,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from percalign.store.study import read_answers
+    from percalign.store.study import read_answers, spreadsheet_safe
 
     table = read_answers(args.study, hash_ids=args.hash_ids)
     tmp = args.out.with_name(args.out.name + ".tmp")
     if args.out.suffix == ".parquet":
         table.to_parquet(tmp, index=False)
-    else:
-        table.to_csv(tmp, index=False)
+    else:  # a CSV is opened in spreadsheets: no cell may run as a formula there
+        table.map(spreadsheet_safe).to_csv(tmp, index=False)
     tmp.replace(args.out)
     out.print(
         f"Wrote {len(table)} answers from {table['participant'].nunique() if len(table) else 0}"

@@ -6,6 +6,7 @@ SQLite (a file in the study folder, WAL mode) by default; any SQLAlchemy URL, su
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "connect",
     "migrate",
     "now",
+    "private_sqlite",
 ]
 
 
@@ -160,6 +162,24 @@ def connect(url: str) -> Engine:
             "for PostgreSQL run `pip install 'percalign[postgres]'`."
         ) from exc
     return engine
+
+
+def private_sqlite(url: str) -> None:
+    """Make the SQLite file of ``url`` (and its WAL files) readable by its owner only.
+
+    The study database holds the key of the participants' tokens and raw platform ids. A
+    missing file is created empty with mode 600 (SQLite then gives its WAL files the same
+    mode); other URLs are left alone.
+    """
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix or ":memory:" in url:
+        return
+    path = Path(url.removeprefix(prefix))
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if file.exists():
+            file.chmod(0o600)
 
 
 def migrate(url: str, revision: str = "head") -> None:

@@ -12,7 +12,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from percalign.errors import MissingFileError
-from percalign.store.db import ItemRow, MetaRow, SlotTrialRow, StimulusRow, connect, migrate
+from percalign.store.db import (
+    ItemRow,
+    MetaRow,
+    SlotTrialRow,
+    StimulusRow,
+    connect,
+    migrate,
+    private_sqlite,
+)
 from percalign.store.runs import read_manifest
 
 __all__ = [
@@ -131,7 +139,9 @@ def run_records(
 
 
 def write_plan(url: str, stimuli: dict[str, StimulusRow], plan: Any, meta: dict[str, Any]) -> None:
-    """Create the schema at ``url`` and store the stimuli, items, slots and settings."""
+    """Create the schema at ``url`` and store the stimuli, items, slots and settings (a
+    SQLite file is made readable by its owner only)."""
+    private_sqlite(url)
     migrate(url)
     engine = connect(url)
     with Session(engine) as session, session.begin():
