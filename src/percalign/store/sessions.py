@@ -406,7 +406,8 @@ class SurveyStore:
         A new answer must carry the ``shown`` note of its trial, and arrive at least the
         plan's ``min_display_ms`` after the server served that trial (by the server's clock;
         simulated participants are exempt from the wait), so no press can answer a trial
-        that was not on screen.
+        that was not on screen. That time is stored as ``server_rt_ms`` (not for simulated
+        participants, which take no time: their ``rt_ms`` is what they simulate).
         """
         trials = self._trials(pid)
         total = len(trials)
@@ -432,7 +433,8 @@ class SurveyStore:
                 "as served; get the trial, then answer it.",
             )
         elapsed = now_ms - served
-        if elapsed < self.min_display_ms and not self.is_bot(pid):
+        bot = self.is_bot(pid)
+        if elapsed < self.min_display_ms and not bot:
             raise SurveyError(
                 409,
                 f"Trial {position + 1} was answered {max(elapsed, 0)} ms after it was served; "
@@ -451,7 +453,8 @@ class SurveyStore:
                         correct=t.order[choice] == 0,
                         rt_ms=rt_ms,
                         client_time=client_time,
-                        server_rt_ms=float(elapsed),
+                        # simulated participants do not take time: only their rt_ms says
+                        server_rt_ms=None if bot else float(elapsed),
                         server_time=now(),
                     )
                 )
