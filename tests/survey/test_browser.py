@@ -7,6 +7,7 @@ trial; the page fits a phone; refusals show where the participant is; a failed i
 retried before the trial shows.
 """
 
+import json
 import re
 import shutil
 
@@ -321,4 +322,91 @@ def test_a_failed_image_load_is_retried_before_the_trial_shows(live):
         assert len(failed) == 2 and shown.count() == 3
         for i in range(3):
             assert shown.nth(i).element_handle().get_property("naturalWidth").json_value() > 0
+        browser.close()
+
+
+@pytest.mark.slow
+def test_a_stale_second_tab_is_told_to_continue_and_moves_to_the_current_trial(live):
+    from playwright.sync_api import expect, sync_playwright
+
+    study, url = live
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        context = browser.new_context()
+        first = context.new_page()
+        _to_first_trial(first, url, "two-tabs")
+        first.keyboard.press("f")  # trial 1 answered in the first tab
+        expect(first.locator("#count")).to_have_text("Trial 2 of 6.")
+        second = context.new_page()  # the same link in another tab: the same session
+        second.goto(f"{url}/?pid=two-tabs")
+        second.click("#agree")
+        second.click("#begin")
+        expect(second.locator("#count")).to_have_text("Trial 2 of 6.")
+        _ready(first)
+        first.keyboard.press("f")  # trial 2 answered in the first tab ...
+        expect(first.locator("#count")).to_have_text("Trial 3 of 6.")
+        _ready(second)
+        second.keyboard.press("j")  # ... and differently in the stale second one
+        expect(second.locator("#status")).to_contain_text("open in another tab")
+        expect(second.locator("#status")).to_contain_text("trial 3 of 6")
+        expect(second.locator("#count")).to_have_text("Trial 3 of 6.")
+        _ready(second)
+        second.keyboard.press("j")  # and it goes on from there
+        expect(second.locator("#count")).to_have_text("Trial 4 of 6.")
+        browser.close()
+    assert _stored(study, "two-tabs") == [(0, 0), (1, 0), (2, 1)]
+
+
+@pytest.mark.slow
+def test_the_done_page_shows_the_code_as_text_or_says_what_to_do_without_one(
+    make_study, live_server
+):
+    import sqlite3
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from percalign.store.study import DB_FILE
+
+    study = make_study("--catch-rate", "0.2", "--min-catch-accuracy", "1")
+    app = create_app(study, "tok", completion_codes={"completed": "DONE42"})  # no failed code
+
+    def catch_sides(pid):
+        """{trial: correct display position} of the catch trials of this participant."""
+        with sqlite3.connect(study / DB_FILE) as db:
+            rows = db.execute(
+                "select t.position, t.display_order from slot_trials t join participants p "
+                "on p.slot = t.slot where p.platform_pid = ? and t.is_catch",
+                (pid,),
+            ).fetchall()
+        return {pos: json.loads(order).index(0) for pos, order in rows}
+
+    with live_server(app) as url, sync_playwright() as pw:
+        browser = _browser(pw)
+        for pid, attentive in (("attentive", True), ("inattentive", False)):
+            page = browser.new_page()
+            # a redirect that goes nowhere (204): the page stays, as when Prolific is down
+            page.route("https://app.prolific.com/**", lambda route: route.fulfill(status=204))
+            page.goto(f"{url}/?PROLIFIC_PID={pid}&STUDY_ID=st&SESSION_ID=s-{pid}")
+            page.click("#agree")
+            page.click("#begin")
+            _practice(page, lambda page=page: page.keyboard.press("f"))
+            catch = catch_sides(pid)
+            assert catch
+            for n in range(6):
+                expect(page.locator("#count")).to_have_text(f"Trial {n + 1} of 6.")
+                _ready(page)
+                side = catch.get(n, 0) if attentive else 1 - catch.get(n, 1)
+                page.keyboard.press("fj"[side])
+            expect(page.locator("#done")).to_be_visible()
+            if attentive:  # the redirect failed: the code is there to copy
+                expect(page.locator("#code")).to_have_text("DONE42")
+                expect(page.locator("#copy")).to_be_visible()
+            else:
+                expect(page.locator("#codeBox")).to_be_hidden()
+                expect(page.locator("#doneNote")).to_contain_text("no completion code")
+                expect(page.locator("#doneNote")).to_contain_text("message the researcher")
+            assert page.locator("#done h2").inner_text() == "Thank you!"
+            assert "Thank you" not in page.inner_text("#doneText")  # said once
+            assert "DONE42" not in page.content() or attentive
+            page.close()
         browser.close()
