@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 from percalign.store.db import connect
-from percalign.store.sessions import export_rows
+from percalign.store.export import export_rows
 from percalign.store.study import study_url
 from percalign.survey.app import create_app
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from percalign.store.db import connect
-from percalign.store.sessions import export_rows
+from percalign.store.export import export_rows
 from percalign.store.study import study_url
 from percalign.survey.app import create_app
 from percalign.survey.limits import ServeSettings

@@ -74,7 +74,10 @@ def test_the_prolific_study_id_and_plain_links_are_checked_when_configured(study
 
 
 def test_session_starts_are_rate_limited_per_client_and_for_everyone(study):
-    settings = ServeSettings(starts_per_client=2, client_refill_s=600, starts_burst=3)
+    # refills too slow to matter during the test (a token every 10 minutes or more)
+    settings = ServeSettings(
+        starts_per_client=2, client_refill_s=600, starts_burst=3, starts_per_s=0.001
+    )
     app = create_app(study, TOKEN, settings=settings)
 
     async def go():
@@ -131,7 +134,10 @@ def test_a_body_that_never_comes_is_answered_408(study, live_server):
                 b"POST /api/sessions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
                 b"Content-Length: 100\r\n\r\n{}"
             )
-            reply = sock.recv(4096).decode()
+            chunks = []
+            while chunk := sock.recv(4096):  # the reply closes the connection
+                chunks.append(chunk)
+            reply = b"".join(chunks).decode()
     assert reply.startswith("HTTP/1.1 408") and '"error"' in reply and "did not arrive" in reply
 
 

@@ -222,7 +222,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from percalign.store.study import read_answers, spreadsheet_safe
+    from percalign.store.export import spreadsheet_safe
+    from percalign.store.study import read_answers
 
     table = read_answers(args.study, hash_ids=args.hash_ids)
     tmp = args.out.with_name(args.out.name + ".tmp")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import hmac
 import os
 import secrets
@@ -28,38 +27,14 @@ from percalign.store.db import (
     StimulusRow,
     now,
 )
+from percalign.store.signing import Signer
 
-__all__ = ["EXPORT_COLUMNS", "Answer", "SurveyError", "SurveyStore", "TrialView", "export_rows"]
+__all__ = ["Answer", "SurveyError", "SurveyStore", "TrialView"]
 
 #: Comments one participant may send.
 MAX_COMMENTS = 20
 #: Comments the whole study keeps (a bound on what a flood of sessions can store).
 MAX_STUDY_COMMENTS = 5000
-
-#: Columns of the export that every study has (condition and provenance columns come on top).
-EXPORT_COLUMNS = [
-    "participant",
-    "platform",
-    "platform_pid",
-    "platform_study",
-    "platform_session",
-    "status",
-    "trial",
-    "item",
-    "query",
-    "candidates",
-    "display_order",
-    "correct_position",
-    "choice",
-    "correct",
-    "chance",
-    "rt_ms",
-    "client_time",
-    "server_rt_ms",
-    "server_time",
-    "is_catch",
-    "is_repeat",
-]
 
 
 class SurveyError(Exception):
@@ -125,7 +100,7 @@ class SurveyStore:
         self._plan_cache: _Plan | None = None
         self._slots: dict[str, tuple[int, str]] = {}  # id -> (slot, platform)
         self._stimuli: dict[str, str] = {}
-        self._secret: bytes | None = None
+        self.signer = Signer(self._key)  # tokens, image URLs, "shown" notes
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Session]:
@@ -180,53 +155,18 @@ class SurveyStore:
         return self._plan().min_display_ms
 
     # -- session tokens ----------------------------------------------------------
-    def _sign(self, message: str) -> str:
-        """HMAC-SHA256 of ``message`` under the study's secret key (hex).
-
-        The key is made once per study and kept in the database, so every worker and every
-        restart signs alike.
-        """
-        if self._secret is None:
+    def _key(self) -> bytes:
+        """The study's secret key: made once per study and kept in the database, so every
+        worker and every restart signs alike."""
+        secret = self.meta("session_secret")
+        if secret is None:
+            try:
+                with self._write() as s:
+                    s.add(MetaRow(key="session_secret", value=secrets.token_hex(32)))
+            except IntegrityError:  # another worker made it first
+                pass
             secret = self.meta("session_secret")
-            if secret is None:
-                try:
-                    with self._write() as s:
-                        s.add(MetaRow(key="session_secret", value=secrets.token_hex(32)))
-                except IntegrityError:  # another worker made it first
-                    pass
-                secret = self.meta("session_secret")
-            self._secret = bytes.fromhex(secret)
-        return hmac.new(self._secret, message.encode(), hashlib.sha256).hexdigest()
-
-    def session_token(self, pid: str) -> str:
-        """The secret a participant's client sends with every request (HMAC of the id)."""
-        return self._sign(pid)
-
-    def bot_token(self) -> str:
-        """The secret that marks simulated participants (``percalign survey bots`` reads it
-        from the study database); a client cannot call itself a bot without it."""
-        return self._sign("simulated participants")
-
-    def is_bot_token(self, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(str(token), self.bot_token())
-
-    def image_key(self, pid: str, position: int, index: int) -> str:
-        """The unguessable part of the URL of image ``index`` of a participant's trial
-        (0: the query, then the candidates in display order)."""
-        return self._sign(f"image|{pid}|{position}|{index}")[:32]
-
-    def shown(self, pid: str, position: int, now_ms: int) -> str:
-        """A signed note that trial ``position`` was served at ``now_ms`` (server clock)."""
-        return f"{now_ms}.{self._sign(f'shown|{pid}|{position}|{now_ms}')[:32]}"
-
-    def _shown_ms(self, pid: str, position: int, shown: str | None) -> int | None:
-        """The serving time that ``shown`` records, if it is this trial's and genuine."""
-        ms = (shown or "").partition(".")[0]
-        if not ms.isdigit() or not hmac.compare_digest(
-            str(shown), self.shown(pid, position, int(ms))
-        ):
-            return None
-        return int(ms)
+        return bytes.fromhex(secret)
 
     def check_token(self, pid: str, token: str | None) -> None:
         """Raise 401 without a token and 403 with one that is not ``pid``'s."""
@@ -234,7 +174,7 @@ class SurveyStore:
             raise SurveyError(
                 401, "Session token missing; send 'Authorization: Bearer TOKEN' from /api/sessions."
             )
-        if not hmac.compare_digest(token, self.session_token(pid)):
+        if not hmac.compare_digest(token, self.signer.session_token(pid)):
             raise SurveyError(
                 403, "This session token is not this participant's; start from your study link."
             )
@@ -364,7 +304,8 @@ class SurveyStore:
                 "yet.",
             )
         query, candidates = self._images(pid, position)
-        return TrialView(position, total, query, candidates, self.shown(pid, position, now_ms))
+        shown = self.signer.shown(pid, position, now_ms)
+        return TrialView(position, total, query, candidates, shown)
 
     def _images(self, pid: str, position: int) -> tuple[str, list[str]]:
         t = self._trials(pid)[position]
@@ -373,21 +314,14 @@ class SurveyStore:
 
     def trial_image(self, pid: str, position: int, index: int, key: str) -> str | None:
         """The stimulus path behind a trial image URL, or None for a URL this server never
-        gave out."""
-        trials = self._trials(pid) if self._known(pid) else []
-        if not (0 <= position < len(trials) and 0 <= index <= len(trials[position].order)):
+        gave out (checked before anything is read)."""
+        if not hmac.compare_digest(key, self.signer.image_key(pid, position, index)):
             return None
-        if not hmac.compare_digest(key, self.image_key(pid, position, index)):
+        trials = self._trials(pid)
+        if not (position < len(trials) and index <= len(trials[position].order)):
             return None
         query, candidates = self._images(pid, position)
         return self.stimulus_path([query, *candidates][index])
-
-    def _known(self, pid: str) -> bool:
-        try:
-            self._slot(pid)
-        except SurveyError:
-            return False
-        return True
 
     def answer(
         self,
@@ -425,7 +359,7 @@ class SurveyStore:
             raise SurveyError(
                 409, f"Answer trial {answered + 1} first (got an answer for trial {position + 1})."
             )
-        served = self._shown_ms(pid, position, shown)
+        served = self.signer.shown_ms(pid, position, shown)
         if served is None:
             raise SurveyError(
                 409,
@@ -618,56 +552,3 @@ def _check_position(position: int, total: int) -> None:
         raise SurveyError(
             404, f"No trial at position {position}; positions run from 0 to {total - 1}."
         )
-
-
-def export_rows(engine: Engine, hash_ids: bool = False) -> list[dict[str, Any]]:
-    """One row per answer, with everything needed to analyse it (the long export table)."""
-    session = sessionmaker(engine)
-    rows = []
-    with session() as s:
-        people = {p.id: p for p in s.scalars(select(ParticipantRow))}
-        stimuli = {st.id: st for st in s.scalars(select(StimulusRow))}
-        items = {i.id: i for i in s.scalars(select(ItemRow))}
-        trials = {(t.slot, t.position): t for t in s.scalars(select(SlotTrialRow))}
-        for r in s.scalars(
-            select(ResponseRow).order_by(ResponseRow.participant, ResponseRow.position)
-        ):
-            p = people[r.participant]
-            t = trials[(p.slot, r.position)]
-            item = items[r.item]
-            query = stimuli.get(item.query)
-            pid = p.platform_pid
-            if hash_ids:
-                pid = hashlib.sha256(pid.encode()).hexdigest()[:16]
-            rows.append(
-                {
-                    "participant": p.id,
-                    "platform": p.platform,
-                    "platform_pid": pid,
-                    "platform_study": p.platform_study,
-                    "platform_session": p.platform_session,
-                    "status": p.status,
-                    "trial": r.position,
-                    "item": item.id,
-                    **{k: v for k, v in item.condition.items() if k != "catch"},
-                    **(
-                        {f"iri_{k}": v for k, v in query.provenance.items() if k != "code"}
-                        if query is not None and query.kind == "iri"
-                        else {}
-                    ),
-                    "query": item.query,
-                    "candidates": "|".join(item.candidates),
-                    "display_order": "|".join(map(str, t.display_order)),
-                    "correct_position": t.display_order.index(0),
-                    "choice": r.choice,
-                    "correct": int(r.correct),
-                    "chance": 1.0 / len(item.candidates),
-                    "rt_ms": r.rt_ms,
-                    "client_time": r.client_time,
-                    "server_rt_ms": r.server_rt_ms,
-                    "server_time": r.server_time.isoformat(),
-                    "is_catch": bool(t.is_catch),
-                    "is_repeat": bool(t.is_repeat),
-                }
-            )
-    return rows

@@ -31,24 +31,11 @@ __all__ = [
     "default_url",
     "read_answers",
     "read_meta",
-    "spreadsheet_safe",
     "write_plan",
 ]
 
 DB_FILE = "percalign.db"
 STIMULI = "stimuli"
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """``value`` for a CSV cell: text a spreadsheet would run as a formula (it begins with
-    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading ``'``.
-
-    >>> spreadsheet_safe("=HYPERLINK(1)"), spreadsheet_safe("-1"), spreadsheet_safe(-1)
-    ("'=HYPERLINK(1)", "'-1", -1)
-    """
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def default_url(folder: Path) -> str:
@@ -202,7 +189,7 @@ def bot_token(folder: Path) -> str:
 
     engine = connect(study_url(folder))
     try:
-        return SurveyStore(engine).bot_token()
+        return SurveyStore(engine).signer.bot_token()
     finally:
         engine.dispose()
 
@@ -210,12 +197,12 @@ def bot_token(folder: Path) -> str:
 def read_answers(folder: Path, hash_ids: bool = False) -> Any:
     """Every answer of the study ``folder`` as the long export table (a pandas DataFrame).
 
-    The table has the :data:`~percalign.store.sessions.EXPORT_COLUMNS` even when there is no
+    The table has the :data:`~percalign.store.export.EXPORT_COLUMNS` even when there is no
     answer yet. Raises :class:`MissingFileError` for a folder that is not a study.
     """
     import pandas as pd
 
-    from percalign.store.sessions import EXPORT_COLUMNS, export_rows
+    from percalign.store.export import EXPORT_COLUMNS, export_rows
 
     engine = connect(study_url(folder))
     try:

@@ -27,8 +27,9 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from percalign.store.db import connect
-from percalign.store.sessions import SurveyError, SurveyStore, export_rows
-from percalign.store.study import spreadsheet_safe, study_url
+from percalign.store.export import export_rows, spreadsheet_safe
+from percalign.store.sessions import SurveyError, SurveyStore
+from percalign.store.study import study_url
 from percalign.survey.guard import BodyLimit, SecurityHeaders
 from percalign.survey.limits import RateLimit, ServeSettings
 from percalign.survey.pages import MTURK_HOSTS, admin_page, csp, participant_page
@@ -280,7 +281,9 @@ def create_app(
         return int(clock() * 1000)
 
     def image_url(pid: str, position: int, index: int) -> str:
-        return f"/images/{pid}/{position}/{index}/{store.image_key(pid, position, index)}.png"
+        return (
+            f"/images/{pid}/{position}/{index}/{store.signer.image_key(pid, position, index)}.png"
+        )
 
     @app.get("/", response_class=HTMLResponse, responses=_errors(422))
     def landing(
@@ -338,7 +341,7 @@ def create_app(
         address and for all clients together (429 with Retry-After); bots are not.
         """
         bot = body.platform == "bot"
-        if bot and not store.is_bot_token(body.bot_token):
+        if bot and not store.signer.is_bot_token(body.bot_token):
             raise SurveyError(
                 403,
                 "Platform 'bot' is for simulated participants run by `percalign survey bots`, "
@@ -371,7 +374,7 @@ def create_app(
         answered, total = store.progress(row.id)
         reply = SessionReply(
             participant=row.id,
-            token=store.session_token(row.id),
+            token=store.signer.session_token(row.id),
             resumed=resumed,
             next=answered,
             total=total,
