@@ -3,8 +3,11 @@
 Participants arrive with platform parameters (Prolific, MTurk or a plain link), answer trials
 one at a time, and every answer is stored and acknowledged before the next trial shows.
 Each participant's requests carry the session token that ``POST /api/sessions`` returned, so
-no one can read or answer another participant's trials. Every refusal is a 4xx with a JSON
-body ``{"error": ...}``; a database that cannot be reached is a 503 with ``Retry-After``.
+no one can read or answer another participant's trials. A trial's images have URLs of
+their own, and its answer counts only once the trial has been served ``min_display_ms`` (by
+this server's clock). A completion code goes only to a participant who has answered every
+trial, and only the code of their outcome. Every refusal is a 4xx with a JSON body
+``{"error": ...}``; a database that cannot be reached is a 503 with ``Retry-After``.
 """
 
 import csv
