@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from percalign.store.db import connect
+from percalign.store.study import bot_token
 from percalign.survey.load import LoadReport, audit, simulate
 from percalign.survey.servers import PostgresCluster, ServiceProcess
 
@@ -185,6 +186,7 @@ def main() -> int:
             report = simulate(
                 server.url,
                 args.participants,
+                bot_token=bot_token(study),
                 prefix=f"load{args.seed}",
                 seed=args.seed,
                 on_answer=killer.on_answer if killer else None,

@@ -211,9 +211,19 @@ def test_exclusions_are_applied_and_reported_rule_by_rule():
         "careless": (0, 10, 900),
         "quitter": (1, 2, 900),
         "rusher": (1, 10, 100),
+        "catch-spotter": (1, 10, 900),
     }.items():
+        # the catch-spotter claims 800 ms on its catch trial; the server measured 5 ms
+        server = 5.0 if p == "catch-spotter" else None
         rows.append(
-            {"participant": p, "item": "catch", "correct": catch_ok, "is_catch": True, "rt_ms": 800}
+            {
+                "participant": p,
+                "item": "catch",
+                "correct": catch_ok,
+                "is_catch": True,
+                "rt_ms": 800,
+                "server_rt_ms": server,
+            }
         )
         rows += [
             {"participant": p, "item": f"i{i}", "correct": 1, "is_catch": False, "rt_ms": rt}
@@ -234,8 +244,9 @@ def test_exclusions_are_applied_and_reported_rule_by_rule():
     kept, report = apply_exclusions(pd.DataFrame(rows), Exclusions(min_answers=5))
     assert set(kept["participant"]) == {"good"} and not kept["is_catch"].any()
     assert report["rule"].tolist()[1] == "session not finished"
-    assert report["participants"].tolist() == [1, 1, 1, 1]
-    assert report["answers"].tolist() == [11, 1, 3, 11]
+    assert report["participants"].tolist() == [1, 1, 1, 1, 1]
+    assert report["answers"].tolist() == [11, 1, 3, 11, 11]
+    assert report["rule"].tolist()[4] == "over 20% of catch trials faster than 250 ms"
     with pytest.raises(ConfigError, match="'min_catch_accuracy' parameter"):
         Exclusions(min_catch_accuracy=2.0)
 

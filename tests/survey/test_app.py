@@ -1,6 +1,7 @@
 """The survey API in-process (httpx over ASGI) on a temporary SQLite study."""
 
 import asyncio
+import itertools
 import zlib
 
 import httpx
@@ -16,9 +17,22 @@ def study(make_study):
     return make_study("--catch-rate", "0.2", "--repeat-rate", "0.0")
 
 
-def _sensible(trial):
+async def _images(c, trial):
+    """The bytes of a trial's query and candidates."""
+    return (await c.get(trial["query"])).content, [
+        (await c.get(u)).content for u in trial["candidates"]
+    ]
+
+
+async def _sensible(c, trial):
     """The answer an attentive participant gives: the identical image on catch trials."""
-    return trial["candidates"].index(trial["query"]) if trial["query"] in trial["candidates"] else 0
+    query, cands = await _images(c, trial)
+    return cands.index(query) if query in cands else 0
+
+
+def _clock():
+    """A server clock that moves a second at every look: each trial is on screen long enough."""
+    return itertools.count(1_700_000_000).__next__
 
 
 def _run(coro):
@@ -26,7 +40,7 @@ def _run(coro):
 
 
 async def _client(study, **kw):
-    app = create_app(study, TOKEN, completion_codes={"completed": "C0DE"}, **kw)
+    app = create_app(study, TOKEN, completion_codes={"completed": "C0DE"}, clock=_clock(), **kw)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
@@ -54,10 +68,10 @@ def test_a_participant_answers_everything_once_and_resumes(study):
                 assert len(t["candidates"]) == 2
                 img = await c.get(t["query"])
                 assert img.status_code == 200 and img.headers["content-type"] == "image/png"
-                sent[pos] = _sensible(t)
+                sent[pos] = await _sensible(c, t)
                 a = await c.post(
                     f"/api/participants/{pid}/answers",
-                    json={"position": pos, "choice": sent[pos], "rt_ms": 800},
+                    json={"position": pos, "choice": sent[pos], "rt_ms": 800, "shown": t["shown"]},
                     headers=auth,
                 )
                 assert a.json()["next"] == pos + 1
@@ -77,7 +91,11 @@ def test_a_participant_answers_everything_once_and_resumes(study):
                 a = (
                     await c.post(
                         f"/api/participants/{pid}/answers",
-                        json={"position": pos, "choice": _sensible(t)},
+                        json={
+                            "position": pos,
+                            "choice": await _sensible(c, t),
+                            "shown": t["shown"],
+                        },
                         headers=auth,
                     )
                 ).json()
@@ -98,7 +116,7 @@ def test_a_participant_answers_everything_once_and_resumes(study):
             "/api/participants/{pid}/answers",
             {"position": 3, "choice": 0},
             409,
-            "Answer trial 0 first",
+            "Answer trial 1 first",
         ),
         (
             "post",
@@ -124,7 +142,7 @@ def test_a_participant_answers_everything_once_and_resumes(study):
         ),
         ("post", "/api/sessions", {"platform": "link", "pid": "a<b>"}, 422, "pid"),
         ("get", "/api/participants/{pid}/trials/5", None, 409, "not answered yet"),
-        ("get", "/api/participants/{pid}/trials/99", None, 404, "No trial 99"),
+        ("get", "/api/participants/{pid}/trials/99", None, 404, "No trial at position 99"),
         ("get", "/stimuli/../../etc/passwd", None, 404, ""),
         ("get", "/api/admin/progress", None, 401, "Admin token"),
         ("post", "/api/sessions", {"platform": "prolific"}, 422, "Invalid request"),
@@ -187,7 +205,9 @@ def test_failed_attention_gets_its_own_code_mturk_submit_and_admin_export(study)
     SurveyStore(connect(study_url(study))).set_meta("closed", False)  # another test closed it
 
     async def go():
-        app = create_app(study, TOKEN, completion_codes={"completed": "C0DE", "failed": "F41L"})
+        app = create_app(
+            study, TOKEN, completion_codes={"completed": "C0DE", "failed": "F41L"}, clock=_clock()
+        )
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t"
         ) as c:
@@ -196,12 +216,13 @@ def test_failed_attention_gets_its_own_code_mturk_submit_and_admin_export(study)
             caught = False
             for pos in range(total):  # the wrong candidate everywhere: catch trials fail
                 t = (await c.get(f"/api/participants/{pid}/trials/{pos}", headers=auth)).json()
-                wrong = 1 - _sensible(t)
-                caught |= t["query"] in t["candidates"]
+                right = await _sensible(c, t)
+                query, cands = await _images(c, t)
+                caught |= query in cands
                 a = (
                     await c.post(
                         f"/api/participants/{pid}/answers",
-                        json={"position": pos, "choice": wrong},
+                        json={"position": pos, "choice": 1 - right, "shown": t["shown"]},
                         headers=auth,
                     )
                 ).json()

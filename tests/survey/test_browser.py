@@ -1,15 +1,20 @@
 """A participant in a real browser: Debian's Chromium driven by Playwright.
 
-Arrives with Prolific parameters, answers by keyboard, reloads midway and resumes, finishes,
-and lands on the completion redirect; every answer is in the database exactly once.
+Arrives with Prolific parameters, answers by keyboard, reloads midway (past a leave-page
+prompt) and resumes at the trial, finishes, and lands on the completion redirect; every
+answer is in the database exactly once. Double clicks, double taps and held keys answer one
+trial; the page fits a phone; refusals show where the participant is; a failed image load is
+retried before the trial shows.
 """
 
+import json
+import re
 import shutil
 
 import pytest
 
 from percalign.store.db import connect
-from percalign.store.sessions import export_rows
+from percalign.store.export import export_rows
 from percalign.store.study import study_url
 from percalign.survey.app import create_app
 
@@ -23,6 +28,31 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def _ready(page):
+    """Wait until the trial on screen takes a choice (its minimum display time is over)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#task")).to_have_class(re.compile(r"\bready\b"))
+
+
+def _practice(page, press):
+    """Go through the two practice trials, answering each with ``press()``."""
+    from playwright.sync_api import expect
+
+    for n in range(2):
+        expect(page.locator("#count")).to_have_text(f"Practice {n + 1} of 2.")
+        _ready(page)
+        press()
+        expect(page.locator("#feedback")).not_to_have_text("")
+
+
+def _stored(study, pid):
+    engine = connect(study_url(study))
+    rows = [(r["trial"], r["choice"]) for r in export_rows(engine) if r["platform_pid"] == pid]
+    engine.dispose()
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +70,8 @@ def test_participant_answers_by_keyboard_reloads_resumes_and_completes(live, tmp
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_page()
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.type), d.accept()))
         completed = []
         page.route(
             "https://app.prolific.com/**",
@@ -54,22 +86,19 @@ def test_participant_answers_by_keyboard_reloads_resumes_and_completes(live, tmp
         page.click("#agree")
         page.click("#begin")
         # the page's CSP forbids eval, so waits go through locators, not wait_for_function
-        for n, key in enumerate(["f", "j"]):  # two practice trials with feedback, not stored
-            expect(page.locator("#count")).to_have_text(f"Practice {n + 1} of 2.")
-            page.keyboard.press(key)
-            expect(page.locator("#feedback")).not_to_have_text("")
+        _practice(page, lambda: page.keyboard.press("f"))  # with feedback, not stored
 
         def answer(n: int, key: str) -> None:
             expect(page.locator("#count")).to_have_text(f"Trial {n + 1} of 6.")
+            _ready(page)
             page.keyboard.press(key)
 
         for n, key in enumerate(["f", "j", "ArrowLeft"]):
             answer(n, key)
         expect(page.locator("#bar")).to_have_js_property("value", 3)
         page.screenshot(path=str(tmp_path / "trial.png"))
-        page.reload()  # the participant reloads midway
-        page.click("#agree")
-        page.click("#begin")
+        page.reload()  # the participant reloads midway: asked first, then back at the trial
+        assert dialogs == ["beforeunload"]
         for n, key in zip(range(3, 6), ["j", "f", "ArrowRight"], strict=True):
             answer(n, key)
         page.wait_for_url("https://app.prolific.com/**")
@@ -96,7 +125,12 @@ def test_hostile_participant_text_is_shown_as_text_in_every_page(live):
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_context(bypass_csp=True).new_page()
         dialogs = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on(
+            "dialog",  # leaving the study mid-way asks first: leave; any other is an attack
+            lambda d: (
+                d.accept() if d.type == "beforeunload" else (dialogs.append(d.message), d.dismiss())
+            ),
+        )
         page.goto(f"{url}/?PROLIFIC_PID=xss-tester&STUDY_ID=st&SESSION_ID=se")
         page.click("#agree")
         page.click("#begin")
@@ -132,10 +166,9 @@ def test_the_page_retries_through_a_locked_database_and_keeps_the_answer(live):
         page.goto(f"{url}/?pid=patient-browser")
         page.click("#agree")
         page.click("#begin")
-        for n, key in enumerate(["f", "j"]):
-            expect(page.locator("#count")).to_have_text(f"Practice {n + 1} of 2.")
-            page.keyboard.press(key)
+        _practice(page, lambda: page.keyboard.press("j"))
         expect(page.locator("#count")).to_have_text("Trial 1 of 6.")
+        _ready(page)
         blocker = sqlite3.connect(study / DB_FILE, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")  # the database cannot take writes for a while
         try:
@@ -147,7 +180,233 @@ def test_the_page_retries_through_a_locked_database_and_keeps_the_answer(live):
         expect(page.locator("#count")).to_have_text("Trial 2 of 6.", timeout=30_000)
         expect(page.locator("#status")).to_have_text("")
         browser.close()
-    engine = connect(study_url(study))
-    rows = [r for r in export_rows(engine) if r["platform_pid"] == "patient-browser"]
-    engine.dispose()
-    assert [(r["trial"], r["choice"]) for r in rows] == [(0, 1)]
+    assert _stored(study, "patient-browser") == [(0, 1)]
+
+
+def _browser(pw):
+    return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+
+
+def _to_first_trial(page, url, pid):
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/?pid={pid}")
+    page.click("#agree")
+    page.click("#begin")
+    _practice(page, lambda: page.keyboard.press("f"))
+    expect(page.locator("#count")).to_have_text("Trial 1 of 6.")
+    _ready(page)
+
+
+@pytest.mark.slow
+def test_a_double_click_answers_only_the_trial_on_screen(live):
+    from playwright.sync_api import expect, sync_playwright
+
+    study, url = live
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page()
+        _to_first_trial(page, url, "double-clicker")
+        box = page.locator("#cands img").first.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.click(x, y)
+        page.wait_for_timeout(150)  # a human double click: the second press lands on trial 2
+        page.mouse.click(x, y)
+        expect(page.locator("#count")).to_have_text("Trial 2 of 6.")
+        page.wait_for_timeout(1000)
+        expect(page.locator("#count")).to_have_text("Trial 2 of 6.")
+        browser.close()
+    assert _stored(study, "double-clicker") == [(0, 0)]
+
+
+@pytest.mark.slow
+def test_a_held_key_answers_only_the_trial_on_screen(live):
+    from playwright.sync_api import expect, sync_playwright
+
+    study, url = live
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page()
+        _to_first_trial(page, url, "key-holder")
+        page.keyboard.down("j")
+        for _ in range(12):  # the key is held: the browser repeats it every 50 ms
+            page.wait_for_timeout(50)
+            page.keyboard.down("j")
+        page.keyboard.up("j")
+        expect(page.locator("#count")).to_have_text("Trial 2 of 6.")
+        page.wait_for_timeout(1000)
+        expect(page.locator("#count")).to_have_text("Trial 2 of 6.")
+        browser.close()
+    assert _stored(study, "key-holder") == [(0, 1)]
+
+
+@pytest.mark.slow
+def test_the_page_fits_a_phone_speaks_of_taps_and_a_double_tap_answers_once(live, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    study, url = live
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        context = browser.new_context(
+            viewport={"width": 375, "height": 667}, has_touch=True, is_mobile=True
+        )
+        page = context.new_page()
+        page.goto(f"{url}/?pid=phone-user")
+        page.tap("#agree")
+        page.tap("#begin")
+        _practice(page, lambda: page.tap("#cands img >> nth=0"))
+        expect(page.locator("#count")).to_have_text("Trial 1 of 6.")
+        _ready(page)
+        page.screenshot(path=str(tmp_path / "phone.png"))
+        boxes = [page.locator("#query").bounding_box()] + [
+            page.locator("#cands img").nth(i).bounding_box() for i in range(2)
+        ]
+        for box in boxes:  # every image whole on screen
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 375 and box["width"] >= 100
+        how = page.inner_text("#prompt")
+        assert "Tap" in how and "press" not in how
+        page.tap("#cands img >> nth=1")
+        page.wait_for_timeout(150)
+        page.locator("#cands img").nth(1).tap(force=True)  # the second tap of a double tap
+        expect(page.locator("#count")).to_have_text("Trial 2 of 6.")
+        page.wait_for_timeout(1000)
+        expect(page.locator("#count")).to_have_text("Trial 2 of 6.")
+        browser.close()
+    assert _stored(study, "phone-user") == [(0, 1)]
+
+
+@pytest.mark.slow
+def test_a_refusal_at_begin_is_shown_on_the_page_the_participant_is_on(live):
+    import httpx
+    from playwright.sync_api import expect, sync_playwright
+
+    _, url = live
+    first = {"platform": "prolific", "pid": "comes-twice", "study": "st", "session": "one"}
+    assert httpx.post(f"{url}/api/sessions", json=first).status_code == 200
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page()
+        page.goto(f"{url}/?PROLIFIC_PID=comes-twice&STUDY_ID=st&SESSION_ID=two")
+        page.click("#agree")
+        page.click("#begin")
+        expect(page.locator("#status")).to_be_visible()
+        expect(page.locator("#status")).to_contain_text("already took part")
+        expect(page.locator("#instructions")).to_be_visible()
+        browser.close()
+
+
+@pytest.mark.slow
+def test_a_failed_image_load_is_retried_before_the_trial_shows(live):
+    from playwright.sync_api import expect, sync_playwright
+
+    _, url = live
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page()
+        failed = []
+
+        def flaky(route):
+            path = route.request.url.split("?")[0]
+            if len(failed) < 2 and path in (failed or [path]):  # one image fails twice
+                failed.append(path)
+                route.fulfill(status=503, body="busy")
+            else:
+                route.continue_()
+
+        page.route(re.compile(r"/(stimuli|images)/"), flaky)
+        page.goto(f"{url}/?pid=flaky-network")
+        page.click("#agree")
+        page.click("#begin")
+        expect(page.locator("#count")).to_have_text("Practice 1 of 2.")
+        shown = page.locator("#query, #cands img")
+        assert len(failed) == 2 and shown.count() == 3
+        for i in range(3):
+            assert shown.nth(i).element_handle().get_property("naturalWidth").json_value() > 0
+        browser.close()
+
+
+@pytest.mark.slow
+def test_a_stale_second_tab_is_told_to_continue_and_moves_to_the_current_trial(live):
+    from playwright.sync_api import expect, sync_playwright
+
+    study, url = live
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        context = browser.new_context()
+        first = context.new_page()
+        _to_first_trial(first, url, "two-tabs")
+        first.keyboard.press("f")  # trial 1 answered in the first tab
+        expect(first.locator("#count")).to_have_text("Trial 2 of 6.")
+        second = context.new_page()  # the same link in another tab: the same session
+        second.goto(f"{url}/?pid=two-tabs")
+        second.click("#agree")
+        second.click("#begin")
+        expect(second.locator("#count")).to_have_text("Trial 2 of 6.")
+        _ready(first)
+        first.keyboard.press("f")  # trial 2 answered in the first tab ...
+        expect(first.locator("#count")).to_have_text("Trial 3 of 6.")
+        _ready(second)
+        second.keyboard.press("j")  # ... and differently in the stale second one
+        expect(second.locator("#status")).to_contain_text("open in another tab")
+        expect(second.locator("#status")).to_contain_text("trial 3 of 6")
+        expect(second.locator("#count")).to_have_text("Trial 3 of 6.")
+        _ready(second)
+        second.keyboard.press("j")  # and it goes on from there
+        expect(second.locator("#count")).to_have_text("Trial 4 of 6.")
+        browser.close()
+    assert _stored(study, "two-tabs") == [(0, 0), (1, 0), (2, 1)]
+
+
+@pytest.mark.slow
+def test_the_done_page_shows_the_code_as_text_or_says_what_to_do_without_one(
+    make_study, live_server
+):
+    import sqlite3
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from percalign.store.study import DB_FILE
+
+    study = make_study("--catch-rate", "0.2", "--min-catch-accuracy", "1")
+    app = create_app(study, "tok", completion_codes={"completed": "DONE42"})  # no failed code
+
+    def catch_sides(pid):
+        """{trial: correct display position} of the catch trials of this participant."""
+        with sqlite3.connect(study / DB_FILE) as db:
+            rows = db.execute(
+                "select t.position, t.display_order from slot_trials t join participants p "
+                "on p.slot = t.slot where p.platform_pid = ? and t.is_catch",
+                (pid,),
+            ).fetchall()
+        return {pos: json.loads(order).index(0) for pos, order in rows}
+
+    with live_server(app) as url, sync_playwright() as pw:
+        browser = _browser(pw)
+        for pid, attentive in (("attentive", True), ("inattentive", False)):
+            page = browser.new_page()
+            # a redirect that goes nowhere (204): the page stays, as when Prolific is down
+            page.route("https://app.prolific.com/**", lambda route: route.fulfill(status=204))
+            page.goto(f"{url}/?PROLIFIC_PID={pid}&STUDY_ID=st&SESSION_ID=s-{pid}")
+            page.click("#agree")
+            page.click("#begin")
+            _practice(page, lambda page=page: page.keyboard.press("f"))
+            catch = catch_sides(pid)
+            assert catch
+            for n in range(6):
+                expect(page.locator("#count")).to_have_text(f"Trial {n + 1} of 6.")
+                _ready(page)
+                side = catch.get(n, 0) if attentive else 1 - catch.get(n, 1)
+                page.keyboard.press("fj"[side])
+            expect(page.locator("#done")).to_be_visible()
+            if attentive:  # the redirect failed: the code is there to copy
+                expect(page.locator("#code")).to_have_text("DONE42")
+                expect(page.locator("#copy")).to_be_visible()
+            else:
+                expect(page.locator("#codeBox")).to_be_hidden()
+                expect(page.locator("#doneNote")).to_contain_text("no completion code")
+                expect(page.locator("#doneNote")).to_contain_text("message the researcher")
+            assert page.locator("#done h2").inner_text() == "Thank you!"
+            assert "Thank you" not in page.inner_text("#doneText")  # said once
+            assert "DONE42" not in page.content() or attentive
+            page.close()
+        browser.close()

@@ -107,3 +107,23 @@ def test_invalid_iris_are_left_out_by_default(tmp_path, runs, capsys):
         assert "invalid IRIs left out" in printed.out
     else:  # every IRI of the random tiny model failed the gate
         assert "failed the validity gate" in printed.err
+
+
+def test_a_built_study_is_private_warns_of_unset_consent_and_practises_on_two_images(
+    tmp_path, runs, capsys
+):
+    from percalign.store.study import read_meta
+
+    study = tmp_path / "S"
+    args = ["survey", "build", str(study), "--runs", str(runs[0]), "--include-invalid"]
+    assert main(args) == 0
+    assert "[RESEARCHER], [CONTACT], [PAY], [WITHDRAWAL]" in capsys.readouterr().out
+    assert (study / "percalign.db").stat().st_mode & 0o777 == 0o600
+    practice = read_meta(study_url(study))["practice"]
+    assert len(practice) == 2 and practice[0]["query"] != practice[1]["query"]
+    texts = tmp_path / "texts.toml"
+    texts.write_text(
+        'consent = "Run by Ann Lee (ann@example.org); pays 1 GBP; you may stop at any time."\n'
+    )
+    assert main([*args, "--overwrite", "--texts", str(texts)]) == 0
+    assert "placeholders" not in capsys.readouterr().out

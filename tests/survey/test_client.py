@@ -32,7 +32,7 @@ def test_backoff_refuses_bad_settings(field, value):
 )
 def test_simulated_load_goes_to_this_machine_only(url):
     with pytest.raises(ConfigError, match=r"only to http://127\.0\.0\.1"):
-        simulate(url, 1)
+        simulate(url, 1, bot_token="x")
 
 
 def test_percentiles_are_nearest_rank():

@@ -89,3 +89,37 @@ def test_bad_designs():
         make_plan(_records(), design="3afc")
     with pytest.raises(ConfigError, match="leave no regular trials"):
         make_plan(_records(), trials_per_participant=2, catch_rate=0.5, repeat_rate=0.5)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("design", "trials"), [("2afc", 20), ("2afc", 11), ("matching", 12)])
+def test_target_position_is_balanced_within_every_participant_and_per_item(seed, design, trials):
+    plan = make_plan(
+        _records(n_targets=8),
+        design=design,
+        k=3,
+        trials_per_participant=trials,
+        judgments_per_item=7,
+        catch_rate=0.2,
+        repeat_rate=0.1,
+        seed=seed,
+    )
+    width = plan.settings["k"]
+    for slot in plan.slots:  # catch and repeated trials included
+        shown = Counter(t.correct_position for t in slot)
+        assert all(abs(shown[p] - len(slot) / width) < 1 for p in range(width)), shown
+    regular = [t for slot in plan.slots for t in slot if not t.is_catch]
+    for item in {t.item for t in regular}:
+        shown = Counter(t.correct_position for t in regular if t.item == item)
+        n = sum(shown.values())
+        assert all(abs(shown[p] - n / width) <= 1 for p in range(width)), (item, shown)
+
+
+def test_a_participant_who_always_picks_the_left_image_scores_chance_in_every_slot():
+    plan = make_plan(
+        _records(n_targets=10), trials_per_participant=20, judgments_per_item=6, seed=4
+    )
+    for slot in plan.slots:
+        score = sum(t.correct_position == 0 for t in slot) / len(slot)
+        assert abs(score - 0.5) <= 0.05, score
+    assert plan.settings["min_display_ms"] > 0  # recorded with the plan

@@ -15,7 +15,7 @@ import pytest
 
 from percalign.cli import main
 from percalign.store.db import connect
-from percalign.store.study import DB_FILE, study_url
+from percalign.store.study import DB_FILE, bot_token, study_url
 from percalign.survey.client import Backoff
 from percalign.survey.load import audit, simulate
 from percalign.survey.servers import ServiceProcess
@@ -56,7 +56,15 @@ def test_answers_acknowledged_before_a_kill_survive_and_participants_resume(stud
     with server:
         thread = threading.Thread(target=killer)
         thread.start()
-        report = simulate(server.url, 20, prefix="crash", seed=1, backoff=QUICK, think_s=0.25)
+        report = simulate(
+            server.url,
+            20,
+            bot_token=bot_token(study),
+            prefix="crash",
+            seed=1,
+            backoff=QUICK,
+            think_s=0.25,
+        )
         thread.join()
     assert len(kills) == 3 and server.starts == 4
     assert report.seconds > kills[-1] - 0.5, "the load ended before the last kill"

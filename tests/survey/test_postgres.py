@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from percalign.store.db import connect
+from percalign.store.study import bot_token
 from percalign.survey.app import RETRY_AFTER_S
 from percalign.survey.client import Backoff
 from percalign.survey.load import audit, simulate
@@ -38,13 +39,14 @@ def _check(pg, report, n):
 @pytest.mark.slow
 def test_several_workers_on_postgresql_lose_and_duplicate_nothing(pg, study, tmp_path):
     with ServiceProcess(study, "tok", workers=2, log=tmp_path / "server.log") as server:
-        report = simulate(server.url, 20, prefix="pg", seed=2)
+        report = simulate(server.url, 20, bot_token=bot_token(study), prefix="pg", seed=2)
     _check(pg, report, 20)
     assert report.server_errors == 0 and report.transport_errors == 0
 
 
 @pytest.mark.slow
 def test_a_database_outage_is_a_503_with_a_retry_hint_and_clients_lose_nothing(pg, study, tmp_path):
+    token = bot_token(study)  # read while the database is up
     with ServiceProcess(study, "tok", log=tmp_path / "server.log") as server:
         pg.stop("immediate")  # as if the database server crashed
         try:
@@ -54,7 +56,7 @@ def test_a_database_outage_is_a_503_with_a_retry_hint_and_clients_lose_nothing(p
         finally:
             back = threading.Timer(2.0, pg.start)  # ... and came back two seconds later
             back.start()
-        report = simulate(server.url, 5, prefix="outage", seed=3, backoff=QUICK)
+        report = simulate(server.url, 5, bot_token=token, prefix="outage", seed=3, backoff=QUICK)
         back.join()
     assert down.status_code == 503 and down.headers["retry-after"] == str(RETRY_AFTER_S)
     assert down.json()["retry_after"] == RETRY_AFTER_S and "cannot be reached" in down.text

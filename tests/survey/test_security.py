@@ -2,6 +2,7 @@
 studies, oversized bodies, security headers, and a database that cannot be written."""
 
 import asyncio
+import itertools
 import re
 import sqlite3
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 
 from percalign.store.db import connect
-from percalign.store.sessions import export_rows
+from percalign.store.export import export_rows
 from percalign.store.study import DB_FILE, study_url
 from percalign.survey.app import MAX_BODY, RETRY_AFTER_S, create_app
 
@@ -32,8 +33,16 @@ def _run(coro):
 
 
 def _client(study):
-    app = create_app(study, TOKEN)
+    # a server clock that moves a second at every look: every trial is on screen long enough
+    app = create_app(study, TOKEN, clock=itertools.count(1_700_000_000).__next__)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def _shown(c, me, auth, position=0):
+    """Get a trial (so that it can be answered); its 'shown' value."""
+    r = await c.get(f"/api/participants/{me}/trials/{position}", headers=auth)
+    assert r.status_code == 200, r.text
+    return r.json()["shown"]
 
 
 async def _join(c, pid, **extra):
@@ -120,7 +129,10 @@ def test_an_acknowledged_answer_cannot_change(study):
         async with _client(study) as c:
             me, auth = await _join(c, "steadfast")
             url = f"/api/participants/{me}/answers"
-            first = await c.post(url, json={"position": 0, "choice": 1}, headers=auth)
+            shown = await _shown(c, me, auth)
+            first = await c.post(
+                url, json={"position": 0, "choice": 1, "shown": shown}, headers=auth
+            )
             assert first.status_code == 200 and not first.json()["duplicate"]
             change = await c.post(url, json={"position": 0, "choice": 0}, headers=auth)
             assert change.status_code == 409
@@ -147,7 +159,7 @@ def test_a_closed_study_starts_no_sessions_but_started_ones_finish(make_study):
             assert again == early
             a = await c.post(
                 f"/api/participants/{early}/answers",
-                json={"position": 0, "choice": 0},
+                json={"position": 0, "choice": 0, "shown": await _shown(c, early, auth)},
                 headers=auth,
             )
             assert a.status_code == 200
@@ -198,10 +210,11 @@ def test_a_locked_database_gets_503_with_a_retry_hint_and_the_resent_answer_is_k
         async with _client(study) as c:
             me, auth = await _join(c, "patient")
             url = f"/api/participants/{me}/answers"
+            body = {"position": 0, "choice": 1, "shown": await _shown(c, me, auth)}
             blocker = sqlite3.connect(study / DB_FILE, isolation_level=None)
             blocker.execute("BEGIN EXCLUSIVE")  # another program holds the write lock
             try:
-                busy = await c.post(url, json={"position": 0, "choice": 1}, headers=auth)
+                busy = await c.post(url, json=body, headers=auth)
             finally:
                 blocker.execute("ROLLBACK")
                 blocker.close()
@@ -209,7 +222,7 @@ def test_a_locked_database_gets_503_with_a_retry_hint_and_the_resent_answer_is_k
             assert busy.headers["retry-after"] == str(RETRY_AFTER_S)
             assert busy.json()["retry_after"] == RETRY_AFTER_S
             assert "cannot be reached" in busy.json()["error"]
-            again = await c.post(url, json={"position": 0, "choice": 1}, headers=auth)
+            again = await c.post(url, json=body, headers=auth)
             assert again.status_code == 200 and not again.json()["duplicate"]
             return me
 

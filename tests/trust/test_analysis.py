@@ -21,6 +21,7 @@ from percalign.data import load_images
 from percalign.inversion import InversionConfig
 from percalign.judges import Bot, get_judges
 from percalign.models import from_module
+from percalign.store.study import bot_token
 from percalign.study.serve import local_survey
 from percalign.survey.bots import run_bots
 from percalign.trust import analyze
@@ -106,7 +107,8 @@ def test_select_builds_a_survey_and_answers_come_back_as_humans(models, tmp_path
     assert first.selected is not None and len(first.selected) == 4
     assert first.survey is not None
     with local_survey(first.survey) as url:
-        answered = run_bots(url, [Bot(get_judges("pixel")[0], lapse=0.0, seed=i) for i in range(2)])
+        bots = [Bot(get_judges("pixel")[0], lapse=0.0, seed=i) for i in range(2)]
+        answered = run_bots(url, bots, bot_token=bot_token(first.survey))
     assert sum(answered.values()) == 16
     again = analyze(
         tmp_path / "again",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from percalign.cli._console import out
 from percalign.errors import ConfigError
-from percalign.survey.build import build_survey
+from percalign.survey.build import build_survey, unset_placeholders
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +38,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also ask about IRIs that failed the validity gate",
     )
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument(
+        "--min-display-ms",
+        type=int,
+        default=400,
+        help="a choice counts only after the trial has been on screen this long",
+    )
     b.add_argument(
         "--practice",
         type=int,
@@ -76,7 +82,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument(
         "--failed-code",
         default=None,
-        help="Prolific code for participants who failed the attention checks",
+        help="Prolific code for participants who failed the attention checks (without one "
+        "they get no code, and are told to contact the researcher)",
+    )
+    v.add_argument(
+        "--prolific-study",
+        default=None,
+        help="the Prolific study id; Prolific links with another STUDY_ID are refused",
+    )
+    v.add_argument(
+        "--no-plain-links",
+        action="store_true",
+        help="refuse participants without platform parameters (so nobody takes part twice "
+        "through the plain link)",
     )
     v.set_defaults(run=_serve)
 
@@ -126,6 +144,7 @@ def _build(args: argparse.Namespace) -> int:
         catch_rate=args.catch_rate,
         repeat_rate=args.repeat_rate,
         include_invalid=args.include_invalid,
+        min_display_ms=args.min_display_ms,
         seed=args.seed,
     )
     s = plan.settings
@@ -134,6 +153,11 @@ def _build(args: argparse.Namespace) -> int:
         f"left out), {s['slots']} participant slots of {s['trials_per_participant']} "
         f"trials, each item judged at least {s['judgments_per_item']} times."
     )
+    for name, fields in unset_placeholders(_texts(args.texts) or {}).items():
+        out.print(
+            f"Warning: the {name} text still has placeholders to fill in: {', '.join(fields)} "
+            "(pass --texts FILE with your own texts before serving it to people)."
+        )
     return 0
 
 
@@ -157,11 +181,19 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from percalign.store.db import migrate
+    from percalign.store.db import migrate, private_sqlite
     from percalign.store.study import study_url
 
-    # fails early on a folder that is not a study; an older study gets the newer tables
-    migrate(study_url(args.study))
+    # fails early on a folder that is not a study; an older study gets the newer tables, and
+    # an older SQLite file the owner-only mode
+    url = study_url(args.study)
+    private_sqlite(url)
+    migrate(url)
+    where = (
+        "$PERCALIGN_ADMIN_TOKEN"
+        if os.environ.get("PERCALIGN_ADMIN_TOKEN")
+        else f"the file {args.study / 'admin_token'}"
+    )
     token = _token(args.study)
     os.environ["PERCALIGN_STUDY"] = str(args.study.resolve())
     os.environ["PERCALIGN_ADMIN_TOKEN"] = token
@@ -169,12 +201,15 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["PERCALIGN_COMPLETION_CODE"] = args.completion_code
     if args.failed_code:
         os.environ["PERCALIGN_FAILED_CODE"] = args.failed_code
+    if args.prolific_study:
+        os.environ["PERCALIGN_PROLIFIC_STUDY"] = args.prolific_study
+    os.environ["PERCALIGN_PLAIN_LINKS"] = "0" if args.no_plain_links else "1"
     base = f"http://{args.host}:{args.port}"
     out.print(
         f"Participant link: {base}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID="
         "{{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}  (plain link: " + base + "/)"
     )
-    out.print(f"Admin: {base}/api/admin/progress with 'Authorization: Bearer {token}'")
+    out.print(f"Admin: {base}/admin, with the token in {where}")
     uvicorn.run(
         "percalign.survey.app:app_from_env",
         factory=True,
@@ -187,14 +222,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from percalign.store.export import spreadsheet_safe
     from percalign.store.study import read_answers
 
     table = read_answers(args.study, hash_ids=args.hash_ids)
     tmp = args.out.with_name(args.out.name + ".tmp")
     if args.out.suffix == ".parquet":
         table.to_parquet(tmp, index=False)
-    else:
-        table.to_csv(tmp, index=False)
+    else:  # a CSV is opened in spreadsheets: no cell may run as a formula there
+        table.map(spreadsheet_safe).to_csv(tmp, index=False)
     tmp.replace(args.out)
     out.print(
         f"Wrote {len(table)} answers from {table['participant'].nunique() if len(table) else 0}"
@@ -205,6 +241,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _bots(args: argparse.Namespace) -> int:
     from percalign.judges import Bot, get_judge
+    from percalign.store.study import bot_token
     from percalign.survey.bots import run_bots
 
     judge = get_judge(args.judge)
@@ -212,7 +249,7 @@ def _bots(args: argparse.Namespace) -> int:
         Bot(judge, lapse=args.lapse, temperature=args.temperature, seed=args.seed + i)
         for i in range(args.n)
     ]
-    done = run_bots(args.url, bots, prefix=f"bot{args.seed}")
+    done = run_bots(args.url, bots, prefix=f"bot{args.seed}", bot_token=bot_token(args.study))
     out.print(
         f"{len(done)} simulated participants finished "
         f"({sum(done.values())} answers; labelled platform 'bot' everywhere)."

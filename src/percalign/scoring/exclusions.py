@@ -22,8 +22,12 @@ class Exclusions:
         min_answers: drop participants with fewer answers than this.
         require_complete: drop participants whose session did not finish (``status`` column
             still ``active``).
-        min_rt_ms: answers faster than this (``rt_ms``) count as too fast ...
-        max_fast_share: ... and participants with a larger share of them are dropped.
+        min_rt_ms: answers faster than this count as too fast (the server's own measure,
+            ``server_rt_ms``, where the table has it: a client cannot fake it; else the
+            client's ``rt_ms``) ...
+        max_fast_share: ... and participants with a larger share of them are dropped, over
+            all their answers or over their catch trials alone (a script that spots catch
+            trials and answers them instantly is caught by the second).
     """
 
     min_catch_accuracy: float = 0.8
@@ -37,6 +41,16 @@ class Exclusions:
         check_int("Exclusions", "min_answers", self.min_answers, low=1)
         check_float("Exclusions", "min_rt_ms", self.min_rt_ms, low=0.0)
         check_float("Exclusions", "max_fast_share", self.max_fast_share, 0.0, 1.0)
+
+
+def _response_times(table: pd.DataFrame) -> pd.Series | None:
+    """Milliseconds per answer: the server's measure where known, else the client's."""
+    server = table.get("server_rt_ms")
+    client = table.get("rt_ms")
+    if server is None:
+        return client
+    server = pd.to_numeric(server, errors="coerce")
+    return server if client is None else server.fillna(pd.to_numeric(client, errors="coerce"))
 
 
 def apply_exclusions(table: pd.DataFrame, rules: Exclusions) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -60,11 +74,20 @@ def apply_exclusions(table: pd.DataFrame, rules: Exclusions) -> tuple[pd.DataFra
     reasons[f"fewer than {rules.min_answers} answers"] = set(
         counts[counts < rules.min_answers].index
     )
-    if "rt_ms" in table.columns:
-        fast = (table["rt_ms"] < rules.min_rt_ms).groupby(table["participant"]).mean()
+    times = _response_times(table)
+    if times is not None:
+        fast = times < rules.min_rt_ms
+        share = fast.groupby(table["participant"]).mean()
         reasons[
             f"over {rules.max_fast_share:.0%} of answers faster than {rules.min_rt_ms:g} ms"
-        ] = set(fast[fast > rules.max_fast_share].index)
+        ] = set(share[share > rules.max_fast_share].index)
+        if "is_catch" in table.columns:
+            catch = table["is_catch"].astype(bool)
+            share = fast[catch].groupby(table.loc[catch, "participant"]).mean()
+            reasons[
+                f"over {rules.max_fast_share:.0%} of catch trials faster than "
+                f"{rules.min_rt_ms:g} ms"
+            ] = set(share[share > rules.max_fast_share].index)
     removed: set[str] = set()
     rows = []
     for rule, who in reasons.items():

@@ -6,6 +6,7 @@ SQLite (a file in the study folder, WAL mode) by default; any SQLAlchemy URL, su
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "connect",
     "migrate",
     "now",
+    "private_sqlite",
 ]
 
 
@@ -96,7 +98,7 @@ class ParticipantRow(Base):
     __table_args__ = (UniqueConstraint("platform", "platform_pid"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, index=True)
-    platform: Mapped[str] = mapped_column(String(16))  # prolific | mturk | link
+    platform: Mapped[str] = mapped_column(String(16))  # prolific | mturk | link | bot
     platform_pid: Mapped[str] = mapped_column(String(128))
     platform_study: Mapped[str | None] = mapped_column(String(128), nullable=True)
     platform_session: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -117,6 +119,8 @@ class ResponseRow(Base):
     correct: Mapped[bool] = mapped_column(Boolean)
     rt_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     client_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # from serving the trial to receiving the answer, by the server's clock
+    server_rt_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     server_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 
@@ -158,6 +162,24 @@ def connect(url: str) -> Engine:
             "for PostgreSQL run `pip install 'percalign[postgres]'`."
         ) from exc
     return engine
+
+
+def private_sqlite(url: str) -> None:
+    """Make the SQLite file of ``url`` (and its WAL files) readable by its owner only.
+
+    The study database holds the key of the participants' tokens and raw platform ids. A
+    missing file is created empty with mode 600 (SQLite then gives its WAL files the same
+    mode); other URLs are left alone.
+    """
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix or ":memory:" in url:
+        return
+    path = Path(url.removeprefix(prefix))
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if file.exists():
+            file.chmod(0o600)
 
 
 def migrate(url: str, revision: str = "head") -> None:

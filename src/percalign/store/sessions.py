@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import hmac
 import os
 import secrets
@@ -28,35 +27,14 @@ from percalign.store.db import (
     StimulusRow,
     now,
 )
+from percalign.store.signing import Signer
 
-__all__ = ["EXPORT_COLUMNS", "Answer", "SurveyError", "SurveyStore", "TrialView", "export_rows"]
+__all__ = ["Answer", "SurveyError", "SurveyStore", "TrialView"]
 
 #: Comments one participant may send.
 MAX_COMMENTS = 20
-
-#: Columns of the export that every study has (condition and provenance columns come on top).
-EXPORT_COLUMNS = [
-    "participant",
-    "platform",
-    "platform_pid",
-    "platform_study",
-    "platform_session",
-    "status",
-    "trial",
-    "item",
-    "query",
-    "candidates",
-    "display_order",
-    "correct_position",
-    "choice",
-    "correct",
-    "chance",
-    "rt_ms",
-    "client_time",
-    "server_time",
-    "is_catch",
-    "is_repeat",
-]
+#: Comments the whole study keeps (a bound on what a flood of sessions can store).
+MAX_STUDY_COMMENTS = 5000
 
 
 class SurveyError(Exception):
@@ -73,6 +51,7 @@ class TrialView:
     total: int
     query: str
     candidates: list[str]  # stimulus ids in display order
+    shown: str  # the server's signed record of when it served the trial (see ``shown``)
 
 
 @dataclass(frozen=True)
@@ -98,6 +77,7 @@ class _Plan:
     slots: dict[int, list[_Trial]]
     items: dict[str, tuple[str, list[str]]]  # id -> (query, candidates)
     min_catch_accuracy: float
+    min_display_ms: int
 
 
 class SurveyStore:
@@ -118,9 +98,9 @@ class SurveyStore:
         database = engine.url.database if engine.dialect.name == "sqlite" else None
         self._writer: Any = _Writer(database) if database else contextlib.nullcontext()
         self._plan_cache: _Plan | None = None
-        self._slots: dict[str, int] = {}
+        self._slots: dict[str, tuple[int, str]] = {}  # id -> (slot, platform)
         self._stimuli: dict[str, str] = {}
-        self._secret: bytes | None = None
+        self.signer = Signer(self._key)  # tokens, image URLs, "shown" notes
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Session]:
@@ -160,29 +140,33 @@ class SurveyStore:
                     )
                 items = {i.id: (i.query, list(i.candidates)) for i in s.scalars(select(ItemRow))}
                 threshold = s.get(MetaRow, "min_catch_accuracy")
+                settings = s.get(MetaRow, "plan")
             self._plan_cache = _Plan(
-                slots, items, float(threshold.value or 0) if threshold else 0.0
+                slots,
+                items,
+                float(threshold.value or 0) if threshold else 0.0,
+                int((settings.value if settings else {}).get("min_display_ms", 0)),
             )
         return self._plan_cache
 
-    # -- session tokens ----------------------------------------------------------
-    def session_token(self, pid: str) -> str:
-        """The secret a participant's client sends with every request (HMAC of the id).
+    @property
+    def min_display_ms(self) -> int:
+        """How long a trial must have been served before its answer is accepted."""
+        return self._plan().min_display_ms
 
-        The key is made once per study and kept in the database, so every worker and every
-        restart hands out the same token for the same participant.
-        """
-        if self._secret is None:
+    # -- session tokens ----------------------------------------------------------
+    def _key(self) -> bytes:
+        """The study's secret key: made once per study and kept in the database, so every
+        worker and every restart signs alike."""
+        secret = self.meta("session_secret")
+        if secret is None:
+            try:
+                with self._write() as s:
+                    s.add(MetaRow(key="session_secret", value=secrets.token_hex(32)))
+            except IntegrityError:  # another worker made it first
+                pass
             secret = self.meta("session_secret")
-            if secret is None:
-                try:
-                    with self._write() as s:
-                        s.add(MetaRow(key="session_secret", value=secrets.token_hex(32)))
-                except IntegrityError:  # another worker made it first
-                    pass
-                secret = self.meta("session_secret")
-            self._secret = bytes.fromhex(secret)
-        return hmac.new(self._secret, pid.encode(), hashlib.sha256).hexdigest()
+        return bytes.fromhex(secret)
 
     def check_token(self, pid: str, token: str | None) -> None:
         """Raise 401 without a token and 403 with one that is not ``pid``'s."""
@@ -190,7 +174,7 @@ class SurveyStore:
             raise SurveyError(
                 401, "Session token missing; send 'Authorization: Bearer TOKEN' from /api/sessions."
             )
-        if not hmac.compare_digest(token, self.session_token(pid)):
+        if not hmac.compare_digest(token, self.signer.session_token(pid)):
             raise SurveyError(
                 403, "This session token is not this participant's; start from your study link."
             )
@@ -277,8 +261,14 @@ class SurveyStore:
 
     def _slot(self, pid: str) -> int:
         if pid not in self._slots:
-            self._slots[pid] = self.participant(pid).slot
-        return self._slots[pid]
+            row = self.participant(pid)
+            self._slots[pid] = (row.slot, row.platform)
+        return self._slots[pid][0]
+
+    def is_bot(self, pid: str) -> bool:
+        """Whether ``pid`` is a simulated participant (marked so by the server)."""
+        self._slot(pid)
+        return self._slots[pid][1] == "bot"
 
     def _trials(self, pid: str) -> list[_Trial]:
         return self._plan().slots[self._slot(pid)]
@@ -291,30 +281,68 @@ class SurveyStore:
         )
         return int(n or 0)
 
+    def status(self, pid: str) -> str:
+        """'active', 'completed' or 'failed_attention'."""
+        return self.participant(pid).status
+
     def progress(self, pid: str) -> tuple[int, int]:
         """(answered, total) for a participant."""
         total = len(self._trials(pid))
         with self._session() as s:
             return self._answered(s, pid), total
 
-    def trial(self, pid: str, position: int) -> TrialView:
+    def trial(self, pid: str, position: int, now_ms: int) -> TrialView:
+        """Trial ``position`` (answered, or the next one) as served at ``now_ms``."""
         trials = self._trials(pid)
         total = len(trials)
         _check_position(position, total)
         answered, _ = self.progress(pid)
         if position > answered:
             raise SurveyError(
-                409, f"Trial {position} comes after trial {answered}, which is not answered yet."
+                409,
+                f"Trial {position + 1} comes after trial {answered + 1}, which is not answered "
+                "yet.",
             )
-        t = trials[position]
+        query, candidates = self._images(pid, position)
+        shown = self.signer.shown(pid, position, now_ms)
+        return TrialView(position, total, query, candidates, shown)
+
+    def _images(self, pid: str, position: int) -> tuple[str, list[str]]:
+        t = self._trials(pid)[position]
         query, candidates = self._plan().items[t.item]
-        return TrialView(position, total, query, [candidates[i] for i in t.order])
+        return query, [candidates[i] for i in t.order]
+
+    def trial_image(self, pid: str, position: int, index: int, key: str) -> str | None:
+        """The stimulus path behind a trial image URL, or None for a URL this server never
+        gave out (checked before anything is read)."""
+        if not hmac.compare_digest(key, self.signer.image_key(pid, position, index)):
+            return None
+        trials = self._trials(pid)
+        if not (position < len(trials) and index <= len(trials[position].order)):
+            return None
+        query, candidates = self._images(pid, position)
+        return self.stimulus_path([query, *candidates][index])
 
     def answer(
-        self, pid: str, position: int, choice: int, rt_ms: float | None, client_time: float | None
+        self,
+        pid: str,
+        position: int,
+        choice: int,
+        rt_ms: float | None,
+        client_time: float | None,
+        *,
+        shown: str | None,
+        now_ms: int,
     ) -> Answer:
         """Store an answer once. Resending an acknowledged answer changes nothing; sending
-        another choice for it is refused (409)."""
+        another choice for it is refused (409).
+
+        A new answer must carry the ``shown`` note of its trial, and arrive at least the
+        plan's ``min_display_ms`` after the server served that trial (by the server's clock;
+        simulated participants are exempt from the wait), so no press can answer a trial
+        that was not on screen. That time is stored as ``server_rt_ms`` (not for simulated
+        participants, which take no time: their ``rt_ms`` is what they simulate).
+        """
         trials = self._trials(pid)
         total = len(trials)
         _check_position(position, total)
@@ -329,7 +357,22 @@ class SurveyStore:
             return self._repeat(pid, position, choice, total)
         if position > answered:
             raise SurveyError(
-                409, f"Answer trial {answered} first (got an answer for trial {position})."
+                409, f"Answer trial {answered + 1} first (got an answer for trial {position + 1})."
+            )
+        served = self.signer.shown_ms(pid, position, shown)
+        if served is None:
+            raise SurveyError(
+                409,
+                f"The answer to trial {position + 1} must carry the 'shown' value of that trial "
+                "as served; get the trial, then answer it.",
+            )
+        elapsed = now_ms - served
+        bot = self.is_bot(pid)
+        if elapsed < self.min_display_ms and not bot:
+            raise SurveyError(
+                409,
+                f"Trial {position + 1} was answered {max(elapsed, 0)} ms after it was served; "
+                f"a choice counts after {self.min_display_ms} ms on screen.",
             )
         done = position == total - 1
         outcome = None
@@ -344,6 +387,8 @@ class SurveyStore:
                         correct=t.order[choice] == 0,
                         rt_ms=rt_ms,
                         client_time=client_time,
+                        # simulated participants do not take time: only their rt_ms says
+                        server_rt_ms=None if bot else float(elapsed),
                         server_time=now(),
                     )
                 )
@@ -365,11 +410,11 @@ class SurveyStore:
             stored = s.get(ResponseRow, (pid, position))
             answered = self._answered(s, pid)
         if stored is None:  # cannot happen: answers are never deleted
-            raise SurveyError(409, f"Trial {position} is not answered; send it again.")
+            raise SurveyError(409, f"Trial {position + 1} is not answered; send it again.")
         if stored.choice != choice:
             raise SurveyError(
                 409,
-                f"Trial {position} is already answered (choice {stored.choice}); "
+                f"Trial {position + 1} is already answered (with option {stored.choice + 1}); "
                 "an acknowledged answer cannot change.",
             )
         finished = answered >= total
@@ -378,7 +423,7 @@ class SurveyStore:
             None if finished else answered,
             finished,
             duplicate=True,
-            outcome=self.participant(pid).status if finished else None,
+            outcome=self.status(pid) if finished else None,
         )
 
     def _outcome(self, s: Session, trials: list[_Trial], pid: str) -> str:
@@ -410,8 +455,13 @@ class SurveyStore:
             count = s.scalar(
                 select(func.count()).select_from(CommentRow).where(CommentRow.participant == pid)
             )
+            study = s.scalar(select(func.count()).select_from(CommentRow))
         if stored is None and (count or 0) >= MAX_COMMENTS:
             raise SurveyError(409, f"At most {MAX_COMMENTS} comments per participant.")
+        if stored is None and (study or 0) >= MAX_STUDY_COMMENTS:
+            raise SurveyError(
+                409, "The study has all the comments it can take; tell the researcher instead."
+            )
         if stored is None:
             try:
                 with self._write() as s:
@@ -499,56 +549,6 @@ class _Writer:
 
 def _check_position(position: int, total: int) -> None:
     if not 0 <= position < total:
-        raise SurveyError(404, f"No trial {position}; trials run from 0 to {total - 1}.")
-
-
-def export_rows(engine: Engine, hash_ids: bool = False) -> list[dict[str, Any]]:
-    """One row per answer, with everything needed to analyse it (the long export table)."""
-    session = sessionmaker(engine)
-    rows = []
-    with session() as s:
-        people = {p.id: p for p in s.scalars(select(ParticipantRow))}
-        stimuli = {st.id: st for st in s.scalars(select(StimulusRow))}
-        items = {i.id: i for i in s.scalars(select(ItemRow))}
-        trials = {(t.slot, t.position): t for t in s.scalars(select(SlotTrialRow))}
-        for r in s.scalars(
-            select(ResponseRow).order_by(ResponseRow.participant, ResponseRow.position)
-        ):
-            p = people[r.participant]
-            t = trials[(p.slot, r.position)]
-            item = items[r.item]
-            query = stimuli.get(item.query)
-            pid = p.platform_pid
-            if hash_ids:
-                pid = hashlib.sha256(pid.encode()).hexdigest()[:16]
-            rows.append(
-                {
-                    "participant": p.id,
-                    "platform": p.platform,
-                    "platform_pid": pid,
-                    "platform_study": p.platform_study,
-                    "platform_session": p.platform_session,
-                    "status": p.status,
-                    "trial": r.position,
-                    "item": item.id,
-                    **{k: v for k, v in item.condition.items() if k != "catch"},
-                    **(
-                        {f"iri_{k}": v for k, v in query.provenance.items() if k != "code"}
-                        if query is not None and query.kind == "iri"
-                        else {}
-                    ),
-                    "query": item.query,
-                    "candidates": "|".join(item.candidates),
-                    "display_order": "|".join(map(str, t.display_order)),
-                    "correct_position": t.display_order.index(0),
-                    "choice": r.choice,
-                    "correct": int(r.correct),
-                    "chance": 1.0 / len(item.candidates),
-                    "rt_ms": r.rt_ms,
-                    "client_time": r.client_time,
-                    "server_time": r.server_time.isoformat(),
-                    "is_catch": bool(t.is_catch),
-                    "is_repeat": bool(t.is_repeat),
-                }
-            )
-    return rows
+        raise SurveyError(
+            404, f"No trial at position {position}; positions run from 0 to {total - 1}."
+        )

@@ -12,13 +12,22 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from percalign.errors import MissingFileError
-from percalign.store.db import ItemRow, MetaRow, SlotTrialRow, StimulusRow, connect, migrate
+from percalign.store.db import (
+    ItemRow,
+    MetaRow,
+    SlotTrialRow,
+    StimulusRow,
+    connect,
+    migrate,
+    private_sqlite,
+)
 from percalign.store.runs import read_manifest
 
 __all__ = [
     "DB_FILE",
     "STIMULI",
     "add_stimulus",
+    "bot_token",
     "default_url",
     "read_answers",
     "read_meta",
@@ -117,7 +126,9 @@ def run_records(
 
 
 def write_plan(url: str, stimuli: dict[str, StimulusRow], plan: Any, meta: dict[str, Any]) -> None:
-    """Create the schema at ``url`` and store the stimuli, items, slots and settings."""
+    """Create the schema at ``url`` and store the stimuli, items, slots and settings (a
+    SQLite file is made readable by its owner only)."""
+    private_sqlite(url)
     migrate(url)
     engine = connect(url)
     with Session(engine) as session, session.begin():
@@ -171,15 +182,27 @@ def study_url(folder: Path) -> str:
     return json.loads(info.read_text()).get("database") or default_url(folder)
 
 
+def bot_token(folder: Path) -> str:
+    """The token that marks simulated participants of the study ``folder`` (only someone who
+    can read the study's database has it)."""
+    from percalign.store.sessions import SurveyStore
+
+    engine = connect(study_url(folder))
+    try:
+        return SurveyStore(engine).signer.bot_token()
+    finally:
+        engine.dispose()
+
+
 def read_answers(folder: Path, hash_ids: bool = False) -> Any:
     """Every answer of the study ``folder`` as the long export table (a pandas DataFrame).
 
-    The table has the :data:`~percalign.store.sessions.EXPORT_COLUMNS` even when there is no
+    The table has the :data:`~percalign.store.export.EXPORT_COLUMNS` even when there is no
     answer yet. Raises :class:`MissingFileError` for a folder that is not a study.
     """
     import pandas as pd
 
-    from percalign.store.sessions import EXPORT_COLUMNS, export_rows
+    from percalign.store.export import EXPORT_COLUMNS, export_rows
 
     engine = connect(study_url(folder))
     try:

@@ -393,6 +393,7 @@ class Pipeline:
 
         def work() -> None:
             from percalign.judges import Bot, get_judge
+            from percalign.store.study import bot_token
             from percalign.study.serve import local_survey
             from percalign.survey.bots import run_bots
 
@@ -407,7 +408,7 @@ class Pipeline:
                 for i in range(bots.n)
             ]
             with local_survey(folder) as url:
-                run_bots(url, simulated, prefix="simulated")
+                run_bots(url, simulated, prefix="simulated", bot_token=bot_token(folder))
 
         self._step("bots", key, folder, work)
 

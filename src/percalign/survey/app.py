@@ -3,14 +3,20 @@
 Participants arrive with platform parameters (Prolific, MTurk or a plain link), answer trials
 one at a time, and every answer is stored and acknowledged before the next trial shows.
 Each participant's requests carry the session token that ``POST /api/sessions`` returned, so
-no one can read or answer another participant's trials. Every refusal is a 4xx with a JSON
-body ``{"error": ...}``; a database that cannot be reached is a 503 with ``Retry-After``.
+no one can read or answer another participant's trials. A trial's images have URLs of
+their own, and its answer counts only once the trial has been served ``min_display_ms`` (by
+this server's clock). A completion code goes only to a participant who has answered every
+trial, and only the code of their outcome. Every refusal is a 4xx with a JSON body
+``{"error": ...}``; a database that cannot be reached is a 503 with ``Retry-After``.
 """
 
 import csv
 import hmac
 import io
 import logging
+import math
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,9 +30,11 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from percalign.store.db import connect
-from percalign.store.sessions import SurveyError, SurveyStore, export_rows
+from percalign.store.export import export_rows, spreadsheet_safe
+from percalign.store.sessions import SurveyError, SurveyStore
 from percalign.store.study import study_url
 from percalign.survey.guard import BodyLimit, SecurityHeaders
+from percalign.survey.limits import RateLimit, ServeSettings
 from percalign.survey.pages import MTURK_HOSTS, admin_page, csp, participant_page
 
 __all__ = ["MAX_BODY", "RETRY_AFTER_S", "create_app"]
@@ -41,6 +49,7 @@ ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 PARTICIPANT_PATTERN = r"^[0-9a-f]{32}$"
 KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MTURK_SUBMIT = r"^https://(www|workersandbox)\.mturk\.com/?$"
+SHOWN_PATTERN = r"^[0-9]{1,16}\.[0-9a-f]{32}$"
 
 # The database is down, restarting, locked past the busy timeout, or the pool is exhausted.
 _UNAVAILABLE = (
@@ -88,6 +97,11 @@ class SessionRequest(_Body):
     study: str | None = Field(default=None, pattern=ID_PATTERN)
     session: str | None = Field(default=None, pattern=ID_PATTERN)
     screen: Screen | None = None
+    bot_token: str | None = Field(
+        default=None,
+        max_length=128,
+        description="required with platform 'bot' (given to `percalign survey bots`)",
+    )
 
 
 class SessionReply(BaseModel):
@@ -96,13 +110,20 @@ class SessionReply(BaseModel):
     resumed: bool
     next: int
     total: int
+    min_display_ms: int = Field(description="a choice counts after this long on screen")
+    done: bool = False
+    outcome: str | None = None
+    completion_code: str | None = Field(
+        default=None, description="only for a finished participant, for their outcome"
+    )
 
 
 class TrialReply(BaseModel):
     position: int
     total: int
-    query: str
-    candidates: list[str]
+    query: str = Field(description="URL of the image on top, for this trial only")
+    candidates: list[str] = Field(description="URLs of the options, in display order")
+    shown: str = Field(description="send back with the answer to this trial")
 
 
 class AnswerRequest(_Body):
@@ -110,6 +131,11 @@ class AnswerRequest(_Body):
     choice: int = Field(ge=0, le=1_000)
     rt_ms: float | None = Field(default=None, ge=0, le=3_600_000)
     client_time: float | None = Field(default=None, allow_inf_nan=False)
+    shown: str | None = Field(
+        default=None,
+        pattern=SHOWN_PATTERN,
+        description="the trial's 'shown' value; required for a new answer",
+    )
 
 
 class AnswerReply(BaseModel):
@@ -176,7 +202,11 @@ Credentials = HTTPAuthorizationCredentials | None
 
 
 def create_app(
-    study: Path, admin_token: str, completion_codes: dict[str, str] | None = None
+    study: Path,
+    admin_token: str,
+    completion_codes: dict[str, str] | None = None,
+    settings: ServeSettings | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The ASGI app serving the study folder ``study``.
 
@@ -184,12 +214,19 @@ def create_app(
         study: a folder made by ``percalign survey build``.
         admin_token: secret for the admin API (``Authorization: Bearer TOKEN``).
         completion_codes: Prolific completion codes by outcome (``completed``, ``failed``).
+            A code is only ever sent to a participant who has answered every trial, and only
+            the code of their outcome: with no ``failed`` code, a participant who failed the
+            attention checks gets none.
+        settings: how the study is served (platform checks, rate limits, timeouts).
+        clock: the server's clock in seconds (tests pass a fake one).
     """
     study = Path(study)
     store = SurveyStore(connect(study_url(study)))
     codes = completion_codes or {}
+    settings = settings or ServeSettings()
+    starts = RateLimit(settings)
     app = FastAPI(title="percalign survey", version="1", docs_url=None, redoc_url=None)
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY, timeout_s=settings.body_timeout_s)
     app.add_middleware(SecurityHeaders, default_csp=csp())  # outermost: on every response
 
     @app.exception_handler(SurveyError)
@@ -238,6 +275,19 @@ def create_app(
     Admin = Annotated[None, Depends(admin)]
     Participant = Annotated[str, Depends(participant)]
 
+    def code(outcome: str | None) -> str | None:
+        """The completion code of a finished participant's outcome (never another's)."""
+        key = {"completed": "completed", "failed_attention": "failed"}.get(outcome or "")
+        return codes.get(key) if key else None
+
+    def now_ms() -> int:
+        return int(clock() * 1000)
+
+    def image_url(pid: str, position: int, index: int) -> str:
+        return (
+            f"/images/{pid}/{position}/{index}/{store.signer.image_key(pid, position, index)}.png"
+        )
+
     @app.get("/", response_class=HTMLResponse, responses=_errors(422))
     def landing(
         PROLIFIC_PID: PlatformId = None,
@@ -268,7 +318,11 @@ def create_app(
             }
             for d in store.meta("practice", [])
         ]
-        data = {"params": params, "codes": codes, "texts": store.meta("texts", {})}
+        data = {
+            "params": params,
+            "texts": store.meta("texts", {}),
+            "min_display_ms": store.min_display_ms,
+        }
         page, nonce = participant_page({**data, "practice": practice})
         return HTMLResponse(page, headers={"Content-Security-Policy": csp(nonce)})
 
@@ -279,20 +333,60 @@ def create_app(
         return HTMLResponse(page, headers={"Content-Security-Policy": csp(nonce)})
 
     @app.post(
-        "/api/sessions", response_model=SessionReply, responses=_errors(400, 403, 409, 413, 422)
+        "/api/sessions",
+        response_model=SessionReply,
+        responses=_errors(400, 403, 408, 409, 413, 422, 429),
     )
-    def start(body: SessionRequest) -> SessionReply:
-        """Start a session, or resume the one this platform id already has."""
+    def start(body: SessionRequest, request: Request) -> SessionReply:
+        """Start a session, or resume the one this platform id already has.
+
+        Platform ``bot`` needs the study's bot token. Starts are rate limited per client
+        address and for all clients together (429 with Retry-After); bots are not.
+        """
+        bot = body.platform == "bot"
+        if bot and not store.signer.is_bot_token(body.bot_token):
+            raise SurveyError(
+                403,
+                "Platform 'bot' is for simulated participants run by `percalign survey bots`, "
+                "which sends the study's bot token.",
+            )
+        if body.platform == "link" and not settings.plain_links:
+            raise SurveyError(
+                403,
+                "This study is not open through a plain link; open it from your study platform.",
+            )
+        if (
+            body.platform == "prolific"
+            and settings.prolific_study is not None
+            and body.study != settings.prolific_study
+        ):
+            raise SurveyError(
+                403, "This link is not for this study (its STUDY_ID is another study's)."
+            )
+        if not bot:
+            wait = starts.take(request.client.host if request.client else "")
+            if wait:
+                seconds = str(math.ceil(wait))
+                raise StarletteHTTPException(
+                    429,
+                    f"Too many sessions are starting right now; retry in {seconds} s.",
+                    headers={"Retry-After": seconds},
+                )
         screen = body.screen.model_dump() if body.screen else None
         row, resumed = store.start(body.platform, body.pid, body.study, body.session, screen)
         answered, total = store.progress(row.id)
-        return SessionReply(
+        reply = SessionReply(
             participant=row.id,
-            token=store.session_token(row.id),
+            token=store.signer.session_token(row.id),
             resumed=resumed,
             next=answered,
             total=total,
+            min_display_ms=store.min_display_ms,
         )
+        if answered >= total:  # finished before: the code of their outcome, again
+            reply.done, reply.outcome = True, store.status(row.id)
+            reply.completion_code = code(reply.outcome)
+        return reply
 
     @app.get(
         "/api/participants/{pid}/trials/{position}",
@@ -300,13 +394,17 @@ def create_app(
         responses=_errors(401, 403, 404, 409, 422),
     )
     def trial(pid: Participant, position: Annotated[int, PathParam(ge=0)]) -> TrialReply:
-        """Trial ``position`` of this participant (answered ones and the next one only)."""
-        t = store.trial(pid, position)
+        """Trial ``position`` of this participant (answered ones and the next one only).
+
+        Its image URLs are this trial's own and say nothing of the images behind them.
+        """
+        t = store.trial(pid, position, now_ms())
         return TrialReply(
             position=t.position,
             total=t.total,
-            query=f"/stimuli/{t.query}.png",
-            candidates=[f"/stimuli/{c}.png" for c in t.candidates],
+            query=image_url(pid, position, 0),
+            candidates=[image_url(pid, position, i + 1) for i in range(len(t.candidates))],
+            shown=t.shown,
         )
 
     @app.post(
@@ -315,14 +413,27 @@ def create_app(
         responses=_errors(400, 401, 403, 404, 409, 413, 422),
     )
     def answer(pid: Participant, body: AnswerRequest) -> AnswerReply:
-        """Store an answer; a resend of an acknowledged answer changes nothing."""
-        a = store.answer(pid, body.position, body.choice, body.rt_ms, body.client_time)
+        """Store an answer; a resend of an acknowledged answer changes nothing.
+
+        A new answer needs its trial's ``shown`` value and comes at least the plan's
+        ``min_display_ms`` after the trial was served (server clock), else 409. The reply to
+        the last answer carries the completion code of the participant's outcome.
+        """
+        a = store.answer(
+            pid,
+            body.position,
+            body.choice,
+            body.rt_ms,
+            body.client_time,
+            shown=body.shown,
+            now_ms=now_ms(),
+        )
         reply = AnswerReply(
             position=a.position, next=a.next_position, done=a.done, duplicate=a.duplicate
         )
         if a.done:
             reply.outcome = a.outcome
-            reply.completion_code = codes.get("completed" if a.outcome == "completed" else "failed")
+            reply.completion_code = code(a.outcome)
         return reply
 
     @app.post(
@@ -335,12 +446,35 @@ def create_app(
         return CommentReply(stored=store.comment(pid, body.key, body.position, body.text))
 
     @app.get(
+        "/images/{pid}/{position}/{index}/{key}",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}}, **_errors(404, 422)},
+    )
+    def trial_image(
+        pid: Annotated[str, PathParam(pattern=PARTICIPANT_PATTERN)],
+        position: Annotated[int, PathParam(ge=0, le=100_000)],
+        index: Annotated[int, PathParam(ge=0, le=1_000)],
+        key: Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}\.png$")],
+    ) -> FileResponse:
+        """An image of one participant's trial, by the URL the trial gave (no token needed:
+        the URL is unguessable)."""
+        path = store.trial_image(pid, position, index, key.removesuffix(".png"))
+        if path is None:
+            raise SurveyError(404, "No such image.")
+        return FileResponse(
+            study / path,
+            media_type="image/png",
+            headers={"Cache-Control": "private, max-age=86400"},
+        )
+
+    @app.get(
         "/stimuli/{name}",
         response_class=FileResponse,
         responses={200: {"content": {"image/png": {}}}, **_errors(404, 422)},
     )
     def stimulus(name: Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}\.png$")]) -> FileResponse:
-        """A stimulus image by content hash (immutable, cached for a year)."""
+        """A stimulus image by content hash (the practice trials; immutable, cached for a
+        year)."""
         path = store.stimulus_path(name.removesuffix(".png"))
         if path is None:
             raise SurveyError(404, "No such stimulus.")
@@ -366,8 +500,11 @@ def create_app(
         responses={200: {"content": {"text/csv": {}}}, **_errors(401)},
     )
     def export(_: Admin) -> Response:
-        """Every answer as CSV, platform ids hashed."""
-        rows = export_rows(store.engine, hash_ids=True)
+        """Every answer as CSV, platform ids hashed, cells safe to open in a spreadsheet."""
+        rows = [
+            {k: spreadsheet_safe(v) for k, v in r.items()}
+            for r in export_rows(store.engine, hash_ids=True)
+        ]
         buf = io.StringIO()
         if rows:
             writer = csv.DictWriter(buf, fieldnames=sorted({k for r in rows for k in r}))
@@ -411,6 +548,10 @@ def app_from_env() -> FastAPI:
 
     pairs = (("completed", "PERCALIGN_COMPLETION_CODE"), ("failed", "PERCALIGN_FAILED_CODE"))
     codes = {key: os.environ[var] for key, var in pairs if os.environ.get(var)}
+    settings = ServeSettings(
+        prolific_study=os.environ.get("PERCALIGN_PROLIFIC_STUDY") or None,
+        plain_links=os.environ.get("PERCALIGN_PLAIN_LINKS", "1") == "1",
+    )
     return create_app(
-        Path(os.environ["PERCALIGN_STUDY"]), os.environ["PERCALIGN_ADMIN_TOKEN"], codes
+        Path(os.environ["PERCALIGN_STUDY"]), os.environ["PERCALIGN_ADMIN_TOKEN"], codes, settings
     )

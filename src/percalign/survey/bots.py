@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 import time
@@ -45,17 +46,19 @@ def _request(
     )
 
 
-def _image(url: str, cache: dict[str, Any], call: Any) -> Any:
-    if url not in cache:
+def _image(url: str, cache: dict[bytes, Any], call: Any) -> Any:
+    # every trial has its own image URLs, so decoded images are kept by content
+    data = call("GET", url)
+    key = hashlib.sha256(data).digest()
+    if key not in cache:
         import torch
         from PIL import Image
 
-        data = call("GET", url)
         with Image.open(io.BytesIO(data)) as img:
             arr = np.asarray(img.convert("L" if img.mode == "L" else "RGB"), dtype=np.float32)
         t = torch.from_numpy(arr / 255.0)
-        cache[url] = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)
-    return cache[url]
+        cache[key] = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)
+    return cache[key]
 
 
 def run_bots(
@@ -63,20 +66,23 @@ def run_bots(
     bots: Sequence[Any],
     prefix: str = "bot",
     *,
+    bot_token: str,
     backoff: Backoff | None = None,
     seed: int = 0,
 ) -> dict[str, int]:
     """Run each bot (a :class:`~percalign.judges.Bot`) through the whole survey.
 
-    Every call retries like the browser does (``backoff``; ``seed`` seeds its jitter), so a
-    bot that meets a server restart resumes where it was. Returns answers given per bot.
+    ``bot_token`` is the study's (:func:`percalign.store.study.bot_token`): with it the
+    server marks the sessions as simulated (platform ``bot``). Every call retries like the
+    browser does (``backoff``; ``seed`` seeds its jitter), so a bot that meets a server
+    restart resumes where it was. Returns answers given per bot.
     """
     import torch
 
     backoff = backoff or Backoff()
     rng = random.Random(seed)
     done: dict[str, int] = {}
-    cache: dict[str, Any] = {}
+    cache: dict[bytes, Any] = {}
     with httpx.Client(base_url=base_url, timeout=30) as client:
 
         def call(method: str, url: str, **kw: Any) -> Any:
@@ -84,7 +90,8 @@ def run_bots(
 
         for i, bot in enumerate(bots):
             name = f"{prefix}-{i}"
-            s = call("POST", "/api/sessions", json={"platform": "bot", "pid": name})
+            body = {"platform": "bot", "pid": name, "bot_token": bot_token}
+            s = call("POST", "/api/sessions", json=body)
             pid, pos, total = s["participant"], s["next"], s["total"]
             auth = {"Authorization": f"Bearer {s['token']}"}
             answered = 0
@@ -101,7 +108,7 @@ def run_bots(
                 a = call(
                     "POST",
                     f"/api/participants/{pid}/answers",
-                    json={"position": pos, "choice": choice, "rt_ms": 1000.0},
+                    json={"position": pos, "choice": choice, "rt_ms": 1000.0, "shown": t["shown"]},
                     headers=auth,
                 )
                 answered += 1

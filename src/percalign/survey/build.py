@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,19 +14,37 @@ from percalign.store.runs import atomic_folder
 from percalign.store.study import default_url, run_records, write_plan
 from percalign.survey.design import Plan, make_plan
 
-__all__ = ["build_survey"]
+__all__ = ["DEFAULT_TEXTS", "build_survey", "unset_placeholders"]
 
 
+#: The texts a study shows; the consent text has placeholders the researcher must fill in.
 DEFAULT_TEXTS = {
-    "consent": "You will see one image at the top and two (or more) images below it, and "
-    "choose which of the images below looks more like the one on top. There are no right or "
-    "wrong answers to look up: go with your impression. The study takes a few minutes. Your "
-    "answers are stored without your name.",
-    "instructions": "Click the image that looks more like the top image, or press F for the "
-    "left one and J for the right one (arrow keys work too).",
-    "debrief": "Thank you! The images on top were made by computer vision models; your "
-    "answers tell us whether the models see images the way people do.",
+    "consent": "This study is run by [RESEARCHER]; questions go to [CONTACT]. You will see "
+    "one image at the top and two (or more) images below it, and choose which of the images "
+    "below looks more like the one on top. There are no right or wrong answers to look up: go "
+    "with your impression. The study takes a few minutes and pays [PAY]. Your answers are "
+    "stored without your name. [WITHDRAWAL]",
+    "instructions": "Choose the image below that looks more like the image on top: click or "
+    "tap it, or on a keyboard press F for the left one and J for the right one (arrow keys "
+    "work too).",
+    "debrief": "The images on top were made by computer vision models; your answers tell us "
+    "whether the models see images the way people do.",
 }
+_PLACEHOLDER = re.compile(r"\[(RESEARCHER|CONTACT|PAY|WITHDRAWAL)\]")
+
+
+def unset_placeholders(texts: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """The placeholders (``[RESEARCHER]``, ``[CONTACT]``, ``[PAY]``, ``[WITHDRAWAL]``) still in
+    the texts a study would show with ``texts`` given, by text name.
+
+    >>> unset_placeholders({"consent": "By Ann (ann@example.org); pays 2 GBP; stop any time."})
+    {}
+    >>> unset_placeholders()["consent"]
+    ['[RESEARCHER]', '[CONTACT]', '[PAY]', '[WITHDRAWAL]']
+    """
+    merged = {**DEFAULT_TEXTS, **(texts or {})}
+    found = {name: [m.group(0) for m in _PLACEHOLDER.finditer(t)] for name, t in merged.items()}
+    return {name: marks for name, marks in found.items() if marks}
 
 
 def build_survey(
@@ -46,7 +65,8 @@ def build_survey(
         runs: ``percalign invert`` output folders.
         database: a SQLAlchemy URL (e.g. PostgreSQL); default ``folder/percalign.db``.
         overwrite: replace an existing study folder (its answers too).
-        texts: ``consent``, ``instructions`` and ``debrief`` texts (defaults for the rest).
+        texts: ``consent``, ``instructions`` and ``debrief`` texts (defaults for the rest;
+            the default consent has placeholders, see :func:`unset_placeholders`).
         practice: practice trials with feedback before the real ones (answers not stored).
         min_catch_accuracy: participants below it on catch trials finish as
             ``failed_attention`` (a separate completion code, per Prolific's policy).
@@ -72,10 +92,14 @@ def build_survey(
             "practice": practice,
             "min_catch_accuracy": min_catch_accuracy,
         }
-        regular = [i for i in plan.items.values() if not i.is_catch]
+        # practice items with different images on top
+        tops: dict[str, Any] = {}
+        for i in plan.items.values():
+            if not i.is_catch:
+                tops.setdefault(i.candidates[0], i)
         drills = [
             {"query": i.candidates[0], "candidates": list(i.candidates), "correct": 0}
-            for i in regular[:practice]
+            for i in list(tops.values())[:practice]
         ]
         write_plan(
             url,

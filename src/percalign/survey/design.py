@@ -96,6 +96,68 @@ def _items(
     return items
 
 
+class _Sides:
+    """Where the target goes: balanced within every slot and across each item's showings.
+
+    Each slot gets an equal share of every display position (the positions left over when the
+    slot does not divide evenly go where the plan has used them least), so a participant who
+    always picks one side scores chance. Within that quota, each trial's item takes the
+    positions it has been shown in least (an assignment problem, solved exactly), and an item
+    repeated in a slot is shown at two different positions.
+    """
+
+    def __init__(self, width: int, rng: np.random.Generator) -> None:
+        self.width = width
+        self.rng = rng
+        self.totals = np.zeros(width, dtype=int)
+        self.counts: dict[str, np.ndarray] = {}
+
+    def _count(self, key: str) -> np.ndarray:
+        return self.counts.setdefault(key, np.zeros(self.width, dtype=int))
+
+    def assign(self, keys: Sequence[str], pairs: Sequence[tuple[int, int]]) -> list[int]:
+        """The target position of each trial (items ``keys``); ``pairs`` are (trial, its
+        repeat) index pairs."""
+        from scipy.optimize import linear_sum_assignment
+
+        n, width = len(keys), self.width
+        base, extra = divmod(n, width)
+        spare = np.lexsort((self.rng.random(width), self.totals))[:extra]
+        quota = np.full(width, base)
+        quota[spare] += 1
+        positions = [-1] * n
+        for first, second in pairs:
+            count = self._count(keys[first])
+            order = np.lexsort((self.rng.random(width), -quota, count))
+            two = [int(p) for p in order if quota[p] > 0][:2]
+            if len(two) < 2:  # a slot too short to hold both at different positions
+                two = [two[0], two[0]]
+            self.rng.shuffle(two)
+            for trial, pos in zip((first, second), two, strict=True):
+                positions[trial] = pos
+                quota[pos] -= 1
+        single = [u for u in range(n) if positions[u] < 0]
+        seats = [p for p in range(width) for _ in range(int(quota[p]))]
+        cost = np.empty((len(single), len(seats)))
+        for row, u in enumerate(single):
+            count = self._count(keys[u])
+            # steeply more for a position the item has been shown in more often than its least
+            cost[row] = 4.0 ** (count[seats] - count.min())
+        cost += self.rng.random(cost.shape) * 1e-3  # random among equally good assignments
+        rows, cols = linear_sum_assignment(cost)
+        for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
+            positions[single[row]] = seats[col]
+        for key, pos in zip(keys, positions, strict=True):
+            self._count(key)[pos] += 1
+            self.totals[pos] += 1
+        return positions
+
+    def order(self, target: int) -> tuple[int, ...]:
+        """A display order with the target (candidate 0) at ``target``, foils shuffled."""
+        rest = self.rng.permutation(np.arange(1, self.width)).tolist()
+        return (*rest[:target], 0, *rest[target:])
+
+
 def make_plan(
     records: Sequence[Mapping[str, Any]],
     *,
@@ -107,6 +169,7 @@ def make_plan(
     catch_rate: float = 0.1,
     repeat_rate: float = 0.05,
     include_invalid: bool = False,
+    min_display_ms: int = 400,
     seed: int = 0,
 ) -> Plan:
     """Design a survey from IRI records.
@@ -121,6 +184,8 @@ def make_plan(
         judgments_per_item: minimum number of participants who judge each item.
         catch_rate, repeat_rate: shares of each participant's trials.
         include_invalid: keep IRIs that failed the validity gate (off by default).
+        min_display_ms: a choice counts only once its trial has been on screen this long
+            (the page ignores earlier presses and the server refuses earlier answers).
         seed: seed of every random choice; recorded in ``Plan.settings``.
     """
     owner = "make_plan"
@@ -131,6 +196,7 @@ def make_plan(
     check_int(owner, "judgments_per_item", judgments_per_item, low=1)
     check_float(owner, "catch_rate", catch_rate, low=0.0, high=0.5)
     check_float(owner, "repeat_rate", repeat_rate, low=0.0, high=0.5)
+    check_int(owner, "min_display_ms", min_display_ms, low=0, high=10_000)
     check_int(owner, "seed", seed, low=0)
     kept = [r for r in records if include_invalid or r.get("valid") is not False]
     if not kept:
@@ -152,31 +218,34 @@ def make_plan(
     n_slots = math.ceil(len(items) * judgments_per_item / n_main)
     width = len(items[0].candidates)
     shown = np.zeros(len(items), dtype=int)
+    sides = _Sides(width, rng)
     slots: list[list[Trial]] = []
     for _ in range(n_slots):
         # the least-shown items first (random among ties): coverage differs by at most one,
         # so every item reaches judgments_per_item
         chosen = np.lexsort((rng.random(len(items)), shown))[:n_main]
-        trials = []
-        for idx in chosen.tolist():
-            # counterbalance: the target's position cycles with the item's showings
-            target_pos = int(shown[idx] % width)
-            shown[idx] += 1
-            rest = rng.permutation(np.arange(1, width)).tolist()
-            order = (*rest[:target_pos], 0, *rest[target_pos:])
-            trials.append(Trial(items[idx].id, order))
-        for _ in range(n_catch):
-            base = items[int(rng.integers(len(items)))]
-            trials.append(
-                Trial(f"catch:{base.id}", tuple(rng.permutation(width).tolist()), is_catch=True)
-            )
-        shuffle = rng.permutation(len(trials)).tolist()
-        trials = [trials[i] for i in shuffle]
-        regular = [t for t in trials if not t.is_catch]
-        for t in rng.choice(len(regular), size=min(n_repeat, len(regular)), replace=False):
-            again = regular[int(t)]
-            trials.append(Trial(again.item, again.order, is_repeat=True))
-        slots.append(trials)
+        shown[chosen] += 1
+        units = [(items[i].id, False) for i in chosen.tolist()]
+        units += [
+            (f"catch:{items[int(rng.integers(len(items)))].id}", True) for _ in range(n_catch)
+        ]
+        units = [units[i] for i in rng.permutation(len(units)).tolist()]
+        regular = [u for u, (_, catch) in enumerate(units) if not catch]
+        again = sorted(rng.choice(regular, size=min(n_repeat, len(regular)), replace=False))
+        keys = [item for item, _ in units] + [units[int(u)][0] for u in again]
+        pairs = [(int(u), len(units) + r) for r, u in enumerate(again)]
+        positions = sides.assign(keys, pairs)
+        slots.append(
+            [
+                Trial(
+                    key,
+                    sides.order(pos),
+                    is_catch=u < len(units) and units[u][1],
+                    is_repeat=u >= len(units),
+                )
+                for u, (key, pos) in enumerate(zip(keys, positions, strict=True))
+            ]
+        )
     all_items = {i.id: i for i in items}
     for slot in slots:
         for t in slot:
@@ -198,6 +267,7 @@ def make_plan(
         "catch_rate": catch_rate,
         "repeat_rate": repeat_rate,
         "include_invalid": include_invalid,
+        "min_display_ms": min_display_ms,
         "seed": seed,
         "items": len(items),
         "excluded_invalid": len(records) - len(kept),

@@ -1,11 +1,13 @@
 """ASGI middleware that guards every response of the survey service.
 
 ``BodyLimit`` refuses request bodies over a size, whether announced by Content-Length or sent
-in chunks; ``SecurityHeaders`` adds the headers every response should carry.
+in chunks, and bodies that come too slowly; ``SecurityHeaders`` adds the headers every
+response should carry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -17,15 +19,18 @@ Send = Any
 
 
 class BodyLimit:
-    """Answer 413 (JSON) to a request whose body is over ``max_bytes``.
+    """Answer 413 (JSON) to a request whose body is over ``max_bytes``, and 408 to one whose
+    body has not all come within ``timeout_s``.
 
     The body is read before the app runs (it is small by then), so a chunked upload without a
-    Content-Length is cut off as soon as it passes the limit.
+    Content-Length is cut off as soon as it passes the limit, and a client that declares a
+    body and sends it slowly (or never) does not hold the request open.
     """
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, timeout_s: float = 10.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,16 +38,24 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+            await self._refuse(send, 413, f"Request body over {self.max_bytes} bytes.")
             return
         body = bytearray()
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
         while True:
-            message = await receive()
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(left, 0.0))
+            except asyncio.TimeoutError:
+                await self._refuse(
+                    send, 408, f"The request body did not arrive within {self.timeout_s:g} s."
+                )
+                return
             if message["type"] == "http.disconnect":
                 return  # the client left before sending its body: nothing to answer
             body += message.get("body", b"")
             if len(body) > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(send, 413, f"Request body over {self.max_bytes} bytes.")
                 return
             if not message.get("more_body", False):
                 break
@@ -57,12 +70,13 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        payload = json.dumps({"error": f"Request body over {self.max_bytes} bytes."}).encode()
+    @staticmethod
+    async def _refuse(send: Send, status: int, message: str) -> None:
+        payload = json.dumps({"error": message}).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),

@@ -196,11 +196,12 @@ def _reason(status: int, payload: bytes) -> str:
 async def _participant(
     client: _Client,
     log: ParticipantLog,
+    bot_token: str,
     trials: int | None,
     think_s: float,
     on_answer: Callable[[int], None] | None,
 ) -> None:
-    body = {"platform": "bot", "pid": log.name}
+    body = {"platform": "bot", "pid": log.name, "bot_token": bot_token}
     s, _ = await client.call("POST", "/api/sessions", body)
     log.participant = s["participant"]
     auth = s["token"]
@@ -213,7 +214,7 @@ async def _participant(
         choice = client.rng.randrange(len(t["candidates"]))
         if think_s:
             await asyncio.sleep(think_s * (0.5 + client.rng.random()))
-        answer = {"position": pos, "choice": choice, "rt_ms": 1000.0}
+        answer = {"position": pos, "choice": choice, "rt_ms": 1000.0, "shown": t["shown"]}
         start = time.perf_counter()
         a, ms = await client.call(
             "POST", f"/api/participants/{log.participant}/answers", answer, auth
@@ -244,6 +245,7 @@ async def _resume(client: _Client, log: ParticipantLog, body: dict[str, Any]) ->
 async def _simulate(
     url: str,
     n: int,
+    bot_token: str,
     trials: int | None,
     prefix: str,
     seed: int,
@@ -262,7 +264,7 @@ async def _simulate(
     try:
         await asyncio.gather(
             *(
-                _participant(client, log, trials, think_s, on_answer)
+                _participant(client, log, bot_token, trials, think_s, on_answer)
                 for client, log in zip(clients, report.participants, strict=True)
             )
         )
@@ -277,6 +279,7 @@ def simulate(
     url: str,
     n: int,
     *,
+    bot_token: str,
     trials: int | None = None,
     prefix: str = "load",
     seed: int = 0,
@@ -290,6 +293,8 @@ def simulate(
         url: base URL of a running service (keep it on 127.0.0.1).
         n: participants, all concurrent.
         trials: answer at most this many trials each (default: all).
+        bot_token: the study's bot token (:func:`percalign.store.study.bot_token`), which
+            makes the sessions simulated ones (platform ``bot``).
         prefix: platform ids are ``{prefix}-{i}`` (platform ``bot``).
         seed: seeds the choices and the retry jitter.
         backoff: the retry policy (default: the browser's).
@@ -300,7 +305,7 @@ def simulate(
         ServiceError: a call was refused (4xx) or kept failing past the backoff.
     """
     return asyncio.run(
-        _simulate(url, n, trials, prefix, seed, backoff or Backoff(), think_s, on_answer)
+        _simulate(url, n, bot_token, trials, prefix, seed, backoff or Backoff(), think_s, on_answer)
     )
 
 

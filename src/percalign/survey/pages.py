@@ -48,38 +48,49 @@ _PARTICIPANT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Image comparison study</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style nonce="__NONCE__">
- body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;padding:0 1em;color:#222}
- .row{display:flex;gap:2em;justify-content:center;align-items:center}
- .card{text-align:center} img{width:192px;height:192px;image-rendering:pixelated;
- border:3px solid #ddd;border-radius:6px} img.cand{cursor:pointer}
- img.cand:hover{border-color:#36c} progress{width:100%} .hidden{display:none}
- #prompt,#feedback{text-align:center} #status{color:#a00;min-height:1.5em}
- #feedback{font-weight:bold;min-height:1.5em} button{font-size:1.1em;padding:.5em 1.5em}
- details{margin-top:2em;color:#555} textarea{width:100%}
+ body{font-family:system-ui,sans-serif;max-width:900px;margin:1em auto;padding:0 1em;color:#222}
+ .row{display:flex;flex-wrap:wrap;gap:1em;justify-content:center;align-items:center}
+ .card{text-align:center} img{width:min(192px,38vw);height:auto;aspect-ratio:1;
+ image-rendering:pixelated;border:3px solid #ddd;border-radius:6px;box-sizing:border-box}
+ .ready img.cand{cursor:pointer} .ready img.cand:hover{border-color:#36c}
+ img.chosen{border-color:#36c;outline:3px solid #36c} progress{width:100%} .hidden{display:none}
+ #prompt,#feedback{text-align:center} #feedback{font-weight:bold;min-height:1.5em}
+ #status{background:#fff3cd;border:1px solid #c90;border-radius:6px;padding:.5em 1em;
+ margin:.5em 0} button{font-size:1.1em;padding:.5em 1.5em} #code{font-size:1.3em}
+ details{margin-top:2em;color:#555} textarea{width:100%;box-sizing:border-box}
 </style></head>
 <body data-survey="__DATA__">
-<section id="consent"><h1>Image comparison study</h1><p id="consentText"></p>
+<p id="status" class="hidden" role="alert"></p>
+<section id="consent" class="hidden"><h1>Image comparison study</h1><p id="consentText"></p>
 <button id="agree">I agree, start</button></section>
 <section id="instructions" class="hidden"><h2>How to answer</h2><p id="instructionText"></p>
 <button id="begin">Begin</button></section>
 <section id="task" class="hidden"><progress id="bar" value="0" max="1"></progress>
-<p id="prompt">Which image below looks more like the one on top? Click it, or press <b>F</b>
-(left) / <b>J</b> (right). <span id="count"></span></p>
-<div class="card"><img id="query" alt="image to compare"></div><p></p>
-<div class="row" id="cands"></div><p id="feedback"></p><p id="status"></p>
+<p id="prompt"><span id="how"></span> <span id="count"></span></p>
+<div class="card" id="queryBox"></div><p></p>
+<div class="row" id="cands"></div><p id="feedback"></p>
 <details id="report"><summary>Report a problem</summary>
 <textarea id="comment" rows="3" maxlength="2000"></textarea>
 <button id="sendComment">Send</button> <span id="commentStatus"></span></details></section>
-<section id="done" class="hidden"><h2>Thank you!</h2><p id="doneText"></p></section>
+<section id="done" class="hidden"><h2>Thank you!</h2><p id="doneText"></p>
+<p id="codeBox" class="hidden">Your completion code: <code id="code"></code>
+<button id="copy">Copy</button></p><p id="doneNote"></p></section>
 <script nonce="__NONCE__">
 const S = JSON.parse(document.body.dataset.survey);
-let pid = null, token = null, pos = 0, total = 1, shownAt = 0, busy = true, practice = null;
-const $ = id => document.getElementById(id);
+const P = S.params, $ = id => document.getElementById(id);
+let pid = null, token = null, pos = 0, total = 1, practice = null, trial = null;
+let shownId = 0, shownAt = 0, readyAt = Infinity, accepting = false, readyTimer = null;
+let started = false, finished = false;
+const resumeKey = "percalign-started:" + P.platform + ":" + (P.pid || "") + ":" + (P.session || "");
+const practiceKey = resumeKey + ":practiced";
+const touch = matchMedia("(pointer: coarse)").matches;
 $("consentText").textContent = S.texts.consent || "";
 $("instructionText").textContent = S.texts.instructions || "";
 $("doneText").textContent = S.texts.debrief || "All your answers are saved.";
 function show(id){for(const s of ["consent","instructions","task","done"])
   $(s).classList.toggle("hidden", s!==id);}
+function say(text){ $("status").textContent = text || "";
+  $("status").classList.toggle("hidden", !text); }
 const sleep = ms => new Promise(r=>setTimeout(r, ms));
 // Retry with capped exponential backoff (and the server's Retry-After) on network errors,
 // 5xx and 429; a 4xx is final. An answer is resent unchanged, and the server stores it once.
@@ -94,63 +105,107 @@ async function call(url, opts={}, tries=20){
         if(hint>0) wait = Math.max(wait, hint*1000);
         throw new Error("server busy ("+r.status+")"); }
       const body = await r.json();
-      if(!r.ok) throw Object.assign(new Error(body.error), {fatal:true});
-      $("status").textContent = ""; return body;
+      if(!r.ok) throw Object.assign(new Error(body.error), {fatal:true, status:r.status});
+      say(""); return body;
     }catch(e){
-      if(e.fatal){ $("status").textContent = e.message; throw e; }
-      if(i>=tries){ $("status").textContent = "The study server cannot be reached. Your " +
-        "answers so far are saved: reload this page later to continue."; throw e; }
-      $("status").textContent = "Connection problem, retrying (your answers are safe)...";
+      if(e.fatal){ say(e.message); throw e; }
+      if(i>=tries){ say("The study server cannot be reached" + (opts.saving ? ", so your " +
+        "last choice is not saved" : "") + ". Reload this page later to continue where you " +
+        "were."); throw e; }
+      say(opts.saving ? "Saving your choice... (connection problem, retrying)" :
+        "Connection problem, retrying...");
       await sleep(wait); }
   }
 }
-function preload(urls){ return Promise.all(urls.map(u => new Promise(ok => {
-  const im = new Image(); im.onload = im.onerror = ok; im.src = u; }))); }
-function display(query, cands, n, of, label){
-  $("query").src = query; const c = $("cands"); c.replaceChildren();
-  cands.forEach((u,i)=>{ const im = document.createElement("img"); im.src=u;
-    im.className="cand"; im.alt="option "+(i+1); im.onclick=()=>choose(i); c.appendChild(im); });
+// An image, decoded; a failed load is retried (never shown half-loaded or missing).
+async function image(url, tries=6){
+  for(let i=0;;i++){
+    const im = new Image(); im.src = i ? url + "?retry=" + i : url;
+    try{ await im.decode(); return im; }
+    catch(e){
+      if(i+1>=tries){ say("The images of this trial cannot be loaded. Check your " +
+        "connection, then reload this page: your answers so far are saved."); throw e; }
+      say("Loading the images... (retrying)"); await sleep(Math.min(500*2**i, 8000)); }
+  }
+}
+const images = urls => Promise.all(urls.map(u => image(u)));
+function display(ims, n, of, label){
+  const [query, ...cands] = ims; query.id = "query"; query.alt = "image to compare";
+  $("queryBox").replaceChildren(query); const c = $("cands"); c.replaceChildren();
+  const id = ++shownId;
+  cands.forEach((im,i)=>{ im.className = "cand"; im.alt = "option "+(i+1);
+    im.onclick = () => choose(i, id); c.appendChild(im); });
+  const keys = cands.length===2 ? ", or press F (left) or J (right)" :
+    ", or press 1 to " + cands.length;
+  $("how").textContent = "Which image below looks more like the one on top? " +
+    (touch ? "Tap it." : "Click it" + keys + ".");
   $("bar").max = of; $("bar").value = n; $("count").textContent = `${label} ${n+1} of ${of}.`;
-  shownAt = performance.now(); busy = false;
+  $("task").classList.remove("ready"); clearTimeout(readyTimer);
+  shownAt = performance.now(); readyAt = shownAt + S.min_display_ms; accepting = true;
+  readyTimer = setTimeout(() => $("task").classList.add("ready"), S.min_display_ms);
+}
+function sessionBody(){
+  const body = {platform:P.platform, pid:P.pid || crypto.randomUUID(), study:P.study,
+    session:P.session, screen:{w:screen.width, h:screen.height}};
+  if(P.platform==="link"){ const k = "percalign-pid";
+    body.pid = localStorage.getItem(k) || body.pid; localStorage.setItem(k, body.pid); }
+  return body;
 }
 async function start(){
-  const p = S.params; const body = {platform:p.platform, pid:p.pid || crypto.randomUUID(),
-    study:p.study, session:p.session, screen:{w:screen.width,h:screen.height}};
-  if(p.platform==="link"){ const k="percalign-pid"; body.pid = localStorage.getItem(k) || body.pid;
-    localStorage.setItem(k, body.pid); }
-  const r = await call("/api/sessions", {method:"POST", body:JSON.stringify(body)});
-  pid = r.participant; token = r.token; pos = r.next; total = r.total;
-  if(pos>=total) return finish(null);
+  const r = await call("/api/sessions", {method:"POST", body:JSON.stringify(sessionBody())});
+  pid = r.participant; token = r.token; pos = r.next; total = r.total; started = true;
+  sessionStorage.setItem(resumeKey, "1");
+  if(r.done) return finish(r);
   show("task");
-  if(pos===0 && S.practice.length){ practice = 0; return nextPractice(); }
-  next();
+  if(pos===0 && S.practice.length && !sessionStorage.getItem(practiceKey)){
+    practice = 0; return nextPractice(); }
+  return next();
 }
 async function nextPractice(){
   const d = S.practice[practice]; const order = d.candidates.map((_,i)=>i)
     .sort(()=>Math.random()-0.5);
-  d.shown = order; await preload([d.query, ...d.candidates]);
-  display(d.query, order.map(i=>d.candidates[i]), practice, S.practice.length, "Practice");
+  d.shown = order; $("feedback").textContent = "";
+  const ims = await images([d.query, ...order.map(i=>d.candidates[i])]);
+  display(ims, practice, S.practice.length, "Practice");
 }
 async function next(){
-  const t = await call(`/api/participants/${pid}/trials/${pos}`);
-  await preload([t.query, ...t.candidates]); $("feedback").textContent = "";
-  display(t.query, t.candidates, pos, total, "Trial");
+  trial = await call(`/api/participants/${pid}/trials/${pos}`);
+  const ims = await images([trial.query, ...trial.candidates]);
+  display(ims, pos, total, "Trial");
 }
-async function choose(i){
-  if(busy || pid===null) return; busy = true;
+// After a refusal (another tab answered, or the page fell behind): back to where the
+// server is, and say so.
+async function resync(){
+  const r = await call("/api/sessions", {method:"POST", body:JSON.stringify(sessionBody())});
+  pos = r.next; total = r.total;
+  if(r.done) return finish(r);
+  await next();
+  say(`This study is open in another tab or window too. Continue here: trial ${pos+1} of ` +
+    `${total} (your answers so far are saved). Close the other one.`);
+}
+async function choose(i, id){
+  // one choice per displayed trial, and only once it has been on screen long enough
+  if(!accepting || id!==shownId || performance.now() < readyAt) return;
+  accepting = false; $("cands").children[i].classList.add("chosen");
   if(practice!==null){
-    const d = S.practice[practice]; const right = d.shown[i]===d.correct;
-    $("feedback").textContent = right ? "Right: that is the same image." :
-      "Not quite: the other image is the same as the one on top.";
-    await sleep(1200); practice += 1;
+    const d = S.practice[practice]; const same = d.shown[i]===d.correct;
+    $("feedback").textContent = (same ? "Yes: that one is the same picture as the top one." :
+      "Look again: the other one is the same picture as the top one.") +
+      " In the real trials no picture is the same: go with your impression.";
+    await sleep(1500); practice += 1;
     if(practice < S.practice.length) return nextPractice();
-    practice = null; $("feedback").textContent = "Practice done: now the real trials.";
+    practice = null; sessionStorage.setItem(practiceKey, "1");
+    $("feedback").textContent = "Practice done: now the real trials.";
     return next();
   }
-  const r = await call(`/api/participants/${pid}/answers`, {method:"POST",
-    body:JSON.stringify({position:pos, choice:i, rt_ms:performance.now()-shownAt,
-    client_time:Date.now()/1000})});
-  if(r.done) return finish(r); pos = r.next; next();
+  let r;
+  try{
+    r = await call(`/api/participants/${pid}/answers`, {method:"POST", saving:true,
+      body:JSON.stringify({position:pos, choice:i, rt_ms:performance.now()-shownAt,
+      client_time:Date.now()/1000, shown:trial.shown})});
+  }catch(e){ if(e.status===409) return resync(); throw e; }
+  if(r.done) return finish(r);
+  pos = r.next; $("feedback").textContent = ""; return next();
 }
 $("sendComment").onclick = async () => {
   const text = $("comment").value.trim(); if(!text || pid===null) return;
@@ -160,24 +215,54 @@ $("sendComment").onclick = async () => {
   $("comment").value = ""; $("commentStatus").textContent = "Thank you, we got your message.";
 };
 function finish(r){
-  show("done"); const p = S.params;
-  const code = (r && r.completion_code) || S.codes.completed;
-  if(p.platform==="prolific" && code){
-    $("doneText").textContent += " Returning you to Prolific...";
-    location.href = "https://app.prolific.com/submissions/complete?cc=" + encodeURIComponent(code);
-  } else if(p.platform==="mturk" && p.submit){
-    const f = document.createElement("form"); f.method = "POST"; f.action = p.submit;
-    for(const [k,v] of [["assignmentId", p.session || ""], ["completed", "1"]]){
+  finished = true; show("done");
+  const code = r.completion_code;
+  if(code){ $("code").textContent = code; $("codeBox").classList.remove("hidden"); }
+  if(P.platform==="prolific"){
+    if(code){
+      $("doneNote").textContent = "Returning you to Prolific... If nothing happens, enter the " +
+        "code above on Prolific.";
+      location.href = "https://app.prolific.com/submissions/complete?cc=" +
+        encodeURIComponent(code);
+    } else if(r.outcome==="failed_attention"){
+      $("doneNote").textContent = "Some of the check trials (where one image below was the " +
+        "same as the top one) were not answered as expected, so this study has no " +
+        "completion code for you. Your answers are saved. Please go back to Prolific and " +
+        "message the researcher there.";
+    } else {
+      $("doneNote").textContent = "Your answers are saved. This study has no completion " +
+        "code set up: please go back to Prolific and message the researcher there.";
+    }
+  } else if(P.platform==="mturk" && P.submit){
+    const f = document.createElement("form"); f.method = "POST"; f.action = P.submit;
+    for(const [k,v] of [["assignmentId", P.session || ""], ["completed", "1"]]){
       const inp = document.createElement("input"); inp.type = "hidden"; inp.name = k;
       inp.value = v; f.appendChild(inp); }
     document.body.appendChild(f); f.submit();
   }
 }
-document.addEventListener("keydown", e => { if($("task").classList.contains("hidden")) return;
-  if(e.target===$("comment")) return;
-  const k = e.key.toLowerCase(); if(k==="f"||k==="arrowleft") choose(0);
-  if(k==="j"||k==="arrowright") choose(1); });
-$("agree").onclick = () => show("instructions"); $("begin").onclick = start;
+$("copy").onclick = async () => {
+  try{ await navigator.clipboard.writeText($("code").textContent);
+    $("copy").textContent = "Copied"; }
+  catch(e){ getSelection().selectAllChildren($("code")); $("copy").textContent = "Selected: " +
+    "press Ctrl+C (or Cmd+C) to copy"; }
+};
+document.addEventListener("keydown", e => {
+  if($("task").classList.contains("hidden") || e.target===$("comment")) return;
+  if(e.repeat) return;  // a held key answers once
+  const k = e.key.toLowerCase(), n = $("cands").children.length;
+  let i = n===2 ? {f:0, arrowleft:0, j:1, arrowright:1}[k] : undefined;
+  if(i===undefined && /^[1-9]$/.test(k) && +k<=n) i = +k-1;
+  if(i!==undefined) choose(i, shownId);
+});
+window.addEventListener("beforeunload", e => {
+  if(started && !finished){ e.preventDefault(); e.returnValue = ""; } });
+function begin(){
+  $("begin").disabled = true;
+  start().catch(() => { $("begin").disabled = false; show(started ? "task" : "instructions"); });
+}
+$("agree").onclick = () => show("instructions"); $("begin").onclick = begin;
+if(sessionStorage.getItem(resumeKey)) begin(); else show("consent");
 </script></body></html>
 """
 
