@@ -155,19 +155,13 @@ def _stop_at(text: str | None) -> float | None:
 
 def inversion_config(args: argparse.Namespace) -> InversionConfig:
     """The :class:`InversionConfig` of the options of :func:`add_inversion_options`."""
-    given = {
-        "parameterization": args.parameterization,
-        "optimizer": args.optimizer,
-        "lr": args.lr,
-        "schedule": args.schedule,
-        "steps": args.steps,
-    }
-    overrides = {k: v for k, v in given.items() if v is not None}
-    if "optimizer" in overrides and "lr" not in overrides:
-        overrides["lr"] = None  # the new optimizer's own default, not the preset's step size
-    return InversionConfig.from_preset(
+    return InversionConfig.from_options(
         args.preset,
-        **overrides,
+        parameterization=args.parameterization,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        schedule=args.schedule,
+        steps=args.steps,
         loss=args.loss,
         adversary=args.adversary or "lpips-alex",
         adversarial_lambda=_lambda(args.adversarial_lambda),

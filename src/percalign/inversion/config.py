@@ -318,6 +318,23 @@ class InversionConfig:
             raise unknown_name("inversion preset", name, PRESETS)
         return cls(**{**PRESETS[name].settings, **overrides})
 
+    @classmethod
+    def from_options(cls, preset: str, **options: Any) -> InversionConfig:
+        """The preset, then the optimizer ``options`` that are set (not None), then the rest.
+
+        As the CLI and study specs use it: an unset option keeps the preset's value, and an
+        optimizer named without a step size takes that optimizer's own default step size
+        rather than the preset's.
+
+        >>> InversionConfig.from_options("paper", optimizer="adam", steps=None).resolved_lr
+        0.02
+        """
+        given = {k: options.pop(k) for k in PRESET_FIELDS if k in options}
+        overrides = {k: v for k, v in given.items() if v is not None}
+        if "optimizer" in overrides and "lr" not in overrides:
+            overrides["lr"] = None
+        return cls.from_preset(preset, **overrides, **options)
+
     @property
     def preset(self) -> str | None:
         """The name of the preset whose every setting this config has, else None."""

@@ -77,19 +77,13 @@ class Inversion:
         """
         from percalign.inversion import InversionConfig
 
-        given = {
-            "parameterization": self.parameterization,
-            "optimizer": self.optimizer,
-            "lr": self.lr,
-            "schedule": self.schedule,
-            "steps": self.steps if steps is None else steps,
-        }
-        overrides = {k: v for k, v in given.items() if v is not None}
-        if "optimizer" in overrides and "lr" not in overrides:
-            overrides["lr"] = None  # that optimizer's own default, not the preset's
-        return InversionConfig.from_preset(
+        return InversionConfig.from_options(
             self.preset,
-            **overrides,
+            parameterization=self.parameterization,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            schedule=self.schedule,
+            steps=self.steps if steps is None else steps,
             loss=loss,
             batch_size=self.batch_size,
             fake_relu=self.fake_relu,
