@@ -62,8 +62,8 @@ SETTINGS = {
             "clamped-adam",  # the old demo's setting
             {"parameterization": "pixel", "optimizer": "adam", "lr": 0.02, "steps": 1000},
         ),
-        Setting("sigmoid-adam", {"preset": "default"}),
-        Setting("sigmoid-adam-stop", {"preset": "default", "stop_at_valid": 0.9}),
+        Setting("sigmoid-adam", {"preset": "default", "steps": 1000}),
+        Setting("sigmoid-adam-stop", {"preset": "default", "steps": 1000, "stop_at_valid": 0.9}),
         Setting("sigmoid-adam-500", {"preset": "default", "steps": 500}),
         Setting("sigmoid-adam-2000", {"preset": "default", "steps": 2000}),
         Setting("sigmoid-adam-250", {"preset": "default", "steps": 250}),
@@ -230,8 +230,10 @@ def study(
     return rows
 
 
-def fast_vs_long(names: list[str], every: data.ImageSet, n_targets: int) -> list[dict[str, Any]]:
-    """Alignment per model and judge on the default preset and a 5x longer run of it."""
+def fast_vs_long(
+    names: list[str], every: data.ImageSet, n_targets: int, steps: int
+) -> list[dict[str, Any]]:
+    """Alignment per model and judge after ``steps`` of the default preset and 5x as many."""
     from percalign.judges import get_judges
     from percalign.judges.metric import judge_run, read_run
     from percalign.scoring import bootstrap_ci
@@ -239,7 +241,7 @@ def fast_vs_long(names: list[str], every: data.ImageSet, n_targets: int) -> list
 
     targets = data.choose(every, n_targets, 0)
     null_pool = data.choose(every, min(256, len(every)), 1)
-    base = InversionConfig.from_preset("default", batch_size=64)
+    base = InversionConfig.from_preset("default", batch_size=64, steps=steps)
     judges = get_judges("pixel,ssim")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -287,6 +289,8 @@ def main() -> int:
     parser.add_argument("--models", default=None, help="only these zoo models")
     parser.add_argument("--fast-vs-long", action="store_true")
     parser.add_argument("--fast-targets", type=int, default=32)
+    parser.add_argument("--fast-steps", type=int, default=None,
+                        help="steps of the fast run (default: the default preset's)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--train-only", action="store_true")
     parser.add_argument("--resume", type=Path, default=None,
@@ -329,7 +333,8 @@ def main() -> int:
                                 study(names, every, args.targets, settings, seeds)]
             if args.fast_vs_long:
                 results["fast_vs_long"] += [{"dataset": dataset, **r} for r in
-                                            fast_vs_long(names, every, args.fast_targets)]
+                                            fast_vs_long(names, every, args.fast_targets,
+                                                         args.fast_steps or InversionConfig().steps)]
     print(json.dumps(results["accuracy"], indent=1))
     if results["grid"]:
         print(markdown(results["grid"]))

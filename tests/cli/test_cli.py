@@ -54,7 +54,7 @@ def test_invert_without_optimizer_options_uses_the_default_preset(tmp_path, caps
     assert code == 0
     config = json.loads((out / "manifest.json").read_text())["config"]
     assert config["preset"] == "default" and config["parameterization"] == "sigmoid"
-    assert (config["optimizer"], config["lr"], config["steps"]) == ("adam", 0.1, 1000)
+    assert (config["optimizer"], config["lr"], config["steps"]) == ("adam", 0.1, 2000)
     printed = capsys.readouterr()
     assert "preset default: sigmoid pixels, adam, lr 0.1, cosine" in printed.err
     assert "first valid" in printed.out

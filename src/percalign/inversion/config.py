@@ -195,10 +195,10 @@ PRESETS: dict[str, Preset] = {
             "optimizer": "adam",
             "lr": 0.1,
             "schedule": "cosine",
-            "steps": 1000,
+            "steps": 2000,
         },
         "super-noise,image",
-        "sigmoid pixels, Adam 0.1 with cosine decay, 1000 steps: reaches the validity gate "
+        "sigmoid pixels, Adam 0.1 with cosine decay, 2000 steps: reaches the validity gate "
         "from noise and image seeds",
     ),
 }
