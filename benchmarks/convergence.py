@@ -140,7 +140,7 @@ def photo_folder(root: Path, per_photo: int = 300, seed: int = 0) -> Path:
     photos = data.load_images("samples", size=(256, 256), split="all")
     for split, count, offset in (("train", per_photo, 0), ("test", per_photo // 3, 1)):
         rng = np.random.default_rng([seed, offset])
-        for image, ident in zip(photos.images, photos.ids):
+        for image, ident in zip(photos.images, photos.ids, strict=True):
             grey = image.mean(0).numpy()
             folder = root / split / ident.split("/")[-1]
             folder.mkdir(parents=True, exist_ok=True)
@@ -154,8 +154,15 @@ def photo_folder(root: Path, per_photo: int = 300, seed: int = 0) -> Path:
 
 
 def photos_zoo(folder: Path) -> dict[str, dict[str, Any]]:
-    base = {"dataset": str(folder), "arch": "small-cnn", "width": 16, "epochs": 15, "lr": 2e-3,
-            "image_size": PHOTO_SIZE, "eval_images": 128}
+    base = {
+        "dataset": str(folder),
+        "arch": "small-cnn",
+        "width": 16,
+        "epochs": 15,
+        "lr": 2e-3,
+        "image_size": PHOTO_SIZE,
+        "eval_images": 128,
+    }
     return {
         "bench-photos-std": {**base, "recipe": "standard"},
         "bench-photos-adv": {**base, "recipe": "adv-l2", "eps": 1.0, "pgd_steps": 3},
@@ -224,8 +231,9 @@ def study(
                 continue
             config = config_of(setting, batch_size=64)
             for row in run_setting(model, targets, pool, seeds, config, null.threshold):
-                rows.append({"model": name, "setting": setting.name, **row,
-                             "threshold": null.threshold})
+                rows.append(
+                    {"model": name, "setting": setting.name, **row, "threshold": null.threshold}
+                )
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
@@ -250,22 +258,40 @@ def fast_vs_long(
             for label, steps in (("default", base.steps), ("5x longer", 5 * base.steps)):
                 folder = Path(tmp) / f"{name}-{steps}"
                 cfg = InversionConfig.from_preset("default", batch_size=64, steps=steps)
-                invert_images(folder, model, targets, seeds="super-noise,image", config=cfg,
-                              null_pool=null_pool)
+                invert_images(
+                    folder,
+                    model,
+                    targets,
+                    seeds="super-noise,image",
+                    config=cfg,
+                    null_pool=null_pool,
+                )
                 table = judge_run(read_run(folder), judges, k=4, seed=0)
                 table = table[table["valid"].astype(bool)]
                 for judge, part in table.groupby("judge"):
                     values = part["other_2afc"].to_numpy(dtype=float)
                     low, high = bootstrap_ci(values, seed=0)
-                    rows.append({"model": name, "run": label, "steps": steps, "judge": judge,
-                                 "valid_iris": len(values), "alignment": float(values.mean()),
-                                 "ci_low": low, "ci_high": high})
+                    rows.append(
+                        {
+                            "model": name,
+                            "run": label,
+                            "steps": steps,
+                            "judge": judge,
+                            "valid_iris": len(values),
+                            "alignment": float(values.mean()),
+                            "ci_low": low,
+                            "ci_high": high,
+                        }
+                    )
                     print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    head = "| model | setting | seed | median dist. | valid | steps to valid (median / p90) | at 0 or 1 | wall (s) |"
+    head = (
+        "| model | setting | seed | median dist. | valid | steps to valid (median / p90) "
+        "| at 0 or 1 | wall (s) |"
+    )
     lines = [head, "|" + "---|" * 8]
     for r in rows:
         steps = (
@@ -275,7 +301,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         )
         lines.append(
             f"| {r['model']} | {r['setting']} | {r['seed']} | {r['median_distance']:.3f} | "
-            f"{100 * r['pass_rate']:.0f}% | {steps} | {100 * r['saturated']:.0f}% | {r['wall_s']:.1f} |"
+            f"{100 * r['pass_rate']:.0f}% | {steps} | {100 * r['saturated']:.0f}% | "
+            f"{r['wall_s']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -289,12 +316,20 @@ def main() -> int:
     parser.add_argument("--models", default=None, help="only these zoo models")
     parser.add_argument("--fast-vs-long", action="store_true")
     parser.add_argument("--fast-targets", type=int, default=32)
-    parser.add_argument("--fast-steps", type=int, default=None,
-                        help="steps of the fast run (default: the default preset's)")
+    parser.add_argument(
+        "--fast-steps",
+        type=int,
+        default=None,
+        help="steps of the fast run (default: the default preset's)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--train-only", action="store_true")
-    parser.add_argument("--resume", type=Path, default=None,
-                        help="a log of an earlier run: its finished cells are not run again")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="a log of an earlier run: its finished cells are not run again",
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.resume:
@@ -317,8 +352,12 @@ def main() -> int:
             from percalign.training.datasets import load_dataset
 
             test = load_dataset(str(folder), "test", None, PHOTO_SIZE)
-            every = data.ImageSet(test.images, tuple(f"photos/{i}" for i in range(len(test.images))),
-                                  test.labels, "photos")
+            every = data.ImageSet(
+                test.images,
+                tuple(f"photos/{i}" for i in range(len(test.images))),
+                test.labels,
+                "photos",
+            )
             sets["photos"] = (zoo, every)
         for dataset, (zoo, every) in sets.items():
             for name, train_args in zoo.items():
@@ -329,12 +368,17 @@ def main() -> int:
             if args.train_only:
                 continue
             names = [n for n in zoo if args.models is None or n in args.models.split(",")]
-            results["grid"] += [{"dataset": dataset, **r} for r in
-                                study(names, every, args.targets, settings, seeds)]
+            results["grid"] += [
+                {"dataset": dataset, **r}
+                for r in study(names, every, args.targets, settings, seeds)
+            ]
             if args.fast_vs_long:
-                results["fast_vs_long"] += [{"dataset": dataset, **r} for r in
-                                            fast_vs_long(names, every, args.fast_targets,
-                                                         args.fast_steps or InversionConfig().steps)]
+                results["fast_vs_long"] += [
+                    {"dataset": dataset, **r}
+                    for r in fast_vs_long(
+                        names, every, args.fast_targets, args.fast_steps or InversionConfig().steps
+                    )
+                ]
     print(json.dumps(results["accuracy"], indent=1))
     if results["grid"]:
         print(markdown(results["grid"]))

@@ -49,8 +49,21 @@ def test_acceptance_invert_command(tmp_path):
 
 def test_invert_without_optimizer_options_uses_the_default_preset(tmp_path, capsys):
     out = tmp_path / "d"
-    code = main(["invert", "--model", "tiny-cnn", "--n-images", "4", "--split", "test",
-                 "--seeds", "super-noise", "--out", str(out)])
+    code = main(
+        [
+            "invert",
+            "--model",
+            "tiny-cnn",
+            "--n-images",
+            "4",
+            "--split",
+            "test",
+            "--seeds",
+            "super-noise",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     config = json.loads((out / "manifest.json").read_text())["config"]
     assert config["preset"] == "default" and config["parameterization"] == "sigmoid"
@@ -62,14 +75,32 @@ def test_invert_without_optimizer_options_uses_the_default_preset(tmp_path, caps
 
 def test_paper_preset_and_stop_at_valid_are_recorded(tmp_path):
     out = tmp_path / "p"
-    code = main(["invert", "--model", "tiny-cnn", "--n-images", "2", "--preset", "paper",
-                 "--steps", "20", "--stop-at", "valid:0.5", "--out", str(out)])
+    code = main(
+        [
+            "invert",
+            "--model",
+            "tiny-cnn",
+            "--n-images",
+            "2",
+            "--preset",
+            "paper",
+            "--steps",
+            "20",
+            "--stop-at",
+            "valid:0.5",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     config = manifest["config"]
     assert config["preset"] is None  # paper settings but 20 steps: not the paper's loop
     assert (config["parameterization"], config["optimizer"], config["lr"]) == (
-        "pixel", "normalized-gd", 1.0)
+        "pixel",
+        "normalized-gd",
+        1.0,
+    )
     assert config["stop_at_valid"] == 0.5
     assert {r["seed_type"] for r in manifest["iris"]} == {"super-noise"}  # the preset's seeds
     for r in manifest["iris"]:

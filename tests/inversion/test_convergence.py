@@ -44,14 +44,29 @@ def test_batch_equals_items_and_runs_repeat_exactly(digits3, parameterization):
     model = pa.models.load("tiny-resnet")
     targets, labels = digits3[0][:3], digits3[1][:3]
     cfg = dict(parameterization=parameterization, optimizer="adam", steps=8)
-    together = invert(model, targets, seeds="super-noise,image", labels=labels,
-                      config=InversionConfig(batch_size=6, **cfg))
-    alone = invert(model, targets, seeds="super-noise,image", labels=labels,
-                   config=InversionConfig(batch_size=1, **cfg))
+    together = invert(
+        model,
+        targets,
+        seeds="super-noise,image",
+        labels=labels,
+        config=InversionConfig(batch_size=6, **cfg),
+    )
+    alone = invert(
+        model,
+        targets,
+        seeds="super-noise,image",
+        labels=labels,
+        config=InversionConfig(batch_size=1, **cfg),
+    )
     assert (together.iris - alone.iris).abs().max() <= 1 / 255 + 1e-6
     torch.testing.assert_close(together.distance, alone.distance, rtol=1e-3, atol=1e-3)
-    again = invert(model, targets, seeds="super-noise,image", labels=labels,
-                   config=InversionConfig(batch_size=6, **cfg))
+    again = invert(
+        model,
+        targets,
+        seeds="super-noise,image",
+        labels=labels,
+        config=InversionConfig(batch_size=6, **cfg),
+    )
     assert torch.equal(together.iris, again.iris)
 
 
@@ -61,12 +76,21 @@ def _trained_digits_model():
     from percalign.training import TrainConfig, train
 
     net, meta, _ = train(
-        TrainConfig(arch="small-cnn", width=8, epochs=8, limit=800, lr=5e-3, batch_size=64,
-                    eval_images=32, seed=0)
+        TrainConfig(
+            arch="small-cnn",
+            width=8,
+            epochs=8,
+            limit=800,
+            lr=5e-3,
+            batch_size=64,
+            eval_images=32,
+            seed=0,
+        )
     )
     assert meta["clean_accuracy"] > 0.5  # it learned digits: the diagnosis is about such models
-    return from_module(net, mean=meta["mean"], std=meta["std"], input_size=32, head="fc",
-                       name="digits-cnn-w8")
+    return from_module(
+        net, mean=meta["mean"], std=meta["std"], input_size=32, head="fc", name="digits-cnn-w8"
+    )
 
 
 @pytest.mark.slow
@@ -77,9 +101,13 @@ def test_super_noise_passes_with_the_default_preset_and_stalls_with_the_papers()
     null = null_distribution(model, pool.images, "penultimate")
     steps = 200
     runs = {
-        name: invert(model, targets.images, seeds="super-noise",
-                     config=InversionConfig.from_preset(name, steps=steps),
-                     thresholds={"penultimate": null.threshold})
+        name: invert(
+            model,
+            targets.images,
+            seeds="super-noise",
+            config=InversionConfig.from_preset(name, steps=steps),
+            thresholds={"penultimate": null.threshold},
+        )
         for name in ("default", "paper")
     }
     default, paper = runs["default"], runs["paper"]
@@ -104,12 +132,19 @@ def test_first_valid_step_and_stop_at_valid(digits3):
     # the curve agrees: the recorded distance is below the threshold from that step on
     for row, step in enumerate(first.tolist()):
         if step >= 0:
-            recorded = [v for s, v in zip(free.curve_steps, free.curves[row].tolist()) if s >= step]
+            recorded = [
+                v
+                for s, v in zip(free.curve_steps, free.curves[row].tolist(), strict=True)
+                if s >= step
+            ]
             assert recorded[0] < 0.3 or free.curve_steps[0] > step
-    stopped = invert(model, targets, seeds="image",
-                     config=InversionConfig(steps=60, optimizer="adam", batch_size=8,
-                                            stop_at_valid=1.0),
-                     thresholds={"penultimate": 0.3})
+    stopped = invert(
+        model,
+        targets,
+        seeds="image",
+        config=InversionConfig(steps=60, optimizer="adam", batch_size=8, stop_at_valid=1.0),
+        thresholds={"penultimate": 0.3},
+    )
     done = first >= 0
     assert torch.equal(stopped.steps_taken[done], first[done])  # stopped where it first passed
     assert (stopped.steps_taken[~done] == 60).all()
@@ -143,8 +178,12 @@ def test_any_differentiable_judge_is_an_adversary(digits3, name):
     assert torch.isfinite(g).all() and g.abs().sum() > 0
     cfg = InversionConfig(steps=20, optimizer="adam", loss="adversarial", adversary=name)
     assert cfg.resolved_adversarial_lambda == "auto"  # 10 is calibrated for lpips-alex only
-    plain = invert(pa.models.load("tiny-vgg"), targets, seeds="uniform",
-                   config=InversionConfig(steps=20, optimizer="adam"))
+    plain = invert(
+        pa.models.load("tiny-vgg"),
+        targets,
+        seeds="uniform",
+        config=InversionConfig(steps=20, optimizer="adam"),
+    )
     adv = invert(pa.models.load("tiny-vgg"), targets, seeds="uniform", config=cfg)
     with torch.no_grad():
         assert distance(adv.iris, targets).mean() > distance(plain.iris, targets).mean()
@@ -152,7 +191,7 @@ def test_any_differentiable_judge_is_an_adversary(digits3, name):
 
 def test_an_adversary_without_gradients_is_refused():
     vote = Ensemble([get_judge("pixel"), get_judge("ssim")])
-    with pytest.raises(ConfigError, match="has no gradient.*use a differentiable one: pixel"):
+    with pytest.raises(ConfigError, match=r"has no gradient.*use a differentiable one: pixel"):
         as_adversary(vote)
     with pytest.raises(pa.errors.UnknownNameError, match="Did you mean 'ssim'"):
         get_adversary("sism")

@@ -52,8 +52,10 @@ def test_run_folder_has_images_and_a_complete_manifest(tmp_path, run):
     assert m["config"]["steps"] == 5 and m["config"]["lr"] == 0.1
     assert m["config"]["parameterization"] == "sigmoid" and m["config"]["preset"] is None
     assert m["config"]["parameterization_eps"] == 1e-3
-    for rec, i in zip(m["iris"], range(len(result))):  # the convergence diagnostics
-        assert rec["at_zero"] == pytest.approx(float((result.iris[i] == 0).float().mean()), abs=1e-4)
+    for rec, i in zip(m["iris"], range(len(result)), strict=True):  # the convergence diagnostics
+        assert rec["at_zero"] == pytest.approx(
+            float((result.iris[i] == 0).float().mean()), abs=1e-4
+        )
         assert rec["at_one"] == pytest.approx(float((result.iris[i] == 1).float().mean()), abs=1e-4)
         step = int(result.first_valid_step[i])
         assert rec["first_valid_step"] == (None if step < 0 else step)

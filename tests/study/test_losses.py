@@ -23,11 +23,16 @@ n = 0
 
 def _spec_text(small_study, folder, **replace):
     path = small_study(folder, steps=4)
-    text = path.read_text().replace('seeds = "super-noise,image"', "\n".join([
+    text = path.read_text().replace(
         'seeds = "super-noise,image"',
-        'losses = ["regularizer-free", "adversarial"]',
-        'adversary = "pixel"',
-    ]))
+        "\n".join(
+            [
+                'seeds = "super-noise,image"',
+                'losses = ["regularizer-free", "adversarial"]',
+                'adversary = "pixel"',
+            ]
+        ),
+    )
     for old, new in replace.items():
         text = text.replace(old, new)
     path.write_text(text + EXTRA)
@@ -36,10 +41,14 @@ def _spec_text(small_study, folder, **replace):
 
 def test_the_adversary_is_held_out_and_the_survey_takes_the_chosen_losses(small_study, tmp_path):
     folder = tmp_path / "s"
-    path = _spec_text(small_study, folder, **{
-        "[survey]\nenabled = false": '[survey]\nlosses = ["regularizer-free"]\n'
-        "trials_per_participant = 8\njudgments_per_item = 1\ninclude_invalid = true",
-    })
+    path = _spec_text(
+        small_study,
+        folder,
+        **{
+            "[survey]\nenabled = false": '[survey]\nlosses = ["regularizer-free"]\n'
+            "trials_per_participant = 8\njudgments_per_item = 1\ninclude_invalid = true",
+        },
+    )
     logs: list[str] = []
     run_study(load_spec(path), folder, log=logs.append)
     adv = pd.read_csv(folder / "runs" / "tiny-cnn__adversarial" / "judgments.csv")
@@ -57,14 +66,19 @@ def test_the_adversary_is_held_out_and_the_survey_takes_the_chosen_losses(small_
 
 
 def test_a_study_whose_only_judge_is_the_adversary_is_refused(small_study, tmp_path):
-    path = _spec_text(small_study, tmp_path / "s", **{'names = ["pixel", "ssim"]': 'names = ["pixel"]'})
+    path = _spec_text(
+        small_study, tmp_path / "s", **{'names = ["pixel", "ssim"]': 'names = ["pixel"]'}
+    )
     with pytest.raises(ConfigError, match="held out from judging"):
         load_spec(path)
 
 
 def test_survey_losses_must_be_inverted_losses(small_study, tmp_path):
-    path = _spec_text(small_study, tmp_path / "s", **{
-        "[survey]\nenabled = false": '[survey]\nlosses = ["transforms"]'})
+    path = _spec_text(
+        small_study,
+        tmp_path / "s",
+        **{"[survey]\nenabled = false": '[survey]\nlosses = ["transforms"]'},
+    )
     with pytest.raises(UnknownNameError, match="Unknown loss 'transforms' in \\[survey\\] losses"):
         load_spec(path)
 

@@ -314,7 +314,8 @@ def run(args: argparse.Namespace) -> int:
     out.print(
         f"dist.: relative representation distance of the saved 8-bit IRI; valid: below "
         f"percentile {args.validity_percentile:g} of the distances between distinct natural "
-        "images; first valid: median step at which IRIs first got below it while optimized; at 0 / at 1: "
+        "images; first valid: median step at which IRIs first got below it while optimized; "
+        "at 0 / at 1: "
         "share of the IRIs' pixel values at the bounds."
     )
     out.print(

@@ -36,6 +36,9 @@ class ImageParam:
     #: how far the starting image may differ from the seed (0 for an exact start).
     eps: float = 0.0
 
+    def __init__(self, start: torch.Tensor) -> None:
+        raise NotImplementedError
+
     def image(self) -> torch.Tensor:
         raise NotImplementedError
 

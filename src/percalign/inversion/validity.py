@@ -147,7 +147,8 @@ def gate_warning(
     if parameterization == "pixel" and saturated >= 0.25:
         return head + (
             f"the failed ones have {100 * saturated:.0f}% more of their values at 0 or 1 than "
-            "their targets, so the clamped pixels saturated and the optimization stalled: use sigmoid pixels (the "
+            "their targets, so the clamped pixels saturated and the optimization stalled: use "
+            "sigmoid pixels (the "
             "default preset: --preset default, or parameterization = 'sigmoid')."
         )
     return head + (

@@ -117,9 +117,7 @@ def as_adversary(judge: Judge) -> Callable[[torch.Tensor, torch.Tensor], torch.T
     if not judge.differentiable:
         raise ConfigError(
             f"Judge {judge.name!r} has no gradient, so it cannot be the adversary of the "
-            "adversarial loss; use a differentiable one: "
-            + ", ".join(JUDGE_NAMES)
-            + "."
+            "adversarial loss; use a differentiable one: " + ", ".join(JUDGE_NAMES) + "."
         )
     return judge.distance
 
@@ -127,5 +125,5 @@ def as_adversary(judge: Judge) -> Callable[[torch.Tensor, torch.Tensor], torch.T
 def get_adversary(
     spec: str, device: torch.device | str = "cpu"
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The judge ``spec`` as the adversarial loss's perceptual distance (see :func:`as_adversary`)."""
+    """The judge ``spec`` as the adversarial loss's perceptual distance (:func:`as_adversary`)."""
     return as_adversary(get_judge(spec, device))

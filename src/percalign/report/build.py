@@ -134,8 +134,11 @@ def _methods(
         "saved images.",
     ]
     adversarial = sorted(
-        {man["config"].get("adversary", "lpips-alex") for man in manifests.values()
-         if man["config"]["loss_spec"]["adversarial"]}
+        {
+            man["config"].get("adversary", "lpips-alex")
+            for man in manifests.values()
+            if man["config"]["loss_spec"]["adversarial"]
+        }
     )
     if adversarial:
         text.append(

@@ -87,7 +87,8 @@ def _validity(runs: Mapping[tuple[str, str], Path]) -> pd.DataFrame:
         for layer, v in manifest.get("validity", {}).items():
             records = pd.DataFrame([r for r in manifest["iris"] if r["layer"] == layer])
             for seed_type, part in records.groupby("seed_type", sort=False):
-                first = part["first_valid_step"].dropna() if "first_valid_step" in part else []
+                first = part.get("first_valid_step", pd.Series(dtype=float)).dropna()
+                bounds = part.reindex(columns=["at_zero", "at_one"], fill_value=0.0).sum(axis=1)
                 rows.append(
                     {
                         "model": model,
@@ -100,7 +101,7 @@ def _validity(runs: Mapping[tuple[str, str], Path]) -> pd.DataFrame:
                         "median_distance": float(part["distance"].median()),
                         "threshold": v.get("threshold"),
                         "median_first_valid_step": float(np.median(first)) if len(first) else None,
-                        "at_0_or_1": float((part.get("at_zero", 0) + part.get("at_one", 0)).mean()),
+                        "at_0_or_1": float(bounds.mean()),
                     }
                 )
     return pd.DataFrame(rows)
@@ -134,8 +135,9 @@ def _judges(
 
     frames = []
     for (model, loss), folder in runs.items():
-        summary = summarize(_valid_judgments(folder), n_boot=spec.scoring.n_boot,
-                            seed=spec.study.seed)
+        summary = summarize(
+            _valid_judgments(folder), n_boot=spec.scoring.n_boot, seed=spec.study.seed
+        )
         arch, training = labels[model]
         frames.append(summary.assign(model=model, loss=loss, architecture=arch, training=training))
     return pd.concat(frames, ignore_index=True)
@@ -179,8 +181,10 @@ def _judges_by_loss(by_model: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     ]
     table = pd.Series(text, index=cells.index).unstack("loss")
     order = [m.name for m in spec.models]
-    return table.reindex(index=[m for m in order if m in table.index],
-                         columns=[c for c in spec.inversion.losses if c in table.columns])
+    return table.reindex(
+        index=[m for m in order if m in table.index],
+        columns=[c for c in spec.inversion.losses if c in table.columns],
+    )
 
 
 def _judges_table(judged: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
