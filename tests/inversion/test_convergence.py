@@ -195,3 +195,15 @@ def test_an_adversary_without_gradients_is_refused():
         as_adversary(vote)
     with pytest.raises(pa.errors.UnknownNameError, match="Did you mean 'ssim'"):
         get_adversary("sism")
+
+
+def test_with_random_transforms_validity_is_judged_on_the_image_itself(digits3):
+    model = pa.models.load("tiny-cnn")
+    targets = digits3[0][:4]
+    threshold = 0.3
+    cfg = InversionConfig(steps=80, optimizer="adam", loss="transforms", stop_at_valid=1.0)
+    r = invert(model, targets, seeds="image", config=cfg, thresholds={"penultimate": threshold})
+    stopped = r.steps_taken < 80
+    assert stopped.any()
+    # a stopped IRI (the last iterate, kept as it was) passes untransformed, up to 8-bit rounding
+    assert (r.distance[stopped] < threshold * 1.05).all()

@@ -537,13 +537,18 @@ class _Runner:
                 _check_finite(total.detach(), step, "loss")
                 curve.append(last_rep.cpu().clone())
                 self._report(step, rep)
+            # validity is a property of the image itself, not of a random view of it
+            plain = rep.detach()
+            if draws is not None and (threshold is not None or stop_at is not None):
+                with torch.no_grad():
+                    plain = state.distances(image.detach(), target_feats)[0]
             if threshold is not None:
-                newly = (first_valid[live] < 0) & (rep.detach() < threshold)
+                newly = (first_valid[live] < 0) & (plain < threshold)
                 first_valid[live[newly]] = step
             if step == cfg.steps:
                 break  # the last iterate has been scored; no update after it
             if stop_at is not None:
-                done = active & (rep.detach() <= stop_at)
+                done = active & (plain <= stop_at)
                 steps_taken[live[done].cpu()] = step
                 active &= ~done
                 if not active.any():
