@@ -93,3 +93,26 @@ def test_most_iris_failing_is_reported_with_its_cause(small_study, tmp_path):
     assert warnings and "tiny-cnn" in " ".join(warnings)
     report = (folder / "report" / "index.html").read_text()
     assert "passed the validity gate" in report
+
+
+def test_loss_seeds_override_the_seeds_of_their_loss_only(small_study, tmp_path):
+    folder = tmp_path / "ls"
+    path = _spec_text(small_study, folder)
+    path.write_text(
+        path.read_text().replace(
+            'adversary = "pixel"', 'adversary = "pixel"\nloss_seeds = { adversarial = "uniform" }'
+        )
+    )
+    spec = load_spec(path)
+    assert spec.inversion.seeds_for("adversarial") == "uniform"
+    assert spec.inversion.seeds_for("regularizer-free") == "super-noise,image"
+    run_study(spec, folder, log=lambda _m: None)
+    adv = json.loads((folder / "runs" / "tiny-cnn__adversarial" / "manifest.json").read_text())
+    free = json.loads(
+        (folder / "runs" / "tiny-cnn__regularizer-free" / "manifest.json").read_text()
+    )
+    assert {r["seed_type"] for r in adv["iris"]} == {"uniform"} and adv["seeds"] == "uniform"
+    assert {r["seed_type"] for r in free["iris"]} == {"super-noise", "image"}
+    path.write_text(path.read_text().replace("{ adversarial =", "{ transforms ="))
+    with pytest.raises(UnknownNameError, match="in \\[inversion\\] loss_seeds"):
+        load_spec(path)

@@ -97,7 +97,8 @@ def inversion_tasks(
             run.model.resolve_layer(layer)
     targets, pixels, pool = images
     config = inv.config(loss, seed)
-    per_target = sum(s.count for s in parse_seeds(inv.seeds))
+    seeds = inv.seeds_for(loss)
+    per_target = sum(s.count for s in parse_seeds(seeds))
     chunks = target_chunks(len(targets), spec.tasks.targets, per_target, inv.batch_size)
     tasks = []
     for o, objective in enumerate(objectives):
@@ -130,7 +131,7 @@ def inversion_tasks(
                 (source, pixels, targets.labels, pool),
                 {
                     "layers": [ob.name for ob in objectives],
-                    "seeds": inv.seeds,
+                    "seeds": seeds,
                     "config": config,
                     "only_targets": None if len(chunks) == 1 else chunk,
                     "only_objectives": None if len(objectives) == 1 else [o],
@@ -152,13 +153,14 @@ def save_inversion_run(
 
     parts = [outputs[k] for k in run.parts]
     seconds = sum(p.seconds for p in parts)
+    result = merge([p.value for p in parts])
     save_inversion(
         run.folder,
-        merge([p.value for p in parts]),
+        result,
         model=run.model,
         targets=run.targets,
         nulls={name: outputs[k].value for name, k in run.nulls.items()},
-        seeds=spec.inversion.seeds,
+        seeds=spec.inversion.seeds_for(result.config.loss),
         null_images=run.null_images,
         elapsed=seconds,
         device=parts[0].device,

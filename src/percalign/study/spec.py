@@ -56,6 +56,7 @@ class Inversion:
     layers: list[str] = field(default_factory=lambda: ["penultimate"])
     seeds: str = "super-noise,image"
     losses: list[str] = field(default_factory=lambda: ["regularizer-free"])
+    loss_seeds: dict[str, str] | None = None
     preset: str = "default"
     parameterization: str | None = None
     optimizer: str | None = None
@@ -69,6 +70,10 @@ class Inversion:
     stop_at_valid: float | None = None
     validity_percentile: float = 1.0
     device: str = "auto"
+
+    def seeds_for(self, loss: str) -> str:
+        """The seed types of ``loss``'s runs: its ``loss_seeds`` entry, else ``seeds``."""
+        return (self.loss_seeds or {}).get(loss, self.seeds)
 
     def config(self, loss: str, seed: int, steps: int | None = None) -> Any:
         """The :class:`~percalign.inversion.InversionConfig` of these settings for ``loss``.
@@ -276,6 +281,10 @@ def _check_values(spec: StudySpec) -> None:
         raise ConfigError("[inversion] layers and losses must each name at least one entry.")
     parse_objectives(inv.layers)
     parse_seeds(inv.seeds)
+    for loss, seeds in (inv.loss_seeds or {}).items():
+        if loss not in inv.losses:
+            raise unknown_name("loss", loss, inv.losses, where="in [inversion] loss_seeds")
+        parse_seeds(seeds)
     for loss in inv.losses:
         inv.config(loss, spec.study.seed)
     check_float("[inversion]", "validity_percentile", inv.validity_percentile, 0.0, 100.0, True)
