@@ -167,6 +167,8 @@ def test_gate_warning_names_the_cause_and_the_fix():
     slow = gate_warning("penultimate", fails, np.full(10, 0.05), "sigmoid", 200)
     assert "200 steps" in slow and "more steps" in slow
     assert gate_warning("penultimate", ~fails, np.zeros(10), "pixel", 10) is None
+    prior = gate_warning("penultimate", fails, np.zeros(10), "sigmoid", 1000, "transforms")
+    assert "transforms loss trades the representation distance" in prior
 
 
 @pytest.mark.parametrize("name", ["pixel", "ssim", "model:tiny-cnn"])

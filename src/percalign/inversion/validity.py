@@ -121,6 +121,7 @@ def gate_warning(
     saturation: np.ndarray,
     parameterization: str,
     steps: int,
+    loss: str = "regularizer-free",
 ) -> str | None:
     """One line naming the likely cause and the fix when most IRIs failed the gate, else None.
 
@@ -130,6 +131,8 @@ def gate_warning(
         saturation: (M,) share of each IRI's values at exactly 0 or 1, beyond its target's.
         parameterization: the parameterization used (``pixel``, ``sigmoid``, ``fourier``).
         steps: the steps each image was given.
+        loss: the loss family; one that trades the distance against another term (a prior,
+            random transforms, a perceptual adversary) need not reach the gate.
 
     >>> gate_warning("penultimate", np.array([False, False, True]), np.array([0.8, 0.7, 0.1]),
     ...              "pixel", 1000)  # doctest: +ELLIPSIS
@@ -144,6 +147,12 @@ def gate_warning(
         f"Only {int(valid.sum())} of {valid.size} IRIs ({100 * valid.mean():.0f}%) at "
         f"{objective} passed the validity gate; "
     )
+    if loss != "regularizer-free":
+        return head + (
+            f"the {loss} loss trades the representation distance against another term, so "
+            "its IRIs need not be identically represented; read its alignment with that in "
+            "mind (only valid IRIs are judged)."
+        )
     if parameterization == "pixel" and saturated >= 0.25:
         return head + (
             f"the failed ones have {100 * saturated:.0f}% more of their values at 0 or 1 than "

@@ -238,6 +238,7 @@ def gate_warnings(manifest: dict[str, Any]) -> list[str]:
             np.array([bounds(r) - bounds(targets[r["target_index"]]) for r in rows]),
             config.get("parameterization", "pixel"),
             int(config.get("steps", 0)),
+            config.get("loss", "regularizer-free"),
         )
         if line:
             lines.append(f"{manifest['model']['name']}: {line}")
