@@ -5,13 +5,14 @@ Pure compute: no files, no printing; progress goes to a callback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
-from percalign.errors import InputShapeError, NumericalError
+from percalign.errors import ConfigError, InputShapeError, NumericalError
 from percalign.inversion.config import InversionConfig, Objective, parse_objectives
 from percalign.inversion.objective import feature_norm, relative_distance
 from percalign.inversion.parameterizations import make_param
@@ -55,6 +56,11 @@ class InversionResult:
         layer_distance: per layer name, (M,) distances (NaN where an IRI's objective lacks it).
         seed_distance: (M,) the same distance for the seed image, before optimization.
         steps_taken: (M,) steps run per image (fewer than ``config.steps`` after an early stop).
+        first_valid_step: (M,) the first step at which the iterate's distance was below its
+            objective's validity threshold (as optimized, before 8-bit rounding); -1 if never,
+            or if no threshold was given.
+        at_zero, at_one: (M,) share of the 8-bit IRI's values that are exactly 0 and 1 (a
+            saturated image has many; a stalled clamped inversion shows it first).
         curve_steps: steps at which the loss curves were recorded.
         curves: (M, K) representation distance at those steps.
         config: the settings used.
@@ -72,6 +78,9 @@ class InversionResult:
     layer_distance: dict[str, torch.Tensor]
     seed_distance: torch.Tensor
     steps_taken: torch.Tensor
+    first_valid_step: torch.Tensor
+    at_zero: torch.Tensor
+    at_one: torch.Tensor
     curve_steps: list[int]
     curves: torch.Tensor
     config: InversionConfig
@@ -189,6 +198,7 @@ def invert(
     progress: Callable[[Progress], None] | None = None,
     only_targets: Sequence[int] | None = None,
     only_objectives: Sequence[int] | None = None,
+    thresholds: Mapping[str, float] | None = None,
 ) -> InversionResult:
     """Invert ``model``'s representation of each target from each seed, for each objective.
 
@@ -204,7 +214,7 @@ def invert(
         seed_images: pool for ``image`` seeds (default: the other targets).
         seed_labels: labels of ``seed_images``, if known.
         perceptual: differentiable distance (N,) between image batches in [0, 1], used by the
-            adversarial loss (default: calibrated AlexNet-LPIPS, which needs its weights).
+            adversarial loss (default: the judge ``config.adversary``).
         progress: called with a :class:`Progress` as the run advances.
         only_targets, only_objectives: optimize only the IRIs of these target indices and
             objective indices (positions in ``targets`` and ``layers``; default: all), for
@@ -214,6 +224,9 @@ def invert(
             row is bitwise the row of the whole call. A batch that mixes chosen and other
             IRIs is optimized whole and the others dropped: parts whose IRIs per objective
             are a multiple of ``config.batch_size`` waste nothing.
+        thresholds: the validity threshold of each objective, by its name (see
+            :func:`~percalign.inversion.null_distribution`): the step at which each IRI first
+            passes is recorded, and ``config.stop_at_valid`` stops images there.
 
     Returns:
         An :class:`InversionResult` whose rows are ordered by objective, target, seed type
@@ -239,10 +252,18 @@ def invert(
         pool, pool_labels = seed_images.detach().float().cpu(), seed_labels
         if pool_labels is not None and len(pool_labels) != len(pool):
             raise InputShapeError(f"Got {len(pool_labels)} seed labels for {len(pool)} images.")
+    thresholds = dict(thresholds or {})
+    missing = [o.name for o in objectives if o.name not in thresholds]
+    if config.stop_at_valid is not None and missing:
+        raise ConfigError(
+            f"stop_at_valid needs the validity threshold of objective {missing[0]!r}, and none "
+            "was given; pass thresholds= (from null_distribution), or give the CLI natural "
+            "images for the validity null (--null-images > 1)."
+        )
     if config.loss_spec.adversarial and perceptual is None:
-        from percalign.judges.lpips import LPIPS
+        from percalign.judges.registry import get_adversary
 
-        perceptual = LPIPS("alex").to(device)
+        perceptual = get_adversary(config.adversary, device)
     if config.channels_last:
         model.module.to(memory_format=torch.channels_last)
 
@@ -287,7 +308,9 @@ def invert(
     ]
     to_run = sum(1 for _, chunk in batches if any(chosen[i] for i in chunk))
     runner = _Runner(config, to_run, progress, perceptual)
-    rows: dict[str, list[torch.Tensor]] = {"iris": [], "dist": [], "steps": [], "curves": []}
+    rows: dict[str, list[torch.Tensor]] = {
+        k: [] for k in ("iris", "dist", "steps", "first_valid", "curves")
+    }
     layer_rows: dict[str, list[torch.Tensor]] = {}
     seed_dist = torch.empty(len(jobs))
     lambdas: dict[str, float] = {}
@@ -304,7 +327,14 @@ def invert(
             keep = [k for k, i in enumerate(chunk) if chosen[i]]
             if not keep:
                 continue
-            out = runner.run(state, targets, [jobs[i] for i in chunk], all_seeds[chunk], lam)
+            out = runner.run(
+                state,
+                targets,
+                [jobs[i] for i in chunk],
+                all_seeds[chunk],
+                lam,
+                thresholds.get(objective.name),
+            )
             if len(keep) < len(chunk):
                 out = _rows(out, torch.tensor(keep))
             for field_name in rows:
@@ -315,8 +345,9 @@ def invert(
 
     picked = [i for i in range(len(jobs)) if chosen[i]]
     kept = [jobs[i] for i in picked]
+    iris = torch.cat(rows["iris"])
     return InversionResult(
-        iris=torch.cat(rows["iris"]),
+        iris=iris,
         seeds=all_seeds.cpu() if len(kept) == len(jobs) else all_seeds[picked].cpu(),
         targets=targets.cpu(),
         target_index=torch.tensor([j.target for j in kept]),
@@ -328,6 +359,9 @@ def invert(
         seed_distance=seed_dist if len(kept) == len(jobs) else seed_dist[picked],
         layer_distance={k: torch.cat(v) for k, v in layer_rows.items()},
         steps_taken=torch.cat(rows["steps"]),
+        first_valid_step=torch.cat(rows["first_valid"]),
+        at_zero=(iris == 0).flatten(1).float().mean(1),
+        at_one=(iris == 1).flatten(1).float().mean(1),
         curve_steps=runner.curve_steps,
         curves=torch.cat(rows["curves"]),
         config=config,
@@ -375,6 +409,15 @@ def _rows(out: dict[str, Any], keep: torch.Tensor) -> dict[str, Any]:
     return {**picked, "layers": {k: v[keep] for k, v in out["layers"].items()}}
 
 
+def _stop_distance(config: InversionConfig, threshold: float | None) -> float | None:
+    """The distance at or below which an image stops: the tighter of the two stop rules."""
+    stops = [config.early_stop] if config.early_stop is not None else []
+    if config.stop_at_valid is not None and threshold is not None:
+        # strictly below the threshold: the gate is "distance < threshold"
+        stops.append(float(np.nextafter(threshold * config.stop_at_valid, -np.inf)))
+    return min(stops) if stops else None
+
+
 class _Runner:
     """Optimizes one batch at a time; keeps the progress count across batches."""
 
@@ -410,7 +453,7 @@ class _Runner:
         of the objective's images (not per batch, so batching does not change results).
         """
         cfg = self.config
-        auto = cfg.loss_spec.adversarial and cfg.adversarial_lambda == "auto"
+        auto = cfg.loss_spec.adversarial and cfg.resolved_adversarial_lambda == "auto"
         rep_sum = lp_sum = 0.0
         with torch.no_grad():
             for chunk in batches:
@@ -424,7 +467,7 @@ class _Runner:
             return None
         if auto:
             return rep_sum / max(lp_sum, 1e-12)
-        return float(cfg.adversarial_lambda)
+        return float(cfg.resolved_adversarial_lambda)
 
     def run(
         self,
@@ -433,13 +476,15 @@ class _Runner:
         jobs: list[_Job],
         seeds: torch.Tensor,
         lam: float | None,
+        threshold: float | None,
     ) -> dict[str, Any]:
         cfg, spec = self.config, self.config.loss_spec
         n = len(jobs)
         rows = torch.tensor([j.target for j in jobs], device=seeds.device)
         batch_targets = targets[rows]
         target_feats = state.rows(rows)
-        param = make_param(spec.parameterization, seeds)
+        param = make_param(cfg.resolved_parameterization, seeds)
+        stop_at = _stop_distance(cfg, threshold)
         rule = make_rule(cfg.optimizer, param.params, cfg.momentum)
         draws = None
         if spec.transforms:
@@ -459,6 +504,7 @@ class _Runner:
         best_image = seeds.clone()
         active = torch.ones(n, dtype=torch.bool, device=seeds.device)
         steps_taken = torch.full((n,), cfg.steps, dtype=torch.long)
+        first_valid = torch.full((n,), -1, dtype=torch.long, device=seeds.device)
         curve = []
         for step in range(cfg.steps + 1):
             image = param.image()
@@ -479,10 +525,13 @@ class _Runner:
                 _check_finite(total.detach(), step, "loss")
                 curve.append(rep.detach().float().cpu())
                 self._report(step, rep)
+            if threshold is not None:
+                newly = (first_valid < 0) & (rep.detach() < threshold)
+                first_valid.masked_fill_(newly, step)
             if step == cfg.steps:
                 break  # the last iterate has been scored; no update after it
-            if cfg.early_stop is not None:
-                done = active & (rep.detach() <= cfg.early_stop)
+            if stop_at is not None:
+                done = active & (rep.detach() <= stop_at)
                 steps_taken[done.cpu()] = step
                 active &= ~done
                 if not active.any():
@@ -504,6 +553,7 @@ class _Runner:
             "iris": iris.cpu(),
             "dist": dist.cpu(),
             "steps": steps_taken,
+            "first_valid": first_valid.cpu(),
             "curves": torch.stack(curve, dim=1),
             "layers": {k: v.cpu() for k, v in per_layer.items()},
         }

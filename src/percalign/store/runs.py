@@ -32,6 +32,7 @@ __all__ = [
     "MANIFEST",
     "atomic_folder",
     "check_output",
+    "gate_warnings",
     "read_manifest",
     "save_run",
     "slug",
@@ -82,6 +83,22 @@ def slug(text: str) -> str:
 def _number(x: Any) -> float | None:
     x = float(x)
     return None if not np.isfinite(x) else x
+
+
+def _first_valid(result: InversionResult, i: int, null: NullDistribution | None) -> int | None:
+    """The step at which IRI ``i`` first passed the gate, or None if it never did.
+
+    The engine records it when it was given the threshold; else it is read off the recorded
+    curve (the first recorded step below the threshold: an upper bound, to within
+    ``record_every`` steps).
+    """
+    step = int(result.first_valid_step[i])
+    if step >= 0:
+        return step
+    if null is None:
+        return None
+    below = [s for s, v in zip(result.curve_steps, result.curves[i].tolist()) if v < null.threshold]
+    return below[0] if below else None
 
 
 def save_run(
@@ -157,6 +174,9 @@ def save_run(
                     if null is None
                     else bool(null.valid(result.distance[i : i + 1])[0]),
                     "steps": int(result.steps_taken[i]),
+                    "first_valid_step": _first_valid(result, i, null),
+                    "at_zero": round(float(result.at_zero[i]), 4),
+                    "at_one": round(float(result.at_one[i]), 4),
                     "curve": [round(float(v), 6) for v in result.curves[i]],
                 }
             )
@@ -202,6 +222,30 @@ def _dumps(manifest: dict[str, Any]) -> str:
         else:
             lines.append(f" {json.dumps(key)}: {json.dumps(value, default=str)}")
     return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def gate_warnings(manifest: dict[str, Any]) -> list[str]:
+    """One line per layer objective of a run where most IRIs failed the validity gate.
+
+    Each line names the likely cause and the fix (see
+    :func:`~percalign.inversion.validity.gate_warning`); a run without validity flags has none.
+    """
+    from percalign.inversion.validity import gate_warning
+
+    config = manifest.get("config", {})
+    lines = []
+    for objective in manifest.get("validity", {}):
+        rows = [r for r in manifest["iris"] if r["layer"] == objective and r["valid"] is not None]
+        line = gate_warning(
+            objective,
+            np.array([r["valid"] for r in rows], dtype=bool),
+            np.array([r.get("at_zero", 0.0) + r.get("at_one", 0.0) for r in rows]),
+            config.get("parameterization", "pixel"),
+            int(config.get("steps", 0)),
+        )
+        if line:
+            lines.append(f"{manifest['model']['name']}: {line}")
+    return lines
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -129,6 +129,9 @@ def merge(parts: Sequence[InversionResult]) -> InversionResult:
         },
         seed_distance=cat("seed_distance"),
         steps_taken=cat("steps_taken"),
+        first_valid_step=cat("first_valid_step"),
+        at_zero=cat("at_zero"),
+        at_one=cat("at_one"),
         curve_steps=first.curve_steps,
         curves=cat("curves"),
         config=first.config,
@@ -210,9 +213,13 @@ def invert_part(
     def work() -> InversionResult:
         perceptual = None
         if config.loss_spec.adversarial:
-            from percalign.judges.lpips import LPIPS
+            from percalign.judges.registry import get_adversary
 
-            perceptual = _cached("lpips", device, lambda: LPIPS("alex").to(device))
+            perceptual = _cached(
+                "adversary",
+                (config.adversary, device),
+                lambda: get_adversary(config.adversary, device),
+            )
         return invert(
             model,
             targets,
