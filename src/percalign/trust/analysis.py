@@ -253,9 +253,11 @@ def analyze(
             with ``config.seed`` (None: all of them).
         judges: automated judges of the IRIs.
         metric: ``other_2afc`` or ``seed_2afc`` (see :func:`percalign.trust.judge_scores`).
-        seeds, layer, config: how the disputed inputs are inverted, all of a model's in one
-            call (seeds depend on the target and ``config.seed`` only, so every model starts
-            from the same seeds). Only IRIs that pass the validity gate are scored.
+        seeds, layer, config: how the disputed inputs are inverted (default: the ``default``
+            preset, which reaches the validity gate from noise and image seeds), all of a
+            model's in one call (seeds depend on the target and ``config.seed`` only, so
+            every model starts from the same seeds). Only IRIs that pass the validity gate
+            are scored.
         study: a survey folder whose answers (after the default exclusions) add the source
             ``humans`` (from people) and ``bots`` (from simulated participants).
         select: build a survey of the this many least certain used inputs into
@@ -268,7 +270,7 @@ def analyze(
             inversions); one-line stage messages.
     """
     say = log or (lambda _msg: None)
-    config = config or InversionConfig(steps=500, optimizer="adam", schedule="cosine")
+    config = config or InversionConfig()  # the default preset
     if len(models) < 2:
         raise ConfigError(f"Trust needs two or more models; got {len(models)}.")
     names = [m.spec.name for m in models]
