@@ -12,7 +12,7 @@ from rich.table import Table
 from percalign.cli._console import err, inversion_progress, out
 from percalign.cli.invert import add_inversion_options, inversion_config, layer_list
 from percalign.errors import ConfigError
-from percalign.trust.analysis import DEFAULT_SEEDS
+from percalign.trust.analysis import DEFAULT_SEEDS, STEPS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,6 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     add_inversion_options(p)
+    p.set_defaults(steps=None)
     p.set_defaults(run=run)
 
 
@@ -169,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
     layers = layer_list(args)
     if len(layers) != 1:
         raise ConfigError(f"Trust inverts one layer objective; got {layers}.")
+    if args.steps is None:
+        args.steps = STEPS  # the default preset's other settings; see trust.analysis.STEPS
     config = inversion_config(args)
     device = args.device
     if device == "auto":

@@ -104,15 +104,11 @@ def trust_section(
         "half-width of 10 points on the best rule's accuracy needs about "
         f"{meta['inputs_for_10_point_ci']} scored inputs.</p>"
     )
-    models = models.assign(
-        **{
-            "accuracy % [95% CI]": [
-                _ci(a, lo, hi)
-                for a, lo, hi in zip(models["accuracy"], models["lo"], models["hi"], strict=True)
-            ],
-            "on the used inputs %": (100 * models["accuracy_on_used"]).round(1),
-        }
-    )
+    models["accuracy % [95% CI]"] = [
+        _ci(a, lo, hi)
+        for a, lo, hi in zip(models["accuracy"], models["lo"], models["hi"], strict=True)
+    ]
+    models["on the used inputs %"] = (100 * models["accuracy_on_used"]).round(1)
     body += "<h3>Models</h3>" + table(
         models[["model", "inputs", "accuracy % [95% CI]", "on the used inputs %"]]
     )

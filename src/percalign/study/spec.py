@@ -138,7 +138,7 @@ class Trust:
     split: str = "test"
     seeds: str = "super-noise:2,image:2"
     preset: str = "default"
-    steps: int | None = None
+    steps: int | None = 300
     metric: str = "other_2afc"
 
     def config(self, inversion: Inversion, seed: int) -> Any:

@@ -43,11 +43,15 @@ from percalign.trust.rule import disagreements, evaluate, inputs_needed, verdict
 from percalign.trust.rule import select_uncertain as _select
 from percalign.trust.sources import human_scores, judge_scores, valid_judgments
 
-__all__ = ["DEFAULT_SEEDS", "TrustResult", "analyze", "predict", "prediction_table"]
+__all__ = ["DEFAULT_SEEDS", "STEPS", "TrustResult", "analyze", "predict", "prediction_table"]
 
 RESULT = "trust.json"
 #: four IRIs per input and model: two from noise, two from other digits
 DEFAULT_SEEDS = "super-noise:2,image:2"
+#: steps of the trust inversions (the default preset's settings otherwise): 3 models x 100
+#: inputs x 4 seeds at the preset's 1000 steps take about half an hour on 2 CPU cores; only
+#: IRIs that pass the validity gate are scored, and validity.csv says how many did not
+STEPS = 300
 
 
 @dataclass(frozen=True)
@@ -254,7 +258,7 @@ def analyze(
         judges: automated judges of the IRIs.
         metric: ``other_2afc`` or ``seed_2afc`` (see :func:`percalign.trust.judge_scores`).
         seeds, layer, config: how the disputed inputs are inverted (default: the ``default``
-            preset, which reaches the validity gate from noise and image seeds), all of a
+            preset with :data:`STEPS` steps), all of a
             model's in one call (seeds depend on the target and ``config.seed`` only, so
             every model starts from the same seeds). Only IRIs that pass the validity gate
             are scored.
@@ -270,7 +274,7 @@ def analyze(
             inversions); one-line stage messages.
     """
     say = log or (lambda _msg: None)
-    config = config or InversionConfig()  # the default preset
+    config = config or InversionConfig.from_preset("default", steps=STEPS)
     if len(models) < 2:
         raise ConfigError(f"Trust needs two or more models; got {len(models)}.")
     names = [m.spec.name for m in models]
@@ -300,12 +304,19 @@ def analyze(
     )
     out = Path(out)
     with atomic_folder(out, overwrite) as tmp:
-        result = _analyze_into(tmp, models, settings, progress, say)
+        predictions, scores, per_input, summary, confidence, sentence, selected = _analyze_into(
+            tmp, models, settings, progress, say
+        )
     return TrustResult(
         out,
-        *result[:6],
-        result[6],
-        None if result[6] is None else out / "survey",
+        predictions,
+        scores,
+        per_input,
+        summary,
+        confidence,
+        sentence,
+        selected,
+        None if selected is None else out / "survey",
     )
 
 
@@ -321,7 +332,12 @@ def _invert_all(
     """One inversion call per model over all used inputs, then each judge once per IRI."""
     runs: dict[str, Path] = {}
     frames = []
-    say(f"Inverting {len(used)} inputs x seeds {st.seeds} for each of {len(models)} models")
+    c = st.config
+    say(
+        f"Inverting {len(used)} inputs x seeds {st.seeds} for each of {len(models)} models: "
+        f"{c.steps} steps, {c.resolved_parameterization} pixels, {c.optimizer} "
+        f"{c.resolved_lr:g}, {c.schedule} (preset {c.preset or 'default, steps changed'})"
+    )
     for k, (model, images_of) in enumerate(zip(models, inputs, strict=True)):
         position = {i: j for j, i in enumerate(images_of.ids)}
         targets = images_of.subset([position[i] for i in used])
@@ -350,7 +366,9 @@ def _analyze_into(
     st: _Settings,
     progress: Callable[[Progress], None] | None,
     say: Callable[[str], None],
-) -> tuple[Any, ...]:
+) -> tuple[
+    pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, str, list[str] | None
+]:
     started = time.perf_counter()
     names = [m.spec.name for m in models]
     inputs = [_inputs(m, st.images, st.split, st.n_images, st.config.seed) for m in models]

@@ -25,7 +25,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from percalign.scoring.stats import bootstrap_ci
@@ -71,7 +71,7 @@ def cross_validate(
     k = min(folds, n_groups)
     out = np.empty(len(y))
 
-    def fit(rows: np.ndarray) -> object | float:
+    def fit(rows: np.ndarray) -> Pipeline | float:
         if len(np.unique(y[rows])) < 2:
             return float(y[rows].mean())
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(

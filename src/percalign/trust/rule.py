@@ -235,9 +235,10 @@ def evaluate(
     for input_id in disputed:
         group = by_input[input_id]
         row: dict[str, object] = {"input_id": input_id, "label": group["label"].iloc[0]}
-        for m in models:
+        confidence = group["confidence"].to_numpy(dtype=np.float64)
+        for m, c in zip(group.index, confidence, strict=True):
             row[f"pred:{m}"] = group.at[m, "predicted"]
-            row[f"conf:{m}"] = round(float(group.at[m, "confidence"]), 4)
+            row[f"conf:{m}"] = round(float(c), 4)
         row.update(_baselines(group, models, best_model))
         rows[input_id] = row
     confidence_rows = []
@@ -245,8 +246,8 @@ def evaluate(
         mine = scored[scored["source"] == source]
         for input_id, s in mine.groupby("input_id", sort=False):
             row, right = rows[str(input_id)], by_input[str(input_id)]["right"].to_dict()
-            for _, r in s.iterrows():
-                row[f"align:{source}:{r['model']}"] = round(float(r["alignment"]), 4)
+            for model, value in zip(s["model"], s["alignment"], strict=True):
+                row[f"align:{source}:{model}"] = round(float(value), 4)
             for rule, (first, second) in {
                 "absolute": ("alignment", "margin"),
                 "standardized": ("z_alignment", "z_margin"),
@@ -258,16 +259,16 @@ def evaluate(
         if fitted is None:
             continue
         probabilities, stats = fitted
-        outcome = {"confidence": {}, "combined": {}}
-        for input_id, s in probabilities.groupby("input_id", sort=False):
-            row, right = rows[str(input_id)], s.set_index("model")["right"].to_dict()
+        outcome: dict[str, dict[str, float]] = {"confidence": {}, "combined": {}}
+        for key, p in probabilities.groupby("input_id", sort=False):
+            row, right = rows[str(key)], p.set_index("model")["right"].to_dict()
             for kind in outcome:
-                picked = _pick(s.assign(none=np.nan), f"p_{kind}", "none")
-                outcome[kind][str(input_id)] = _share(picked, right)
+                picked = _pick(p.assign(none=np.nan), f"p_{kind}", "none")
+                outcome[kind][str(key)] = _share(picked, right)
             row["pick:confidence+alignment:" + source] = "|".join(
-                _pick(s.assign(none=np.nan), "p_combined", "none")
+                _pick(p.assign(none=np.nan), "p_combined", "none")
             )
-            row["confidence+alignment:" + source] = outcome["combined"][str(input_id)]
+            row["confidence+alignment:" + source] = outcome["combined"][str(key)]
         ids = list(outcome["combined"])
         entry: dict[str, Any] = {
             "source": source,
