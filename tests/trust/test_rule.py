@@ -1,4 +1,4 @@
-"""The trust rule and its baselines on hand-made tables with known answers."""
+"""The trust rules and their baselines on hand-made tables with known answers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from percalign.errors import ConfigError
-from percalign.trust import disagreements, evaluate, human_scores, judge_scores, select_uncertain
+from percalign.trust import disagreements, evaluate, select_uncertain, standardize
 
 
 def _pred(rows: list[tuple[str, int, str, int, float]]) -> pd.DataFrame:
@@ -16,7 +16,9 @@ def _pred(rows: list[tuple[str, int, str, int, float]]) -> pd.DataFrame:
 
 def _scores(rows: list[tuple[str, str, str, float, float]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["input_id", "model", "source", "alignment", "margin"])
-    frame["n"] = 2
+    frame["source"] = "judge:" + frame["source"]
+    frame["n"] = 4
+    frame["lo"], frame["hi"], frame["margin_se"] = 0.0, 1.0, 0.1
     return frame
 
 
@@ -47,7 +49,7 @@ def test_baselines_on_hand_made_predictions():
     scores = _scores(
         [(i, m, "judge", 0.5, 0.0) for i in "abcd" for m in ("m1", "m2", "m3")]
     )  # all tied
-    per_input, summary = evaluate(PRED, scores)
+    per_input, summary, _ = evaluate(PRED, scores)
     acc = summary.set_index("method")["accuracy"]
     # random: 1/3 right on b, 1/3 on c, 0 on d
     assert acc["random"] == pytest.approx((1 / 3 + 1 / 3 + 0) / 3)
@@ -60,7 +62,8 @@ def test_baselines_on_hand_made_predictions():
     assert acc["majority"] == pytest.approx((0 + 1 / 3 + 0) / 3)
     assert acc["oracle"] == pytest.approx(2 / 3)
     # a rule that cannot choose scores exactly the random baseline
-    assert acc["rule:judge"] == pytest.approx(acc["random"])
+    assert acc["absolute:judge:judge"] == pytest.approx(acc["random"])
+    assert acc["standardized:judge:judge"] == pytest.approx(acc["random"])
     assert list(per_input["input_id"]) == ["b", "c", "d"]
 
 
@@ -73,9 +76,9 @@ def test_rule_follows_the_most_aligned_model_and_beats_the_baselines():
             for m in ("m1", "m2", "m3")
         ]
     )
-    per_input, summary = evaluate(PRED, scores)
-    assert list(per_input["pick:judge"]) == ["m1", "m2", "m3"]
-    row = summary.set_index("method").loc["rule:judge"]
+    per_input, summary, _ = evaluate(PRED, scores)
+    assert list(per_input["pick:absolute:judge:judge"]) == ["m1", "m2", "m3"]
+    row = summary.set_index("method").loc["absolute:judge:judge"]
     assert row["accuracy"] == pytest.approx(2 / 3)  # equals the oracle here
     assert row["vs random"] == pytest.approx(2 / 3 - 2 / 9)
     assert row["ci"] == "wilson"
@@ -93,13 +96,13 @@ def test_margin_breaks_ties_and_exact_ties_score_the_mean():
             ("c", "m3", "j", 0.5, 0.9),
         ]
     )
-    per_input, _ = evaluate(PRED, scores)
+    per_input, _, _ = evaluate(PRED, scores)
     rows = per_input.set_index("input_id")
-    assert rows.loc["b", "pick:j"] == "m1"
-    assert rows.loc["b", "rule:j"] == 1.0
-    assert rows.loc["c", "pick:j"] == "m1|m2"
-    assert rows.loc["c", "rule:j"] == 0.5  # m1 wrong, m2 right
-    assert np.isnan(rows.loc["d", "rule:j"])  # the source did not score d
+    assert rows.loc["b", "pick:absolute:judge:j"] == "m1"
+    assert rows.loc["b", "absolute:judge:j"] == 1.0
+    assert rows.loc["c", "pick:absolute:judge:j"] == "m1|m2"
+    assert rows.loc["c", "absolute:judge:j"] == 0.5  # m1 wrong, m2 right
+    assert np.isnan(rows.loc["d", "absolute:judge:j"])  # the source did not score d
 
 
 def test_evaluate_refuses_models_that_always_agree():
@@ -111,40 +114,6 @@ def test_evaluate_refuses_models_that_always_agree():
 def test_missing_columns_are_named():
     with pytest.raises(ConfigError, match=r"lacks column\(s\) \['confidence'\]"):
         disagreements(PRED.drop(columns="confidence"))
-
-
-def test_judge_scores_average_iris_and_use_the_metric_foil():
-    judgments = pd.DataFrame(
-        {
-            "input_id": ["x", "x", "x", "x"],
-            "model": ["m1", "m1", "m2", "m2"],
-            "judge": "ssim",
-            "other_2afc": [True, False, True, True],
-            "seed_2afc": [True, True, False, False],
-            "d_target": [1.0, 3.0, 1.0, 1.0],
-            "d_other": [3.0, 1.0, 3.0, 2.0],
-            "d_seed": [2.0, 4.0, 0.5, 0.5],
-        }
-    )
-    other = judge_scores(judgments).set_index("model")
-    assert other.loc["m1", "alignment"] == 0.5
-    assert other.loc["m1", "margin"] == pytest.approx(0.0)  # (+0.5 - 0.5) / 2
-    assert other.loc["m2", "margin"] == pytest.approx((0.5 + 1 / 3) / 2)
-    seed = judge_scores(judgments, "seed_2afc").set_index("model")
-    assert seed.loc["m2", "alignment"] == 0.0
-    with pytest.raises(ConfigError, match="Unknown trust metric"):
-        judge_scores(judgments, "matching")
-
-
-def test_human_scores_match_answers_to_iris_by_hash():
-    answers = pd.DataFrame({"query": ["h1", "h1", "h2", "h9"], "correct": [1, 0, 1, 1]})
-    iris = pd.DataFrame(
-        {"iri_sha256": ["h1", "h2", "h3"], "input_id": ["x", "x", "y"], "model": ["a", "b", "a"]}
-    )
-    scores = human_scores(answers, iris).set_index("model")
-    assert scores.loc["a", "alignment"] == 0.5 and scores.loc["a", "n"] == 2
-    assert scores.loc["b", "alignment"] == 1.0
-    assert set(scores["source"]) == {"humans"}  # h9 is not an IRI of the analysis: ignored
 
 
 def test_select_picks_inputs_where_judges_disagree_then_the_closest_calls():
@@ -165,11 +134,87 @@ def test_select_picks_inputs_where_judges_disagree_then_the_closest_calls():
             ("split", "m2", "j1", 0.0, 0.0),
             ("split", "m1", "j2", 0.0, 0.0),
             ("split", "m2", "j2", 1.0, 0.0),
-            ("split", "m1", "humans", 1.0, np.nan),  # ignored
-            ("split", "m2", "humans", 0.0, np.nan),
         ]
+    )
+    people = pd.DataFrame(
+        {"input_id": "split", "model": ["m1", "m2"], "source": "humans", "alignment": [1.0, 0]}
+    )
+    scores = pd.concat(
+        [scores, people.assign(lo=0.0, hi=1.0, margin=np.nan, margin_se=np.nan, n=3)]
     )
     assert select_uncertain(scores, 2) == ["split", "close"]
     assert select_uncertain(scores, 10) == ["split", "close", "sure"]
     with pytest.raises(ValueError, match="'n' parameter"):
         select_uncertain(scores, 0)
+
+
+def test_standardized_rule_follows_the_input_not_the_model():
+    """m1 is the aligned model on average; on input x, m2 is far above its usual level."""
+    rows = []
+    for i in range(8):
+        rows.append((f"i{i}", "m1", "j", 0.9, 0.0))
+        rows.append((f"i{i}", "m2", "j", 0.1, 0.0))
+    rows += [("x", "m1", "j", 0.8, 0.0), ("x", "m2", "j", 0.6, 0.0)]
+    z = standardize(_scores(rows)).set_index(["input_id", "model"])
+    assert z.loc[("x", "m2"), "z_alignment"] > 2
+    assert z.loc[("x", "m1"), "z_alignment"] < -2
+    assert z.loc[("i0", "m1"), "z_margin"] == 0.0  # a margin that never varies
+    pred = _pred(
+        [(f"i{i}", 1, m, 1 if m == "m1" else 2, 0.9) for i in range(8) for m in ("m1", "m2")]
+        + [("x", 3, "m1", 4, 0.9), ("x", 3, "m2", 3, 0.9)]
+    )
+    per_input, _, _ = evaluate(pred, _scores(rows))
+    row = per_input.set_index("input_id").loc["x"]
+    assert row["pick:absolute:judge:j"] == "m1" and row["absolute:judge:j"] == 0.0
+    assert row["pick:standardized:judge:j"] == "m2" and row["standardized:judge:j"] == 1.0
+
+
+def _synthetic(n: int, informative: bool, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Three models on ``n`` inputs; confidence carries no information; alignment does (or not)."""
+    rng = np.random.default_rng(seed)
+    preds, scores = [], []
+    for i in range(n):
+        label = int(rng.integers(10))
+        rights = rng.random(3) < 0.5
+        rights[0] = not rights[1:].all() if rights.all() else rights[0]  # always disputed
+        for m, right in zip(("m1", "m2", "m3"), rights, strict=True):
+            guess = label if right else (label + 1 + int(rng.integers(9))) % 10
+            preds.append((f"i{i}", label, m, guess, float(rng.uniform(0.3, 1.0))))
+            level = (0.8 if right else 0.2) if informative else 0.5
+            a = float(np.clip(level + rng.normal(0, 0.15), 0, 1))
+            scores.append((f"i{i}", m, "j", round(4 * a) / 4, a - 0.5))
+    return _pred(preds), _scores(scores)
+
+
+def test_confidence_comparison_finds_information_only_where_there_is_some():
+    pred, scores = _synthetic(80, informative=True)
+    _, summary, confidence = evaluate(pred, scores, n_boot=300)
+    row = confidence.iloc[0]
+    assert row["source"] == "judge:j" and row["folds"] == 5 and row["rows"] == 240
+    assert row["auc_combined"] > 0.85 and row["auc_gain_lo"] > 0.2
+    assert row["accuracy_gain_lo"] > 0
+    rule = summary.set_index("method").loc["confidence+alignment:judge:j"]
+    assert rule["accuracy"] == pytest.approx(row["accuracy_combined"])
+    assert rule["vs random lo"] > 0
+    pred, scores = _synthetic(80, informative=False, seed=1)
+    _, _, confidence = evaluate(pred, scores, n_boot=300)
+    row = confidence.iloc[0]
+    assert row["auc_gain_lo"] < 0 < row["auc_gain_hi"]  # no information, no gain
+
+
+def test_confidence_comparison_needs_enough_inputs():
+    pred, scores = _synthetic(4, informative=True)
+    _, summary, confidence = evaluate(pred, scores, n_boot=200)
+    assert confidence.empty
+    assert "confidence+alignment:judge:j" not in set(summary["method"])
+    assert "standardized:judge:j" in set(summary["method"])
+
+
+def test_only_the_sampled_inputs_are_evaluated():
+    per_input, summary, _ = evaluate(
+        PRED,
+        _scores([(i, m, "j", 0.5, 0.0) for i in "bcd" for m in ("m1", "m2", "m3")]),
+        inputs=["b", "d"],
+    )
+    assert list(per_input["input_id"]) == ["b", "d"]
+    assert set(summary["inputs"]) == {2}

@@ -93,7 +93,10 @@ def _headline(folder: Path) -> str:
         lines.append("Trust when models disagree (accuracy, 95% CI):")
         for _, r in t.iterrows():
             lines.append(
-                f"  {r['method']:<16} {100 * r['accuracy']:5.1f}% "
+                f"  {r['method']:<36} {100 * r['accuracy']:5.1f}% "
                 f"[{100 * r['lo']:.1f}, {100 * r['hi']:.1f}] on {r['inputs']} inputs"
             )
+        import json
+
+        lines.append("  " + json.loads((folder / "trust" / "trust.json").read_text())["verdict"])
     return "\n".join(lines)

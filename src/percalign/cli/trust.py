@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from percalign.cli._console import err, inversion_progress, out
 from percalign.cli.invert import add_inversion_options, inversion_config, layer_list
 from percalign.errors import ConfigError
+from percalign.trust.analysis import DEFAULT_SEEDS, STEPS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from percalign.trust import TrustResult
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,21 +25,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "trust",
         help="which model to trust when models disagree",
         description="On labelled inputs where the models predict different labels, trust the "
-        "model whose IRIs of the input are most aligned (per judge, and per people with "
-        "--study); report that rule's accuracy against baselines.",
+        "model whose IRIs of the input are most aligned: absolutely, relative to the model's "
+        "usual alignment, or combined with confidence in a cross-validated logistic model "
+        "(per judge, and per people or simulated participants with --study); report every "
+        "rule's accuracy against baselines, and whether alignment adds to confidence.",
     )
     p.add_argument("--models", required=True, help="two or more model names, comma-separated")
     p.add_argument("--images", default="digits", help="labelled images (default: digits)")
     p.add_argument("--split", default="test", help="all | train | test (default: test)")
     p.add_argument("--n-images", type=int, default=None, help="inputs (default: the split)")
+    p.add_argument(
+        "--max-inputs",
+        type=int,
+        default=100,
+        metavar="N",
+        help="invert at most N of the disputed inputs, drawn with --seed (0: all; default 100)",
+    )
     p.add_argument("--judges", default="ssim", help="judges, as in `percalign judge`")
     p.add_argument(
         "--metric",
         default="other_2afc",
         help="other_2afc (IRI vs target and another target) | seed_2afc (vs its seed)",
     )
-    p.add_argument("--seeds", default="image:2", help="seed types of the IRIs (default: image:2)")
-    p.add_argument("--study", type=Path, default=None, help="a study folder with human answers")
+    p.add_argument(
+        "--seeds",
+        default=DEFAULT_SEEDS,
+        help=f"seed types of the IRIs (default: {DEFAULT_SEEDS}); only valid IRIs are scored",
+    )
+    p.add_argument(
+        "--study",
+        type=Path,
+        default=None,
+        help="a survey folder with answers: people's become the source humans, simulated "
+        "participants' the source bots",
+    )
     p.add_argument(
         "--select",
         type=int,
@@ -41,16 +68,91 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--trials-per-participant", type=int, default=40, help="with --select")
     p.add_argument("--judgments-per-item", type=int, default=5, help="with --select")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--device", default="auto", help="cpu, cuda... (default: auto)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     add_inversion_options(p)
+    p.set_defaults(steps=None)
     p.set_defaults(run=run)
 
 
 def _pct(value: float) -> str:
     return "-" if value != value else f"{100 * value:5.1f}"
+
+
+def _ci(value: float, lo: float, hi: float, signed: bool = False) -> str:
+    if value != value:
+        return "-"
+    f = "{:+.1f}" if signed else "{:.1f}"
+    return f"{f.format(100 * value)} [{f.format(100 * lo)}, {f.format(100 * hi)}]"
+
+
+def _models_table(folder: Path) -> Table:
+    import pandas as pd
+
+    meta = json.loads((folder / "trust.json").read_text())
+    table = Table(
+        title=f"{meta['disputed']} of {meta['images']['inputs']} inputs disputed, "
+        f"{meta['used']} used; {meta['dropped_invalid']} of {meta['iris']} IRIs invalid "
+        "(dropped)"
+    )
+    for col in ("model", "accuracy on the split (%)", "on the used inputs (%)"):
+        table.add_column(col)
+    for _, r in pd.read_csv(folder / "models.csv").iterrows():
+        table.add_row(r["model"], _ci(r["accuracy"], r["lo"], r["hi"]), _pct(r["accuracy_on_used"]))
+    return table
+
+
+def _summary_table(result: TrustResult) -> Table:
+    from percalign.trust import BASELINES
+
+    summary = result.summary
+    table = Table(title="Accuracy (%) on the used disputed inputs, 95% CI; rule - baseline")
+    for col in ("method", "inputs", "accuracy", *(f"- {b}" for b in BASELINES)):
+        table.add_column(col)
+    for _, row in summary.iterrows():
+        label = row["method"]
+        if label == "best-on-average":
+            label += f" ({row['detail'].removeprefix('model ')})"
+        diffs = [
+            _ci(row[f"vs {b}"], row[f"vs {b} lo"], row[f"vs {b} hi"], signed=True)
+            if f"vs {b}" in row and row[f"vs {b}"] == row[f"vs {b}"]
+            else ""
+            for b in BASELINES
+        ]
+        table.add_row(label, str(row["inputs"]), _ci(row["accuracy"], row["lo"], row["hi"]), *diffs)
+    return table
+
+
+def _confidence_table(confidence: pd.DataFrame) -> Table:
+    table = Table(title="Does alignment add to confidence? (cross-validated logistic models)")
+    for col in (
+        "source",
+        "AUC confidence",
+        "AUC + alignment",
+        "AUC gain",
+        "pick acc. confidence (%)",
+        "pick acc. + alignment (%)",
+        "gain (points)",
+    ):
+        table.add_column(col)
+    for _, r in confidence.iterrows():
+        auc = {
+            n: f"{r[n]:.3f} [{r[n + '_lo']:.3f}, {r[n + '_hi']:.3f}]"
+            for n in ("auc_confidence", "auc_combined", "auc_gain")
+        }
+        table.add_row(
+            r["source_label"],
+            auc["auc_confidence"],
+            auc["auc_combined"],
+            auc["auc_gain"],
+            _ci(r["accuracy_confidence"], r["accuracy_confidence_lo"], r["accuracy_confidence_hi"]),
+            _ci(r["accuracy_combined"], r["accuracy_combined_lo"], r["accuracy_combined_hi"]),
+            _ci(r["accuracy_gain"], r["accuracy_gain_lo"], r["accuracy_gain_hi"], signed=True),
+        )
+    return table
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,19 +170,24 @@ def run(args: argparse.Namespace) -> int:
     layers = layer_list(args)
     if len(layers) != 1:
         raise ConfigError(f"Trust inverts one layer objective; got {layers}.")
+    if args.steps is None:
+        args.steps = STEPS  # the default preset's other settings; see trust.analysis.STEPS
     config = inversion_config(args)
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     models = [load(n, device=device) for n in names]
     judges = get_judges(args.judges, device=device) if args.judges.strip() else []
-    with inversion_progress("invert") as progress:
+    if args.max_inputs < 0:
+        raise ConfigError(f"--max-inputs must be 0 (all) or a count; got {args.max_inputs}.")
+    with inversion_progress(f"invert {len(models)} models") as progress:
         result = analyze(
             args.out,
             models,
             images=args.images,
             split=args.split,
             n_images=args.n_images,
+            max_inputs=args.max_inputs or None,
             judges=judges,
             metric=args.metric,
             seeds=args.seeds,
@@ -92,42 +199,25 @@ def run(args: argparse.Namespace) -> int:
                 "trials_per_participant": args.trials_per_participant,
                 "judgments_per_item": args.judgments_per_item,
             },
+            folds=args.folds,
             n_boot=args.bootstrap,
             overwrite=args.overwrite,
             progress=progress,
             log=err.print,
         )
-    table = Table(
-        title=f"Trust on {len(result.per_input)} disputed inputs: accuracy (%) with 95% CI"
-    )
-    for col in ("method", "inputs", "accuracy", "95% CI", "rule - random", "rule - best model"):
-        table.add_column(col)
-    for _, row in result.summary.iterrows():
-        diff = ["", ""]
-        if row["method"].startswith("rule:"):
-            diff = [
-                f"{100 * row[f'vs {b}']:+.1f} [{100 * row[f'vs {b} lo']:+.1f}, "
-                f"{100 * row[f'vs {b} hi']:+.1f}]"
-                for b in ("random", "best-on-average")
-            ]
-        label = row["method"]
-        if label == "best-on-average":
-            label += f" ({row['detail'].removeprefix('model ')})"
-        table.add_row(
-            label,
-            str(row["inputs"]),
-            _pct(row["accuracy"]),
-            f"[{_pct(row['lo']).strip()}, {_pct(row['hi']).strip()}]",
-            *diff,
-        )
-    out.print(table)
+    out.print(_models_table(result.folder))
+    out.print(_summary_table(result))
+    if len(result.confidence):
+        out.print(_confidence_table(result.confidence))
     out.print(
-        "rule:SOURCE trusts the model whose IRIs SOURCE finds most aligned; differences are "
-        "paired over inputs (bootstrap CI)."
+        "RULE:SOURCE trusts the model SOURCE finds most aligned (absolute), most aligned "
+        "relative to its usual alignment (standardized), or most likely right with confidence "
+        "(confidence+alignment); differences are paired over inputs (bootstrap CI)."
     )
+    out.print(f"Verdict: {result.verdict}")
     out.print(
-        f"Wrote {args.out}/per_input.csv (one row per disputed input), summary.csv, "
-        "scores.csv, predictions.csv, runs/ and trust.json"
+        f"Wrote {args.out}/summary.csv, confidence.csv, per_input.csv (one row per used input), "
+        "scores.csv, validity.csv, models.csv, predictions.csv, runs/ and trust.json"
     )
     if result.survey is not None:
         out.print(

@@ -222,8 +222,9 @@ def build_report(folder: Path) -> Path:
         figures = tmp / "figures"
         parts: list[str] = []
 
-        def section(key: str, body: str) -> None:
-            parts.append(f'<section id="{key}"><h2>{SECTIONS[key]}</h2>{body}</section>')
+        def section(key: str, body: str, title: str | None = None) -> None:
+            heading = html.escape(title or SECTIONS[key])
+            parts.append(f'<section id="{key}"><h2>{heading}</h2>{body}</section>')
 
         methods = _methods(spec, manifests, summary, survey)
         section("methods", f'<p class="methods">{html.escape(methods)}</p>')
@@ -311,7 +312,8 @@ def build_report(folder: Path) -> Path:
         section(
             "comparisons",
             _table(comparisons) + '<p class="note">Differences in '
-            "alignment between models (people), paired bootstrap CI; p from a permutation "
+            f"alignment between models ({html.escape(human_label)}), paired bootstrap CI; p "
+            "from a permutation "
             "test, Holm-corrected.</p>"
             if comparisons is not None
             else "<p>Needs answers on two or more models.</p>",
@@ -322,21 +324,15 @@ def build_report(folder: Path) -> Path:
             _table(versus)
             if versus is not None
             else "<p>No answers yet: run the survey, then `percalign study run` again.</p>",
+            title=None if kind in (None, "people") else f"Judges against {human_label}",
         )
-        tsum = _read(trust_dir / "summary.csv")
-        if tsum is not None:
-            meta = json.loads((trust_dir / "trust.json").read_text())
-            png = save(trust_bars(tsum), figures, "trust")
-            cols = ["method", "inputs", "accuracy", "lo", "hi", "detail"]
-            body = (
-                f"<p>{meta['disputed']} of {meta['images']['inputs']} test inputs get "
-                f"different labels from {', '.join(m['name'] for m in meta['models'])}. "
-                "rule:J trusts the model whose IRIs judge J finds most aligned.</p>"
-                + _img(png, "trust accuracy")
-                + _table(tsum[cols])
-            )
-        else:
-            body = "<p>Not run (set [trust] enabled = true).</p>"
+        from percalign.report.trust import trust_section
+
+        body = trust_section(
+            trust_dir,
+            _table,
+            lambda summary: _img(save(trust_bars(summary), figures, "trust"), "trust accuracy"),
+        )
         section("trust", body)
         exclusions = _read(scores_dir / "exclusions.csv")
         section(

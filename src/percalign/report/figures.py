@@ -96,11 +96,13 @@ def trust_bars(summary: pd.DataFrame):
             100 * summary["hi"].to_numpy(dtype=float) - acc,
         ]
     )
+    ruled = summary["source"].fillna("").astype(str).ne("").tolist()
     colors = [
-        PALETTE[0] if m.startswith("rule:") else ("#999999" if m != "oracle" else "#dddddd")
-        for m in summary["method"]
+        PALETTE[0] if r else ("#999999" if m != "oracle" else "#dddddd")
+        for m, r in zip(summary["method"], ruled, strict=True)
     ]
-    ax.barh(y, acc, xerr=np.nan_to_num(err), color=colors, capsize=2)
+    # a percentile interval can sit a rounding error inside its estimate
+    ax.barh(y, acc, xerr=np.clip(np.nan_to_num(err), 0, None), color=colors, capsize=2)
     ax.set_yticks(y, summary["method"])
     ax.set_xlim(0, 100)
     ax.set_xlabel("accuracy on the inputs where the models disagree (%)")

@@ -439,9 +439,10 @@ class Pipeline:
         names = tr.models or [m.name for m in self.spec.models]
         judges = tr.judges or self.spec.judges.names
         inv = self.spec.inversion
-        config = inv.config("regularizer-free", self.spec.study.seed, steps=tr.steps)
+        config = tr.config(inv, self.spec.study.seed)
         key = step_key(
             "trust",
+            2,  # the analysis's format: rules per source, valid IRIs only
             [self._model_id(n) for n in names],
             dataclasses.asdict(tr),
             judges,
@@ -460,6 +461,7 @@ class Pipeline:
                 images=self.spec.images.source,
                 split=tr.split,
                 n_images=tr.n_images,
+                max_inputs=tr.max_inputs,
                 judges=get_judges(judges, device=self._device()),
                 metric=tr.metric,
                 seeds=tr.seeds,

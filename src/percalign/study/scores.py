@@ -23,6 +23,14 @@ from percalign.study.spec import StudySpec
 __all__ = ["judges_vs_humans", "participant_kind", "score_study"]
 
 
+#: how each participant kind is named in tables
+KIND_LABELS = {
+    "simulated": "simulated participants (bots)",
+    "people": "people",
+    "mixed": "people and simulated participants mixed",
+}
+
+
 def participant_kind(answers: pd.DataFrame) -> str:
     """``simulated`` (all bots), ``people`` (no bots) or ``mixed``."""
     bots = answers["platform"].astype(str).eq("bot")
@@ -281,14 +289,15 @@ def score_study(
             cells = alignment(kept, [rows, cols], n_boot=spec.scoring.n_boot, seed=spec.study.seed)
             _in_order(paper_table(cells, rows, cols), labels, spec).to_csv(tmp / "humans_table.csv")
             if kept["model"].nunique() >= 2:
-                compare(kept, "model", n_boot=spec.scoring.n_boot, seed=spec.study.seed).to_csv(
-                    tmp / "comparisons.csv", index=False
-                )
+                compared = compare(kept, "model", n_boot=spec.scoring.n_boot, seed=spec.study.seed)
+                compared.insert(0, "participants", KIND_LABELS[kind])
+                compared.to_csv(tmp / "comparisons.csv", index=False)
             from percalign.judges import get_judges
 
             versus = judges_vs_humans(
                 folder / "survey", kept, get_judges(spec.judges.names), by, spec.study.seed
             )
+            versus.insert(0, "participants", KIND_LABELS[kind])
             versus.to_csv(tmp / "judges_vs_humans.csv", index=False)
             summary.update(
                 participants_kind=kind,

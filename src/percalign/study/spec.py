@@ -153,10 +153,28 @@ class Trust:
     models: list[str] = field(default_factory=list)
     judges: list[str] = field(default_factory=list)
     n_images: int | None = None
+    max_inputs: int | None = 100
     split: str = "test"
-    seeds: str = "image:2"
-    steps: int = 300
+    seeds: str = "super-noise:2,image:2"
+    preset: str = "default"
+    steps: int | None = 300
+    stop_at_valid: float | None = None
     metric: str = "other_2afc"
+
+    def config(self, inversion: Inversion, seed: int) -> Any:
+        """The :class:`~percalign.inversion.InversionConfig` of the trust inversions: the
+        preset, ``steps`` and ``stop_at_valid`` on top, batch size and fake-ReLU from
+        ``[inversion]``."""
+        from percalign.inversion import InversionConfig
+
+        return InversionConfig.from_options(
+            self.preset,
+            steps=self.steps,
+            stop_at_valid=self.stop_at_valid,
+            batch_size=inversion.batch_size,
+            fake_relu=inversion.fake_relu,
+            seed=seed,
+        )
 
 
 @dataclass(frozen=True)
@@ -321,7 +339,11 @@ def _check_values(spec: StudySpec) -> None:
     Rules(**dataclasses.asdict(spec.exclusions))
     check_int("[scoring]", "n_boot", spec.scoring.n_boot, low=100)
     check_choice("[trust]", "metric", spec.trust.metric, ("seed_2afc", "other_2afc"))
-    check_int("[trust]", "steps", spec.trust.steps, low=1)
+    if spec.trust.steps is not None:
+        check_int("[trust]", "steps", spec.trust.steps, low=1)
+    if spec.trust.max_inputs is not None:
+        check_int("[trust]", "max_inputs", spec.trust.max_inputs, low=2)
+    spec.trust.config(spec.inversion, spec.study.seed)
     parse_seeds(spec.trust.seeds)
     check_int("[tasks]", "targets", spec.tasks.targets, low=0)
     check_float("[tasks]", "cpus", spec.tasks.cpus, low=0.0, low_open=True)

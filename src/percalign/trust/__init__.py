@@ -1,24 +1,43 @@
 """Which model to trust when models disagree (the paper's RQ4), and where to ask people.
 
-The rule: on inputs where models predict different labels, trust the model whose IRIs of the
-input are most aligned (by a judge, or by people). :func:`evaluate` scores it against
-baselines; :func:`analyze` runs everything from models and labelled images.
+On inputs where models predict different labels, each rule trusts one model: the one whose
+IRIs of the input are most aligned (``absolute``), most aligned relative to that model's
+usual alignment (``standardized``), or most likely right by a cross-validated model of
+confidence and alignment (``confidence+alignment``). Alignment comes from a source: a judge
+(``judge:NAME``), people (``humans``) or simulated participants (``bots``), never mixed.
+:func:`evaluate` scores every rule against baselines; :func:`analyze` runs everything from
+models and labelled images.
 """
 
-from percalign.trust.analysis import TrustResult, analyze, predict, prediction_table
+from percalign.trust.analysis import DEFAULT_SEEDS, TrustResult, analyze, predict, prediction_table
 from percalign.trust.rule import (
     BASELINES,
+    RULES,
     disagreements,
     evaluate,
+    select_uncertain,
+    standardize,
+    verdict,
+)
+from percalign.trust.sources import (
+    BOT_PLATFORMS,
+    PEOPLE_PLATFORMS,
+    answer_source,
     human_scores,
     judge_scores,
-    select_uncertain,
+    source_label,
+    valid_judgments,
 )
 
 __all__ = [
     "BASELINES",
+    "BOT_PLATFORMS",
+    "DEFAULT_SEEDS",
+    "PEOPLE_PLATFORMS",
+    "RULES",
     "TrustResult",
     "analyze",
+    "answer_source",
     "disagreements",
     "evaluate",
     "human_scores",
@@ -26,4 +45,8 @@ __all__ = [
     "predict",
     "prediction_table",
     "select_uncertain",
+    "source_label",
+    "standardize",
+    "valid_judgments",
+    "verdict",
 ]

@@ -1,15 +1,19 @@
-"""The trust analysis end to end: predictions, IRIs of the disputed inputs, judges, the rule.
+"""The trust analysis end to end: predictions, IRIs of the disputed inputs, judges, the rules.
 
 Output folder (``--out``)::
 
     predictions.csv   every input x model: label, prediction, max-softmax confidence
-    runs/MODEL/       inversion run of the disputed inputs (same targets and seeds per model),
-                      with judgments.csv
-    scores.csv        alignment per input x model x source (judges; humans with a study)
-    per_input.csv     per disputed input: predictions, alignments, each rule's pick, truth
-    summary.csv       accuracy with 95% CI of the rule per source and of each baseline
+    models.csv        each model's accuracy on the split (95% Wilson CI) and on the used inputs
+    runs/MODEL/       inversion run of the used disputed inputs (same targets and seeds per
+                      model), with judgments.csv
+    validity.csv      per model and seed type: IRIs, valid, dropped (only valid IRIs are scored)
+    scores.csv        alignment per input x model x source (judge:NAME; humans; bots)
+    per_input.csv     per used input: predictions, alignments, each rule's pick, truth
+    summary.csv       accuracy with 95% CI of every rule per source and of each baseline, and
+                      the paired difference of each rule to each baseline
+    confidence.csv    per source: does alignment add to confidence (AUC and pick accuracy)
     selected/, survey/  with ``select``: the least certain inputs and their survey
-    trust.json        settings, models (weights hashes) and counts; written last
+    trust.json        settings, models (weights hashes), counts and the verdict; written last
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +30,29 @@ import pandas as pd
 import torch
 
 from percalign import _provenance
+from percalign._checks import check_int
 from percalign.data.images import ImageSet, choose, load_images, to_channels
 from percalign.errors import ConfigError, MissingFileError
 from percalign.inversion import InversionConfig, Progress
 from percalign.judges.base import Judge
 from percalign.models.model import Model
+from percalign.scoring.stats import wilson
 from percalign.store.runs import atomic_folder, read_manifest, slug, subset_run, write_table
 from percalign.study.tasks import invert_images, judge_folder
-from percalign.trust.rule import disagreements, evaluate, human_scores, judge_scores
+from percalign.trust.rule import disagreements, evaluate, inputs_needed, verdict
 from percalign.trust.rule import select_uncertain as _select
+from percalign.trust.sources import human_scores, judge_scores, valid_judgments
 
-__all__ = ["TrustResult", "analyze", "predict", "prediction_table"]
+__all__ = ["DEFAULT_SEEDS", "STEPS", "TrustResult", "analyze", "predict", "prediction_table"]
 
 RESULT = "trust.json"
+#: four IRIs per input and model: two from noise, two from other digits
+DEFAULT_SEEDS = "super-noise:2,image:2"
+#: steps of the trust inversions (the default preset's settings otherwise). Measured cost:
+#: about 17 ms of CPU per IRI and step for the zoo's small-cnn, so 3 models x 100 inputs x 4
+#: seeds take about an hour of CPU at 300 steps (three at the preset's 1000); only IRIs that
+#: pass the validity gate are scored, and validity.csv says how many did not
+STEPS = 300
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,8 @@ class TrustResult:
     scores: pd.DataFrame
     per_input: pd.DataFrame
     summary: pd.DataFrame
+    confidence: pd.DataFrame
+    verdict: str
     selected: list[str] | None
     survey: Path | None
 
@@ -102,6 +118,45 @@ def prediction_table(models: Sequence[Model], inputs: Sequence[ImageSet]) -> pd.
     return pd.concat(frames, ignore_index=True)
 
 
+def sample_inputs(disputed: Sequence[str], n: int | None, seed: int) -> list[str]:
+    """``n`` of the ``disputed`` inputs drawn with ``seed``, in their order (all if n is None).
+
+    >>> sample_inputs(["a", "b", "c"], None, 0)
+    ['a', 'b', 'c']
+    >>> len(sample_inputs(["a", "b", "c"], 2, 0))
+    2
+    """
+    if n is None or n >= len(disputed):
+        return list(disputed)
+    index = np.sort(np.random.default_rng(seed).choice(len(disputed), size=n, replace=False))
+    return [disputed[i] for i in index]
+
+
+def _model_table(
+    models: Sequence[Model], predictions: pd.DataFrame, used: Sequence[str]
+) -> pd.DataFrame:
+    """Accuracy per model on every input of the split (Wilson CI) and on the used inputs."""
+    right = predictions.assign(right=predictions["predicted"] == predictions["label"])
+    on_used = right[right["input_id"].isin(set(used))]
+    rows = []
+    for model in models:
+        name = model.spec.name
+        mine = right[right["model"] == name]["right"]
+        lo, hi = wilson(int(mine.sum()), len(mine))
+        rows.append(
+            {
+                "model": name,
+                "inputs": len(mine),
+                "accuracy": float(mine.mean()),
+                "lo": lo,
+                "hi": hi,
+                "accuracy_on_used": float(on_used[on_used["model"] == name]["right"].mean()),
+                "recorded_clean_accuracy": model.spec.extra.get("clean_accuracy"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def _human(study: Path, runs: dict[str, Path]) -> pd.DataFrame:
     from percalign.scoring.exclusions import Exclusions, apply_exclusions
     from percalign.store.study import read_answers
@@ -127,6 +182,50 @@ def _human(study: Path, runs: dict[str, Path]) -> pd.DataFrame:
     return scores
 
 
+def _overall(
+    progress: Callable[[Progress], None] | None, k: int, n: int
+) -> Callable[[Progress], None] | None:
+    """The engine's progress of model ``k`` of ``n`` as progress over all ``n`` models.
+
+    Every model inverts the same number of IRIs in the same batches, so each call's totals
+    are the same and the whole is ``n`` times one call.
+    """
+    if progress is None:
+        return None
+    report = progress
+
+    def update(p: Progress) -> None:
+        report(
+            Progress(
+                steps_done=k * p.steps_total + p.steps_done,
+                steps_total=n * p.steps_total,
+                batch=k * p.batches + p.batch,
+                batches=n * p.batches,
+                mean_distance=p.mean_distance,
+            )
+        )
+
+    return update
+
+
+@dataclass(frozen=True)
+class _Settings:
+    images: str
+    split: str
+    n_images: int | None
+    max_inputs: int | None
+    judges: Sequence[Judge]
+    metric: str
+    seeds: str
+    layer: str
+    config: InversionConfig
+    study: Path | None
+    select: int | None
+    survey: dict[str, Any] = field(default_factory=dict)
+    folds: int = 5
+    n_boot: int = 2000
+
+
 def analyze(
     out: Path,
     models: Sequence[Model],
@@ -134,14 +233,16 @@ def analyze(
     images: str = "digits",
     split: str = "test",
     n_images: int | None = None,
+    max_inputs: int | None = 100,
     judges: Sequence[Judge] = (),
     metric: str = "other_2afc",
-    seeds: str = "image:2",
+    seeds: str = DEFAULT_SEEDS,
     layer: str = "penultimate",
     config: InversionConfig | None = None,
     study: Path | None = None,
     select: int | None = None,
     survey: dict[str, Any] | None = None,
+    folds: int = 5,
     n_boot: int = 2000,
     overwrite: bool = False,
     progress: Callable[[Progress], None] | None = None,
@@ -153,22 +254,28 @@ def analyze(
         out: output folder (see the module docstring).
         models: two or more models; each sees the inputs at its own size and channels.
         images, split, n_images: the labelled inputs (all of the split by default).
+        max_inputs: invert and evaluate at most this many of the disputed inputs, drawn
+            with ``config.seed`` (None: all of them).
         judges: automated judges of the IRIs.
         metric: ``other_2afc`` or ``seed_2afc`` (see :func:`percalign.trust.judge_scores`).
-        seeds, layer, config: how the disputed inputs are inverted (one seed per target and
-            seed copy, the same for every model: seeds depend on the target and
-            ``config.seed`` only).
-        study: a study folder whose answers (after the default exclusions) add the source
-            ``humans``.
-        select: build a survey of the this many least certain disputed inputs into
+        seeds, layer, config: how the disputed inputs are inverted (default: the ``default``
+            preset with :data:`STEPS` steps), all of a
+            model's in one call (seeds depend on the target and ``config.seed`` only, so
+            every model starts from the same seeds). Only IRIs that pass the validity gate
+            are scored.
+        study: a survey folder whose answers (after the default exclusions) add the source
+            ``humans`` (from people) and ``bots`` (from simulated participants).
+        select: build a survey of the this many least certain used inputs into
             ``out/survey``.
         survey: settings of :func:`percalign.survey.build_survey` for it.
+        folds: cross-validation folds of the confidence comparison.
         n_boot: bootstrap resamples of the CIs.
         overwrite: replace an existing ``out``.
-        progress, log: the engine's progress callback; one-line stage messages.
+        progress, log: the engine's progress callback (one bar over every model's
+            inversions); one-line stage messages.
     """
     say = log or (lambda _msg: None)
-    config = config or InversionConfig(steps=500, optimizer="adam", schedule="cosine")
+    config = config or InversionConfig.from_preset("default", steps=STEPS)
     if len(models) < 2:
         raise ConfigError(f"Trust needs two or more models; got {len(models)}.")
     names = [m.spec.name for m in models]
@@ -178,128 +285,174 @@ def analyze(
         raise ConfigError("Give at least one judge (--judges) or a study with answers (--study).")
     if select is not None and not judges:
         raise ConfigError("--select ranks inputs by the judges' uncertainty; give --judges.")
+    if max_inputs is not None:
+        check_int("analyze", "max_inputs", max_inputs, low=2)
+    settings = _Settings(
+        images,
+        split,
+        n_images,
+        max_inputs,
+        judges,
+        metric,
+        seeds,
+        layer,
+        config,
+        study,
+        select,
+        dict(survey or {}),
+        folds,
+        n_boot,
+    )
     out = Path(out)
     with atomic_folder(out, overwrite) as tmp:
-        tables = _analyze_into(
-            tmp,
-            models,
-            names,
-            images,
-            split,
-            n_images,
-            judges,
-            metric,
-            seeds,
-            layer,
-            config,
-            study,
-            select,
-            survey,
-            n_boot,
-            progress,
-            say,
+        predictions, scores, per_input, summary, confidence, sentence, selected = _analyze_into(
+            tmp, models, settings, progress, say
         )
-    predictions, scores, per_input, summary, selected = tables
     return TrustResult(
         out,
         predictions,
         scores,
         per_input,
         summary,
+        confidence,
+        sentence,
         selected,
         None if selected is None else out / "survey",
     )
 
 
+def _invert_all(
+    out: Path,
+    models: Sequence[Model],
+    inputs: Sequence[ImageSet],
+    used: list[str],
+    st: _Settings,
+    progress: Callable[[Progress], None] | None,
+    say: Callable[[str], None],
+) -> tuple[dict[str, Path], pd.DataFrame | None]:
+    """One inversion call per model over all used inputs, then each judge once per IRI."""
+    runs: dict[str, Path] = {}
+    frames = []
+    c = st.config
+    say(
+        f"Inverting {len(used)} inputs x seeds {st.seeds} for each of {len(models)} models: "
+        f"{c.steps} steps, {c.resolved_parameterization} pixels, {c.optimizer} "
+        f"{c.resolved_lr:g}, {c.schedule} (preset {c.preset or 'default, steps changed'})"
+    )
+    for k, (model, images_of) in enumerate(zip(models, inputs, strict=True)):
+        position = {i: j for j, i in enumerate(images_of.ids)}
+        targets = images_of.subset([position[i] for i in used])
+        folder = out / "runs" / slug(model.spec.name)
+        invert_images(
+            folder,
+            model,
+            targets,
+            layers=[st.layer],
+            seeds=st.seeds,
+            config=st.config,
+            null_pool=choose(images_of, min(256, len(images_of)), st.config.seed + 1),
+            progress=_overall(progress, k, len(models)),
+            extra={"images": {"split": st.split}, "command": "percalign trust"},
+        )
+        runs[model.spec.name] = folder
+        if st.judges:
+            table = judge_folder(folder, st.judges, seed=st.config.seed)
+            frames.append(table.assign(input_id=table["target_id"], model=model.spec.name))
+    return runs, (pd.concat(frames, ignore_index=True) if frames else None)
+
+
 def _analyze_into(
     out: Path,
     models: Sequence[Model],
-    names: list[str],
-    images: str,
-    split: str,
-    n_images: int | None,
-    judges: Sequence[Judge],
-    metric: str,
-    seeds: str,
-    layer: str,
-    config: InversionConfig,
-    study: Path | None,
-    select: int | None,
-    survey: dict[str, Any] | None,
-    n_boot: int,
+    st: _Settings,
     progress: Callable[[Progress], None] | None,
     say: Callable[[str], None],
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str] | None]:
+) -> tuple[
+    pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, str, list[str] | None
+]:
     started = time.perf_counter()
-    inputs = [_inputs(m, images, split, n_images, config.seed) for m in models]
+    names = [m.spec.name for m in models]
+    inputs = [_inputs(m, st.images, st.split, st.n_images, st.config.seed) for m in models]
     predictions = prediction_table(models, inputs)
     write_table(predictions, out / "predictions.csv")
     disputed = disagreements(predictions)
-    say(f"{len(disputed)} of {len(inputs[0])} inputs get different labels from {', '.join(names)}")
     if not disputed:
         raise ConfigError(
             "The models agree on every input, so there is nothing to decide; use more inputs "
             "(--n-images) or models that differ more."
         )
-    runs: dict[str, Path] = {}
-    frames = []
-    for model, images_of in zip(models, inputs, strict=True):
-        position = {i: k for k, i in enumerate(images_of.ids)}
-        targets = images_of.subset([position[i] for i in disputed])
-        folder = out / "runs" / slug(model.spec.name)
-        say(f"Inverting {model.spec.name} on the {len(disputed)} disputed inputs")
-        invert_images(
-            folder,
-            model,
-            targets,
-            layers=[layer],
-            seeds=seeds,
-            config=config,
-            null_pool=choose(images_of, min(256, len(images_of)), config.seed + 1),
-            progress=progress,
-            extra={"images": {"split": split}, "command": "percalign trust"},
-        )
-        runs[model.spec.name] = folder
-        if judges:
-            table = judge_folder(folder, judges, seed=config.seed)
-            frames.append(table.assign(input_id=table["target_id"], model=model.spec.name))
-    score_frames = [judge_scores(pd.concat(frames), metric)] if frames else []
-    if study is not None:
-        score_frames.append(_human(Path(study), runs))
+    used = sample_inputs(disputed, st.max_inputs, st.config.seed)
+    say(
+        f"{len(disputed)} of {len(inputs[0])} inputs get different labels from "
+        f"{', '.join(names)}; using {len(used)}"
+        + ("" if len(used) == len(disputed) else f" (a sample drawn with seed {st.config.seed})")
+    )
+    model_table = _model_table(models, predictions, used)
+    write_table(model_table, out / "models.csv")
+    runs, judged = _invert_all(out, models, inputs, used, st, progress, say)
+    score_frames = []
+    validity = pd.DataFrame(columns=["model", "seed_type", "iris", "valid", "dropped"])
+    if judged is not None:
+        kept, validity = valid_judgments(judged)
+        score_frames.append(judge_scores(kept, st.metric))
+    write_table(validity, out / "validity.csv")
+    if st.study is not None:
+        score_frames.append(_human(Path(st.study), runs))
     scores = pd.concat(score_frames, ignore_index=True)
     write_table(scores, out / "scores.csv")
-    per_input, summary = evaluate(predictions, scores, n_boot=n_boot, seed=config.seed)
+    per_input, summary, confidence = evaluate(
+        predictions, scores, inputs=used, folds=st.folds, n_boot=st.n_boot, seed=st.config.seed
+    )
     write_table(per_input, out / "per_input.csv")
     write_table(summary, out / "summary.csv")
+    write_table(confidence, out / "confidence.csv")
+    sentence = verdict(summary, confidence)
+    say(sentence)
     selected = None
-    if select is not None:
-        selected = _select(scores, select)
+    if st.select is not None:
+        selected = _select(scores, st.select)
         say(f"Building a survey of the {len(selected)} least certain inputs")
         parts = [
             subset_run(folder, out / "selected" / folder.name, selected) for folder in runs.values()
         ]
         from percalign.survey.build import build_survey
 
-        build_survey(out / "survey", parts, **(survey or {}))
+        build_survey(out / "survey", parts, **st.survey)
+    rules = summary[summary["source"].fillna("").astype(str) != ""]
+    best = float(rules["accuracy"].max()) if len(rules) else float("nan")
     result = {
         "kind": "percalign.trust",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "models": [
-            {"name": m.spec.name, "weights": m.spec.weights, "weights_sha256": m.weights_sha256}
-            for m in models
+            {
+                "name": m.spec.name,
+                "weights": m.spec.weights,
+                "weights_sha256": m.weights_sha256,
+                "accuracy": row["accuracy"],
+            }
+            for m, row in zip(models, model_table.to_dict("records"), strict=True)
         ],
-        "images": {"source": images, "split": split, "inputs": len(inputs[0])},
+        "images": {"source": st.images, "split": st.split, "inputs": len(inputs[0])},
         "disputed": len(disputed),
-        "judges": [j.name for j in judges],
-        "study": None if study is None else str(Path(study).resolve()),
-        "metric": metric,
-        "seeds": seeds,
-        "layer": layer,
-        "inversion": config.to_dict(),
+        "used": len(used),
+        "max_inputs": st.max_inputs,
+        "sources": list(dict.fromkeys(scores["source"])),
+        "iris": int(validity["iris"].sum()),
+        "dropped_invalid": int(validity["dropped"].sum()),
+        "inputs_for_10_point_ci": inputs_needed(best),
+        "judges": [j.name for j in st.judges],
+        "study": None if st.study is None else str(Path(st.study).resolve()),
+        "metric": st.metric,
+        "seeds": st.seeds,
+        "layer": st.layer,
+        "folds": st.folds,
+        "inversion": st.config.to_dict(),
         "selected": selected,
+        "verdict": sentence,
         "summary": json.loads(summary.to_json(orient="records")),
+        "confidence": json.loads(confidence.to_json(orient="records")),
         "elapsed_seconds": round(time.perf_counter() - started, 2),
         "code": _provenance.code_version(),
     }
     (out / RESULT).write_text(json.dumps(result, indent=1) + "\n")
-    return predictions, scores, per_input, summary, selected
+    return predictions, scores, per_input, summary, confidence, sentence, selected

@@ -1,14 +1,21 @@
-"""Which model to trust when models disagree: the alignment rule, its baselines, and selection.
+"""Which model to trust when models disagree: the rules, their baselines, and selection.
 
-Pure pandas/numpy on three long tables:
+Pure pandas/numpy/scikit-learn on two long tables:
 
 * predictions: one row per input x model: ``input_id``, ``label`` (the truth), ``model``,
   ``predicted``, ``confidence`` (max softmax);
-* scores: one row per input x model x source (a judge, or ``humans``): ``alignment`` (share of
-  the model's IRIs of that input judged like their target), ``margin`` (a continuous
-  tie-breaker: mean of (d_foil - d_target) / (d_foil + d_target); NaN for humans) and ``n``
-  (IRIs or answers behind it);
-* the per-input table and the summary that :func:`evaluate` makes from them.
+* scores: one row per input x model x source (:mod:`percalign.trust.sources`).
+
+Rules, each per source (:data:`RULES`):
+
+* ``absolute``: trust the model whose IRIs of the input are most aligned (ties: the highest
+  margin);
+* ``standardized``: the same on each model's alignment as a z-score over the inputs the
+  source scored (:func:`standardize`): "this model represents this input better than it
+  usually does", not "this model is aligned";
+* ``confidence+alignment``: trust the model that a cross-validated logistic model of
+  confidence and standardized alignment finds most likely right
+  (:mod:`percalign.trust.confidence`).
 
 Ties are never broken by a hidden coin: a method that cannot choose between k models scores
 the mean correctness of those k (its expected accuracy under a random tie-break).
@@ -25,20 +32,34 @@ import pandas as pd
 from percalign._checks import check_int
 from percalign.errors import ConfigError
 from percalign.scoring.stats import bootstrap_ci, wilson
+from percalign.trust.confidence import (
+    MIN_INPUTS,
+    auc_with_ci,
+    confidence_logit,
+    cross_validate,
+    paired_difference,
+)
+from percalign.trust.sources import SCORE_COLUMNS, require, source_label
 
 __all__ = [
     "BASELINES",
     "PREDICTION_COLUMNS",
-    "SCORE_COLUMNS",
+    "RULES",
     "disagreements",
     "evaluate",
-    "human_scores",
-    "judge_scores",
     "select_uncertain",
+    "standardize",
+    "verdict",
 ]
 
 PREDICTION_COLUMNS = ("input_id", "label", "model", "predicted", "confidence")
-SCORE_COLUMNS = ("input_id", "model", "source", "alignment", "margin", "n")
+RULES = {
+    "absolute": "trust the model whose IRIs of the input are most aligned",
+    "standardized": "trust the model whose IRIs of the input are most aligned relative to "
+    "its own alignment over the inputs (z-score)",
+    "confidence+alignment": "trust the model that a cross-validated logistic model of "
+    "confidence and standardized alignment finds most likely right",
+}
 BASELINES = {
     "random": "a model chosen at random (expected accuracy)",
     "max-softmax": "the most confident model (highest softmax)",
@@ -46,15 +67,6 @@ BASELINES = {
     "majority": "the label most models predict (ties: expected accuracy)",
     "oracle": "right when any model is right (upper bound)",
 }
-
-
-def _require(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ConfigError(
-            f"The {what} table lacks column(s) {missing}; it needs {list(columns)}. "
-            f"It has: {list(table.columns)}."
-        )
 
 
 def disagreements(predictions: pd.DataFrame) -> list[str]:
@@ -66,70 +78,36 @@ def disagreements(predictions: pd.DataFrame) -> list[str]:
     >>> disagreements(p)
     ['a']
     """
-    _require(predictions, PREDICTION_COLUMNS, "predictions")
+    require(predictions, PREDICTION_COLUMNS, "predictions")
     distinct = predictions.groupby("input_id", sort=False)["predicted"].nunique()
     return [str(i) for i in distinct[distinct > 1].index]
 
 
-def judge_scores(judgments: pd.DataFrame, metric: str = "other_2afc") -> pd.DataFrame:
-    """Per input x model x judge alignment from judge decisions on IRIs.
+def standardize(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with ``z_alignment`` and ``z_margin``: z-scores within each source x model.
 
-    Args:
-        judgments: rows of :func:`percalign.judges.judge_run` with ``input_id`` and ``model``
-            columns added (the IRI's target and the model inverted).
-        metric: ``other_2afc`` (IRI vs its target and another target) or ``seed_2afc``
-            (IRI vs its target and its seed, the paper's proxy).
+    The mean and (population) standard deviation are over the inputs in ``scores``; a model
+    whose value never varies gets z = 0 everywhere.
+
+    >>> s = pd.DataFrame({"source": "j", "model": "m", "alignment": [0.0, 1.0],
+    ...                   "margin": [0.1, 0.1]})
+    >>> standardize(s)[["z_alignment", "z_margin"]].values.tolist()
+    [[-1.0, 0.0], [1.0, 0.0]]
     """
-    foils = {"other_2afc": "d_other", "seed_2afc": "d_seed"}
-    if metric not in foils:
-        raise ConfigError(f"Unknown trust metric {metric!r}; use one of {sorted(foils)}.")
-    _require(judgments, ("input_id", "model", "judge", metric, "d_target", foils[metric]), "judge")
-    d_t = judgments["d_target"].astype(float)
-    d_f = judgments[foils[metric]].astype(float)
-    total = (d_t + d_f).replace(0.0, np.nan)
-    frame = pd.DataFrame(
-        {
-            "input_id": judgments["input_id"].astype(str),
-            "model": judgments["model"].astype(str),
-            "source": judgments["judge"].astype(str),
-            "aligned": judgments[metric].astype(float),
-            "margin": ((d_f - d_t) / total).fillna(0.0),
-        }
-    )
-    out = frame.groupby(["input_id", "model", "source"], sort=False).agg(
-        alignment=("aligned", "mean"), margin=("margin", "mean"), n=("aligned", "size")
-    )
-    return out.reset_index()
+    out = scores.copy()
+    groups = out.groupby(["source", "model"], sort=False)
+    for column in ("alignment", "margin"):
+        mean = groups[column].transform("mean")
+        sd = groups[column].transform(lambda v: v.std(ddof=0))
+        out[f"z_{column}"] = ((out[column] - mean) / sd.where(sd > 0)).where(sd > 0, 0.0)
+    return out
 
 
-def human_scores(answers: pd.DataFrame, iris: pd.DataFrame) -> pd.DataFrame:
-    """Per input x model alignment from people's answers on the IRIs of a trust analysis.
-
-    Args:
-        answers: the answer table (after exclusions), with ``query`` (the IRI's stimulus id,
-            its SHA-256) and ``correct``.
-        iris: ``iri_sha256``, ``input_id`` and ``model`` of every IRI in the analysis.
-    """
-    _require(answers, ("query", "correct"), "answer")
-    _require(iris, ("iri_sha256", "input_id", "model"), "IRI")
-    merged = answers[["query", "correct"]].merge(
-        iris.rename(columns={"iri_sha256": "query"}), on="query", how="inner"
-    )
-    out = merged.groupby(["input_id", "model"], sort=False).agg(
-        alignment=("correct", "mean"), n=("correct", "size")
-    )
-    out = out.reset_index()
-    out["source"] = "humans"
-    out["margin"] = np.nan
-    out["input_id"] = out["input_id"].astype(str)
-    return out[list(SCORE_COLUMNS)]
-
-
-def _pick(scores: pd.DataFrame) -> list[str]:
-    """Models with the highest alignment, then (among ties) the highest margin."""
-    best = scores[scores["alignment"] == scores["alignment"].max()]
-    if best["margin"].notna().all():
-        best = best[best["margin"] == best["margin"].max()]
+def _pick(scores: pd.DataFrame, first: str, second: str) -> list[str]:
+    """Models with the highest ``first``, then (among ties) the highest ``second``."""
+    best = scores[scores[first] == scores[first].max()]
+    if best[second].notna().all():
+        best = best[best[second] == best[second].max()]
     return best["model"].tolist()
 
 
@@ -145,36 +123,90 @@ def _interval(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float,
     return lo, hi, "bootstrap"
 
 
+def _baselines(group: pd.DataFrame, models: list[str], best_model: str) -> dict[str, float]:
+    right = group["right"].to_dict()
+    conf = group["confidence"]
+    votes = group["predicted"].value_counts()
+    top = votes[votes == votes.max()].index
+    label = group["label"].iloc[0]
+    return {
+        "random": _share(models, right),
+        "max-softmax": _share(conf[conf == conf.max()].index.tolist(), right),
+        "best-on-average": float(right[best_model]),
+        "majority": float(np.mean([lab == label for lab in top])),
+        "oracle": float(any(right.values())),
+    }
+
+
+def _complete(scores: pd.DataFrame, models: list[str], inputs: Sequence[str]) -> pd.DataFrame:
+    """Rows of (input, source) pairs that score every model, on ``inputs`` only."""
+    s = scores[scores["input_id"].isin(set(inputs)) & scores["model"].isin(set(models))]
+    counts = s.groupby(["input_id", "source"], sort=False)["model"].transform("nunique")
+    return s[counts == len(models)]
+
+
+def _combined(
+    pred: pd.DataFrame, scored: pd.DataFrame, folds: int, n_boot: int, seed: int
+) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """Out-of-fold chances of being right (confidence only; with alignment) and their AUCs."""
+    rows = scored.merge(
+        pred[["input_id", "model", "confidence", "right"]], on=["input_id", "model"]
+    )
+    if rows["input_id"].nunique() < MIN_INPUTS:
+        return None
+    groups = rows["input_id"].to_numpy()
+    right = rows["right"].to_numpy(dtype=int)
+    base = pd.DataFrame({"confidence": confidence_logit(rows["confidence"].to_numpy())})
+    features = base.assign(alignment=rows["z_alignment"].to_numpy())
+    if rows["z_margin"].notna().all():
+        features["margin"] = rows["z_margin"].to_numpy()
+    alone = cross_validate(base, right, groups, folds)
+    both = cross_validate(features, right, groups, folds)
+    rows = rows.assign(p_confidence=alone.probability, p_combined=both.probability)
+    aucs = auc_with_ci(right, [alone.probability, both.probability], groups, n_boot, seed)
+    stats: dict[str, Any] = {"rows": len(rows), "folds": both.folds}
+    for name, (value, lo, hi) in zip(("confidence", "combined", "gain"), aucs, strict=True):
+        stats[f"auc_{name}"], stats[f"auc_{name}_lo"], stats[f"auc_{name}_hi"] = value, lo, hi
+    for name, value in both.coefficients.items():
+        stats[f"coef_{name}"] = value
+    return rows, stats
+
+
 def evaluate(
     predictions: pd.DataFrame,
     scores: pd.DataFrame,
     *,
+    inputs: Sequence[str] | None = None,
     reference_accuracy: Mapping[str, float] | None = None,
+    folds: int = 5,
     n_boot: int = 2000,
     seed: int = 0,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rule "trust the most aligned model" against the baselines, on the disagreements.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Every rule, per source, against the baselines on the disputed inputs.
 
     Args:
         predictions: every evaluated input x model (agreements included: they define the
             best-on-average model unless ``reference_accuracy`` is given).
-        scores: alignment per input x model x source (:func:`judge_scores`,
-            :func:`human_scores`). A source is evaluated on the disagreement inputs where it
-            scored every model.
+        scores: alignment per input x model x source (:mod:`percalign.trust.sources`). A
+            source is evaluated on the disputed inputs where it scored every model.
+        inputs: the disputed inputs to evaluate (default: all of them), e.g. a sample.
         reference_accuracy: accuracy per model that names the best-on-average model
             (default: accuracy over all rows of ``predictions``).
+        folds: cross-validation folds of the ``confidence+alignment`` rule.
         n_boot, seed: bootstrap of CIs that are not binomial and of the paired differences.
 
     Returns:
-        ``(per_input, summary)``. per_input: one row per disagreement input with the label,
-        each model's prediction and confidence, each source's alignment per model, pick and
-        outcome. summary: one row per method (``rule:SOURCE`` and each baseline) with
-        ``inputs``, ``accuracy`` and its 95% CI, and for the rules the paired difference to
-        each baseline with its bootstrap CI.
+        ``(per_input, summary, confidence)``. per_input: one row per evaluated input with
+        the label, each model's prediction and confidence, each source's alignment per
+        model, each rule's pick and outcome. summary: one row per method (``RULE:SOURCE``
+        and each baseline) with ``inputs``, ``accuracy`` and its 95% CI, and for the rules
+        the paired difference to each baseline with its bootstrap CI. confidence: per source,
+        AUC and pick accuracy of the confidence-only and the confidence+alignment models.
     """
-    _require(predictions, PREDICTION_COLUMNS, "predictions")
-    _require(scores, SCORE_COLUMNS, "scores")
+    require(predictions, PREDICTION_COLUMNS, "predictions")
+    require(scores, SCORE_COLUMNS, "scores")
     check_int("evaluate", "n_boot", n_boot, low=100)
+    check_int("evaluate", "folds", folds, low=2)
     pred = predictions.copy()
     pred["input_id"] = pred["input_id"].astype(str)
     pred["right"] = pred["predicted"] == pred["label"]
@@ -188,68 +220,179 @@ def evaluate(
     )
     best_model = max(models, key=lambda m: (reference[m], -models.index(m)))
     disputed = disagreements(pred)
+    if inputs is not None:
+        wanted = {str(i) for i in inputs}
+        disputed = [i for i in disputed if i in wanted]
     if not disputed:
         raise ConfigError(
             "The models agree on every input, so there is nothing to decide; use more inputs "
             "(--n-images) or models that differ more."
         )
-    sources = list(dict.fromkeys(scores["source"]))
-    by_input = {k: g for k, g in pred.groupby("input_id", sort=False)}
-    scored = {k: g for k, g in scores.groupby(["input_id", "source"], sort=False)}
-    rows = []
+    scored = standardize(_complete(scores, models, disputed))
+    sources = list(dict.fromkeys(scored["source"]))
+    by_input = {k: g.set_index("model") for k, g in pred.groupby("input_id", sort=False)}
+    rows: dict[str, dict[str, object]] = {}
     for input_id in disputed:
-        group = by_input[input_id].set_index("model")
-        right = group["right"].to_dict()
+        group = by_input[input_id]
         row: dict[str, object] = {"input_id": input_id, "label": group["label"].iloc[0]}
-        for m in models:
+        confidence = group["confidence"].to_numpy(dtype=np.float64)
+        for m, c in zip(group.index, confidence, strict=True):
             row[f"pred:{m}"] = group.at[m, "predicted"]
-            row[f"conf:{m}"] = round(float(group.loc[m, "confidence"]), 4)
-        conf = group["confidence"]
-        votes = group["predicted"].value_counts()
-        top = votes[votes == votes.max()].index
-        row["random"] = _share(models, right)
-        row["max-softmax"] = _share(conf[conf == conf.max()].index.tolist(), right)
-        row["best-on-average"] = float(right[best_model])
-        row["majority"] = float(np.mean([lab == row["label"] for lab in top]))
-        row["oracle"] = float(any(right.values()))
-        for source in sources:
-            s = scored.get((input_id, source))
-            if s is None or set(s["model"]) != set(models):
-                row[f"pick:{source}"] = None
-                row[f"rule:{source}"] = np.nan
-                continue
-            for _, r in s.iterrows():
-                row[f"align:{source}:{r['model']}"] = round(float(r["alignment"]), 4)
-            picked = _pick(s)
-            row[f"pick:{source}"] = "|".join(picked)
-            row[f"rule:{source}"] = _share(picked, right)
-        rows.append(row)
-    per_input = pd.DataFrame(rows)
-    methods = [f"rule:{s}" for s in sources] + list(BASELINES)
+            row[f"conf:{m}"] = round(float(c), 4)
+        row.update(_baselines(group, models, best_model))
+        rows[input_id] = row
+    confidence_rows = []
+    for source in sources:
+        mine = scored[scored["source"] == source]
+        for input_id, s in mine.groupby("input_id", sort=False):
+            row, right = rows[str(input_id)], by_input[str(input_id)]["right"].to_dict()
+            for model, value in zip(s["model"], s["alignment"], strict=True):
+                row[f"align:{source}:{model}"] = round(float(value), 4)
+            for rule, (first, second) in {
+                "absolute": ("alignment", "margin"),
+                "standardized": ("z_alignment", "z_margin"),
+            }.items():
+                picked = _pick(s, first, second)
+                row[f"pick:{rule}:{source}"] = "|".join(picked)
+                row[f"{rule}:{source}"] = _share(picked, right)
+        fitted = _combined(pred, mine, folds, n_boot, seed)
+        if fitted is None:
+            continue
+        probabilities, stats = fitted
+        outcome: dict[str, dict[str, float]] = {"confidence": {}, "combined": {}}
+        for key, p in probabilities.groupby("input_id", sort=False):
+            row, right = rows[str(key)], p.set_index("model")["right"].to_dict()
+            for kind in outcome:
+                picked = _pick(p.assign(none=np.nan), f"p_{kind}", "none")
+                outcome[kind][str(key)] = _share(picked, right)
+            row["pick:confidence+alignment:" + source] = "|".join(
+                _pick(p.assign(none=np.nan), "p_combined", "none")
+            )
+            row["confidence+alignment:" + source] = outcome["combined"][str(key)]
+        ids = list(outcome["combined"])
+        entry: dict[str, Any] = {
+            "source": source,
+            "source_label": source_label(source),
+            "inputs": len(ids),
+            **stats,
+        }
+        for kind in ("confidence", "combined"):
+            values = np.array([outcome[kind][i] for i in ids])
+            lo, hi, _ = _interval(values, n_boot, seed)
+            entry[f"accuracy_{kind}"], entry[f"accuracy_{kind}_lo"] = values.mean(), lo
+            entry[f"accuracy_{kind}_hi"] = hi
+        gain = paired_difference(
+            np.array([outcome["combined"][i] for i in ids]),
+            np.array([outcome["confidence"][i] for i in ids]),
+            n_boot,
+            seed,
+        )
+        entry["accuracy_gain"], entry["accuracy_gain_lo"], entry["accuracy_gain_hi"] = gain
+        confidence_rows.append(entry)
+    per_input = pd.DataFrame(list(rows.values()))
+    summary = _summary(per_input, sources, best_model, n_boot, seed)
+    return per_input, summary, pd.DataFrame(confidence_rows)
+
+
+def _summary(
+    per_input: pd.DataFrame, sources: list[str], best_model: str, n_boot: int, seed: int
+) -> pd.DataFrame:
+    methods = [(rule, s) for s in sources for rule in RULES]
+    methods = [(r, s) for r, s in methods if f"{r}:{s}" in per_input]
     summary = []
-    for method in methods:
+    for rule, source in [*methods, *((b, "") for b in BASELINES)]:
+        method = f"{rule}:{source}" if source else rule
         kept = per_input[per_input[method].notna()]
         values = kept[method].to_numpy(dtype=np.float64)
         lo, hi, how = _interval(values, n_boot, seed)
+        detail = RULES.get(rule) or BASELINES[rule]
+        if rule == "best-on-average":
+            detail = f"model {best_model}"
         entry: dict[str, object] = {
             "method": method,
+            "rule": rule,
+            "source": source,
+            "source_label": source_label(source) if source else "",
             "inputs": len(values),
             "accuracy": float(values.mean()) if len(values) else np.nan,
             "lo": lo,
             "hi": hi,
             "ci": how,
-            "detail": f"model {best_model}"
-            if method == "best-on-average"
-            else BASELINES.get(method, "trust the model whose IRIs are most aligned"),
+            "detail": detail,
         }
-        if method.startswith("rule:"):
+        if source:
             for base in BASELINES:
-                diff = values - kept[base].to_numpy(dtype=np.float64)
-                d_lo, d_hi = bootstrap_ci(diff, n_boot, seed)
-                entry[f"vs {base}"] = float(diff.mean()) if len(diff) else np.nan
-                entry[f"vs {base} lo"], entry[f"vs {base} hi"] = d_lo, d_hi
+                diff, d_lo, d_hi = paired_difference(
+                    values, kept[base].to_numpy(dtype=np.float64), n_boot, seed
+                )
+                entry[f"vs {base}"], entry[f"vs {base} lo"], entry[f"vs {base} hi"] = (
+                    diff,
+                    d_lo,
+                    d_hi,
+                )
         summary.append(entry)
-    return per_input, pd.DataFrame(summary)
+    return pd.DataFrame(summary)
+
+
+def inputs_needed(accuracy: float, half_width: float = 0.10) -> int:
+    """Inputs for a 95% (normal-approximation) CI half-width of ``half_width`` at ``accuracy``.
+
+    >>> inputs_needed(0.5)
+    97
+    """
+    p = min(max(float(accuracy), 0.05), 0.95) if accuracy == accuracy else 0.5
+    return int(np.ceil(1.959964**2 * p * (1 - p) / half_width**2))
+
+
+def _span(diff: float, lo: float, hi: float, scale: float, fmt: str, unit: str) -> str:
+    values = [fmt.format(scale * v) for v in (diff, lo, hi)]
+    return f"{values[0]}{unit} [{values[1]}, {values[2]}]"
+
+
+def _relation(diff: float, lo: float, hi: float, what: str) -> str:
+    numbers = _span(diff, lo, hi, 100, "{:+.1f}", " points")
+    if lo > 0:
+        return f"beat {what} ({numbers})"
+    if hi < 0:
+        return f"did worse than {what} ({numbers})"
+    return f"was not distinguishable from {what} ({numbers})"
+
+
+def verdict(summary: pd.DataFrame, confidence: pd.DataFrame) -> str:
+    """The answer in one sentence, whatever it is: the most accurate rule against max-softmax
+    and random, and whether alignment adds to confidence for that rule's source."""
+    rules = summary[summary["source"].fillna("").astype(str) != ""]
+    if rules.empty:
+        return "No source scored every model on a disputed input, so no rule was evaluated."
+    best = rules.sort_values("accuracy", ascending=False, kind="stable").iloc[0]
+    text = (
+        f"On {int(best['inputs'])} disputed inputs the most accurate of {len(rules)} alignment "
+        f"rules, {best['method']} ({100 * best['accuracy']:.1f}%), "
+        + _relation(
+            best["vs max-softmax"],
+            best["vs max-softmax lo"],
+            best["vs max-softmax hi"],
+            "the most confident model",
+        )
+        + " and "
+        + _relation(best["vs random"], best["vs random lo"], best["vs random hi"], "random")
+    )
+    row = confidence[confidence["source"] == best["source"]] if len(confidence) else confidence
+    if len(row):
+        r = row.iloc[0]
+        gain = _span(r["auc_gain"], r["auc_gain_lo"], r["auc_gain_hi"], 1, "{:+.3f}", "")
+        if r["auc_gain_lo"] > 0:
+            effect = "raised"
+        elif r["auc_gain_hi"] < 0:
+            effect = "lowered"
+        else:
+            effect = "did not measurably change"
+        text += (
+            f"; adding {r['source_label']}'s alignment to confidence {effect} the AUC for "
+            f"telling right from wrong predictions ({r['auc_combined']:.3f} vs "
+            f"{r['auc_confidence']:.3f}, difference {gain})"
+        )
+    return text + "."
 
 
 def select_uncertain(scores: pd.DataFrame, n: int) -> list[str]:
@@ -257,18 +400,18 @@ def select_uncertain(scores: pd.DataFrame, n: int) -> list[str]:
 
     Least certain first: the judges agree least on the pick (share of judges naming the most
     named model), then the gap between the best and second-best model's alignment, averaged
-    over judges, is smallest. Human scores in ``scores`` are ignored.
+    over judges, is smallest. Scores from people and simulated participants are ignored.
     """
-    _require(scores, SCORE_COLUMNS, "scores")
+    require(scores, SCORE_COLUMNS, "scores")
     check_int("select_uncertain", "n", n, low=1)
-    judged = scores[scores["source"] != "humans"]
+    judged = scores[scores["source"].astype(str).str.startswith("judge:")]
     if judged.empty:
         raise ConfigError("No judge scores to select from; give at least one judge.")
     rows: list[tuple[float, float, int, str]] = []
     for input_id, group in judged.groupby("input_id", sort=False):
         picks, gaps = [], []
         for _, s in group.groupby("source", sort=False):
-            picks.append("|".join(_pick(s)))
+            picks.append("|".join(_pick(s, "alignment", "margin")))
             values = np.sort(s["alignment"].to_numpy(dtype=np.float64))[::-1]
             gaps.append(values[0] - values[1] if len(values) > 1 else 1.0)
         agreement = pd.Series(picks).value_counts().iloc[0] / len(picks)
