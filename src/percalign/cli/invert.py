@@ -10,6 +10,7 @@ import torch
 from rich.table import Table
 
 from percalign import data, models
+from percalign._device import resolve_device
 from percalign.cli._console import err, inversion_progress, out
 from percalign.errors import ConfigError
 from percalign.inversion import InversionConfig, parse_objectives, parse_seeds
@@ -50,11 +51,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load_model(args: argparse.Namespace) -> models.Model:
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device} was asked for, but CUDA is not available here.")
+    device = resolve_device(args.device)
     return models.load(
         args.model,
         weights=args.weights,

@@ -54,8 +54,7 @@ def _pct(value: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    from percalign._device import resolve_device
     from percalign.judges import get_judges
     from percalign.models import load
     from percalign.store import check_output
@@ -69,9 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if len(layers) != 1:
         raise ConfigError(f"Trust inverts one layer objective; got {layers}.")
     config = inversion_config(args)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(args.device)
     models = [load(n, device=device) for n in names]
     judges = get_judges(args.judges, device=device) if args.judges.strip() else []
     with inversion_progress("invert") as progress:

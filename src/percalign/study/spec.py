@@ -32,6 +32,7 @@ class Study:
     name: str = "study"
     description: str = ""
     seed: int = 0
+    device: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Inversion:
     batch_size: int = 64
     fake_relu: bool = False
     validity_percentile: float = 1.0
-    device: str = "auto"
+    device: str | None = None
 
     def config(self, loss: str, seed: int, steps: int | None = None) -> Any:
         """The :class:`~percalign.inversion.InversionConfig` of these settings for ``loss``."""
