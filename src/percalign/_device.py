@@ -57,7 +57,9 @@ def resolve_device(requested: str | torch.device | None = AUTO, what: str = "--d
     kind, _, index = text.partition(":")
     if kind not in _KINDS or (index and not index.isdigit()) or (index and kind == "cpu"):
         raise unknown_name(
-            "device", str(requested), ["auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps"],
+            "device",
+            str(requested),
+            ["auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps"],
             where=f"for {what}",
         )
     if kind == "cuda":

@@ -79,7 +79,8 @@ def test_timm_loads_from_a_hugging_face_cache_offline(tmp_path, monkeypatch, no_
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     state = _random_state(lambda: timm.create_model("test_resnet", pretrained=False), seed=5)
-    path = _hf_cache_file(tmp_path / "hf" / "hub", "timm/test_resnet.r160_in1k", "model.safetensors")
+    repo = "timm/test_resnet.r160_in1k"
+    path = _hf_cache_file(tmp_path / "hf" / "hub", repo, "model.safetensors")
     save_file(state, str(path))
 
     model = pa.models.load("timm:test_resnet")  # the default tag, r160_in1k
@@ -99,7 +100,7 @@ def test_timm_offline_without_cache_fails_at_once(tmp_path, monkeypatch, no_down
 
 
 def test_timm_unknown_pretrained_tag_names_close_ones():
-    with pytest.raises(UnknownNameError, match="test_resnet.r160_in1k"):
+    with pytest.raises(UnknownNameError, match=r"test_resnet\.r160_in1k"):
         pa.models.load("timm:test_resnet.r160_in1kk")
 
 

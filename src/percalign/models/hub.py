@@ -118,10 +118,7 @@ class TimmSource:
                 f"timm weights are chosen by a tag in the name ('{name}.TAG'), or are a file; "
                 f"got weights={weights!r}."
             )
-        if pretrained:
-            module = _timm_pretrained(name)
-        else:
-            module = timm.create_model(name, pretrained=False)
+        module = _timm_pretrained(name) if pretrained else timm.create_model(name)
         cfg = timm.data.resolve_data_config({}, model=module)
         get_classifier = getattr(module, "get_classifier", None)
         classifier = get_classifier() if callable(get_classifier) else None
@@ -198,7 +195,7 @@ def _timm_pretrained(name: str) -> nn.Module:
         cfg = get_pretrained_cfg(name)
     except RuntimeError as exc:  # a tag the architecture does not have
         arch = name.split(".", 1)[0]
-        tags = [n for n in timm.list_pretrained(f"{arch}.*")]
+        tags = timm.list_pretrained(f"{arch}.*")
         raise unknown_name(
             "pretrained tag", name, tags, where="of timm", hint="(or pass weights='none')"
         ) from exc
