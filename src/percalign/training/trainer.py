@@ -199,16 +199,18 @@ class _Loader:
     directly. Either way the batches hold the same images, so results do not depend on it.
     """
 
-    def __init__(self, data: LabelledData, device: torch.device) -> None:
+    def __init__(
+        self, data: LabelledData, device: torch.device, workers: bool | None = None
+    ) -> None:
         self.data, self.device = data, device
         self.sampler = _EpochBatches()
         self.loader: DataLoader | None = None
-        if device.type == "cuda":
+        if device.type == "cuda" if workers is None else workers:
             self.loader = DataLoader(
                 TensorDataset(data.images, data.labels),
                 batch_sampler=self.sampler,
                 num_workers=LOADER_WORKERS,
-                pin_memory=True,
+                pin_memory=device.type == "cuda",
                 persistent_workers=True,
             )
 
