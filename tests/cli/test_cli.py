@@ -401,3 +401,27 @@ def test_score_with_exclusions_paper_table_and_power(tmp_path, capsys):
     assert report["participants"].sum() == 1
     assert main(["score", str(path), "--by", "training", "--table", "training,arch"]) == 1
     assert "needs both of its columns" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "head", "features", "pool"),
+    [("resnet50", "fc", 2048, ")"), ("vit_b_16", "heads.head", 768, ", token pool cls)")],
+)
+def test_paper_imagenet_models_at_224_show_their_penultimate(capsys, name, head, features, pool):
+    assert main(["models", "show", name, "--weights", "none", "--depth", "0"]) == 0
+    shown = capsys.readouterr().out
+    assert "3 x 224 x 224" in shown
+    assert "mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)" in shown
+    assert f"penultimate = input of '{head}' ({features} features{pool}" in shown
+
+
+@pytest.mark.slow
+def test_two_224_px_images_invert_for_5_steps_on_cpu(tmp_path):
+    out = tmp_path / "run"
+    argv = ["invert", "--model", "resnet50", "--weights", "none", "--images", "samples"]
+    argv += ["--n-images", "2", "--steps", "5", "--null-images", "4", "--out", str(out)]
+    assert main([*argv, "--device", "cpu"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["iris"]) == 2 and manifest["model"]["input_size"] == [224, 224]
+    assert all(r["layer"] == "penultimate" for r in manifest["iris"])
