@@ -105,7 +105,14 @@ def add_inversion_options(
         "--adversarial-lambda", default="10", help="LPIPS weight of the adversarial loss, or 'auto'"
     )
     g.add_argument("--precision", default="fp32", help="fp32 | bf16 (GPU)")
-    g.add_argument("--channels-last", action="store_true")
+    g.add_argument(
+        "--channels-last", action="store_true", help="run a channels-last copy of the model (GPU)"
+    )
+    g.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the truncated forward and backward (minutes to compile; long GPU runs)",
+    )
 
 
 def inversion_config(args: argparse.Namespace) -> InversionConfig:
@@ -124,6 +131,7 @@ def inversion_config(args: argparse.Namespace) -> InversionConfig:
         share_seeds=getattr(args, "share_seeds", False),
         precision=args.precision,
         channels_last=args.channels_last,
+        compile=args.compile,
     )
 
 
