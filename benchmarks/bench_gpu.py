@@ -5,9 +5,10 @@ CLS token, batch 128; each compiled graph costs about a minute, so ViT runs at o
 to stay within 5 minutes) and mode (``fp32``, ``bf16``,
 ``bf16+compile``) it measures
 
-* ``engine``: image-steps/s of ``percalign.invert`` (regularizer-free loss, Adam, super-noise
-  seeds), timed between two progress reports inside one run, so that compiling, the targets'
-  features and the final 8-bit evaluation are left out;
+* ``engine``: image-steps/s of ``percalign.invert`` (the ``default`` preset's optimizer:
+  sigmoid pixels, Adam; regularizer-free loss, super-noise seeds), timed between two
+  progress reports inside one run, so that compiling, the targets' features and the final
+  8-bit evaluation are left out;
 * ``bare``: a forward pass of the truncated model to the layer and a backward pass to the
   input, in the same precision (and compiled the same way), nothing else;
 * ``overhead`` = engine time / bare time per step (1.0: the engine adds nothing to the
@@ -15,11 +16,11 @@ to stay within 5 minutes) and mode (``fp32``, ``bf16``,
   loss are the rest);
 * ``peak``: the largest GPU memory allocated by the engine run (CUDA only).
 
-Then one throughput line: valid IRIs per GPU-hour with the study's default inversion settings
-(``[inversion]`` defaults of ``study.toml``: Adam, 500 steps, cosine schedule, batch 64, fp32)
-on ResNet-50 with random weights at 224 px, inverting the 16 sample photographs from 4
-super-noise seeds each, judged by the validity gate (1st percentile of the distances between
-the photographs); the gate is defined for any model, trained or not.
+Then one throughput line: valid IRIs per GPU-hour at the ``default`` preset (sigmoid pixels,
+Adam 0.1, cosine, 1000 steps, batch 32, fp32, its seeds super-noise and image) on ResNet-50
+with random weights at 224 px, inverting the 16 sample photographs, judged by the validity
+gate (1st percentile of the distances between the photographs); the gate is defined for any
+model, trained or not.
 
 ``--smoke`` runs the same code on tiny models and sizes on the CPU in about a minute (tests).
 """
@@ -40,6 +41,7 @@ import percalign as pa
 from percalign._device import describe, resolve_device
 from percalign.inversion import InversionConfig
 from percalign.inversion.acceleration import fast_features
+from percalign.inversion.config import PRESETS
 from percalign.inversion.validity import null_distribution
 
 MODES = {"fp32": ("fp32", False), "bf16": ("bf16", False), "bf16+compile": ("bf16", True)}
@@ -115,9 +117,9 @@ def engine_rate(
 ) -> tuple[float, float | None]:
     """Image-steps/s of the engine between step ``warmup`` and the last; peak GiB on CUDA."""
     precision, compile = MODES[mode]
-    config = InversionConfig(
+    config = InversionConfig.from_preset(
+        "default",
         steps=warmup + steps,
-        optimizer="adam",
         batch_size=case.batch,
         precision=precision,
         compile=compile,
@@ -148,24 +150,24 @@ def engine_rate(
 def valid_per_hour(device: str, smoke: bool) -> dict[str, float | int | str]:
     """Valid IRIs per GPU-hour with the study's default inversion settings."""
     from percalign.data import load_images
-    from percalign.study.spec import Inversion
 
     name, size = ("tiny-cnn", 32) if smoke else ("resnet50", 224)
     model = _load(Case("", name, size, "penultimate", 0), device)
     photos = load_images("samples", size=model.spec.input_size).images
-    defaults = Inversion()
-    config = defaults.config("regularizer-free", seed=0, steps=10 if smoke else None)
-    null = null_distribution(model, photos, "penultimate", percentile=defaults.validity_percentile)
+    preset = PRESETS["default"]
+    config = InversionConfig.from_preset("default", **({"steps": 10} if smoke else {}))
+    null = null_distribution(model, photos, "penultimate", percentile=1.0)
     _sync(model.device)
     start = time.perf_counter()
-    result = pa.invert(model, photos, seeds="super-noise:4", config=config)
+    result = pa.invert(model, photos, seeds=preset.seeds, config=config)
     _sync(model.device)
     seconds = time.perf_counter() - start
     valid = int(null.valid(result.distance).sum())
     return {
         "model": f"{name} (random weights, {size} px)",
-        "settings": f"{config.optimizer}, {config.steps} steps, {config.schedule}, "
-        f"batch {config.batch_size}, {config.precision}",
+        "settings": f"preset default: {config.parameterization} pixels, {config.optimizer} "
+        f"{config.resolved_lr:g}, {config.steps} steps, {config.schedule}, batch "
+        f"{config.batch_size}, {config.precision}, seeds {preset.seeds}",
         "iris": len(result),
         "valid": valid,
         "seconds": round(seconds, 2),

@@ -3,7 +3,7 @@
 # ResNet-50 (224 px, penultimate, batches 32/128) and ViT-B/16 (224 px, CLS), each in fp32,
 # bf16 and bf16 + torch.compile: engine image-steps/s, the ratio to a bare forward+backward
 # of the truncated model in the same precision, peak memory; then valid IRIs per GPU-hour with
-# the study's default inversion settings on a random-weight ResNet-50.
+# the default preset on a random-weight ResNet-50.
 #   benchmarks/gpu.sh                    # on a CUDA machine
 #   benchmarks/gpu.sh --smoke            # tiny models on the CPU, about a minute (the tests run it)
 #   benchmarks/gpu.sh --json gpu.json    # also keep the table

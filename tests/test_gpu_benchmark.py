@@ -31,7 +31,7 @@ def test_gpu_sh_smoke_prints_the_table_and_the_throughput_line(tmp_path):
         assert row["engine_image_steps_per_s"] > 0 and row["bare_image_steps_per_s"] > 0
         assert row["overhead"] > 0 and row["peak_gib"] is None  # no peak memory on the CPU
     line = result["valid_per_hour"]
-    assert line["iris"] == 64 and 0 <= line["valid"] <= 64
+    assert line["iris"] == 32 and 0 <= line["valid"] <= 32  # 16 photos x (noise, image)
     assert any(s.startswith("valid IRIs per GPU-hour: ") for s in lines)
 
 

@@ -47,6 +47,35 @@ def test_acceptance_invert_command(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["OUT"]  # no temporary folder left
 
 
+def test_invert_without_optimizer_options_uses_the_default_preset(tmp_path, capsys):
+    out = tmp_path / "d"
+    code = main(["invert", "--model", "tiny-cnn", "--n-images", "4", "--split", "test",
+                 "--seeds", "super-noise", "--out", str(out)])
+    assert code == 0
+    config = json.loads((out / "manifest.json").read_text())["config"]
+    assert config["preset"] == "default" and config["parameterization"] == "sigmoid"
+    assert (config["optimizer"], config["lr"], config["steps"]) == ("adam", 0.1, 1000)
+    printed = capsys.readouterr()
+    assert "preset default: sigmoid pixels, adam, lr 0.1, cosine" in printed.err
+    assert "first valid" in printed.out
+
+
+def test_paper_preset_and_stop_at_valid_are_recorded(tmp_path):
+    out = tmp_path / "p"
+    code = main(["invert", "--model", "tiny-cnn", "--n-images", "2", "--preset", "paper",
+                 "--steps", "20", "--stop-at", "valid:0.5", "--out", str(out)])
+    assert code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    config = manifest["config"]
+    assert config["preset"] is None  # paper settings but 20 steps: not the paper's loop
+    assert (config["parameterization"], config["optimizer"], config["lr"]) == (
+        "pixel", "normalized-gd", 1.0)
+    assert config["stop_at_valid"] == 0.5
+    assert {r["seed_type"] for r in manifest["iris"]} == {"super-noise"}  # the preset's seeds
+    for r in manifest["iris"]:
+        assert {"at_zero", "at_one", "first_valid_step"} <= r.keys()
+
+
 def test_resnet18_random_weights_at_64(tmp_path, capsys):
     code = main(
         [
@@ -90,6 +119,12 @@ def test_resnet18_random_weights_at_64(tmp_path, capsys):
         (["--device", "cdua"], "Unknown device 'cdua' for --device. Did you mean 'cuda'"),
         (["--n-images", "0"], "'n' parameter of load_images"),
         (["--steps", "many"], "invalid int value"),
+        (["--preset", "papr"], "Unknown inversion preset 'papr'. Did you mean 'paper'"),
+        (["--parameterization", "sigmod"], "Did you mean 'sigmoid'"),
+        (["--loss", "adversarial", "--adversary", "sism"], "Unknown judge 'sism'"),
+        (["--stop-at", "valid", "--null-images", "1"], "--stop-at valid needs the validity null"),
+        (["--stop-at", "soon"], "--stop-at takes 'valid' or 'valid:MARGIN'"),
+        (["--stop-at", "valid:2"], "'stop_at_valid' parameter of InversionConfig"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys, args, message):

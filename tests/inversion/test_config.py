@@ -29,14 +29,50 @@ def test_objectives_parse_weights():
 
 
 def test_config_resolves_and_records_defaults():
-    cfg = InversionConfig(optimizer="adam")
+    cfg = InversionConfig(optimizer="adam", parameterization="pixel", steps=5000)
     d = cfg.to_dict()
     assert (
         d["lr"] == 0.02
         and d["record_every"] == 50
         and d["loss_spec"]["name"] == ("regularizer-free")
+        and d["preset"] is None
+        and d["parameterization"] == "pixel"
+        and d["parameterization_eps"] == 0.0
     )
-    assert InversionConfig().resolved_lr == 1.0  # the paper's step size
+    paper = InversionConfig(
+        optimizer="normalized-gd", parameterization="pixel", steps=5000, schedule="constant"
+    )
+    assert paper.resolved_lr == 1.0 and paper.preset == "paper"  # the paper's step size
+    assert InversionConfig(optimizer="normalized-gd").resolved_lr == 4.0  # on logits
+
+
+def test_defaults_are_the_default_preset_and_presets_name_every_setting():
+    default = InversionConfig()
+    assert default.to_dict() == InversionConfig.from_preset("default").to_dict()
+    assert default.preset == "default"
+    d = default.to_dict()
+    assert d["preset"] == "default" and d["parameterization"] == "sigmoid"
+    assert d["parameterization_eps"] == 1e-3 and d["lr"] == 0.1
+    paper = InversionConfig.from_preset("paper")
+    assert (paper.parameterization, paper.optimizer, paper.resolved_lr, paper.steps) == (
+        "pixel",
+        "normalized-gd",
+        1.0,
+        5000,
+    )
+    assert paper.schedule == "constant" and paper.early_stop is None
+    assert InversionConfig.from_preset("paper", steps=10).preset is None
+    # the Fourier family brings its own parameterization, whatever the field says
+    assert InversionConfig(loss="fourier").resolved_parameterization == "fourier"
+
+
+def test_unknown_preset_and_parameterization_name_close_matches():
+    with pytest.raises(UnknownNameError, match="Did you mean 'paper'"):
+        InversionConfig.from_preset("papr")
+    with pytest.raises(UnknownNameError, match="Did you mean 'sigmoid'"):
+        InversionConfig(parameterization="sigmoidal")
+    with pytest.raises(UnknownNameError, match="loss family 'fourier'"):
+        InversionConfig(parameterization="fourier")
 
 
 @pytest.mark.parametrize(
@@ -51,6 +87,8 @@ def test_config_resolves_and_records_defaults():
         ("p", 0.5, "'p' parameter"),
         ("adversarial_lambda", "often", "'adversarial_lambda' parameter"),
         ("early_stop", -1.0, "'early_stop' parameter"),
+        ("stop_at_valid", 0.0, "'stop_at_valid' parameter"),
+        ("stop_at_valid", 1.5, "'stop_at_valid' parameter"),
         ("batch_size", 0, "'batch_size' parameter"),
         ("seed", -1, "'seed' parameter"),
         ("precision", "fp16", "'precision' parameter"),

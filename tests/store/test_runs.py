@@ -14,6 +14,7 @@ def run():
     model = pa.models.load("tiny-cnn")
     images = pa.data.load_images("digits", 4, size=32)
     targets = pa.data.to_channels(images.images, 3)
+    nulls = {o: null_distribution(model, targets, o) for o in ("block2", "penultimate")}
     result = invert(
         model,
         targets,
@@ -21,8 +22,8 @@ def run():
         seeds="super-noise,image",
         labels=images.labels,
         config=InversionConfig(steps=5, optimizer="adam"),
+        thresholds={name: null.threshold for name, null in nulls.items()},
     )
-    nulls = {o: null_distribution(model, targets, o) for o in ("block2", "penultimate")}
     return model, images, result, nulls
 
 
@@ -48,7 +49,14 @@ def test_run_folder_has_images_and_a_complete_manifest(tmp_path, run):
     )
     m = read_manifest(out)
     assert m["model"]["weights_sha256"] == model.weights_sha256
-    assert m["config"]["steps"] == 5 and m["config"]["lr"] == 0.02
+    assert m["config"]["steps"] == 5 and m["config"]["lr"] == 0.1
+    assert m["config"]["parameterization"] == "sigmoid" and m["config"]["preset"] is None
+    assert m["config"]["parameterization_eps"] == 1e-3
+    for rec, i in zip(m["iris"], range(len(result))):  # the convergence diagnostics
+        assert rec["at_zero"] == pytest.approx(float((result.iris[i] == 0).float().mean()), abs=1e-4)
+        assert rec["at_one"] == pytest.approx(float((result.iris[i] == 1).float().mean()), abs=1e-4)
+        step = int(result.first_valid_step[i])
+        assert rec["first_valid_step"] == (None if step < 0 else step)
     assert m["packages"]["torch"] and "git_commit" in m["code"] and m["note"] == "x"
     assert len(m["iris"]) == len(result) == 16 and len(m["targets"]) == 4
     for rec in m["iris"]:

@@ -25,7 +25,7 @@ from percalign.study.serve import local_survey
 from percalign.survey.bots import run_bots
 from percalign.trust import analyze
 
-CONFIG = InversionConfig(steps=60, optimizer="adam", lr=0.05, schedule="cosine")
+CONFIG = InversionConfig.from_preset("default", steps=60)
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,10 @@ from percalign._device import resolve_device
 from percalign.cli._console import err, inversion_progress, out
 from percalign.errors import ConfigError
 from percalign.inversion import InversionConfig, parse_objectives, parse_seeds
-from percalign.inversion.config import LOSS_FAMILIES
+from percalign.inversion.config import LOSS_FAMILIES, PRESETS
 from percalign.inversion.steps import STEP_RULES
-from percalign.judges.lpips import LPIPS
-from percalign.store import check_output
+from percalign.judges.registry import JUDGE_NAMES
+from percalign.store import check_output, gate_warnings, read_manifest
 from percalign.study.tasks import invert_images
 
 
@@ -63,14 +63,12 @@ def load_model(args: argparse.Namespace) -> models.Model:
     )
 
 
-def add_inversion_options(
-    parser: argparse.ArgumentParser,
-    *,
-    steps: int = 5000,
-    optimizer: str = "normalized-gd",
-    schedule: str = "constant",
-) -> None:
-    """Objective and optimizer options (shared by every command that inverts)."""
+def add_inversion_options(parser: argparse.ArgumentParser, *, preset: str = "default") -> None:
+    """Objective and optimizer options (shared by every command that inverts).
+
+    The optimizer settings start from ``--preset`` (default ``preset``); each option given
+    overrides the preset's value.
+    """
     g = parser.add_argument_group("objective and optimizer")
     g.add_argument(
         "--layer",
@@ -84,10 +82,22 @@ def add_inversion_options(
         default="regularizer-free",
         help="loss family: " + " | ".join(LOSS_FAMILIES) + " (combine with +)",
     )
-    g.add_argument("--optimizer", default=optimizer, help=" | ".join(STEP_RULES))
-    g.add_argument("--lr", type=float, default=None, help="step size (default per optimizer)")
-    g.add_argument("--schedule", default=schedule, help="constant | step | cosine")
-    g.add_argument("--steps", type=int, default=steps, help=f"steps per image (default: {steps})")
+    g.add_argument(
+        "--preset",
+        default=preset,
+        help="optimizer settings to start from: "
+        + "; ".join(f"{p.name}: {p.about}" for p in PRESETS.values())
+        + f" (default: {preset}); the options below override it",
+    )
+    g.add_argument(
+        "--parameterization",
+        default=None,
+        help="pixel (clamped to [0, 1], the paper's) | sigmoid (pixels = sigmoid(z))",
+    )
+    g.add_argument("--optimizer", default=None, help=" | ".join(STEP_RULES))
+    g.add_argument("--lr", type=float, default=None, help="step size")
+    g.add_argument("--schedule", default=None, help="constant | step | cosine")
+    g.add_argument("--steps", type=int, default=None, help="steps per image")
     g.add_argument("--batch-size", type=int, default=32)
     g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     g.add_argument(
@@ -102,7 +112,24 @@ def add_inversion_options(
         help="stop an image once its distance is at most this (default: never)",
     )
     g.add_argument(
-        "--adversarial-lambda", default="10", help="LPIPS weight of the adversarial loss, or 'auto'"
+        "--stop-at",
+        default=None,
+        metavar="valid[:MARGIN]",
+        help="stop an image once its distance is below the validity threshold times MARGIN "
+        "(default 1; needs the validity null)",
+    )
+    g.add_argument(
+        "--adversary",
+        default=None,
+        help="the adversarial loss's perceptual distance: any differentiable judge ("
+        + ", ".join(JUDGE_NAMES)
+        + "; default: lpips-alex)",
+    )
+    g.add_argument(
+        "--adversarial-lambda",
+        default=None,
+        help="weight of the adversarial loss's perceptual term, or 'auto' (default: 10 for "
+        "lpips-alex, else auto)",
     )
     g.add_argument("--precision", default="fp32", help="fp32 | bf16 (GPU)")
     g.add_argument(
@@ -115,17 +142,42 @@ def add_inversion_options(
     )
 
 
+def _stop_at(text: str | None) -> float | None:
+    """The margin of ``--stop-at valid[:MARGIN]``."""
+    if text is None:
+        return None
+    kind, _, margin = text.partition(":")
+    if kind != "valid":
+        raise ConfigError(f"--stop-at takes 'valid' or 'valid:MARGIN'; got {text!r}.")
+    try:
+        return float(margin) if margin else 1.0
+    except ValueError:
+        raise ConfigError(
+            f"--stop-at valid:MARGIN needs a number in (0, 1] as MARGIN; got {margin!r}."
+        ) from None
+
+
 def inversion_config(args: argparse.Namespace) -> InversionConfig:
     """The :class:`InversionConfig` of the options of :func:`add_inversion_options`."""
-    return InversionConfig(
-        steps=args.steps,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        schedule=args.schedule,
+    given = {
+        "parameterization": args.parameterization,
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "schedule": args.schedule,
+        "steps": args.steps,
+    }
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if "optimizer" in overrides and "lr" not in overrides:
+        overrides["lr"] = None  # the new optimizer's own default, not the preset's step size
+    return InversionConfig.from_preset(
+        args.preset,
+        **overrides,
         loss=args.loss,
+        adversary=args.adversary or "lpips-alex",
         adversarial_lambda=_lambda(args.adversarial_lambda),
         fake_relu=args.fake_relu,
         early_stop=args.early_stop,
+        stop_at_valid=_stop_at(args.stop_at),
         batch_size=args.batch_size,
         seed=args.seed,
         share_seeds=getattr(args, "share_seeds", False),
@@ -158,9 +210,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--split", default="all", help="all | train | test (digits)")
     g.add_argument(
         "--seeds",
-        default="super-noise",
+        default=None,
         help="seed types, comma-separated, each optionally :COUNT; of "
-        "super-noise, light-noise, uniform, white, black, grey, image",
+        "super-noise, light-noise, uniform, white, black, grey, image (default: the "
+        "preset's: " + "; ".join(f"{p.name}: {p.seeds}" for p in PRESETS.values()) + ")",
     )
     g.add_argument(
         "--share-seeds",
@@ -181,8 +234,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _lambda(text: str) -> float | str:
-    if text == "auto":
+def _lambda(text: str | None) -> float | str | None:
+    if text is None or text == "auto":
         return text
     try:
         return float(text)
@@ -195,6 +248,7 @@ def _lambda(text: str) -> float | str:
 def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.overwrite)  # fail before any work
     config = inversion_config(args)
+    seeds = args.seeds or PRESETS[args.preset].seeds
     layers = layer_list(args)
     objectives = parse_objectives(layers)
     model = load_model(args)
@@ -206,13 +260,22 @@ def run(args: argparse.Namespace) -> int:
     chosen = data.choose(every, args.n_images, args.seed)
     pool = data.choose(every, min(args.null_images, len(every)), args.seed + 1)
 
-    parse_seeds(args.seeds)  # every bad input fails before any work or output
-    perceptual = LPIPS("alex").to(model.device) if config.loss_spec.adversarial else None
+    parse_seeds(seeds)  # every bad input fails before any work or output
+    if config.stop_at_valid is not None and args.null_images < 2:
+        raise ConfigError(
+            "--stop-at valid needs the validity null: give --null-images of at least 2."
+        )
+    perceptual = None
+    if config.loss_spec.adversarial:  # build it (and fail on a bad --adversary) before any work
+        from percalign.judges.registry import get_adversary
+
+        perceptual = get_adversary(config.adversary, model.device)
     err.print(
         f"Inverting {model.spec.name} at {', '.join(o.name for o in objectives)}: "
-        f"{len(chosen)} targets x seeds {args.seeds}, {config.steps} steps "
-        f"({config.optimizer}, lr {config.resolved_lr:g}, loss {config.loss}) "
-        f"on {model.device}"
+        f"{len(chosen)} targets x seeds {seeds}, {config.steps} steps "
+        f"(preset {config.preset or 'none (custom settings)'}: "
+        f"{config.resolved_parameterization} pixels, {config.optimizer}, lr "
+        f"{config.resolved_lr:g}, {config.schedule}; loss {config.loss}) on {model.device}"
     )
     started = time.perf_counter()
     with inversion_progress("invert") as progress:
@@ -221,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
             model,
             chosen,
             layers=[o.name for o in objectives],
-            seeds=args.seeds,
+            seeds=seeds,
             config=config,
             null_pool=pool,
             validity_percentile=args.validity_percentile,
@@ -232,8 +295,9 @@ def run(args: argparse.Namespace) -> int:
         )
     elapsed = time.perf_counter() - started
     table = Table(title=f"IRIs of {model.spec.name} -> {args.out}")
-    for col in ("layer", "seed", "IRIs", "median dist.", "seed dist.", "valid"):
+    for col in ("layer", "seed", "IRIs", "median dist.", "seed dist.", "valid", "first valid"):
         table.add_column(col)
+    table.add_column("at 0 / at 1")
     for objective in objectives:
         for kind in dict.fromkeys(result.seed_kind):
             rows = [
@@ -243,6 +307,8 @@ def run(args: argparse.Namespace) -> int:
             ]
             idx = torch.tensor(rows)
             valid = nulls[objective.name].valid(result.distance[idx])
+            first = result.first_valid_step[idx]
+            first = first[first >= 0]
             table.add_row(
                 objective.name,
                 kind,
@@ -250,12 +316,17 @@ def run(args: argparse.Namespace) -> int:
                 f"{result.distance[idx].median():.4f}",
                 f"{result.seed_distance[idx].median():.4f}",
                 f"{int(valid.sum())}/{len(rows)}",
+                f"step {int(first.median())}" if len(first) else "never",
+                f"{result.at_zero[idx].mean():.0%} / {result.at_one[idx].mean():.0%}",
             )
     out.print(table)
+    for line in gate_warnings(read_manifest(args.out)):
+        err.print(f"[yellow]Warning:[/] {line}")
     out.print(
         f"dist.: relative representation distance of the saved 8-bit IRI; valid: below "
         f"percentile {args.validity_percentile:g} of the distances between distinct natural "
-        "images."
+        "images; first valid: median step at which IRIs first got below it while optimized; at 0 / at 1: "
+        "share of the IRIs' pixel values at the bounds."
     )
     out.print(
         f"Wrote {len(result)} IRIs in {elapsed:.1f} s: {args.out}/iris, targets in "

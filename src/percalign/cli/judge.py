@@ -9,7 +9,9 @@ from rich.table import Table
 
 from percalign._device import resolve_device
 from percalign.cli._console import err, out
+from percalign.errors import ConfigError
 from percalign.judges import METRICS, Ensemble, get_judges, summarize
+from percalign.judges.metric import held_out_judge
 from percalign.store import read_manifest
 from percalign.study.tasks import JUDGMENTS, judge_folder
 
@@ -49,8 +51,19 @@ def _pct(row, metric: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    iris = read_manifest(args.folder)["iris"]  # a bad folder fails before judges load
-    judges = get_judges(args.judges, device=resolve_device(args.device))
+    manifest = read_manifest(args.folder)  # a bad folder fails before judges load
+    iris = manifest["iris"]
+    wanted = [n.strip() for n in args.judges.split(",") if n.strip()]
+    held = held_out_judge(manifest)
+    if held in wanted:
+        wanted.remove(held)
+        err.print(f"{held} held out: it is the adversary of this run's adversarial loss")
+        if not wanted:
+            raise ConfigError(
+                f"The only judge given, {held}, is this run's adversary; judge it with others "
+                "(for example --judges pixel,ssim,ms-ssim)."
+            )
+    judges = get_judges(wanted, device=resolve_device(args.device))
     if args.ensemble:
         judges.append(Ensemble(list(judges)))
     names = ", ".join(j.name for j in judges)

@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda... (default: auto)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    add_inversion_options(p, steps=500, optimizer="adam", schedule="cosine")
+    add_inversion_options(p)
     p.set_defaults(run=run)
 
 

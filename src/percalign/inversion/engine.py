@@ -5,13 +5,14 @@ Pure compute: no files, no printing; progress goes to a callback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
-from percalign.errors import InputShapeError, NumericalError
+from percalign.errors import ConfigError, InputShapeError, NumericalError
 from percalign.inversion.acceleration import fast_features, model_for_run
 from percalign.inversion.config import InversionConfig, Objective, parse_objectives
 from percalign.inversion.objective import feature_norm, relative_distance
@@ -56,6 +57,11 @@ class InversionResult:
         layer_distance: per layer name, (M,) distances (NaN where an IRI's objective lacks it).
         seed_distance: (M,) the same distance for the seed image, before optimization.
         steps_taken: (M,) steps run per image (fewer than ``config.steps`` after an early stop).
+        first_valid_step: (M,) the first step at which the iterate's distance was below its
+            objective's validity threshold (as optimized, before 8-bit rounding); -1 if never,
+            or if no threshold was given.
+        at_zero, at_one: (M,) share of the 8-bit IRI's values that are exactly 0 and 1 (a
+            saturated image has many; a stalled clamped inversion shows it first).
         curve_steps: steps at which the loss curves were recorded.
         curves: (M, K) representation distance at those steps.
         config: the settings used.
@@ -73,6 +79,9 @@ class InversionResult:
     layer_distance: dict[str, torch.Tensor]
     seed_distance: torch.Tensor
     steps_taken: torch.Tensor
+    first_valid_step: torch.Tensor
+    at_zero: torch.Tensor
+    at_one: torch.Tensor
     curve_steps: list[int]
     curves: torch.Tensor
     config: InversionConfig
@@ -193,6 +202,7 @@ def invert(
     progress: Callable[[Progress], None] | None = None,
     only_targets: Sequence[int] | None = None,
     only_objectives: Sequence[int] | None = None,
+    thresholds: Mapping[str, float] | None = None,
 ) -> InversionResult:
     """Invert ``model``'s representation of each target from each seed, for each objective.
 
@@ -208,7 +218,7 @@ def invert(
         seed_images: pool for ``image`` seeds (default: the other targets).
         seed_labels: labels of ``seed_images``, if known.
         perceptual: differentiable distance (N,) between image batches in [0, 1], used by the
-            adversarial loss (default: calibrated AlexNet-LPIPS, which needs its weights).
+            adversarial loss (default: the judge ``config.adversary``).
         progress: called with a :class:`Progress` as the run advances.
         only_targets, only_objectives: optimize only the IRIs of these target indices and
             objective indices (positions in ``targets`` and ``layers``; default: all), for
@@ -218,6 +228,9 @@ def invert(
             row is bitwise the row of the whole call. A batch that mixes chosen and other
             IRIs is optimized whole and the others dropped: parts whose IRIs per objective
             are a multiple of ``config.batch_size`` waste nothing.
+        thresholds: the validity threshold of each objective, by its name (see
+            :func:`~percalign.inversion.null_distribution`): the step at which each IRI first
+            passes is recorded, and ``config.stop_at_valid`` stops images there.
 
     Returns:
         An :class:`InversionResult` whose rows are ordered by objective, target, seed type
@@ -243,10 +256,18 @@ def invert(
         pool, pool_labels = seed_images.detach().float().cpu(), seed_labels
         if pool_labels is not None and len(pool_labels) != len(pool):
             raise InputShapeError(f"Got {len(pool_labels)} seed labels for {len(pool)} images.")
+    thresholds = dict(thresholds or {})
+    missing = [o.name for o in objectives if o.name not in thresholds]
+    if config.stop_at_valid is not None and missing:
+        raise ConfigError(
+            f"stop_at_valid needs the validity threshold of objective {missing[0]!r}, and none "
+            "was given; pass thresholds= (from null_distribution), or give the CLI natural "
+            "images for the validity null (--null-images > 1)."
+        )
     if config.loss_spec.adversarial and perceptual is None:
-        from percalign.judges.lpips import LPIPS
+        from percalign.judges.registry import get_adversary
 
-        perceptual = LPIPS("alex").to(device)
+        perceptual = get_adversary(config.adversary, device)
     model = model_for_run(model, config.channels_last)  # a copy: the caller's stays as it is
 
     jobs = [
@@ -290,7 +311,9 @@ def invert(
     ]
     to_run = sum(1 for _, chunk in batches if any(chosen[i] for i in chunk))
     runner = _Runner(config, to_run, progress, perceptual)
-    rows: dict[str, list[torch.Tensor]] = {"iris": [], "dist": [], "steps": [], "curves": []}
+    rows: dict[str, list[torch.Tensor]] = {
+        k: [] for k in ("iris", "dist", "steps", "first_valid", "curves")
+    }
     layer_rows: dict[str, list[torch.Tensor]] = {}
     seed_dist = torch.empty(len(jobs))
     lambdas: dict[str, float] = {}
@@ -307,7 +330,14 @@ def invert(
             keep = [k for k, i in enumerate(chunk) if chosen[i]]
             if not keep:
                 continue
-            out = runner.run(state, targets, [jobs[i] for i in chunk], all_seeds[chunk], lam)
+            out = runner.run(
+                state,
+                targets,
+                [jobs[i] for i in chunk],
+                all_seeds[chunk],
+                lam,
+                thresholds.get(objective.name),
+            )
             if len(keep) < len(chunk):
                 out = _rows(out, torch.tensor(keep))
             for field_name in rows:
@@ -318,8 +348,9 @@ def invert(
 
     picked = [i for i in range(len(jobs)) if chosen[i]]
     kept = [jobs[i] for i in picked]
+    iris = torch.cat(rows["iris"])
     return InversionResult(
-        iris=torch.cat(rows["iris"]),
+        iris=iris,
         seeds=all_seeds.cpu() if len(kept) == len(jobs) else all_seeds[picked].cpu(),
         targets=targets.cpu(),
         target_index=torch.tensor([j.target for j in kept]),
@@ -331,6 +362,9 @@ def invert(
         seed_distance=seed_dist if len(kept) == len(jobs) else seed_dist[picked],
         layer_distance={k: torch.cat(v) for k, v in layer_rows.items()},
         steps_taken=torch.cat(rows["steps"]),
+        first_valid_step=torch.cat(rows["first_valid"]),
+        at_zero=(iris == 0).flatten(1).float().mean(1),
+        at_one=(iris == 1).flatten(1).float().mean(1),
         curve_steps=runner.curve_steps,
         curves=torch.cat(rows["curves"]),
         config=config,
@@ -378,6 +412,15 @@ def _rows(out: dict[str, Any], keep: torch.Tensor) -> dict[str, Any]:
     return {**picked, "layers": {k: v[keep] for k, v in out["layers"].items()}}
 
 
+def _stop_distance(config: InversionConfig, threshold: float | None) -> float | None:
+    """The distance at or below which an image stops: the tighter of the two stop rules."""
+    stops = [config.early_stop] if config.early_stop is not None else []
+    if config.stop_at_valid is not None and threshold is not None:
+        # strictly below the threshold: the gate is "distance < threshold"
+        stops.append(float(np.nextafter(threshold * config.stop_at_valid, -np.inf)))
+    return min(stops) if stops else None
+
+
 class _Runner:
     """Optimizes one batch at a time; keeps the progress count across batches."""
 
@@ -413,7 +456,7 @@ class _Runner:
         of the objective's images (not per batch, so batching does not change results).
         """
         cfg = self.config
-        auto = cfg.loss_spec.adversarial and cfg.adversarial_lambda == "auto"
+        auto = cfg.loss_spec.adversarial and cfg.resolved_adversarial_lambda == "auto"
         rep_sum = lp_sum = 0.0
         with torch.no_grad():
             for chunk in batches:
@@ -427,7 +470,7 @@ class _Runner:
             return None
         if auto:
             return rep_sum / max(lp_sum, 1e-12)
-        return float(cfg.adversarial_lambda)
+        return float(cfg.resolved_adversarial_lambda)
 
     def run(
         self,
@@ -436,13 +479,15 @@ class _Runner:
         jobs: list[_Job],
         seeds: torch.Tensor,
         lam: float | None,
+        threshold: float | None,
     ) -> dict[str, Any]:
         cfg, spec = self.config, self.config.loss_spec
         n = len(jobs)
         rows = torch.tensor([j.target for j in jobs], device=seeds.device)
         batch_targets = targets[rows]
         target_feats = state.rows(rows)
-        param = make_param(spec.parameterization, seeds)
+        param = make_param(cfg.resolved_parameterization, seeds)
+        stop_at = _stop_distance(cfg, threshold)
         rule = make_rule(cfg.optimizer, param.params, cfg.momentum)
         draws = None
         if spec.transforms:
@@ -458,40 +503,63 @@ class _Runner:
             )  # (steps, N, 6)
         # With random transforms the loss is noisy, so "best" would be luck: keep the last.
         keep_best = draws is None
-        best = torch.full((n,), float("inf"), device=seeds.device)
+        device = seeds.device
+        best = torch.full((n,), float("inf"), device=device)
         best_image = seeds.clone()
-        active = torch.ones(n, dtype=torch.bool, device=seeds.device)
         steps_taken = torch.full((n,), cfg.steps, dtype=torch.long)
+        first_valid = torch.full((n,), -1, dtype=torch.long, device=device)
+        last_rep = torch.zeros(n, device=device)
+        # The batch rows still optimized: once at most half of them are active (the others
+        # stopped), the batch shrinks to the active ones. Every rule is per image, so this
+        # changes no result, only the work.
+        live = torch.arange(n, device=device)
+        active = torch.ones(n, dtype=torch.bool, device=device)
+        live_targets = batch_targets
         curve = []
         for step in range(cfg.steps + 1):
             image = param.image()
-            seen = image if draws is None else random_affine(image, draws[min(step, cfg.steps - 1)])
+            if draws is None:
+                seen = image
+            else:
+                seen = random_affine(image, draws[min(step, cfg.steps - 1)][live])
             rep, _ = state.distances(seen, target_feats)
             w = spec.representation_weight
             total = rep if w == 1.0 else w * rep
             for fn, weight in self.penalties:
                 total = total + weight * fn(image)
             if lam is not None and self.perceptual is not None:
-                total = total - lam * self.perceptual(image, batch_targets)
+                total = total - lam * self.perceptual(image, live_targets)
             with torch.no_grad():
-                improved = ((total < best) if keep_best else torch.ones_like(active)) & active
-                torch.where(improved, total.detach(), best, out=best)
-                mask = improved.view(-1, 1, 1, 1)
-                torch.where(mask, image.detach(), best_image, out=best_image)
+                was = best[live]
+                improved = ((total < was) if keep_best else torch.ones_like(active)) & active
+                best[live] = torch.where(improved, total.detach(), was)
+                picked = live[improved]
+                best_image[picked] = image.detach()[improved]
+                last_rep[live] = rep.detach().float()
             if step in self._curve_set:
                 _check_finite(total.detach(), step, "loss")
-                curve.append(rep.detach().float().cpu())
+                curve.append(last_rep.cpu().clone())
                 self._report(step, rep)
+            if threshold is not None:
+                newly = (first_valid[live] < 0) & (rep.detach() < threshold)
+                first_valid[live[newly]] = step
             if step == cfg.steps:
                 break  # the last iterate has been scored; no update after it
-            if cfg.early_stop is not None:
-                done = active & (rep.detach() <= cfg.early_stop)
-                steps_taken[done.cpu()] = step
+            if stop_at is not None:
+                done = active & (rep.detach() <= stop_at)
+                steps_taken[live[done].cpu()] = step
                 active &= ~done
                 if not active.any():
                     curve.extend(curve[-1:] * (len(self.curve_steps) - len(curve)))
                     break
             (grad,) = torch.autograd.grad(total.sum(), param.params)
+            if stop_at is not None and int(active.sum()) * 2 <= len(live):
+                keep = torch.nonzero(active).flatten()
+                grad, live, active = grad[keep], live[keep], active[keep]
+                param.select(keep)
+                rule.select(keep)
+                target_feats = {k: (f[keep], nrm[keep]) for k, (f, nrm) in target_feats.items()}
+                live_targets = live_targets[keep]
             lr = learning_rate(
                 cfg.resolved_lr, step, cfg.steps, cfg.schedule, cfg.decay_every, cfg.decay_factor
             )
@@ -507,6 +575,7 @@ class _Runner:
             "iris": iris.cpu(),
             "dist": dist.cpu(),
             "steps": steps_taken,
+            "first_valid": first_valid.cpu(),
             "curves": torch.stack(curve, dim=1),
             "layers": {k: v.cpu() for k, v in per_layer.items()},
         }

@@ -1,20 +1,40 @@
-"""How the optimized variables become an image: pixels, or a decorrelated Fourier spectrum."""
+"""How the optimized variables become an image: clamped pixels, sigmoid pixels, or a
+decorrelated Fourier spectrum.
+
+A parameterization changes how the loss is minimized, not the loss: every one of them maps
+its variables onto images in [0, 1], and the objective is computed on that image alone.
+"""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["FourierImage", "ImageParam", "PixelImage", "make_param"]
+from percalign.errors import unknown_name
+
+__all__ = [
+    "PARAMETERIZATIONS",
+    "SIGMOID_EPS",
+    "FourierImage",
+    "ImageParam",
+    "PixelImage",
+    "SigmoidImage",
+    "make_param",
+]
 
 #: Square root of ImageNet's RGB colour correlation (published with the Lucid library).
 _COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
-_EPS = 1e-3
+#: Seeds are clamped into (eps, 1 - eps) before the logit of the sigmoid and Fourier images.
+#: It is below half an 8-bit level (1/510), so a seed on the 8-bit grid starts exactly where
+#: it is: quantizing the starting image gives back the seed.
+SIGMOID_EPS = 1e-3
 
 
 class ImageParam:
     """Optimized variables ``params`` (N, ...) and the image (N, C, H, W) in [0, 1] they make."""
 
     params: torch.Tensor
+    #: how far the starting image may differ from the seed (0 for an exact start).
+    eps: float = 0.0
 
     def image(self) -> torch.Tensor:
         raise NotImplementedError
@@ -22,9 +42,17 @@ class ImageParam:
     def project(self) -> None:
         """Bring ``params`` back to the feasible set after a step (in place)."""
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep only the images ``rows`` (indices into the batch), e.g. once others stopped."""
+        self.params = self.params.detach()[rows].clone().requires_grad_(True)
+
 
 class PixelImage(ImageParam):
-    """The pixels themselves, kept in [0, 1] by clamping after every step."""
+    """The pixels themselves, kept in [0, 1] by clamping after every step (the paper's loop).
+
+    A pixel pushed to 0 or 1 by a step stays there until its gradient changes sign, so with
+    per-pixel normalized updates many pixels saturate and the optimization can stall.
+    """
 
     def __init__(self, start: torch.Tensor) -> None:
         self.params = start.detach().clone().clamp_(0, 1).requires_grad_(True)
@@ -37,12 +65,32 @@ class PixelImage(ImageParam):
             self.params.clamp_(0, 1)
 
 
+class SigmoidImage(ImageParam):
+    """pixels = sigmoid(z), z unconstrained: an image that cannot saturate.
+
+    Starts at the seed clamped into (eps, 1 - eps), ``eps`` = :data:`SIGMOID_EPS`: z =
+    logit(seed). No projection is needed: every z is a valid image, and a pixel near 0 or 1
+    keeps a (small) gradient that an adaptive optimizer such as Adam rescales.
+    """
+
+    eps = SIGMOID_EPS
+
+    def __init__(self, start: torch.Tensor) -> None:
+        z = torch.logit(start.detach().clamp(self.eps, 1 - self.eps))
+        self.params = z.contiguous().requires_grad_(True)
+
+    def image(self) -> torch.Tensor:
+        return torch.sigmoid(self.params)
+
+
 class FourierImage(ImageParam):
     """image = sigmoid(C @ (irfft2(S * 1/max(f, 1/max(H, W))) / 4)), C the colour decorrelation.
 
-    Starts exactly at ``start`` (up to clipping pixels to [1e-3, 1 - 1e-3]): the spectrum is
+    Starts exactly at ``start`` (up to clipping pixels to (eps, 1 - eps)): the spectrum is
     obtained by inverting each stage.
     """
+
+    eps = SIGMOID_EPS
 
     def __init__(self, start: torch.Tensor) -> None:
         _n, c, h, w = start.shape
@@ -53,7 +101,7 @@ class FourierImage(ImageParam):
         self.size = (h, w)
         color = _COLOR_SQRT.to(start) / _COLOR_SQRT.norm(dim=0).max()
         self.color = color if c == 3 else None
-        z = torch.logit(start.detach().clamp(_EPS, 1 - _EPS))
+        z = torch.logit(start.detach().clamp(self.eps, 1 - self.eps))
         if self.color is not None:
             z = torch.einsum("ij,njhw->nihw", torch.linalg.inv(self.color), z)
         spectrum = torch.fft.rfft2(z * 4.0, norm="ortho") / self.scale
@@ -67,6 +115,16 @@ class FourierImage(ImageParam):
         return torch.sigmoid(y)
 
 
+#: Every parameterization by name. ``fourier`` is chosen by the loss family of that name.
+PARAMETERIZATIONS: dict[str, type[ImageParam]] = {
+    "pixel": PixelImage,
+    "sigmoid": SigmoidImage,
+    "fourier": FourierImage,
+}
+
+
 def make_param(kind: str, start: torch.Tensor) -> ImageParam:
-    """``kind`` is 'pixel' or 'fourier'; ``start`` (N, C, H, W) in [0, 1] is the seed image."""
-    return FourierImage(start) if kind == "fourier" else PixelImage(start)
+    """The parameterization ``kind`` started at ``start`` (N, C, H, W) in [0, 1]."""
+    if kind not in PARAMETERIZATIONS:
+        raise unknown_name("parameterization", kind, PARAMETERIZATIONS)
+    return PARAMETERIZATIONS[kind](start)

@@ -27,6 +27,9 @@ class NormalizedGD:
     def __init__(self, params: torch.Tensor, **_: float) -> None:
         pass
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the state of the images ``rows`` only (it has none)."""
+
     def update(
         self, params: torch.Tensor, grad: torch.Tensor, lr: float, active: torch.Tensor
     ) -> None:
@@ -49,6 +52,10 @@ class Adam:
         self.v = torch.zeros_like(params)
         self.betas, self.eps, self.t = betas, eps, 0
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the state of the images ``rows`` only."""
+        self.m, self.v = self.m[rows], self.v[rows]
+
     def update(
         self, params: torch.Tensor, grad: torch.Tensor, lr: float, active: torch.Tensor
     ) -> None:
@@ -67,6 +74,10 @@ class SGD:
     def __init__(self, params: torch.Tensor, momentum: float = 0.9, **_: float) -> None:
         self.buf = torch.zeros_like(params)
         self.momentum = momentum
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the state of the images ``rows`` only."""
+        self.buf = self.buf[rows]
 
     def update(
         self, params: torch.Tensor, grad: torch.Tensor, lr: float, active: torch.Tensor

@@ -19,7 +19,7 @@ from percalign.inversion.config import Objective
 from percalign.inversion.objective import feature_norm, relative_distance
 from percalign.models.model import Model
 
-__all__ = ["NullDistribution", "null_distribution"]
+__all__ = ["NullDistribution", "gate_warning", "null_distribution"]
 
 
 @dataclass(frozen=True)
@@ -112,4 +112,45 @@ def null_distribution(
     distances = total.cpu().numpy().astype(np.float64)
     return NullDistribution(
         obj.name, distances, float(percentile), float(np.percentile(distances, percentile))
+    )
+
+
+def gate_warning(
+    objective: str,
+    valid: np.ndarray,
+    saturation: np.ndarray,
+    parameterization: str,
+    steps: int,
+) -> str | None:
+    """One line naming the likely cause and the fix when most IRIs failed the gate, else None.
+
+    Args:
+        objective: the layer objective.
+        valid: (M,) validity flags of its IRIs.
+        saturation: (M,) share of each IRI's values at exactly 0 or 1, beyond its target's.
+        parameterization: the parameterization used (``pixel``, ``sigmoid``, ``fourier``).
+        steps: the steps each image was given.
+
+    >>> gate_warning("penultimate", np.array([False, False, True]), np.array([0.8, 0.7, 0.1]),
+    ...              "pixel", 1000)  # doctest: +ELLIPSIS
+    'Only 1 of 3 IRIs (33%) at penultimate passed the validity gate; ...clamped pixels...'
+    """
+    valid = np.asarray(valid, dtype=bool)
+    if valid.size == 0 or valid.mean() >= 0.5:
+        return None
+    failed = np.asarray(saturation, dtype=float)[~valid]
+    saturated = float(np.median(failed))
+    head = (
+        f"Only {int(valid.sum())} of {valid.size} IRIs ({100 * valid.mean():.0f}%) at "
+        f"{objective} passed the validity gate; "
+    )
+    if parameterization == "pixel" and saturated >= 0.25:
+        return head + (
+            f"the failed ones have {100 * saturated:.0f}% more of their values at 0 or 1 than "
+            "their targets, so the clamped pixels saturated and the optimization stalled: use sigmoid pixels (the "
+            "default preset: --preset default, or parameterization = 'sigmoid')."
+        )
+    return head + (
+        f"the optimization did not get close enough in {steps} steps: give it more steps "
+        "(--steps) or check the learning rate; their IRIs are not evidence of alignment."
     )

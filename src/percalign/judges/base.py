@@ -29,6 +29,9 @@ class Judge(ABC):
     name: str = "judge"
     #: whether distance(a, b) == distance(b, a)
     symmetric: bool = True
+    #: whether :meth:`distance` carries gradients to its inputs (needed by the adversarial
+    #: loss, which uses a judge as its perceptual term)
+    differentiable: bool = True
 
     @abstractmethod
     def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ class Ensemble(Judge):
         self.judges = list(judges)
         self.name = "ensemble(" + "+".join(j.name for j in self.judges) + ")"
         self.symmetric = all(j.symmetric for j in self.judges)
+        self.differentiable = False  # members are called without gradients
 
     def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.stack([j(a, b) for j in self.judges]).mean(0)

@@ -26,7 +26,15 @@ from percalign.scoring.stats import bootstrap_ci
 from percalign.store.images import read_png
 from percalign.store.runs import read_manifest
 
-__all__ = ["METRICS", "RunImages", "bootstrap_ci", "judge_run", "read_run", "summarize"]
+__all__ = [
+    "METRICS",
+    "RunImages",
+    "bootstrap_ci",
+    "held_out_judge",
+    "judge_run",
+    "read_run",
+    "summarize",
+]
 
 METRICS = {
     "seed_2afc": "IRI closer to target than to seed",
@@ -46,6 +54,18 @@ class RunImages:
     targets: torch.Tensor
     target_ids: list[str]
     target_labels: list[int | None]
+
+
+def held_out_judge(manifest: dict[str, Any]) -> str | None:
+    """The judge that must not judge a run: the adversary of an adversarial loss, else None.
+
+    An adversarial IRI was pushed away from its target *in that judge's eyes*, so that judge
+    would find it unaligned by construction; other judges give the independent verdict.
+    """
+    config = manifest.get("config", {})
+    if not config.get("loss_spec", {}).get("adversarial"):
+        return None
+    return str(config.get("adversary", "lpips-alex"))
 
 
 def read_run(folder: str | Path) -> RunImages:

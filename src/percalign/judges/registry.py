@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -11,7 +11,7 @@ from percalign.judges.base import Judge
 from percalign.judges.lpips import LPIPS
 from percalign.judges.simple import MSSSIM, SSIM, PixelL2
 
-__all__ = ["JUDGE_NAMES", "LPIPSJudge", "get_judge", "get_judges"]
+__all__ = ["JUDGE_NAMES", "LPIPSJudge", "as_adversary", "get_adversary", "get_judge", "get_judges"]
 
 JUDGE_NAMES = (
     "pixel",
@@ -110,3 +110,22 @@ def get_judges(specs: str | Sequence[str], device: torch.device | str = "cpu") -
     if not names:
         raise ConfigError("No judges given; use for example --judges pixel,ssim.")
     return [get_judge(n, device) for n in names]
+
+
+def as_adversary(judge: Judge) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``judge``'s distance as the perceptual term of the adversarial loss (with gradients)."""
+    if not judge.differentiable:
+        raise ConfigError(
+            f"Judge {judge.name!r} has no gradient, so it cannot be the adversary of the "
+            "adversarial loss; use a differentiable one: "
+            + ", ".join(JUDGE_NAMES)
+            + "."
+        )
+    return judge.distance
+
+
+def get_adversary(
+    spec: str, device: torch.device | str = "cpu"
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The judge ``spec`` as the adversarial loss's perceptual distance (see :func:`as_adversary`)."""
+    return as_adversary(get_judge(spec, device))

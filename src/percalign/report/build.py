@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from percalign.store.runs import atomic_folder, read_manifest
+from percalign.store.runs import atomic_folder, gate_warnings, read_manifest
 from percalign.study.spec import load_spec
 
 __all__ = ["SECTIONS", "build_report"]
@@ -79,6 +79,25 @@ def _read(path: Path, **kw: Any) -> pd.DataFrame | None:
     return pd.read_csv(path, **kw) if path.is_file() else None
 
 
+def _preset_text(cfg: dict[str, Any]) -> str:
+    preset = cfg.get("preset")
+    return f"the '{preset}' preset" if preset else "custom settings, no preset"
+
+
+def _param_text(cfg: dict[str, Any]) -> str:
+    kind = cfg.get("parameterization", "pixel")
+    if kind == "sigmoid":
+        return (
+            "over pixels written as the sigmoid of unconstrained variables (seeds clamped into "
+            f"({cfg.get('parameterization_eps', 0.001):g}, 1 - "
+            f"{cfg.get('parameterization_eps', 0.001):g}) first), a reparameterization, not a "
+            "prior: the loss is unchanged"
+        )
+    if kind == "fourier":
+        return "over a decorrelated Fourier spectrum (the Fourier loss family)"
+    return "over pixels clamped to [0, 1] after every step"
+
+
 def _methods(
     spec: Any,
     manifests: dict[str, dict[str, Any]],
@@ -107,10 +126,22 @@ def _methods(
         f"{', '.join(layers)} with the loss famil{'ies' if len(losses) > 1 else 'y'} "
         f"{', '.join(losses)}, starting from seeds {first['seeds']}. Each IRI was optimized for "
         f"{cfg['steps']} steps of {cfg['optimizer']} (learning rate {cfg['lr']:g}, "
-        f"{cfg['schedule']} schedule) to minimize the relative L{cfg['p']:g} distance between "
-        f"its representation and the target's, in pixel space with values in [0, 1], and "
-        f"saved as an 8-bit PNG; distances were measured on the saved images.",
+        f"{cfg['schedule']} schedule; {_preset_text(cfg)}) to minimize the relative "
+        f"L{cfg['p']:g} distance between its representation and the target's, "
+        f"{_param_text(cfg)}, and saved as an 8-bit PNG; distances were measured on the "
+        "saved images.",
     ]
+    adversarial = sorted(
+        {man["config"].get("adversary", "lpips-alex") for man in manifests.values()
+         if man["config"]["loss_spec"]["adversarial"]}
+    )
+    if adversarial:
+        text.append(
+            f"The adversarial loss subtracted the distance of the judge {', '.join(adversarial)} "
+            "between the IRI and its target (weight "
+            f"{first['config'].get('adversarial_lambda', 10)}); that judge was held out from "
+            "judging the adversarial IRIs."
+        )
     if pct is not None:
         text.append(
             f"An IRI counted as valid when its distance was below percentile {pct:g} of the "
@@ -208,7 +239,14 @@ def build_report(folder: Path) -> Path:
         section(
             "validity",
             '<p class="note">Share of IRIs whose representation distance is '
-            "below the validity threshold (only valid IRIs go to people).</p>"
+            "below the validity threshold (only valid IRIs go to people), per seed type; the "
+            "median step at which they first passed while optimized, and the share of their "
+            "pixel values at 0 or 1.</p>"
+            + "".join(
+                f'<p class="banner">{html.escape(line)}</p>'
+                for man in manifests.values()
+                for line in gate_warnings(man)
+            )
             + (_table(validity) if validity is not None else "<p>No validity data.</p>"),
         )
         judges = _read(scores_dir / "judges_by_model.csv")

@@ -16,6 +16,7 @@ _EXPORTS = {
     "MANIFEST": "runs",
     "atomic_folder": "runs",
     "check_output": "runs",
+    "gate_warnings": "runs",
     "read_manifest": "runs",
     "save_run": "runs",
     "subset_run": "runs",

@@ -32,6 +32,7 @@ __all__ = [
     "MANIFEST",
     "atomic_folder",
     "check_output",
+    "gate_warnings",
     "read_manifest",
     "save_run",
     "slug",
@@ -84,6 +85,10 @@ def _number(x: Any) -> float | None:
     return None if not np.isfinite(x) else x
 
 
+def _step_or_none(step: Any) -> int | None:
+    return None if int(step) < 0 else int(step)
+
+
 def save_run(
     out: Path,
     result: InversionResult,
@@ -123,6 +128,8 @@ def save_run(
                     "file": rel,
                     "sha256": write_png(tmp / rel, image),
                     "label": None if target_labels is None else int(target_labels[t]),
+                    "at_zero": round(float((image == 0).float().mean()), 4),
+                    "at_one": round(float((image == 1).float().mean()), 4),
                 }
             )
         records = []
@@ -157,6 +164,9 @@ def save_run(
                     if null is None
                     else bool(null.valid(result.distance[i : i + 1])[0]),
                     "steps": int(result.steps_taken[i]),
+                    "first_valid_step": _step_or_none(result.first_valid_step[i]),
+                    "at_zero": round(float(result.at_zero[i]), 4),
+                    "at_one": round(float(result.at_one[i]), 4),
                     "curve": [round(float(v), 6) for v in result.curves[i]],
                 }
             )
@@ -202,6 +212,36 @@ def _dumps(manifest: dict[str, Any]) -> str:
         else:
             lines.append(f" {json.dumps(key)}: {json.dumps(value, default=str)}")
     return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def gate_warnings(manifest: dict[str, Any]) -> list[str]:
+    """One line per layer objective of a run where most IRIs failed the validity gate.
+
+    Each line names the likely cause and the fix (see
+    :func:`~percalign.inversion.validity.gate_warning`); a run without validity flags has none.
+    """
+    from percalign.inversion.validity import gate_warning
+
+    config = manifest.get("config", {})
+    lines = []
+    for objective in manifest.get("validity", {}):
+        rows = [r for r in manifest["iris"] if r["layer"] == objective and r["valid"] is not None]
+        targets = manifest["targets"]
+
+        def bounds(record: dict[str, Any]) -> float:
+            return float(record.get("at_zero", 0.0) + record.get("at_one", 0.0))
+
+        line = gate_warning(
+            objective,
+            np.array([r["valid"] for r in rows], dtype=bool),
+            # beyond what the target has (a digit's background is 0 already)
+            np.array([bounds(r) - bounds(targets[r["target_index"]]) for r in rows]),
+            config.get("parameterization", "pixel"),
+            int(config.get("steps", 0)),
+        )
+        if line:
+            lines.append(f"{manifest['model']['name']}: {line}")
+    return lines
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

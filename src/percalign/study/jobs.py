@@ -22,7 +22,7 @@ import torch
 
 from percalign.errors import WeightsError
 from percalign.inversion import InversionConfig, InversionResult, Progress, invert
-from percalign.inversion.config import Objective
+from percalign.inversion.config import Objective, parse_objectives
 from percalign.models.model import Model
 
 __all__ = [
@@ -129,6 +129,9 @@ def merge(parts: Sequence[InversionResult]) -> InversionResult:
         },
         seed_distance=cat("seed_distance"),
         steps_taken=cat("steps_taken"),
+        first_valid_step=cat("first_valid_step"),
+        at_zero=cat("at_zero"),
+        at_one=cat("at_one"),
         curve_steps=first.curve_steps,
         curves=cat("curves"),
         config=first.config,
@@ -184,6 +187,7 @@ def invert_part(
     ref: ModelSource,
     targets: torch.Tensor,
     labels: torch.Tensor | None,
+    null_pool: torch.Tensor | None = None,
     *,
     layers: Sequence[str],
     seeds: str,
@@ -192,6 +196,7 @@ def invert_part(
     only_objectives: Sequence[int] | None = None,
     device: str = "auto",
     progress: Callable[[Progress], None] | None = None,
+    percentile: float = 1.0,
 ) -> Output:
     """Invert one part of a run; the value is an :class:`InversionResult` of its rows.
 
@@ -199,20 +204,34 @@ def invert_part(
         ref: the model, or how to load it (the same weights are checked by their hash).
         targets: (T, C, H, W) every target of the run, in [0, 1] and the model's channels.
         labels: (T,) their labels, if known.
+        null_pool: natural images (N, C, H, W) for the validity null, with ``percentile``:
+            its thresholds let the engine record when each IRI passes (and stop there if the
+            config says so). It is the null of the run's null task, recomputed: it is cheap.
         layers, seeds, config: as in :func:`~percalign.inversion.invert`, for the whole run.
         only_targets, only_objectives: this part (see :func:`~percalign.inversion.invert`).
         device: ``auto`` (the GPU when one is visible, else the CPU), ``cpu``, ``cuda``...
         progress: the engine's progress callback (in-process backends only).
     """
+    from percalign.study.tasks import validity_null
+
     device = _resolve(device)
     model = _model(ref, device)
 
     def work() -> InversionResult:
+        thresholds = {}
+        if null_pool is not None:
+            for objective in parse_objectives(list(layers)):
+                null = validity_null(model, null_pool, objective, config, percentile)
+                thresholds[objective.name] = null.threshold
         perceptual = None
         if config.loss_spec.adversarial:
-            from percalign.judges.lpips import LPIPS
+            from percalign.judges.registry import get_adversary
 
-            perceptual = _cached("lpips", device, lambda: LPIPS("alex").to(device))
+            perceptual = _cached(
+                "adversary",
+                (config.adversary, device),
+                lambda: get_adversary(config.adversary, device),
+            )
         return invert(
             model,
             targets,
@@ -224,6 +243,7 @@ def invert_part(
             progress=progress,
             only_targets=only_targets,
             only_objectives=only_objectives,
+            thresholds=thresholds,
         )
 
     return _timed(device, work)

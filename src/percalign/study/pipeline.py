@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from percalign import _provenance
 from percalign.errors import ConfigError, OutputExistsError
+from percalign.store.runs import gate_warnings, read_manifest
 from percalign.study.spec import ModelEntry, StudySpec
 
 if TYPE_CHECKING:
@@ -288,6 +289,8 @@ class Pipeline:
             for run in runs:
                 if run.ready(outputs):
                     seconds = save_inversion_run(self.spec, run, outputs, backend.name)
+                    for line in gate_warnings(read_manifest(run.folder)):
+                        self.log(f"Warning: {line}")
                     self._record(
                         run.step, run.key, seconds, backend.name, len(run.parts) + len(run.nulls)
                     )
@@ -307,7 +310,7 @@ class Pipeline:
         return ModelRef(name, entry.weights, self.models[name].weights_sha256)
 
     def _judge(self) -> None:
-        from percalign.judges.metric import read_run
+        from percalign.judges.metric import held_out_judge, read_run
         from percalign.store.runs import write_table
         from percalign.study.jobs import Task, judge_part
         from percalign.study.tasks import JUDGMENTS
@@ -323,12 +326,17 @@ class Pipeline:
         if not todo:
             return
         backend = self._backend()
-        settings = {"names": jd.names, "k": jd.k, "seed": seed}
-        settings["device"] = backend.device(self._requested_device())
-        tasks = [
-            Task(key, f"judge {folder.name}", judge_part, (read_run(folder),), settings)
-            for key, folder in todo.items()
-        ]
+        device = backend.device(self._requested_device())
+        tasks = []
+        for key, folder in todo.items():
+            held = held_out_judge(read_manifest(folder))
+            names = [n for n in jd.names if n != held]
+            if held in jd.names:
+                self.log(f"Step judge:{folder.name}: {held} held out (it is the run's adversary)")
+            settings = {"names": names, "k": jd.k, "seed": seed, "device": device}
+            tasks.append(
+                Task(key, f"judge {folder.name}", judge_part, (read_run(folder),), settings)
+            )
 
         def finished(task: Task, output: Output) -> None:
             folder = todo[task.key]
@@ -344,7 +352,7 @@ class Pipeline:
         if not sv.enabled:
             return
         folder = self.folder / "survey"
-        runs = list(self._runs().values())
+        runs = [f for (_, loss), f in self._runs().items() if loss in (sv.losses or [loss])]
         key = step_key(
             "survey",
             [self.keys[f"invert:{r.name}"] for r in runs],

@@ -127,7 +127,7 @@ def inversion_tasks(
                 step_key(run.key, o, chunk),
                 f"invert {run.name} {loss} {objective.name} targets {chunk[0]}-{chunk[-1]}",
                 invert_part,
-                (source, pixels, targets.labels),
+                (source, pixels, targets.labels, pool),
                 {
                     "layers": [ob.name for ob in objectives],
                     "seeds": inv.seeds,
@@ -136,6 +136,7 @@ def inversion_tasks(
                     "only_objectives": None if len(objectives) == 1 else [o],
                     "device": device,
                     "progress": progress,
+                    "percentile": inv.validity_percentile,
                 },
             )
             run.parts.append(part.key)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from percalign.study.spec import StudySpec
@@ -77,22 +78,31 @@ def judges_vs_humans(
 
 
 def _validity(runs: Mapping[tuple[str, str], Path]) -> pd.DataFrame:
+    """Validity per model x loss x layer x seed type, with the distances and diagnostics."""
     from percalign.store.runs import read_manifest
 
     rows = []
     for (model, loss), folder in runs.items():
-        for layer, v in read_manifest(folder).get("validity", {}).items():
-            rows.append(
-                {
-                    "model": model,
-                    "loss": loss,
-                    "layer": layer,
-                    "valid": v["valid"],
-                    "iris": v["iris"],
-                    "pass_rate": v["pass_rate"],
-                    "threshold": v.get("threshold"),
-                }
-            )
+        manifest = read_manifest(folder)
+        for layer, v in manifest.get("validity", {}).items():
+            records = pd.DataFrame([r for r in manifest["iris"] if r["layer"] == layer])
+            for seed_type, part in records.groupby("seed_type", sort=False):
+                first = part["first_valid_step"].dropna() if "first_valid_step" in part else []
+                rows.append(
+                    {
+                        "model": model,
+                        "loss": loss,
+                        "layer": layer,
+                        "seed_type": seed_type,
+                        "valid": int(part["valid"].sum()),
+                        "iris": len(part),
+                        "pass_rate": float(part["valid"].mean()),
+                        "median_distance": float(part["distance"].median()),
+                        "threshold": v.get("threshold"),
+                        "median_first_valid_step": float(np.median(first)) if len(first) else None,
+                        "at_0_or_1": float((part.get("at_zero", 0) + part.get("at_one", 0)).mean()),
+                    }
+                )
     return pd.DataFrame(rows)
 
 

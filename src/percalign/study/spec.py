@@ -57,27 +57,46 @@ class Inversion:
     layers: list[str] = field(default_factory=lambda: ["penultimate"])
     seeds: str = "super-noise,image"
     losses: list[str] = field(default_factory=lambda: ["regularizer-free"])
-    optimizer: str = "adam"
-    steps: int = 500
+    preset: str = "default"
+    parameterization: str | None = None
+    optimizer: str | None = None
+    steps: int | None = None
     lr: float | None = None
-    schedule: str = "cosine"
+    schedule: str | None = None
     batch_size: int = 64
     fake_relu: bool = False
+    adversary: str = "lpips-alex"
+    adversarial_lambda: float | str | None = None
+    stop_at_valid: float | None = None
     validity_percentile: float = 1.0
     device: str | None = None
 
     def config(self, loss: str, seed: int, steps: int | None = None) -> Any:
-        """The :class:`~percalign.inversion.InversionConfig` of these settings for ``loss``."""
+        """The :class:`~percalign.inversion.InversionConfig` of these settings for ``loss``.
+
+        The optimizer settings are the preset's, overridden by those the spec sets.
+        """
         from percalign.inversion import InversionConfig
 
-        return InversionConfig(
-            steps=self.steps if steps is None else steps,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            schedule=self.schedule,
+        given = {
+            "parameterization": self.parameterization,
+            "optimizer": self.optimizer,
+            "lr": self.lr,
+            "schedule": self.schedule,
+            "steps": self.steps if steps is None else steps,
+        }
+        overrides = {k: v for k, v in given.items() if v is not None}
+        if "optimizer" in overrides and "lr" not in overrides:
+            overrides["lr"] = None  # that optimizer's own default, not the preset's
+        return InversionConfig.from_preset(
+            self.preset,
+            **overrides,
             loss=loss,
             batch_size=self.batch_size,
             fake_relu=self.fake_relu,
+            adversary=self.adversary,
+            adversarial_lambda=self.adversarial_lambda,
+            stop_at_valid=self.stop_at_valid,
             seed=seed,
         )
 
@@ -102,6 +121,7 @@ class Survey:
     include_invalid: bool = False
     practice: int = 2
     database: str | None = None
+    losses: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -270,7 +290,17 @@ def _check_values(spec: StudySpec) -> None:
     check_choice("[judges]", "metric", spec.judges.metric, ("seed_2afc", "other_2afc", "matching"))
     if not spec.judges.names:
         raise ConfigError('[judges] names must name at least one judge (e.g. ["ssim"]).')
+    adversarial = [loss for loss in spec.inversion.losses if "adversarial" in loss.split("+")]
+    if adversarial and set(spec.judges.names) <= {spec.inversion.adversary}:
+        raise ConfigError(
+            f"[judges] names holds only {spec.inversion.adversary!r}, the adversary of the "
+            f"{adversarial[0]!r} loss, which is held out from judging its IRIs; add another "
+            "judge to [judges] names."
+        )
     sv = spec.survey
+    for loss in sv.losses or []:
+        if loss not in inv.losses:
+            raise unknown_name("loss", loss, inv.losses, where="in [survey] losses")
     check_choice("[survey]", "design", sv.design, DESIGNS)
     check_choice("[survey]", "foil", sv.foil, FOILS)
     check_int("[survey]", "k", sv.k, low=2)

@@ -59,12 +59,13 @@ def invert_images(
         layers: layer objectives (``penultimate``, ``0.5*layer3+layer4``...).
         seeds: seed types (see :func:`percalign.inversion.parse_seeds`).
         config: inversion settings (default: ``InversionConfig()``).
-        null_pool: natural images whose pairwise distances make the validity null; no
+        null_pool: natural images whose pairwise distances make the validity null (computed
+            first, so the engine records when each IRI passes and can stop there); no
             validity flags without it.
         validity_percentile: the percentile of the null below which an IRI is valid.
         progress: the engine's progress callback.
-        perceptual: the adversarial loss's perceptual distance (default: AlexNet-LPIPS when
-            the loss family needs one).
+        perceptual: the adversarial loss's perceptual distance (default: the judge
+            ``config.adversary`` when the loss family needs one).
         overwrite: replace ``out`` if it exists.
         extra: further manifest entries (an ``images`` mapping adds to the image record).
 
@@ -76,10 +77,12 @@ def invert_images(
     for objective in objectives:
         for layer in objective.layers:
             model.resolve_layer(layer)
-    if perceptual is None and config.loss_spec.adversarial:
-        from percalign.judges.lpips import LPIPS
-
-        perceptual = LPIPS("alex").to(model.device)
+    nulls: dict[str, NullDistribution] = {}
+    if null_pool is not None:
+        pool = to_channels(null_pool.images, model.spec.in_chans)
+        nulls = {
+            o.name: validity_null(model, pool, o, config, validity_percentile) for o in objectives
+        }
     started = time.perf_counter()
     result = invert(
         model,
@@ -90,14 +93,9 @@ def invert_images(
         labels=targets.labels,
         progress=progress,
         perceptual=perceptual,
+        thresholds={name: null.threshold for name, null in nulls.items()},
     )
     elapsed = time.perf_counter() - started
-    nulls: dict[str, NullDistribution] = {}
-    if null_pool is not None:
-        pool = to_channels(null_pool.images, model.spec.in_chans)
-        nulls = {
-            o.name: validity_null(model, pool, o, config, validity_percentile) for o in objectives
-        }
     save_inversion(
         out,
         result,
