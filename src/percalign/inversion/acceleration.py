@@ -42,7 +42,7 @@ def fast_features(
         channels_last: feed the network channels-last input.
         compile: run it through ``torch.compile`` (the whole network traced, truncated by
             dead-code elimination; see :meth:`FeatureExtractor.traceable`). The first call
-            per input shape compiles (seconds to minutes); later calls reuse it.
+            compiles (seconds to minutes), and once more when the batch size first changes.
     """
     base: Features = extractor.traceable() if compile else extractor
 
@@ -56,4 +56,7 @@ def fast_features(
 
     if not compile:
         return features
-    return torch.compile(features, dynamic=False)
+    # Batch sizes change (the last batch; batches shrinking to their active images): after
+    # the first change torch.compile makes the batch dimension dynamic, so a run compiles at
+    # most twice instead of once per size.
+    return torch.compile(features)
