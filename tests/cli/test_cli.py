@@ -147,7 +147,7 @@ def test_resnet18_random_weights_at_64(tmp_path, capsys):
         (["--seeds", "pink"], "Unknown seed type 'pink'"),
         (["--loss", "adversarial"], "alexnet-owt-7be5be79.pth"),
         (["--weights", "/no/such.pt"], "does not exist"),
-        (["--device", "cuda:0"], "CUDA is not available"),
+        (["--device", "cdua"], "Unknown device 'cdua' for --device. Did you mean 'cuda'"),
         (["--n-images", "0"], "'n' parameter of load_images"),
         (["--steps", "many"], "invalid int value"),
         (["--preset", "papr"], "Unknown inversion preset 'papr'. Did you mean 'paper'"),
@@ -232,6 +232,57 @@ def test_models_list_and_show(capsys):
     assert "penultimate = input of 'fc'" in shown and "8x32x32" in shown
 
 
+@pytest.fixture
+def without_cuda(monkeypatch):
+    """This machine as if it had no GPU, whatever it has (so the test runs on GPU machines)."""
+    from percalign import _device
+
+    monkeypatch.setattr(_device, "cuda_available", lambda: False)
+
+
+TRAIN_TINY = ["train", "--epochs", "1", "--limit", "64", "--width", "4", "--name", "never-saved"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [*TRAIN_TINY, "--device", "cuda"],
+        [*INVERT, "--out", "OUT", "--device", "cuda:0"],
+        ["trust", "--models", "tiny-cnn,tiny-vgg", "--out", "OUT", "--device", "cuda"],
+        ["study", "run", "study.toml", "--device", "cuda"],
+    ],
+    ids=["train", "invert", "trust", "study"],
+)
+def test_cuda_asked_for_without_cuda_is_one_line(tmp_path, capsys, monkeypatch, without_cuda, argv):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "study.toml").write_text('[[models]]\nname = "tiny-cnn"\n')
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cuda" in err[0] and "CUDA is not available here" in err[0]
+    assert not (tmp_path / "OUT").exists()
+
+
+def test_judge_device_without_cuda_is_one_line(tmp_path, capsys, without_cuda):
+    out = tmp_path / "run"
+    assert main([*INVERT[:-1], "5", "--n-images", "2", "--out", str(out), "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["judge", str(out), "--device", "cuda"]) == 1
+    assert "CUDA is not available here" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_train_device_cuda_on_this_machine_says_cuda_is_missing(capsys):
+    assert main([*TRAIN_TINY, "--device", "cuda"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CUDA is not available here" in err[0]
+
+
+def test_auto_device_is_the_cpu_without_cuda(without_cuda):
+    from percalign._device import resolve_device
+
+    assert resolve_device("auto") == "cpu" and resolve_device(None) == "cpu"
+
+
 def test_models_show_falls_back_to_random_weights_offline(capsys):
     assert main(["models", "show", "resnet18", "--depth", "1"]) == 0
     out = capsys.readouterr().out
@@ -296,7 +347,7 @@ def test_train_command_saves_a_loadable_model(capsys):
     ("args", "message"),
     [
         (["--recipe", "trade"], "Did you mean 'trades'"),
-        (["--arch", "resnet19"], "Did you mean 'resnet18'"),
+        (["--arch", "resnet19"], "Did you mean 'cifar-resnet18'"),
         (["--dataset", "digitz"], "Did you mean 'digits'"),
         (["--recipe", "adv-l2", "--eps", "-1"], "'eps' parameter"),
         (["--recipe", "standard", "--eps", "1"], "--eps has no effect"),
@@ -305,8 +356,7 @@ def test_train_command_saves_a_loadable_model(capsys):
     ],
 )
 def test_train_bad_input(capsys, args, message):
-    base = ["train", "--epochs", "1", "--limit", "64", "--width", "4", "--name", "never-saved"]
-    assert main([*base, *args]) == 1
+    assert main([*TRAIN_TINY, *args]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
 
@@ -417,3 +467,28 @@ def test_score_with_exclusions_paper_table_and_power(tmp_path, capsys):
     assert report["participants"].sum() == 1
     assert main(["score", str(path), "--by", "training", "--table", "training,arch"]) == 1
     assert "needs both of its columns" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "head", "features", "pool"),
+    [("resnet50", "fc", 2048, ")"), ("vit_b_16", "heads.head", 768, ", token pool cls)")],
+)
+def test_paper_imagenet_models_at_224_show_their_penultimate(capsys, name, head, features, pool):
+    assert main(["models", "show", name, "--weights", "none", "--depth", "0"]) == 0
+    shown = capsys.readouterr().out
+    assert "3 x 224 x 224" in shown
+    assert "mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)" in shown
+    assert f"penultimate = input of '{head}' ({features} features{pool}" in shown
+
+
+@pytest.mark.slow
+def test_two_224_px_images_invert_for_5_steps_on_cpu(tmp_path):
+    out = tmp_path / "run"
+    argv = ["invert", "--model", "resnet50", "--weights", "none", "--images", "samples"]
+    argv += ["--n-images", "2", "--seeds", "super-noise", "--steps", "5", "--null-images", "4"]
+    argv += ["--out", str(out)]
+    assert main([*argv, "--device", "cpu"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["iris"]) == 2 and manifest["model"]["input_size"] == [224, 224]
+    assert all(r["layer"] == "penultimate" for r in manifest["iris"])

@@ -217,3 +217,9 @@ def test_bad_backend_options_are_one_line_errors(tmp_path, small_study, capsys):
     assert main(["study", "run", str(spec), "--backend", "dask"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "invalid choice: 'dask'" in err[0]
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="Ray would find the GPUs")
+def test_cuda_on_a_cluster_without_gpus_is_refused(ray_session):
+    with RayBackend() as backend, pytest.raises(ConfigError, match="Ray cluster has no GPUs"):
+        backend.device("cuda")

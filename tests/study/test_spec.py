@@ -79,3 +79,16 @@ def test_cli_names_the_file_and_exits_1(tmp_path, capsys):
     assert main(["study", "run", str(tmp_path / "none.toml")]) == 1
     assert "No study spec" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_study_device_and_the_inversion_override(tmp_path, monkeypatch):
+    from percalign import _device
+    from percalign.study.pipeline import run_study
+
+    spec = parse_spec({**BASE, "study": {"device": "cpu"}})
+    assert spec.study.device == "cpu" and spec.inversion.device is None
+    spec = parse_spec({**BASE, "study": {"device": "cpu"}, "inversion": {"device": "cuda"}})
+    assert spec.inversion.device == "cuda"
+    monkeypatch.setattr(_device, "cuda_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"^\[inversion\] device cuda was asked for"):
+        run_study(spec, tmp_path / "s", log=lambda _m: None)

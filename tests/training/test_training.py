@@ -127,3 +127,26 @@ def test_class_folder_dataset_at_its_own_size(tmp_path):
     )
     assert meta["image_size"] == 16 and meta["num_classes"] == 2 and meta["in_chans"] == 3
     assert meta["train_images"] == 12
+
+
+def test_loader_workers_give_the_batches_of_direct_indexing():
+    from percalign.training.trainer import _Loader
+
+    data = load_dataset("digits", "train").subset(torch.arange(100))
+    order = [torch.randperm(100, generator=torch.Generator().manual_seed(s))[:48] for s in (0, 1)]
+    batches = [order[0][:16], order[0][16:], order[1][:32]]
+    direct = list(_Loader(data, torch.device("cpu"), workers=False).epoch(batches))
+    pooled = _Loader(data, torch.device("cpu"), workers=True)  # the CUDA path, without pinning
+    # two epochs through the same workers: the sampler's batches change between them
+    got = list(pooled.epoch(batches[:2])) + list(pooled.epoch(batches[2:]))
+    assert len(got) == len(direct) == 3
+    for (x, y), (x2, y2) in zip(direct, got, strict=True):
+        assert torch.equal(x, x2) and torch.equal(y, y2)
+
+
+def test_train_runs_on_the_given_device_and_returns_a_cpu_network():
+    net, meta, _ = train(TrainConfig(**{**QUICK, "epochs": 1, "limit": 64}), device="cpu")
+    assert meta["device"] == "cpu"
+    assert all(p.device.type == "cpu" for p in net.parameters())
+    with pytest.raises(UnknownNameError, match="Did you mean 'cuda'"):
+        train(TrainConfig(**QUICK), device="cdua")

@@ -10,6 +10,7 @@ import torch
 from rich.table import Table
 
 from percalign import data, models
+from percalign._device import resolve_device
 from percalign.cli._console import err, inversion_progress, out
 from percalign.errors import ConfigError
 from percalign.inversion import InversionConfig, parse_objectives, parse_seeds
@@ -50,11 +51,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load_model(args: argparse.Namespace) -> models.Model:
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device} was asked for, but CUDA is not available here.")
+    device = resolve_device(args.device)
     return models.load(
         args.model,
         weights=args.weights,
@@ -135,7 +132,14 @@ def add_inversion_options(parser: argparse.ArgumentParser, *, preset: str = "def
         "lpips-alex, else auto)",
     )
     g.add_argument("--precision", default="fp32", help="fp32 | bf16 (GPU)")
-    g.add_argument("--channels-last", action="store_true")
+    g.add_argument(
+        "--channels-last", action="store_true", help="run a channels-last copy of the model (GPU)"
+    )
+    g.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the truncated forward and backward (minutes to compile; long GPU runs)",
+    )
 
 
 def _stop_at(text: str | None) -> float | None:
@@ -173,6 +177,7 @@ def inversion_config(args: argparse.Namespace) -> InversionConfig:
         share_seeds=getattr(args, "share_seeds", False),
         precision=args.precision,
         channels_last=args.channels_last,
+        compile=args.compile,
     )
 
 

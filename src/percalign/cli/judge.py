@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from percalign._device import resolve_device
 from percalign.cli._console import err, out
 from percalign.errors import ConfigError
 from percalign.judges import METRICS, Ensemble, get_judges, summarize
@@ -38,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=4, help="references in k-way matching")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1... (default: auto)")
     p.set_defaults(run=run)
 
 
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                 f"The only judge given, {held}, is this run's adversary; judge it with others "
                 "(for example --judges pixel,ssim,ms-ssim)."
             )
-    judges = get_judges(wanted, device=args.device)
+    judges = get_judges(wanted, device=resolve_device(args.device))
     if args.ensemble:
         judges.append(Ensemble(list(judges)))
     names = ", ".join(j.name for j in judges)

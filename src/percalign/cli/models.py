@@ -75,6 +75,16 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _penultimate_size(model: models.Model) -> int:
+    """Features at the penultimate layer (after token pooling), from one blank image."""
+    import torch
+
+    h, w = model.spec.input_size
+    with torch.no_grad():
+        feats = model.extractor(["penultimate"])(torch.zeros(1, model.spec.in_chans, h, w))
+    return int(feats["penultimate"][0].numel())
+
+
 def _show(args: argparse.Namespace) -> int:
     try:
         model = models.load(args.name, weights=args.weights, image_size=args.image_size)
@@ -95,7 +105,14 @@ def _show(args: argparse.Namespace) -> int:
     )
     out.print(f"  classes    {spec.num_classes}")
     out.print(f"  weights    {spec.weights} (sha256 {model.weights_sha256[:16]})")
-    out.print(f"  penultimate = input of '{spec.head}'" if spec.head else "  penultimate: none")
+    if spec.head:
+        size = _penultimate_size(model)
+        out.print(
+            f"  penultimate = input of '{spec.head}' ({size} features"
+            + (f", token pool {spec.token_pool})" if spec.token_pool != "all" else ")")
+        )
+    else:
+        out.print("  penultimate: none")
     for key, value in spec.extra.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)

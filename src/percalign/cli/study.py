@@ -41,6 +41,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the Ray cluster: auto (started on this machine with `ray start --head`), "
         "HOST:PORT or ray://HOST:10001; default: start a local Ray instance",
     )
+    r.add_argument(
+        "--device",
+        default=None,
+        help="auto | cpu | cuda | cuda:1... for every model step (default: the spec's "
+        "[study] device)",
+    )
     r.set_defaults(run=_run)
     q = sub.add_parser("report", help="write the HTML report of a study folder")
     q.add_argument("study", type=Path, help="a folder made by `percalign study run`")
@@ -100,6 +106,13 @@ def _run(args: argparse.Namespace) -> int:
     from percalign.study.spec import load_spec
 
     spec = load_spec(args.spec)
+    if args.device is not None:
+        from dataclasses import replace
+
+        from percalign._device import resolve_device
+
+        resolve_device(args.device)  # a missing device fails before any work
+        spec = replace(spec, study=replace(spec.study, device=args.device))
     with study_progress() as (progress, on_task):
         pipeline = run_study(
             spec,

@@ -6,6 +6,7 @@ import argparse
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from percalign._device import resolve_device
 from percalign.cli._console import err, out
 from percalign.errors import ConfigError
 from percalign.models.archs import ARCHS
@@ -68,6 +69,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=0.5, help="SimCLR temperature")
     p.add_argument("--adv-views", action="store_true", help="SimCLR with adversarial views")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda, cuda:1... (default: auto, the GPU when there is one)",
+    )
     p.add_argument("--limit", type=int, default=None, help="train on this many images only")
     p.add_argument(
         "--save-every",
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if not valid_name(args.name):
         raise ConfigError(f"--name {args.name!r} must be letters, digits, '.', '_' or '-'.")
     check_output(zoo_dir() / args.name, args.overwrite)  # refuse before training
+    device = resolve_device(args.device)
     cfg = TrainConfig(
         dataset=args.dataset,
         arch=args.arch,
@@ -131,13 +138,13 @@ def run(args: argparse.Namespace) -> int:
             acc = "-" if r.accuracy is None else f"{r.accuracy:.3f}"
             bar.update(task, completed=r.epoch, loss=f"{r.loss:.4f}", acc=acc)
 
-        net, meta, kept = train(cfg, data_root=args.data_root, progress=update)
+        net, meta, kept = train(cfg, data_root=args.data_root, progress=update, device=device)
     path = save_checkpoint(args.name, net, meta, kept, overwrite=args.overwrite)
     robust = ", ".join(f"{k} {v:.3f}" for k, v in meta["robust_accuracy"].items())
     label = "linear-probe accuracy" if cfg.is_simclr else "clean accuracy"
     out.print(
         f"{args.name}: {label} {meta['clean_accuracy']:.3f}; robust accuracy {robust}; "
-        f"trained in {meta['train_seconds']:.0f} s"
+        f"trained in {meta['train_seconds']:.0f} s on {meta['device']}"
     )
     out.print(f"Saved to {path}; load it anywhere as --model {args.name}")
     return 0

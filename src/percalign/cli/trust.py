@@ -156,8 +156,7 @@ def _confidence_table(confidence: pd.DataFrame) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    from percalign._device import resolve_device
     from percalign.judges import get_judges
     from percalign.models import load
     from percalign.store import check_output
@@ -173,9 +172,7 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is None:
         args.steps = STEPS  # the default preset's other settings; see trust.analysis.STEPS
     config = inversion_config(args)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(args.device)
     models = [load(n, device=device) for n in names]
     judges = get_judges(args.judges, device=device) if args.judges.strip() else []
     if args.max_inputs < 0:

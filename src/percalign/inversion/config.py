@@ -245,7 +245,11 @@ class InversionConfig:
         record_every: steps between points of the recorded loss curves (None: steps // 100,
             at least 10); each point costs a device synchronization.
         precision: ``fp32`` or ``bf16`` (autocast of the model's forward pass; use on GPU).
-        channels_last: run the model in channels-last memory format (faster convs on GPU).
+        channels_last: run a channels-last copy of the model (faster convs on GPU); the
+            caller's model is left as it is.
+        compile: ``torch.compile`` the optimized forward and backward (the network traced
+            whole and truncated after the objective's layers). Compiling takes seconds to
+            minutes per batch shape; worth it for long runs on a GPU.
     """
 
     steps: int = _DEFAULT["steps"]
@@ -270,6 +274,7 @@ class InversionConfig:
     record_every: int | None = None
     precision: str = "fp32"
     channels_last: bool = False
+    compile: bool = False
     loss_spec: LossSpec = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

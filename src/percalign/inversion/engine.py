@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from percalign.errors import ConfigError, InputShapeError, NumericalError
+from percalign.inversion.acceleration import fast_features, model_for_run
 from percalign.inversion.config import InversionConfig, Objective, parse_objectives
 from percalign.inversion.objective import feature_norm, relative_distance
 from percalign.inversion.parameterizations import make_param
@@ -118,9 +119,16 @@ class _ObjectiveState:
             model, objective.layers, fake_relu=config.fake_relu, token_pool=config.token_pool
         )
         self.config = config
+        self._fast = fast_features(
+            self.extractor, config.precision, config.channels_last, config.compile
+        )
         with torch.no_grad():
             precise = self.extractor(targets)
-            fast = self.features(targets) if config.precision != "fp32" else precise
+            fast = precise
+            if config.precision != "fp32":  # eager: one compiled graph fewer, same precision
+                fast = fast_features(self.extractor, config.precision, config.channels_last, False)(
+                    targets
+                )
         self.targets = {True: self._prepare(precise, model), False: self._prepare(fast, model)}
 
     def _prepare(
@@ -141,13 +149,9 @@ class _ObjectiveState:
         return out
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Features as the optimization sees them (channels-last, bf16 autocast if set)."""
-        if self.config.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        if self.config.precision == "bf16":
-            with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
-                return self.extractor(x)
-        return self.extractor(x)
+        """Features as the optimization sees them (channels-last, bf16, compiled if set)."""
+        self.extractor.model.check_input(x)
+        return self._fast(x)
 
     def rows(self, target_rows: torch.Tensor, precise: bool = False) -> _Targets:
         """The target features and norms of one batch, looked up once."""
@@ -264,8 +268,7 @@ def invert(
         from percalign.judges.registry import get_adversary
 
         perceptual = get_adversary(config.adversary, device)
-    if config.channels_last:
-        model.module.to(memory_format=torch.channels_last)
+    model = model_for_run(model, config.channels_last)  # a copy: the caller's stays as it is
 
     jobs = [
         _Job(t, s.kind, c, o)

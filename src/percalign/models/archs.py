@@ -14,7 +14,7 @@ from torch import nn
 
 from percalign.errors import unknown_name
 
-__all__ = ["ARCHS", "build_arch"]
+__all__ = ["ARCHS", "ARCH_ALIASES", "arch_name", "build_arch"]
 
 
 class SmallCNN(nn.Module):
@@ -225,22 +225,37 @@ class SmallViT(nn.Module):
         return self.head(self.norm(self.blocks(x))[:, 0])
 
 
-#: name -> (factory(in_chans, num_classes, width, image_size), default width, head, token pool)
+#: name -> (factory(in_chans, num_classes, width, image_size), default width, head, token pool).
+#: The paper's CIFAR architectures are prefixed ``cifar-`` so that they are never mistaken for
+#: torchvision's ImageNet models of the same name (``load("resnet18")`` is torchvision's).
 ARCHS: dict[str, tuple[Callable[..., nn.Module], int, str, str]] = {
     "small-cnn": (lambda c, k, w, s: SmallCNN(c, k, w), 32, "fc", "all"),
-    "resnet18": (lambda c, k, w, s: ResNet18(c, k, w), 64, "fc", "all"),
-    "vgg11": (lambda c, k, w, s: VGG("vgg11", c, k, w), 64, "classifier.0", "all"),
-    "vgg16": (lambda c, k, w, s: VGG("vgg16", c, k, w), 64, "classifier.0", "all"),
-    "densenet121": (lambda c, k, w, s: DenseNet(c, k, w), 32, "classifier", "all"),
+    "cifar-resnet18": (lambda c, k, w, s: ResNet18(c, k, w), 64, "fc", "all"),
+    "cifar-vgg11": (lambda c, k, w, s: VGG("vgg11", c, k, w), 64, "classifier.0", "all"),
+    "cifar-vgg16": (lambda c, k, w, s: VGG("vgg16", c, k, w), 64, "classifier.0", "all"),
+    "cifar-densenet121": (lambda c, k, w, s: DenseNet(c, k, w), 32, "classifier", "all"),
     "small-vit": (lambda c, k, w, s: SmallViT(c, k, w, image_size=s), 64, "head", "cls"),
 }
+#: Names used before the ``cifar-`` prefix; still accepted for training and for old zoo models.
+ARCH_ALIASES = {
+    "resnet18": "cifar-resnet18",
+    "vgg11": "cifar-vgg11",
+    "vgg16": "cifar-vgg16",
+    "densenet121": "cifar-densenet121",
+}
+
+
+def arch_name(name: str) -> str:
+    """The current name of architecture ``name`` (old names map to ``cifar-*``)."""
+    name = ARCH_ALIASES.get(name, name)
+    if name not in ARCHS:
+        raise unknown_name("architecture", name, ARCHS)
+    return name
 
 
 def build_arch(
     name: str, in_chans: int, num_classes: int, width: int | None = None, image_size: int = 32
 ) -> tuple[nn.Module, str, str]:
     """The network, the path of its classifier head, and its token pooling."""
-    if name not in ARCHS:
-        raise unknown_name("architecture", name, ARCHS)
-    factory, default_width, head, pool = ARCHS[name]
+    factory, default_width, head, pool = ARCHS[arch_name(name)]
     return factory(in_chans, num_classes, width or default_width, image_size), head, pool

@@ -154,13 +154,45 @@ def read_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
     return Checkpoint(sd, "state_dict", path, sha)
 
 
+#: Module names of the robustness library's CIFAR networks -> ours (``cifar-resnet18``:
+#: ``shortcut`` is ``downsample``, ``linear`` is ``fc``; ``cifar-vgg*``: the classifier is the
+#: first module of ``classifier``). Tried only when the names do not fit as they are.
+_ROBUST_CIFAR_RENAMES = (
+    ((".shortcut.", ".downsample."), ("linear.", "fc.")),
+    (("classifier.", "classifier.0."),),
+)
+
+
+def _fits(own: dict[str, torch.Tensor], sd: dict[str, torch.Tensor]) -> bool:
+    needed = {k for k in own if not k.endswith("num_batches_tracked")}
+    return needed <= sd.keys() <= own.keys() and all(own[k].shape == sd[k].shape for k in sd)
+
+
+def _robustness_cifar_renames(sd: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """``sd`` with each rename set of :data:`_ROBUST_CIFAR_RENAMES` applied."""
+    out = []
+    for renames in _ROBUST_CIFAR_RENAMES:
+        renamed = {}
+        for key, value in sd.items():
+            for old, new in renames:
+                if key.startswith(old) or (old.startswith(".") and old in key):
+                    key = key.replace(old, new, 1)
+            renamed[key] = value
+        out.append(renamed)
+    return out
+
+
 def apply_state_dict(module: nn.Module, ckpt: Checkpoint, model_name: str) -> None:
     """Load ``ckpt`` into ``module``; any mismatch raises :class:`WeightsError` naming it.
 
     Only BatchNorm's ``num_batches_tracked`` counters may be absent (old checkpoints).
+    Robustness-library CIFAR checkpoints whose module names differ from ours
+    (:data:`_ROBUST_CIFAR_RENAMES`) are renamed when that makes them fit exactly.
     """
     own = module.state_dict()
     sd = ckpt.state_dict
+    if ckpt.layout == "robustness" and not _fits(own, sd):
+        sd = next((r for r in _robustness_cifar_renames(sd) if _fits(own, r)), sd)
     problems = {
         "missing": [k for k in own if k not in sd and not k.endswith("num_batches_tracked")],
         "unexpected": [k for k in sd if k not in own],

@@ -117,6 +117,7 @@ class FeatureExtractor(nn.Module):
         self.fake_relu = bool(fake_relu)
         self._net = model.module  # registered, so .to() and .parameters() see it
         self._fake_at: frozenset[int] = frozenset()
+        self._persistent: list[Any] = []  # hooks of traceable()
         self._check_layers_and_find_relus()
 
     @property
@@ -196,3 +197,53 @@ class FeatureExtractor(nn.Module):
         mode = _ReluCounter(self._fake_at) if self.fake_relu else None
         captured, _ = self._run(x, mode)
         return {name: pool_tokens(captured[name], self.token_pool) for name in self.refs}
+
+    def traceable(self) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+        """The same function as :meth:`forward`, in a form ``torch.compile`` can trace whole.
+
+        :meth:`forward` stops the network with an exception once the last layer is read;
+        a compiler cannot trace that. The function returned here runs the whole network with
+        hooks that copy the requested layers out, and returns only those copies, so a
+        compiler's dead-code elimination drops the rest of the network (and of the backward):
+        the compiled graph is the truncated network. Eager, it costs the full forward.
+        The hooks stay on the network until the extractor is garbage collected; they act
+        only inside the returned function.
+        """
+        sink: dict[str, torch.Tensor] = {}
+        active = [False]
+        modules = dict(self._net.named_modules())
+
+        def keep(name: str, value: Any) -> None:
+            if active[0] and name not in sink:
+                sink[name] = _first_tensor(value).clone()
+
+        for name, ref in self.refs.items():
+            if not ref.path:
+                continue
+            module = modules[ref.path]
+            if ref.use_input:
+                handle = module.register_forward_pre_hook(lambda _m, a, n=name: keep(n, a))
+            else:
+                handle = module.register_forward_hook(lambda _m, _a, o, n=name: keep(n, o))
+            self._persistent.append(handle)
+
+        def features(x: torch.Tensor) -> dict[str, torch.Tensor]:
+            sink.clear()
+            active[0] = True
+            try:
+                with _ReluCounter(self._fake_at) if self.fake_relu else contextlib.nullcontext():
+                    result = self._net(self.model.normalize(x))
+                for name, ref in self.refs.items():
+                    if not ref.path:
+                        keep(name, result)
+            finally:
+                active[0] = False
+            out = {name: pool_tokens(sink[name], self.token_pool) for name in self.refs}
+            sink.clear()
+            return out
+
+        return features
+
+    def __del__(self) -> None:
+        for handle in getattr(self, "_persistent", ()):
+            handle.remove()

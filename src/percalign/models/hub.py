@@ -14,7 +14,7 @@ from percalign.errors import ConfigError, WeightsNotFoundError, unknown_name
 from percalign.models.model import ModelSpec
 from percalign.models.registry import RANDOM_WEIGHTS, add_source, find_head
 
-__all__ = ["TimmSource", "TorchvisionSource", "install"]
+__all__ = ["TimmSource", "TorchvisionSource", "hf_cache", "install"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -118,24 +118,7 @@ class TimmSource:
                 f"timm weights are chosen by a tag in the name ('{name}.TAG'), or are a file; "
                 f"got weights={weights!r}."
             )
-        previous = os.environ.get("HF_HUB_OFFLINE")
-        if _paths.offline():
-            os.environ["HF_HUB_OFFLINE"] = "1"
-        try:
-            module = timm.create_model(name, pretrained=pretrained)
-        except Exception as exc:
-            if not pretrained:
-                raise
-            raise WeightsNotFoundError(
-                f"Pretrained timm weights for {name!r} are not in the Hugging Face cache "
-                f"({os.environ.get('HF_HOME', '~/.cache/huggingface')}) and could not be "
-                f"downloaded ({type(exc).__name__}); fill the cache or pass a weights file."
-            ) from exc
-        finally:
-            if previous is None:
-                os.environ.pop("HF_HUB_OFFLINE", None)
-            else:
-                os.environ["HF_HUB_OFFLINE"] = previous
+        module = _timm_pretrained(name) if pretrained else timm.create_model(name)
         cfg = timm.data.resolve_data_config({}, model=module)
         get_classifier = getattr(module, "get_classifier", None)
         classifier = get_classifier() if callable(get_classifier) else None
@@ -163,6 +146,81 @@ class TimmSource:
             head=head,
             token_pool=token_pool,
         )
+
+
+def hf_cache() -> Path:
+    """The Hugging Face hub cache, read from the environment now (as huggingface_hub lays it
+    out: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "huggingface" / "hub"
+
+
+def _timm_cached_file(cfg: dict) -> tuple[Path | None, str]:
+    """Where the weights of a timm pretrained cfg are cached, and where they would be."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hub_id = cfg.get("hf_hub_id")
+    if hub_id:
+        repo, _, revision = hub_id.partition("@")
+        names = [cfg["hf_hub_filename"]] if cfg.get("hf_hub_filename") else []
+        names = names or ["model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors"]
+        for filename in names:
+            found = try_to_load_from_cache(
+                repo, filename, cache_dir=hf_cache(), revision=revision or None
+            )
+            if isinstance(found, str):
+                return Path(found), found
+        folder = hf_cache() / f"models--{repo.replace('/', '--')}"
+        return None, f"{folder}/snapshots/<commit>/{names[0]} (with refs/{revision or 'main'})"
+    if cfg.get("url"):
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg["url"]).name
+        return (cached if cached.is_file() else None), str(cached)
+    return None, "nowhere: timm knows no source for these weights"
+
+
+def _timm_pretrained(name: str) -> nn.Module:
+    """A timm model with its pretrained weights: from the caches when there, else downloaded.
+
+    Offline, weights missing from the caches fail at once (timm would ask the hub and retry
+    with backoff for about 30 s, whatever ``HF_HUB_OFFLINE`` says after import).
+    """
+    import timm
+    from timm.models import get_pretrained_cfg
+
+    try:
+        cfg = get_pretrained_cfg(name)
+    except RuntimeError as exc:  # a tag the architecture does not have
+        arch = name.split(".", 1)[0]
+        tags = timm.list_pretrained(f"{arch}.*")
+        raise unknown_name(
+            "pretrained tag", name, tags, where="of timm", hint="(or pass weights='none')"
+        ) from exc
+    if cfg is None:
+        raise WeightsNotFoundError(
+            f"timm model {name!r} has no pretrained weights; pass weights='none' or a file."
+        )
+    path, where = _timm_cached_file(cfg.to_dict())
+    if path is not None:
+        return timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(path)})
+    if _paths.offline():
+        raise WeightsNotFoundError(
+            f"Pretrained timm weights for {name!r} are not in the Hugging Face cache (offline); "
+            f"put them at {where} "
+            "(huggingface_hub's layout: `hf download` fills it), or pass a weights file or "
+            "weights='none'."
+        )
+    try:
+        return timm.create_model(name, pretrained=True)
+    except Exception as exc:
+        raise WeightsNotFoundError(
+            f"Could not download pretrained timm weights for {name!r} "
+            f"({type(exc).__name__}); put them at {where}, or pass a weights file or "
+            "weights='none'."
+        ) from exc
 
 
 def _out_features(module: nn.Module, head: str | None) -> int | None:

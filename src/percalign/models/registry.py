@@ -98,7 +98,7 @@ def add_source(source: Source, first: bool = False) -> None:
 
 def sources() -> list[Source]:
     """The model sources, in the order :func:`load` asks them."""
-    from percalign.models import hub, tiny  # noqa: F401  (registration side effects, once)
+    from percalign.models import cifar, hub, tiny  # noqa: F401  (registration, once)
     from percalign.training import zoo
 
     zoo.install()

@@ -52,7 +52,7 @@ class Backend(Protocol):
     in_process: bool
 
     def device(self, requested: str) -> str:
-        """The device tasks should use, given the spec's ``[inversion] device``."""
+        """The device tasks should use, given the spec's device (``auto``, ``cpu``, ``cuda``)."""
         ...
 
     def run(self, tasks: Sequence[Task]) -> Iterator[tuple[Task, Output]]:
@@ -71,11 +71,9 @@ class LocalBackend:
     in_process = True
 
     def device(self, requested: str) -> str:
-        import torch
+        from percalign._device import resolve_device
 
-        if requested == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return requested
+        return resolve_device(requested, "the study's device")
 
     def run(self, tasks: Sequence[Task]) -> Iterator[tuple[Task, Output]]:
         for task in tasks:
@@ -164,10 +162,20 @@ class RayBackend:
         return ray
 
     def device(self, requested: str) -> str:
-        """``cuda`` (the GPU Ray assigns the task) when tasks ask for GPUs, else ``cpu``."""
+        """``cuda`` (the GPU Ray assigns the task) when tasks ask for GPUs, else ``cpu``.
+
+        ``auto`` takes GPUs when the cluster has them; ``cuda`` on a cluster without GPUs is
+        refused (the tasks would wait for ever, or run on CPUs unasked).
+        """
         ray = self._connect()
+        has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+        wants_gpu = requested.startswith("cuda")
+        if wants_gpu and not has_gpu:
+            raise ConfigError(
+                f"The study's device is {requested!r}, but the Ray cluster has no GPUs; use "
+                "device = 'auto' or 'cpu', or join a node with GPUs."
+            )
         if self.gpus is None:
-            has_gpu = ray.cluster_resources().get("GPU", 0) > 0
             self.gpus = 1.0 if has_gpu and requested != "cpu" else 0.0
         self._check_fits(ray)
         return "cuda" if self.gpus > 0 else "cpu"

@@ -153,9 +153,9 @@ def _cached(slot: str, key: Any, make: Callable[[], Any]) -> Any:
 
 
 def _resolve(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    from percalign._device import resolve_device
+
+    return resolve_device(device, "the task's device")
 
 
 def _model(ref: ModelSource, device: str) -> Model:

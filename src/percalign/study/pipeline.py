@@ -146,15 +146,18 @@ class Pipeline:
         self.executed.append(name)
         return True
 
-    def _device(self) -> str:
-        import torch
+    def _requested_device(self) -> str:
+        """The device asked for the model steps: ``[inversion] device``, else ``[study]``'s."""
+        return self.spec.inversion.device or self.spec.study.device
 
-        device = self.spec.inversion.device
-        if device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return device
+    def _device(self) -> str:
+        from percalign._device import resolve_device
+
+        what = "[inversion] device" if self.spec.inversion.device else "[study] device"
+        return resolve_device(self._requested_device(), what)
 
     def _train(self, entry: ModelEntry) -> None:
+        from percalign._device import resolve_device
         from percalign.training import TrainConfig, read_meta, save_checkpoint, train, zoo_dir
 
         assert entry.train is not None
@@ -175,7 +178,8 @@ class Pipeline:
             return
 
         def work() -> None:
-            net, meta, kept = train(cfg)
+            device = resolve_device(self.spec.study.device, "[study] device")
+            net, meta, kept = train(cfg, device=device)
             save_checkpoint(entry.name, net, meta, kept)
 
         self._step(f"train:{entry.name}", key, meta_path, work)
@@ -256,7 +260,7 @@ class Pipeline:
         if not todo:
             return
         backend = self._backend()
-        device = backend.device(inv.device)
+        device = backend.device(self._requested_device())
         data: dict[str, Any] = {}
         runs: list[InversionRun] = []
         tasks: list[Task] = []
@@ -322,7 +326,7 @@ class Pipeline:
         if not todo:
             return
         backend = self._backend()
-        device = backend.device(self.spec.inversion.device)
+        device = backend.device(self._requested_device())
         tasks = []
         for key, folder in todo.items():
             held = held_out_judge(read_manifest(folder))

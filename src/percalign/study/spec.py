@@ -32,6 +32,7 @@ class Study:
     name: str = "study"
     description: str = ""
     seed: int = 0
+    device: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Inversion:
     adversarial_lambda: float | str | None = None
     stop_at_valid: float | None = None
     validity_percentile: float = 1.0
-    device: str = "auto"
+    device: str | None = None
 
     def seeds_for(self, loss: str) -> str:
         """The seed types of ``loss``'s runs: its ``loss_seeds`` entry, else ``seeds``."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from percalign._checks import check_choice, check_float, check_int
 from percalign.errors import unknown_name
-from percalign.models.archs import ARCHS
+from percalign.models.archs import arch_name
 from percalign.training.attacks import NORMS
 
 __all__ = ["RECIPES", "TrainConfig"]
@@ -30,7 +30,8 @@ class TrainConfig:
 
     Attributes:
         dataset: ``digits``, ``cifar10``, ``cifar100`` or a class-folder path.
-        arch: one of :data:`~percalign.models.archs.ARCHS`.
+        arch: one of :data:`~percalign.models.archs.ARCHS` (``cifar-resnet18``...; the old
+            names ``resnet18``, ``vgg11``, ``vgg16``, ``densenet121`` still work).
         recipe: ``standard``, ``adv-l2``, ``adv-linf``, ``trades``, ``simclr``,
             ``supervised-simclr-aug``.
         epochs, batch_size: as usual.
@@ -90,8 +91,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         owner = "TrainConfig"
-        if self.arch not in ARCHS:
-            raise unknown_name("architecture", self.arch, ARCHS)
+        arch_name(self.arch)  # old names (resnet18) are accepted as they were written
         if self.recipe not in RECIPES:
             raise unknown_name("recipe", self.recipe, RECIPES)
         check_int(owner, "epochs", self.epochs, low=1)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from percalign import _provenance
+from percalign._device import describe, resolve_device
 from percalign.inversion.seeds import stream
 from percalign.models.archs import build_arch
 from percalign.training.attacks import pgd
@@ -27,6 +29,8 @@ __all__ = ["EpochReport", "Normalized", "evaluate", "train"]
 #: The fixed attacks of the robust-accuracy evaluation.
 EVAL_ATTACKS = {"l2": 1.0, "linf": 8 / 255}
 EVAL_STEPS = 10
+#: Processes that gather training batches into pinned memory on CUDA.
+LOADER_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -87,29 +91,40 @@ def _eps_at(cfg: TrainConfig, epoch_fraction: float) -> float:
     return cfg.attack_eps * min(1.0, epoch_fraction / cfg.eps_warmup)
 
 
+def _device_of(module: nn.Module) -> torch.device:
+    first = next(module.parameters(), None)
+    return torch.device("cpu") if first is None else first.device
+
+
 @torch.no_grad()
 def _accuracy(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 256
 ) -> float:
     model.eval()
+    device = _device_of(model)
     correct = 0
     for i in range(0, len(images), batch):
-        correct += int((model(images[i : i + batch]).argmax(1) == labels[i : i + batch]).sum())
+        logits = model(images[i : i + batch].to(device))
+        correct += int((logits.argmax(1).cpu() == labels[i : i + batch].cpu()).sum())
     return correct / max(len(images), 1)
 
 
 def evaluate(
     model: nn.Module, data: LabelledData, n_attack: int = 500, seed: int = 0
 ) -> dict[str, Any]:
-    """Clean accuracy on all of ``data``; robust accuracy under the fixed PGD attacks."""
+    """Clean accuracy on all of ``data``; robust accuracy under the fixed PGD attacks.
+
+    ``data`` may stay on the CPU: batches go to the model's device.
+    """
     model.eval()
+    device = _device_of(model)
     out: dict[str, Any] = {"clean_accuracy": _accuracy(model, data.images, data.labels)}
     x, y = data.images[:n_attack], data.labels[:n_attack]
     robust = {}
     for norm, eps in EVAL_ATTACKS.items():
         adv = []
         for i in range(0, len(x), 256):
-            xb, yb = x[i : i + 256], y[i : i + 256]
+            xb, yb = x[i : i + 256].to(device), y[i : i + 256].to(device)
 
             def loss(z: torch.Tensor, yb: torch.Tensor = yb) -> torch.Tensor:
                 return F.cross_entropy(model(z), yb, reduction="none")
@@ -124,7 +139,7 @@ def evaluate(
                     generator=stream("eval", seed, norm, i),
                 )
             )
-        robust[f"{norm}_eps{eps:.4g}"] = _accuracy(model, torch.cat(adv), y)
+        robust[f"{norm}_eps{eps:.4g}"] = _accuracy(model, torch.cat(adv), y.to(device))
     out["robust_accuracy"] = robust
     out["robust_attack"] = (
         f"PGD, {EVAL_STEPS} steps of 2.5*eps/{EVAL_STEPS}, random start, first {len(x)} test images"
@@ -142,23 +157,71 @@ def _linear_probe(
 ) -> None:
     """Fit ``head`` on frozen penultimate features of ``data`` (full batch, Adam)."""
     backbone.eval()
+    device = _device_of(backbone)
     with torch.no_grad():
         chunks = []
         for i in range(0, len(data.images), 256):
-            backbone(data.images[i : i + 256])
+            backbone(data.images[i : i + 256].to(device))
             chunks.append(feats().detach())
         x = torch.cat(chunks)
     mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
     z = (x - mean) / std
-    probe = nn.Linear(z.shape[1], data.num_classes)
+    probe = nn.Linear(z.shape[1], data.num_classes).to(device)
+    labels = data.labels.to(device)
     opt = torch.optim.Adam(probe.parameters(), lr=0.01, weight_decay=1e-4)
     for _ in range(steps):
         opt.zero_grad()
-        F.cross_entropy(probe(z), data.labels).backward()
+        F.cross_entropy(probe(z), labels).backward()
         opt.step()
     with torch.no_grad():  # fold the feature standardization into the head
         head.weight.copy_(probe.weight / std)
         head.bias.copy_(probe.bias - (probe.weight * (mean / std)).sum(1))
+
+
+class _EpochBatches:
+    """A batch sampler whose batches are set before each epoch (so loader workers persist)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class _Loader:
+    """Training batches (images, labels) on the device, in the order given per epoch.
+
+    On CUDA, worker processes gather each batch and the loader pins it while the GPU computes
+    the previous one; the copy to the GPU does not block. Elsewhere the batches are indexed
+    directly. Either way the batches hold the same images, so results do not depend on it.
+    """
+
+    def __init__(
+        self, data: LabelledData, device: torch.device, workers: bool | None = None
+    ) -> None:
+        self.data, self.device = data, device
+        self.sampler = _EpochBatches()
+        self.loader: DataLoader | None = None
+        if device.type == "cuda" if workers is None else workers:
+            self.loader = DataLoader(
+                TensorDataset(data.images, data.labels),
+                batch_sampler=self.sampler,
+                num_workers=LOADER_WORKERS,
+                pin_memory=device.type == "cuda",
+                persistent_workers=True,
+            )
+
+    def epoch(self, batches: list[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.loader is None:
+            for idx in batches:
+                yield self.data.images[idx].to(self.device), self.data.labels[idx].to(self.device)
+            return
+        self.sampler.batches = [idx.tolist() for idx in batches]
+        for x, y in self.loader:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
 def train(
@@ -166,14 +229,23 @@ def train(
     *,
     data_root: str | None = None,
     progress: Callable[[EpochReport], None] | None = None,
+    device: str | torch.device | None = None,
 ) -> tuple[nn.Module, dict[str, Any], dict[int, dict[str, torch.Tensor]]]:
     """Train one model.
 
+    Args:
+        cfg: the recipe and its settings.
+        data_root: folder holding the dataset files (CIFAR).
+        progress: called after every epoch.
+        device: ``auto`` or None (CUDA when present, else the CPU), ``cpu``, ``cuda``...;
+            the data stays on the CPU and each batch is sent to the device.
+
     Returns:
-        the network (taking normalized input, as zoo models do), its metadata (architecture,
-        normalization, hyperparameters, accuracies, timing, per-epoch history), and the state
-        dicts kept every ``save_every`` epochs.
+        the network on the CPU (taking normalized input, as zoo models do), its metadata
+        (architecture, normalization, hyperparameters, accuracies, timing, per-epoch history,
+        the device), and the state dicts (on the CPU) kept every ``save_every`` epochs.
     """
+    dev = torch.device(resolve_device(device))
     train_data = load_dataset(cfg.dataset, "train", data_root, cfg.image_size)
     if cfg.limit is not None and cfg.limit < len(train_data.images):
         keep = torch.randperm(len(train_data.images), generator=stream("subset", cfg.seed))
@@ -192,7 +264,9 @@ def train(
             projector = nn.Sequential(
                 nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, cfg.projection_dim)
             )
-    model = Normalized(net, mean, std)
+    model = Normalized(net, mean, std).to(dev)
+    if projector is not None:
+        projector.to(dev)
     feats = _Penultimate(net, head_path)
     params = list(model.parameters()) + (list(projector.parameters()) if projector else [])
     if cfg.optimizer == "adam":
@@ -207,24 +281,26 @@ def train(
     aug_rng = stream("augment", cfg.seed)
     atk_rng = stream("attack", cfg.seed)
     history, kept = [], {}
+    loader = _Loader(train_data, dev)
     started = time.perf_counter()
     n_batches = max(1, len(train_data.images) // cfg.batch_size)
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
         total_loss, correct, seen = 0.0, 0, 0
-        for b, idx in enumerate(_batches(len(train_data.images), cfg.batch_size, order_rng)):
+        order = _batches(len(train_data.images), cfg.batch_size, order_rng)
+        for b, (x, y) in enumerate(loader.epoch(order)):
             frac = (epoch + b / max(n_batches, 1)) / cfg.epochs
             for group in opt.param_groups:
                 group["lr"] = _lr_at(cfg, frac)
-            x, y = train_data.images[idx], train_data.labels[idx]
+            n_batch = len(y)
             loss, logits, target = _recipe_loss(
                 cfg, model, feats, projector, x, y, frac, aug_rng, atk_rng, train_data.flip_ok
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total_loss += loss.item() * len(idx)
-            seen += len(idx)
+            total_loss += loss.item() * n_batch
+            seen += n_batch
             if logits is not None:
                 correct += int((logits.argmax(1) == target).sum())
         report = EpochReport(
@@ -254,7 +330,7 @@ def train(
                     train_data,
                     cfg.probe_epochs,
                 )
-            kept[epoch + 1] = {k: v.clone() for k, v in snapshot.state_dict().items()}
+            kept[epoch + 1] = {k: v.cpu().clone() for k, v in snapshot.state_dict().items()}
     if cfg.is_simclr:
         _linear_probe(model, feats, head, train_data, cfg.probe_epochs)
     feats.remove()
@@ -275,6 +351,7 @@ def train(
         "hyperparameters": cfg.to_dict(),
         **scores,
         "train_seconds": round(train_seconds, 1),
+        "device": describe(dev),
         "history": history,
         "train_images": len(train_data.images),
         "test_images": len(test_data.images),
@@ -285,7 +362,7 @@ def train(
     if cfg.is_simclr:
         meta["probe_accuracy"] = scores["clean_accuracy"]
     net.eval()
-    return net, meta, kept
+    return net.cpu(), meta, kept
 
 
 def _recipe_loss(
@@ -339,7 +416,7 @@ def _recipe_loss(
     if cfg.recipe == "trades":
         with torch.no_grad():
             clean_logits = model(x)
-        start = (x + 0.001 * torch.randn(x.shape, generator=atk_rng)).clamp(0, 1)
+        start = (x + 0.001 * torch.randn(x.shape, generator=atk_rng).to(x)).clamp(0, 1)
         adv = pgd(
             lambda z: trades_kl(clean_logits, model(z)),
             start,
