@@ -134,9 +134,9 @@ def gate_warning(
         loss: the loss family; one that trades the distance against another term (a prior,
             random transforms, a perceptual adversary) need not reach the gate.
 
-    >>> gate_warning("penultimate", np.array([False, False, True]), np.array([0.8, 0.7, 0.1]),
-    ...              "pixel", 1000)  # doctest: +ELLIPSIS
-    'Only 1 of 3 IRIs (33%) at penultimate passed the validity gate; ...clamped pixels...'
+    >>> print(gate_warning("penultimate", np.array([False, False, True]),
+    ...                    np.array([0.8, 0.7, 0.1]), "pixel", 1000))  # doctest: +ELLIPSIS
+    Only 1 of 3 IRIs (33%) at penultimate passed the validity gate; ...clamped pixels...
     """
     valid = np.asarray(valid, dtype=bool)
     if valid.size == 0 or valid.mean() >= 0.5:
