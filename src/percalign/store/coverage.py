@@ -73,7 +73,7 @@ def coverage(
             ).all()
         )
         trial_ms = [
-            float(v)
+            float(v or 0.0)  # never None: the query leaves those out
             for (v,) in c.execute(
                 select(ResponseRow.server_rt_ms)
                 .join(ParticipantRow, ParticipantRow.id == ResponseRow.participant)
