@@ -151,7 +151,8 @@ class SurveyStore:
                     )
                 items = {i.id: (i.query, list(i.candidates)) for i in s.scalars(select(ItemRow))}
                 # every image a trial can show, so serving one needs no database lookup
-                self._stimuli.update((i, p) for i, p in s.execute(select(StimulusRow.id, StimulusRow.path)))
+                paths = s.execute(select(StimulusRow.id, StimulusRow.path))
+                self._stimuli.update((sha, path) for sha, path in paths)
                 threshold = s.get(MetaRow, "min_catch_accuracy")
                 settings = s.get(MetaRow, "plan")
             self._plan_cache = _Plan(

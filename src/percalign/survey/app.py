@@ -438,9 +438,7 @@ def create_app(
             reply.completion_code = code(reply.outcome)
         return reply
 
-    @app.post(
-        "/api/declines", response_model=DeclineReply, responses=_errors(400, 408, 413, 422)
-    )
+    @app.post("/api/declines", response_model=DeclineReply, responses=_errors(400, 408, 413, 422))
     def decline(body: SessionRequest) -> DeclineReply:
         """Someone declined consent: nothing is stored, and the reply carries the no-consent
         code (it pays nothing; on Prolific it asks the participant to return the study)."""

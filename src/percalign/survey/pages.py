@@ -280,7 +280,8 @@ async function decline(){
     location.href = "https://app.prolific.com/submissions/complete?cc=" +
       encodeURIComponent(code);
   } else if(P.platform==="prolific"){
-    $("doneNote").textContent = "Please return the study on Prolific (its Return submission button).";
+    $("doneNote").textContent = "Please return the study on Prolific (its Return " +
+      "submission button).";
   } else { $("doneNote").textContent = "You can close this page now."; }
 }
 $("agree").onclick = () => show("instructions"); $("begin").onclick = begin;
