@@ -80,6 +80,8 @@ def test_participant_answers_by_keyboard_reloads_resumes_and_completes(live, tmp
                 route.fulfill(status=200, content_type="text/html", body="<p>Prolific</p>"),
             ),
         )
+        fetched = []  # trial GETs: one per page load, the rest come with the answers' replies
+        page.on("request", lambda r: "/trials/" in r.url and fetched.append(r.url))
         page.goto(f"{url}/?PROLIFIC_PID=e2e-participant&STUDY_ID=st1&SESSION_ID=se1")
         page.screenshot(path=str(tmp_path / "consent.png"))
         assert "no right or" in page.inner_text("#consentText")
@@ -104,6 +106,7 @@ def test_participant_answers_by_keyboard_reloads_resumes_and_completes(live, tmp
         page.wait_for_url("https://app.prolific.com/**")
         browser.close()
     assert completed and "cc=DONE42" in completed[0]
+    assert [u.rsplit("/", 1)[1] for u in fetched] == ["0", "3"]
     engine = connect(study_url(study))
     rows = [r for r in export_rows(engine) if r["platform_pid"] == "e2e-participant"]
     engine.dispose()
@@ -410,3 +413,33 @@ def test_the_done_page_shows_the_code_as_text_or_says_what_to_do_without_one(
             assert "DONE42" not in page.content() or attentive
             page.close()
         browser.close()
+
+
+@pytest.mark.slow
+def test_declining_consent_stores_nothing_and_returns_to_prolific_with_its_code(
+    make_study, live_server
+):
+    from playwright.sync_api import expect, sync_playwright
+
+    study = make_study()
+    codes = {"completed": "DONE42", "no_consent": "NOPE77"}
+    app = create_app(study, "tok", completion_codes=codes)
+    with live_server(app) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page()
+        sent = []
+        page.route(
+            "https://app.prolific.com/**",
+            lambda route: (
+                sent.append(route.request.url),
+                route.fulfill(status=200, content_type="text/html", body="<p>Prolific</p>"),
+            ),
+        )
+        page.goto(f"{url}/?PROLIFIC_PID=declines&STUDY_ID=st1&SESSION_ID=se1")
+        assert "NOPE77" not in page.content()
+        expect(page.locator("#decline")).to_be_visible()
+        page.click("#decline")
+        page.wait_for_url("https://app.prolific.com/**")
+        browser.close()
+    assert sent and "cc=NOPE77" in sent[0]
+    assert _stored(study, "declines") == []

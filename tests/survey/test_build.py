@@ -70,7 +70,11 @@ def test_survey_build_acceptance_command(tmp_path, runs, capsys):
         ]
     )
     assert code == 0
-    assert "16 items" in capsys.readouterr().out
+    printed = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "16 items" in printed
+    # 16 items, 4 catch and 2 repeats: the build says so instead of "slots of 40 trials"
+    assert "slots of 22 trials" in printed and "slots of 40" not in printed
+    assert "Asked for 40 trials per participant, but a slot holds 22" in printed
     info = json.loads((study / "survey.json").read_text())
     assert info["design"]["judgments_per_item"] == 5
     engine = connect(study_url(study))

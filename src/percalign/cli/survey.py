@@ -7,7 +7,8 @@ from pathlib import Path
 
 from percalign.cli._console import out
 from percalign.errors import ConfigError
-from percalign.survey.build import build_survey, unset_placeholders
+from percalign.survey.build import build_survey, describe, unset_placeholders
+from percalign.survey.limits import ServeSettings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -86,6 +87,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "they get no code, and are told to contact the researcher)",
     )
     v.add_argument(
+        "--no-consent-code",
+        default=None,
+        help="Prolific code for people who decline consent (set it to 'Request a return' "
+        "on Prolific: it pays nothing)",
+    )
+    v.add_argument(
         "--prolific-study",
         default=None,
         help="the Prolific study id; Prolific links with another STUDY_ID are refused",
@@ -95,6 +102,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="refuse participants without platform parameters (so nobody takes part twice "
         "through the plain link)",
+    )
+    v.add_argument(
+        "--abandon-after",
+        type=float,
+        default=30.0,
+        metavar="MINUTES",
+        help="a session without an answer for this long gives up its slot to the next "
+        "participant (its answers are kept, marked abandoned)",
+    )
+    v.add_argument(
+        "--close-when-covered",
+        action="store_true",
+        help="close the study once every item has its judgments from completed participants",
     )
     v.set_defaults(run=_serve)
 
@@ -147,12 +167,10 @@ def _build(args: argparse.Namespace) -> int:
         min_display_ms=args.min_display_ms,
         seed=args.seed,
     )
-    s = plan.settings
-    out.print(
-        f"Built {args.study}: {s['items']} items ({s['excluded_invalid']} invalid IRIs "
-        f"left out), {s['slots']} participant slots of {s['trials_per_participant']} "
-        f"trials, each item judged at least {s['judgments_per_item']} times."
-    )
+    first, *notes = describe(plan.settings)
+    out.print(f"Built {args.study}: {first}")
+    for note in notes:
+        out.print(note)
     for name, fields in unset_placeholders(_texts(args.texts) or {}).items():
         out.print(
             f"Warning: the {name} text still has placeholders to fill in: {', '.join(fields)} "
@@ -201,9 +219,14 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["PERCALIGN_COMPLETION_CODE"] = args.completion_code
     if args.failed_code:
         os.environ["PERCALIGN_FAILED_CODE"] = args.failed_code
+    if args.no_consent_code:
+        os.environ["PERCALIGN_NO_CONSENT_CODE"] = args.no_consent_code
     if args.prolific_study:
         os.environ["PERCALIGN_PROLIFIC_STUDY"] = args.prolific_study
     os.environ["PERCALIGN_PLAIN_LINKS"] = "0" if args.no_plain_links else "1"
+    ServeSettings(abandon_after_min=args.abandon_after)  # checked here, not in each worker
+    os.environ["PERCALIGN_ABANDON_AFTER"] = str(args.abandon_after)
+    os.environ["PERCALIGN_CLOSE_WHEN_COVERED"] = "1" if args.close_when_covered else "0"
     base = f"http://{args.host}:{args.port}"
     out.print(
         f"Participant link: {base}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID="

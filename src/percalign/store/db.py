@@ -102,9 +102,12 @@ class ParticipantRow(Base):
     platform_pid: Mapped[str] = mapped_column(String(128))
     platform_study: Mapped[str | None] = mapped_column(String(128), nullable=True)
     platform_session: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # active | completed | failed_attention | abandoned (silent past --abandon-after)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the session's start or its latest answer (the server's clock)
+    last_active_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     screen: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 

@@ -8,15 +8,18 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from percalign.store.coverage import coverage, participant_table
 from percalign.store.db import (
     CommentRow,
     ItemRow,
@@ -29,7 +32,7 @@ from percalign.store.db import (
 )
 from percalign.store.signing import Signer
 
-__all__ = ["Answer", "SurveyError", "SurveyStore", "TrialView"]
+__all__ = ["ABANDONED", "Answer", "SurveyError", "SurveyStore", "TrialView"]
 
 #: Comments one participant may send.
 MAX_COMMENTS = 20
@@ -78,6 +81,7 @@ class _Plan:
     items: dict[str, tuple[str, list[str]]]  # id -> (query, candidates)
     min_catch_accuracy: float
     min_display_ms: int
+    judgments_per_item: int
 
 
 class SurveyStore:
@@ -92,8 +96,15 @@ class SurveyStore:
     connection that never comes.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        abandon_after_s: float = 1800.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.engine = engine
+        self.abandon_after_s = abandon_after_s
+        self.clock = clock
         self._session = sessionmaker(engine, expire_on_commit=False)
         database = engine.url.database if engine.dialect.name == "sqlite" else None
         self._writer: Any = _Writer(database) if database else contextlib.nullcontext()
@@ -139,6 +150,9 @@ class SurveyStore:
                         _Trial(t.item, tuple(t.display_order), bool(t.is_catch))
                     )
                 items = {i.id: (i.query, list(i.candidates)) for i in s.scalars(select(ItemRow))}
+                # every image a trial can show, so serving one needs no database lookup
+                paths = s.execute(select(StimulusRow.id, StimulusRow.path))
+                self._stimuli.update((sha, path) for sha, path in paths)
                 threshold = s.get(MetaRow, "min_catch_accuracy")
                 settings = s.get(MetaRow, "plan")
             self._plan_cache = _Plan(
@@ -146,8 +160,16 @@ class SurveyStore:
                 items,
                 float(threshold.value or 0) if threshold else 0.0,
                 int((settings.value if settings else {}).get("min_display_ms", 0)),
+                int((settings.value if settings else {}).get("judgments_per_item", 1)),
             )
         return self._plan_cache
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), timezone.utc)
+
+    def silent_since(self) -> datetime:
+        """Sessions with no answer since this time have given up their slot."""
+        return datetime.fromtimestamp(self.clock() - self.abandon_after_s, timezone.utc)
 
     @property
     def min_display_ms(self) -> int:
@@ -210,6 +232,14 @@ class SurveyStore:
                 f"This {platform} id already took part in another session of this study; "
                 "each person takes part once.",
             )
+        if found.status in ("active", ABANDONED):  # a session back from silence takes its
+            with self._write() as s:  # own trials again (the plan never changes)
+                s.execute(
+                    update(ParticipantRow)
+                    .where(ParticipantRow.id == found.id)
+                    .values(status=_active_again(), last_active_at=self._now())
+                )
+            found.status = "active"
         return found, True
 
     def _find(self, platform: str, pid: str) -> ParticipantRow | None:
@@ -232,9 +262,17 @@ class SurveyStore:
         with self._write() as s:  # pooled connection while it holds the lock
             # serialize slot choice between workers (a row lock on PostgreSQL)
             s.execute(select(MetaRow.key).where(MetaRow.key == "plan").with_for_update())
+            # silent sessions give up their slots; completed and active ones hold theirs
+            s.execute(
+                update(ParticipantRow)
+                .where(ParticipantRow.status == "active", _last_active() < self.silent_since())
+                .values(status=ABANDONED)
+            )
             used = dict(
                 s.execute(
-                    select(ParticipantRow.slot, func.count()).group_by(ParticipantRow.slot)
+                    select(ParticipantRow.slot, func.count())
+                    .where(ParticipantRow.status.in_(HOLDS_SLOT))
+                    .group_by(ParticipantRow.slot)
                 ).all()
             )
             slot = min(slots, key=lambda k: (used.get(k, 0), k))
@@ -247,6 +285,7 @@ class SurveyStore:
                 platform_session=session_id,
                 status="active",
                 created_at=now(),
+                last_active_at=self._now(),
                 screen=screen,
             )
             s.add(row)
@@ -274,22 +313,20 @@ class SurveyStore:
         return self._plan().slots[self._slot(pid)]
 
     @staticmethod
-    def _answered(s: Session, pid: str) -> int:
+    def _answered(s: Session | Connection, pid: str) -> int:
         """Answers are stored strictly in order, so they are exactly positions 0..n-1."""
-        n = s.scalar(
-            select(func.count()).select_from(ResponseRow).where(ResponseRow.participant == pid)
-        )
+        n = s.scalar(_COUNT_ANSWERS, {"pid": pid})
         return int(n or 0)
 
     def status(self, pid: str) -> str:
-        """'active', 'completed' or 'failed_attention'."""
+        """'active', 'completed', 'failed_attention' or 'abandoned'."""
         return self.participant(pid).status
 
     def progress(self, pid: str) -> tuple[int, int]:
         """(answered, total) for a participant."""
         total = len(self._trials(pid))
-        with self._session() as s:
-            return self._answered(s, pid), total
+        with self.engine.connect() as c:
+            return self._answered(c, pid), total
 
     def trial(self, pid: str, position: int, now_ms: int) -> TrialView:
         """Trial ``position`` (answered, or the next one) as served at ``now_ms``."""
@@ -303,9 +340,14 @@ class SurveyStore:
                 f"Trial {position + 1} comes after trial {answered + 1}, which is not answered "
                 "yet.",
             )
+        return self.serve(pid, position, now_ms)
+
+    def serve(self, pid: str, position: int, now_ms: int) -> TrialView:
+        """Trial ``position`` as served at ``now_ms``, with no database read: for the caller
+        that knows it is the participant's next trial (the reply to the answer before it)."""
         query, candidates = self._images(pid, position)
         shown = self.signer.shown(pid, position, now_ms)
-        return TrialView(position, total, query, candidates, shown)
+        return TrialView(position, len(self._trials(pid)), query, candidates, shown)
 
     def _images(self, pid: str, position: int) -> tuple[str, list[str]]:
         t = self._trials(pid)[position]
@@ -376,30 +418,35 @@ class SurveyStore:
             )
         done = position == total - 1
         outcome = None
-        try:
-            with self._write() as s:
-                s.add(
-                    ResponseRow(
-                        participant=pid,
-                        position=position,
-                        item=t.item,
-                        choice=choice,
-                        correct=t.order[choice] == 0,
-                        rt_ms=rt_ms,
-                        client_time=client_time,
+        try:  # Core, not the ORM: this is the hot path
+            with self._writer, self.engine.begin() as c:
+                c.execute(
+                    insert(ResponseRow),
+                    {
+                        "participant": pid,
+                        "position": position,
+                        "item": t.item,
+                        "choice": choice,
+                        "correct": t.order[choice] == 0,
+                        "rt_ms": rt_ms,
+                        "client_time": client_time,
                         # simulated participants do not take time: only their rt_ms says
-                        server_rt_ms=None if bot else float(elapsed),
-                        server_time=now(),
+                        "server_rt_ms": None if bot else float(elapsed),
+                        "server_time": now(),
+                    },
+                )
+                status: Any = _active_again()
+                if done:
+                    status = outcome = self._outcome(c, trials, pid)
+                c.execute(
+                    update(ParticipantRow)
+                    .where(ParticipantRow.id == pid)
+                    .values(
+                        status=status,
+                        last_active_at=self._now(),
+                        completed_at=now() if done else None,
                     )
                 )
-                if done:
-                    s.flush()
-                    outcome = self._outcome(s, trials, pid)
-                    s.execute(
-                        update(ParticipantRow)
-                        .where(ParticipantRow.id == pid)
-                        .values(status=outcome, completed_at=now())
-                    )
         except IntegrityError:  # a concurrent copy of this answer was stored first
             return self._repeat(pid, position, choice, total)
         return Answer(position, None if done else position + 1, done, False, outcome)
@@ -426,7 +473,7 @@ class SurveyStore:
             outcome=self.status(pid) if finished else None,
         )
 
-    def _outcome(self, s: Session, trials: list[_Trial], pid: str) -> str:
+    def _outcome(self, s: Connection, trials: list[_Trial], pid: str) -> str:
         """'failed_attention' when catch-trial accuracy is below the study's threshold."""
         threshold = self._plan().min_catch_accuracy
         catch = {i for i, t in enumerate(trials) if t.is_catch}
@@ -517,7 +564,20 @@ class SurveyStore:
             "answers_per_item": per_item,
             "comments": int(comments),
             "closed": bool(self.meta("closed", False)),
+            "coverage": self.coverage(),
         }
+
+    def coverage(self) -> dict[str, Any]:
+        """Items short of R judgments from completed participants, and what that takes
+        (see :func:`percalign.store.coverage.coverage`)."""
+        plan = self._plan()
+        slots = {k: [t.item for t in v if not t.is_catch] for k, v in plan.slots.items()}
+        return coverage(self.engine, slots, plan.judgments_per_item)
+
+    def participants(self) -> list[dict[str, Any]]:
+        """Every participant's status, slot and progress, newest first."""
+        totals = {k: len(v) for k, v in self._plan().slots.items()}
+        return participant_table(self.engine, totals, self.silent_since())
 
 
 class _Writer:
@@ -545,6 +605,27 @@ class _Writer:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread.release()
+
+
+#: A participant's status once silent for ``abandon_after_s``: the slot goes to others, the
+#: answers stay (and are exported with this status).
+ABANDONED = "abandoned"
+#: The statuses whose sessions keep their slot taken.
+HOLDS_SLOT = ("active", "completed")
+
+
+def _last_active() -> Any:
+    return func.coalesce(ParticipantRow.last_active_at, ParticipantRow.created_at)
+
+
+def _active_again() -> Any:
+    """The status of a session that answers or comes back: abandoned ones are active again."""
+    return case((ParticipantRow.status == ABANDONED, "active"), else_=ParticipantRow.status)
+
+
+_COUNT_ANSWERS = (
+    select(func.count()).select_from(ResponseRow).where(ResponseRow.participant == bindparam("pid"))
+)
 
 
 def _check_position(position: int, total: int) -> None:

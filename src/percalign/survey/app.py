@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from percalign.store.db import connect
 from percalign.store.export import export_rows, spreadsheet_safe
-from percalign.store.sessions import SurveyError, SurveyStore
+from percalign.store.sessions import SurveyError, SurveyStore, TrialView
 from percalign.store.study import study_url
 from percalign.survey.guard import BodyLimit, SecurityHeaders
 from percalign.survey.limits import RateLimit, ServeSettings
@@ -145,6 +145,16 @@ class AnswerReply(BaseModel):
     duplicate: bool
     outcome: str | None = None
     completion_code: str | None = None
+    trial: TrialReply | None = Field(
+        default=None,
+        description="trial 'next', served with this reply (no GET needed); none when done",
+    )
+
+
+class DeclineReply(BaseModel):
+    completion_code: str | None = Field(
+        description="the study's no-consent code (Prolific), if one is set up"
+    )
 
 
 class CommentRequest(_Body):
@@ -157,6 +167,17 @@ class CommentReply(BaseModel):
     stored: bool
 
 
+class Coverage(BaseModel):
+    judgments_per_item: int = Field(description="R: judgments the design promised per item")
+    items: int
+    items_short: dict[str, int] = Field(
+        description="items with fewer than R judgments from completed participants: their count"
+    )
+    participants_needed: int = Field(description="completed participants still needed")
+    median_trial_ms: float | None = Field(description="from serving a trial to its answer")
+    median_session_s: float | None
+
+
 class Progress(BaseModel):
     participants: dict[str, int]
     started: int
@@ -165,6 +186,22 @@ class Progress(BaseModel):
     answers_per_item: dict[str, int]
     comments: int
     closed: bool
+    coverage: Coverage
+
+
+class ParticipantStatus(BaseModel):
+    participant: str
+    status: str = Field(description="active | completed | failed_attention | abandoned")
+    slot: int
+    platform: str
+    answered: int
+    total: int
+    started: str | None
+    last_active: str | None
+
+
+class Participants(BaseModel):
+    participants: list[ParticipantStatus]
 
 
 class Comment(BaseModel):
@@ -213,17 +250,21 @@ def create_app(
     Args:
         study: a folder made by ``percalign survey build``.
         admin_token: secret for the admin API (``Authorization: Bearer TOKEN``).
-        completion_codes: Prolific completion codes by outcome (``completed``, ``failed``).
+        completion_codes: Prolific completion codes by outcome (``completed``, ``failed``,
+            ``no_consent``).
             A code is only ever sent to a participant who has answered every trial, and only
             the code of their outcome: with no ``failed`` code, a participant who failed the
-            attention checks gets none.
+            attention checks gets none. The ``no_consent`` code goes to whoever declines
+            consent (it must pay nothing: see the README's Prolific settings).
         settings: how the study is served (platform checks, rate limits, timeouts).
         clock: the server's clock in seconds (tests pass a fake one).
     """
     study = Path(study)
-    store = SurveyStore(connect(study_url(study)))
-    codes = completion_codes or {}
     settings = settings or ServeSettings()
+    store = SurveyStore(
+        connect(study_url(study)), abandon_after_s=settings.abandon_after_min * 60, clock=clock
+    )
+    codes = completion_codes or {}
     starts = RateLimit(settings)
     app = FastAPI(title="percalign survey", version="1", docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY, timeout_s=settings.body_timeout_s)
@@ -286,6 +327,15 @@ def create_app(
     def image_url(pid: str, position: int, index: int) -> str:
         return (
             f"/images/{pid}/{position}/{index}/{store.signer.image_key(pid, position, index)}.png"
+        )
+
+    def served(pid: str, t: TrialView) -> TrialReply:
+        return TrialReply(
+            position=t.position,
+            total=t.total,
+            query=image_url(pid, t.position, 0),
+            candidates=[image_url(pid, t.position, i + 1) for i in range(len(t.candidates))],
+            shown=t.shown,
         )
 
     @app.get("/", response_class=HTMLResponse, responses=_errors(422))
@@ -388,6 +438,12 @@ def create_app(
             reply.completion_code = code(reply.outcome)
         return reply
 
+    @app.post("/api/declines", response_model=DeclineReply, responses=_errors(400, 408, 413, 422))
+    def decline(body: SessionRequest) -> DeclineReply:
+        """Someone declined consent: nothing is stored, and the reply carries the no-consent
+        code (it pays nothing; on Prolific it asks the participant to return the study)."""
+        return DeclineReply(completion_code=codes.get("no_consent"))
+
     @app.get(
         "/api/participants/{pid}/trials/{position}",
         response_model=TrialReply,
@@ -398,14 +454,7 @@ def create_app(
 
         Its image URLs are this trial's own and say nothing of the images behind them.
         """
-        t = store.trial(pid, position, now_ms())
-        return TrialReply(
-            position=t.position,
-            total=t.total,
-            query=image_url(pid, position, 0),
-            candidates=[image_url(pid, position, i + 1) for i in range(len(t.candidates))],
-            shown=t.shown,
-        )
+        return served(pid, store.trial(pid, position, now_ms()))
 
     @app.post(
         "/api/participants/{pid}/answers",
@@ -416,8 +465,9 @@ def create_app(
         """Store an answer; a resend of an acknowledged answer changes nothing.
 
         A new answer needs its trial's ``shown`` value and comes at least the plan's
-        ``min_display_ms`` after the trial was served (server clock), else 409. The reply to
-        the last answer carries the completion code of the participant's outcome.
+        ``min_display_ms`` after the trial was served (server clock), else 409. The reply
+        carries the next trial, served now, so a trial costs one round trip; the reply to the
+        last answer carries the completion code of the participant's outcome instead.
         """
         a = store.answer(
             pid,
@@ -434,6 +484,11 @@ def create_app(
         if a.done:
             reply.outcome = a.outcome
             reply.completion_code = code(a.outcome)
+            covered = settings.close_when_covered and a.outcome == "completed"
+            if covered and not a.duplicate and not store.coverage()["items_short"]:
+                store.set_meta("closed", True)
+        elif a.next_position is not None:
+            reply.trial = served(pid, store.serve(pid, a.next_position, now_ms()))
         return reply
 
     @app.post(
@@ -464,7 +519,8 @@ def create_app(
         return FileResponse(
             study / path,
             media_type="image/png",
-            headers={"Cache-Control": "private, max-age=86400"},
+            # a URL is one trial's image for good: never revalidated
+            headers={"Cache-Control": "private, max-age=86400, immutable"},
         )
 
     @app.get(
@@ -486,8 +542,15 @@ def create_app(
 
     @app.get("/api/admin/progress", response_model=Progress, responses=_errors(401))
     def progress(_: Admin) -> dict[str, Any]:
-        """Participants by status, answers in all and per item, comments, open or closed."""
+        """Participants by status, answers in all and per item, comments, open or closed, and
+        the coverage: items short of R judgments from completed participants."""
         return store.summary()
+
+    @app.get("/api/admin/participants", response_model=Participants, responses=_errors(401))
+    def participants(_: Admin) -> dict[str, Any]:
+        """Every participant's status (active, completed, failed_attention, abandoned) and
+        progress, newest first."""
+        return {"participants": store.participants()}
 
     @app.get("/api/admin/comments", response_model=Comments, responses=_errors(401))
     def comments(_: Admin) -> dict[str, Any]:
@@ -546,11 +609,17 @@ def app_from_env() -> FastAPI:
     """The app for ``uvicorn --factory`` (several workers): settings from the environment."""
     import os
 
-    pairs = (("completed", "PERCALIGN_COMPLETION_CODE"), ("failed", "PERCALIGN_FAILED_CODE"))
+    pairs = (
+        ("completed", "PERCALIGN_COMPLETION_CODE"),
+        ("failed", "PERCALIGN_FAILED_CODE"),
+        ("no_consent", "PERCALIGN_NO_CONSENT_CODE"),
+    )
     codes = {key: os.environ[var] for key, var in pairs if os.environ.get(var)}
     settings = ServeSettings(
         prolific_study=os.environ.get("PERCALIGN_PROLIFIC_STUDY") or None,
         plain_links=os.environ.get("PERCALIGN_PLAIN_LINKS", "1") == "1",
+        abandon_after_min=float(os.environ.get("PERCALIGN_ABANDON_AFTER", "30")),
+        close_when_covered=os.environ.get("PERCALIGN_CLOSE_WHEN_COVERED", "0") == "1",
     )
     return create_app(
         Path(os.environ["PERCALIGN_STUDY"]), os.environ["PERCALIGN_ADMIN_TOKEN"], codes, settings

@@ -95,8 +95,10 @@ def run_bots(
             pid, pos, total = s["participant"], s["next"], s["total"]
             auth = {"Authorization": f"Bearer {s['token']}"}
             answered = 0
+            t = None  # the trial the last answer's reply carried
             while pos is not None and pos < total:
-                t = call("GET", f"/api/participants/{pid}/trials/{pos}", headers=auth)
+                if t is None or t["position"] != pos:
+                    t = call("GET", f"/api/participants/{pid}/trials/{pos}", headers=auth)
                 query = _image(t["query"], cache, call).unsqueeze(0)
                 cands = torch.stack([_image(u, cache, call) for u in t["candidates"]])
                 if hasattr(bot, "start_trial"):  # draws that survive a resume
@@ -113,5 +115,6 @@ def run_bots(
                 )
                 answered += 1
                 pos = None if a["done"] else a["next"]
+                t = a.get("trial")
             done[name] = answered
     return done

@@ -14,7 +14,7 @@ from percalign.store.runs import atomic_folder
 from percalign.store.study import default_url, run_records, write_plan
 from percalign.survey.design import Plan, make_plan
 
-__all__ = ["DEFAULT_TEXTS", "build_survey", "unset_placeholders"]
+__all__ = ["DEFAULT_TEXTS", "build_survey", "describe", "unset_placeholders"]
 
 
 #: The texts a study shows; the consent text has placeholders the researcher must fill in.
@@ -115,3 +115,38 @@ def build_survey(
         (tmp / "survey.json").write_text(json.dumps(info, indent=1) + "\n")
         (tmp / "plan.json").write_text(json.dumps(plan.to_json()) + "\n")
     return plan
+
+
+def describe(settings: dict[str, Any]) -> list[str]:
+    """What a plan (its ``settings``) gives, in sentences; when it gives less than was asked,
+    what it gives instead and why.
+
+    >>> s = {"items": 12, "excluded_invalid": 0, "slots": 3, "trials_per_participant": 20,
+    ...      "trials_per_slot": 15, "regular_per_slot": 12, "catch_per_slot": 2,
+    ...      "repeats_per_slot": 1, "judgments_per_item": 3, "min_judgments": 3,
+    ...      "max_judgments": 3}
+    >>> for line in describe(s): print(line)
+    12 items (0 invalid IRIs left out), 3 participant slots of 15 trials, each item judged 3 times.
+    Asked for 20 trials per participant, but a slot holds 15: 12 items (nobody sees an item twice), 2 catch and 1 repeated; add IRIs or lower --trials-per-participant.
+    """  # noqa: E501
+    s = settings
+    given, asked = s["trials_per_slot"], s["trials_per_participant"]
+    low, high = s["min_judgments"], s["max_judgments"]
+    judged = f"{low} times" if low == high else f"{low} to {high} times"
+    lines = [
+        f"{s['items']} items ({s['excluded_invalid']} invalid IRIs left out), {s['slots']} "
+        f"participant slots of {given} trials, each item judged {judged}."
+    ]
+    if given < asked:
+        lines.append(
+            f"Asked for {asked} trials per participant, but a slot holds {given}: "
+            f"{s['regular_per_slot']} items (nobody sees an item twice), "
+            f"{s['catch_per_slot']} catch and {s['repeats_per_slot']} repeated; add IRIs or "
+            "lower --trials-per-participant."
+        )
+    if low > s["judgments_per_item"]:
+        lines.append(
+            f"Asked for {s['judgments_per_item']} judgments per item; every slot is full, so "
+            f"each item gets {judged}."
+        )
+    return lines

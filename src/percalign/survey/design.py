@@ -272,5 +272,12 @@ def make_plan(
         "items": len(items),
         "excluded_invalid": len(records) - len(kept),
         "slots": n_slots,
+        # what the plan gives, which can be less than what was asked
+        "trials_per_slot": len(slots[0]),
+        "regular_per_slot": n_main,
+        "catch_per_slot": n_catch,
+        "repeats_per_slot": min(n_repeat, n_main),
+        "min_judgments": int(shown.min()),
+        "max_judgments": int(shown.max()),
     }
     return Plan(all_items, slots, settings)

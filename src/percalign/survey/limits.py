@@ -27,6 +27,10 @@ class ServeSettings:
         starts_burst: session starts all clients together may make in a burst ...
         starts_per_s: ... and the sustained rate after it.
         body_timeout_s: seconds a client has to send its whole request body.
+        abandon_after_min: minutes without an answer after which a session gives up its
+            slot to the next participant (its answers are kept, marked ``abandoned``).
+        close_when_covered: close the study once every item has its R judgments from
+            completed participants.
     """
 
     prolific_study: str | None = None
@@ -36,6 +40,8 @@ class ServeSettings:
     starts_burst: int = 100
     starts_per_s: float = 10.0
     body_timeout_s: float = 10.0
+    abandon_after_min: float = 30.0
+    close_when_covered: bool = False
 
     def __post_init__(self) -> None:
         owner = "ServeSettings"
@@ -44,6 +50,7 @@ class ServeSettings:
         check_int(owner, "starts_burst", self.starts_burst, low=1)
         check_float(owner, "starts_per_s", self.starts_per_s, low=0.001)
         check_float(owner, "body_timeout_s", self.body_timeout_s, low=0.0)
+        check_float(owner, "abandon_after_min", self.abandon_after_min, low=0.001)
 
 
 class RateLimit:

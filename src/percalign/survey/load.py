@@ -55,6 +55,8 @@ class LoadReport:
     answer_e2e_ms: list[float]  # each answer from first try to acknowledgement
     statuses: Counter[int]
     transport_errors: int
+    #: each successful attempt by kind of call: session, trial, image, answer (ms)
+    calls: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def answers(self) -> int:
@@ -163,9 +165,15 @@ class _Client:
         self.failed = False  # set when a call needed a retry
 
     async def call(
-        self, method: str, path: str, body: Any = None, auth: str | None = None
-    ) -> tuple[dict[str, Any], float]:
-        """(JSON reply, ms of the successful attempt) with the browser's retry policy."""
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        auth: str | None = None,
+        raw: bool = False,
+    ) -> tuple[Any, float]:
+        """(JSON reply, or the bytes when ``raw``; ms of the successful attempt) with the
+        browser's retry policy."""
         headers = {"Authorization": f"Bearer {auth}"} if auth else {}
         for attempt in range(self.backoff.tries):
             hint = None
@@ -176,7 +184,8 @@ class _Client:
                 if not retryable(status):
                     if status >= 400:
                         raise ServiceError(f"{method} {path} refused: {_reason(status, payload)}")
-                    return json.loads(payload), (time.perf_counter() - start) * 1000
+                    reply_body = payload if raw else json.loads(payload)
+                    return reply_body, (time.perf_counter() - start) * 1000
                 hint = reply.get("retry-after")
             except ConnectionError:
                 self.report.transport_errors += 1
@@ -193,38 +202,62 @@ def _reason(status: int, payload: bytes) -> str:
         return f"HTTP {status}"
 
 
+@dataclass(frozen=True)
+class _Pace:
+    """How a simulated participant behaves: when it arrives, how long it thinks, whether it
+    loads the images."""
+
+    arrive_s: float = 0.0  # arrivals spread uniformly over this many seconds
+    think_s: float = 0.0  # mean pause before each answer (uniform, 0.5x to 1.5x)
+    images: bool = False  # fetch every image of every trial (a cold browser cache)
+
+
 async def _participant(
     client: _Client,
     log: ParticipantLog,
     bot_token: str,
     trials: int | None,
-    think_s: float,
+    pace: _Pace,
     on_answer: Callable[[int], None] | None,
 ) -> None:
+    if pace.arrive_s:
+        await asyncio.sleep(pace.arrive_s * client.rng.random())
+    calls = client.report.calls
     body = {"platform": "bot", "pid": log.name, "bot_token": bot_token}
-    s, _ = await client.call("POST", "/api/sessions", body)
+    s, ms = await client.call("POST", "/api/sessions", body)
+    calls.setdefault("session", []).append(ms)
     log.participant = s["participant"]
     auth = s["token"]
     pos, total = s["next"], s["total"]
     limit = total if trials is None else min(total, trials)
+    given: dict[str, Any] | None = None  # the trial an answer's reply carried
     while pos is not None and pos < limit:
-        t, _ = await client.call(
-            "GET", f"/api/participants/{log.participant}/trials/{pos}", auth=auth
-        )
+        if given is None or given["position"] != pos:
+            given, ms = await client.call(
+                "GET", f"/api/participants/{log.participant}/trials/{pos}", auth=auth
+            )
+            calls.setdefault("trial", []).append(ms)
+        t = given
+        if pace.images:
+            for url in (t["query"], *t["candidates"]):
+                _, ms = await client.call("GET", url, raw=True)
+                calls.setdefault("image", []).append(ms)
         choice = client.rng.randrange(len(t["candidates"]))
-        if think_s:
-            await asyncio.sleep(think_s * (0.5 + client.rng.random()))
+        if pace.think_s:
+            await asyncio.sleep(pace.think_s * (0.5 + client.rng.random()))
         answer = {"position": pos, "choice": choice, "rt_ms": 1000.0, "shown": t["shown"]}
         start = time.perf_counter()
         a, ms = await client.call(
             "POST", f"/api/participants/{log.participant}/answers", answer, auth
         )
         client.report.answer_ms.append(ms)
+        calls.setdefault("answer", []).append(ms)
         client.report.answer_e2e_ms.append((time.perf_counter() - start) * 1000)
         log.acked[pos] = choice
         if on_answer is not None:
             on_answer(client.report.answers)
         pos = None if a["done"] else a["next"]
+        given = a.get("trial")
         if client.failed:  # like a reloaded page: come back through the session endpoint
             client.failed = False
             await _resume(client, log, body)
@@ -250,7 +283,7 @@ async def _simulate(
     prefix: str,
     seed: int,
     backoff: Backoff,
-    think_s: float,
+    pace: _Pace,
     on_answer: Callable[[int], None] | None,
 ) -> LoadReport:
     report = LoadReport(
@@ -264,7 +297,7 @@ async def _simulate(
     try:
         await asyncio.gather(
             *(
-                _participant(client, log, bot_token, trials, think_s, on_answer)
+                _participant(client, log, bot_token, trials, pace, on_answer)
                 for client, log in zip(clients, report.participants, strict=True)
             )
         )
@@ -285,6 +318,8 @@ def simulate(
     seed: int = 0,
     backoff: Backoff | None = None,
     think_s: float = 0.0,
+    arrive_s: float = 0.0,
+    images: bool = False,
     on_answer: Callable[[int], None] | None = None,
 ) -> LoadReport:
     """Run ``n`` simulated participants at once against the service at ``url``.
@@ -299,13 +334,25 @@ def simulate(
         seed: seeds the choices and the retry jitter.
         backoff: the retry policy (default: the browser's).
         think_s: mean pause before each answer (0: as fast as the service allows).
+        arrive_s: participants arrive spread uniformly over this many seconds (0: at once).
+        images: fetch each trial's images, as a browser with a cold cache would.
         on_answer: called with the number of answers acknowledged so far, after each one.
 
     Raises:
         ServiceError: a call was refused (4xx) or kept failing past the backoff.
     """
     return asyncio.run(
-        _simulate(url, n, bot_token, trials, prefix, seed, backoff or Backoff(), think_s, on_answer)
+        _simulate(
+            url,
+            n,
+            bot_token,
+            trials,
+            prefix,
+            seed,
+            backoff or Backoff(),
+            _Pace(arrive_s, think_s, images),
+            on_answer,
+        )
     )
 
 

@@ -39,7 +39,8 @@ def participant_page(data: dict[str, Any]) -> tuple[str, str]:
 
 
 def admin_page() -> tuple[str, str]:
-    """(HTML, nonce) of the admin page: progress, comments, export, close."""
+    """(HTML, nonce) of the admin page: progress, coverage, participants, comments, export,
+    close."""
     nonce = secrets.token_urlsafe(16)
     return _ADMIN.replace("__NONCE__", nonce), nonce
 
@@ -62,7 +63,8 @@ _PARTICIPANT = """<!doctype html>
 <body data-survey="__DATA__">
 <p id="status" class="hidden" role="alert"></p>
 <section id="consent" class="hidden"><h1>Image comparison study</h1><p id="consentText"></p>
-<button id="agree">I agree, start</button></section>
+<button id="agree">I agree, start</button> <button id="decline">I do not agree</button>
+</section>
 <section id="instructions" class="hidden"><h2>How to answer</h2><p id="instructionText"></p>
 <button id="begin">Begin</button></section>
 <section id="task" class="hidden"><progress id="bar" value="0" max="1"></progress>
@@ -168,8 +170,9 @@ async function nextPractice(){
   const ims = await images([d.query, ...order.map(i=>d.candidates[i])]);
   display(ims, practice, S.practice.length, "Practice");
 }
-async function next(){
-  trial = await call(`/api/participants/${pid}/trials/${pos}`);
+// The trial at pos: the one the last answer's reply carried, else fetched.
+async function next(given){
+  trial = given || await call(`/api/participants/${pid}/trials/${pos}`);
   const ims = await images([trial.query, ...trial.candidates]);
   display(ims, pos, total, "Trial");
 }
@@ -205,7 +208,8 @@ async function choose(i, id){
       client_time:Date.now()/1000, shown:trial.shown})});
   }catch(e){ if(e.status===409) return resync(); throw e; }
   if(r.done) return finish(r);
-  pos = r.next; $("feedback").textContent = ""; return next();
+  pos = r.next; $("feedback").textContent = "";
+  return next(r.trial && r.trial.position===pos ? r.trial : null);
 }
 $("sendComment").onclick = async () => {
   const text = $("comment").value.trim(); if(!text || pid===null) return;
@@ -261,7 +265,27 @@ function begin(){
   $("begin").disabled = true;
   start().catch(() => { $("begin").disabled = false; show(started ? "task" : "instructions"); });
 }
+// No consent: nothing is stored; Prolific participants go back with the no-consent code.
+async function decline(){
+  let r = {};
+  try{ r = await call("/api/declines", {method:"POST", body:JSON.stringify(sessionBody())}, 3); }
+  catch(e){ /* the note below still says what to do */ }
+  finished = true; show("done");
+  $("doneText").textContent = "You chose not to take part, so the study ended here. Nothing " +
+    "you did on this page was stored.";
+  const code = r.completion_code;
+  if(P.platform==="prolific" && code){
+    $("doneNote").textContent = "Returning you to Prolific... If nothing happens, please " +
+      "return the study on Prolific.";
+    location.href = "https://app.prolific.com/submissions/complete?cc=" +
+      encodeURIComponent(code);
+  } else if(P.platform==="prolific"){
+    $("doneNote").textContent = "Please return the study on Prolific (its Return " +
+      "submission button).";
+  } else { $("doneNote").textContent = "You can close this page now."; }
+}
 $("agree").onclick = () => show("instructions"); $("begin").onclick = begin;
+$("decline").onclick = decline;
 if(sessionStorage.getItem(resumeKey)) begin(); else show("consent");
 </script></body></html>
 """
@@ -273,6 +297,9 @@ td,th{padding:.2em 1em;text-align:left;vertical-align:top}</style></head><body>
 <h1>Study admin</h1><p><input id="token" type="password" placeholder="admin token" size="40">
 <button id="load">Show progress</button> <button id="export">Download answers (CSV)</button>
 <button id="close">Close the study</button></p><p id="msg"></p><table id="table"></table>
+<h2>Coverage</h2><table id="coverage"></table><h3>Items short of judgments</h3>
+<table id="short"></table>
+<h2>Participants</h2><table id="people"></table>
 <h2>Comments</h2><table id="comments"></table>
 <script nonce="__NONCE__">
 const $ = id => document.getElementById(id);
@@ -286,6 +313,17 @@ async function load(){
   fill($("table"), [["started", b.started], ["completed", b.completed], ["answers", b.answers],
     ["comments", b.comments], ["closed", b.closed],
     ...Object.entries(b.participants).map(([k,v])=>["status "+k, v])]);
+  const v = b.coverage;
+  fill($("coverage"), [["judgments per item (R)", v.judgments_per_item], ["items", v.items],
+    ["items short of R", Object.keys(v.items_short).length],
+    ["completed participants still needed", v.participants_needed],
+    ["median time per trial (ms)", v.median_trial_ms ?? ""],
+    ["median time per session (s)", v.median_session_s ?? ""]]);
+  fill($("short"), [["item", "judgments"], ...Object.entries(v.items_short)]);
+  const p = await (await fetch("/api/admin/participants", auth())).json();
+  fill($("people"), [["participant", "status", "slot", "answered", "started", "last active"],
+    ...p.participants.map(x => [x.participant, x.status, x.slot, `${x.answered}/${x.total}`,
+      x.started ?? "", x.last_active ?? ""])]);
   const c = await (await fetch("/api/admin/comments", auth())).json();
   fill($("comments"), c.comments.map(x => [x.time, x.participant, x.position ?? "", x.text]));
 }
