@@ -154,7 +154,7 @@ def test_resnet18_random_weights_at_64(tmp_path, capsys):
         (["--parameterization", "sigmod"], "Did you mean 'sigmoid'"),
         (["--loss", "adversarial", "--adversary", "sism"], "Unknown judge 'sism'"),
         (["--stop-at", "valid", "--null-images", "1"], "--stop-at valid needs the validity null"),
-        (["--stop-at", "soon"], "--stop-at takes 'valid' or 'valid:MARGIN'"),
+        (["--stop-at", "soon"], "--stop-at takes 'valid', 'valid:MARGIN' or 'never'"),
         (["--stop-at", "valid:2"], "'stop_at_valid' parameter of InversionConfig"),
     ],
 )

@@ -35,7 +35,8 @@ STEP_TOLERANCE = {"fp32": 1e-4, "bf16": 0.15}
 
 
 def _config(**kw):
-    return InversionConfig(**{"steps": 60, "optimizer": "adam", "lr": 0.05, "batch_size": 16, **kw})
+    base = {"steps": 60, "optimizer": "adam", "lr": 0.05, "batch_size": 16, "fold_batchnorm": False}
+    return InversionConfig(**{**base, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +108,80 @@ def test_channels_last_leaves_the_callers_model_alone(setting):
     before = {k: v.stride() for k, v in model.module.state_dict().items()}
     invert(model, targets[:2], seeds="uniform", config=_config(channels_last=True, steps=2))
     assert {k: v.stride() for k, v in model.module.state_dict().items()} == before
+
+
+def _with_running_stats(name: str) -> torch.nn.Module:
+    """Network ``name`` (random weights) whose batch norms hold non-trivial running stats."""
+    model = pa.models.load(name)
+    gen = torch.Generator().manual_seed(1)
+    for module in model.module.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=gen))
+            module.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            module.weight.data.copy_(torch.randn(n, generator=gen))
+            module.bias.data.copy_(torch.randn(n, generator=gen))
+    return model
+
+
+@pytest.mark.parametrize("name", ["tiny-resnet", "cifar-resnet18", "small-cnn"])
+def test_folding_batch_norms_keeps_the_function(name):
+    import copy
+
+    from percalign.inversion.acceleration import fold_batchnorm
+
+    if name == "small-cnn":
+        from percalign.models.archs import SmallCNN
+
+        net = SmallCNN(1, 10, 8).eval()
+        net.stage1[1].running_var.fill_(3.0)
+        net.stage1[1].running_mean.fill_(0.2)
+    else:
+        net = _with_running_stats(name).module
+    x = torch.rand(3, next(net.parameters()).shape[1], 32, 32)
+    before = net(x)
+    folded_net = copy.deepcopy(net)
+    folded = fold_batchnorm(folded_net)
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    left = sum(isinstance(m, torch.nn.BatchNorm2d) for m in folded_net.modules())
+    assert folded and left == n_bn - len(folded)
+    torch.testing.assert_close(folded_net(x), before, rtol=1e-4, atol=1e-4)
+
+
+def test_folding_leaves_read_layers_and_untraceable_networks_alone():
+    import copy
+
+    from percalign.inversion.acceleration import fold_batchnorm
+
+    net = _with_running_stats("tiny-resnet").module
+    pairs = fold_batchnorm(copy.deepcopy(net))
+    kept = copy.deepcopy(net)
+    assert pairs[0] not in fold_batchnorm(kept, keep=[pairs[0]])
+    assert isinstance(dict(kept.named_modules())[pairs[0]], torch.nn.BatchNorm2d)
+
+    class Branchy(torch.nn.Module):  # data-dependent control flow: fx cannot trace it
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2)
+
+        def forward(self, x):
+            return self.bn(self.conv(x)) if x.sum() > 0 else x
+
+    assert fold_batchnorm(Branchy().eval()) == []
+
+
+def test_folded_run_matches_the_unfolded_one_and_leaves_the_model_alone():
+    model = _with_running_stats("tiny-resnet")
+    from percalign.data import load_images, to_channels
+
+    targets = to_channels(load_images("digits", 6, size=32, seed=5).images, 3)
+    types = [type(m) for m in model.module.modules()]
+    runs = [
+        invert(model, targets, seeds="uniform", config=_config(fold_batchnorm=fold, steps=30))
+        for fold in (False, True)
+    ]
+    assert [type(m) for m in model.module.modules()] == types
+    assert (runs[0].distance - runs[1].distance).abs().max() <= RUN_TOLERANCE["fp32"]
+    torch.testing.assert_close(runs[0].seed_distance, runs[1].seed_distance)
+    # the steps were computed by the folded copy: rounding differs, so some pixel does
+    assert not torch.equal(runs[0].iris, runs[1].iris)

@@ -92,3 +92,16 @@ def test_study_device_and_the_inversion_override(tmp_path, monkeypatch):
     monkeypatch.setattr(_device, "cuda_available", lambda: False)
     with pytest.raises(ConfigError, match=r"^\[inversion\] device cuda was asked for"):
         run_study(spec, tmp_path / "s", log=lambda _m: None)
+
+
+def test_trust_inversions_default_to_percalign_trusts(tmp_path):
+    from percalign.trust import default_config
+
+    models = [{"name": "tiny-cnn"}, {"name": "tiny-vgg"}]
+    spec = parse_spec({"models": models, "trust": {"enabled": True}})
+    assert spec.trust.config(spec.inversion, 3) == default_config(seed=3)
+    assert default_config().stop_at_valid is not None  # the trust IRIs stop once valid
+    changed = parse_spec(
+        {"models": models, "trust": {"enabled": True, "steps": 40, "batch_size": 8}}
+    ).trust.config(spec.inversion, 3)
+    assert (changed.steps, changed.batch_size) == (40, 8)

@@ -116,7 +116,7 @@ def add_inversion_options(parser: argparse.ArgumentParser, *, preset: str = "def
         default=None,
         metavar="valid[:MARGIN]",
         help="stop an image once its distance is below the validity threshold times MARGIN "
-        "(default 1; needs the validity null)",
+        "(default 1; needs the validity null); never: run every step",
     )
     g.add_argument(
         "--adversary",
@@ -144,11 +144,11 @@ def add_inversion_options(parser: argparse.ArgumentParser, *, preset: str = "def
 
 def _stop_at(text: str | None) -> float | None:
     """The margin of ``--stop-at valid[:MARGIN]``."""
-    if text is None:
+    if text is None or text == "never":
         return None
     kind, _, margin = text.partition(":")
     if kind != "valid":
-        raise ConfigError(f"--stop-at takes 'valid' or 'valid:MARGIN'; got {text!r}.")
+        raise ConfigError(f"--stop-at takes 'valid', 'valid:MARGIN' or 'never'; got {text!r}.")
     try:
         return float(margin) if margin else 1.0
     except ValueError:

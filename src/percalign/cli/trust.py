@@ -12,7 +12,7 @@ from rich.table import Table
 from percalign.cli._console import err, inversion_progress, out
 from percalign.cli.invert import add_inversion_options, inversion_config, layer_list
 from percalign.errors import ConfigError
-from percalign.trust.analysis import DEFAULT_SEEDS, STEPS
+from percalign.trust.analysis import BATCH_SIZE, DEFAULT_SEEDS, STEPS, STOP_AT_VALID
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "model whose IRIs of the input are most aligned: absolutely, relative to the model's "
         "usual alignment, or combined with confidence in a cross-validated logistic model "
         "(per judge, and per people or simulated participants with --study); report every "
-        "rule's accuracy against baselines, and whether alignment adds to confidence.",
+        "rule's accuracy against baselines, and whether alignment adds to confidence. "
+        f"Inversions: the default preset capped at {STEPS} steps, each image stopped at "
+        f"valid:{STOP_AT_VALID:g}, a model's IRIs in batches of {BATCH_SIZE} (options override).",
     )
     p.add_argument("--models", required=True, help="two or more model names, comma-separated")
     p.add_argument("--images", default="digits", help="labelled images (default: digits)")
@@ -74,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     add_inversion_options(p)
-    p.set_defaults(steps=None)
+    p.set_defaults(steps=None, batch_size=None, stop_at=None)
     p.set_defaults(run=run)
 
 
@@ -110,7 +112,8 @@ def _summary_table(result: TrustResult) -> Table:
 
     summary = result.summary
     table = Table(title="Accuracy (%) on the used disputed inputs, 95% CI; rule - baseline")
-    for col in ("method", "inputs", "accuracy", *(f"- {b}" for b in BASELINES)):
+    table.add_column("method", no_wrap=True)  # rule:source names stay whole
+    for col in ("inputs", "accuracy", *(f"- {b}" for b in BASELINES)):
         table.add_column(col)
     for _, row in summary.iterrows():
         label = row["method"]
@@ -169,8 +172,13 @@ def run(args: argparse.Namespace) -> int:
     layers = layer_list(args)
     if len(layers) != 1:
         raise ConfigError(f"Trust inverts one layer objective; got {layers}.")
+    # the trust defaults (trust.analysis.STEPS) where the options leave them open
     if args.steps is None:
-        args.steps = STEPS  # the default preset's other settings; see trust.analysis.STEPS
+        args.steps = STEPS
+    if args.batch_size is None:
+        args.batch_size = BATCH_SIZE
+    if args.stop_at is None:
+        args.stop_at = f"valid:{STOP_AT_VALID}"
     config = inversion_config(args)
     device = resolve_device(args.device)
     models = [load(n, device=device) for n in names]

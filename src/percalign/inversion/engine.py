@@ -112,21 +112,30 @@ class _ObjectiveState:
     """
 
     def __init__(
-        self, model: Model, objective: Objective, config: InversionConfig, targets: torch.Tensor
+        self,
+        model: Model,
+        run_model: Model,
+        objective: Objective,
+        config: InversionConfig,
+        targets: torch.Tensor,
     ) -> None:
         self.objective = objective
-        self.extractor = FeatureExtractor(
-            model, objective.layers, fake_relu=config.fake_relu, token_pool=config.token_pool
+        self.extractor, fast_extractor = (
+            FeatureExtractor(
+                m, objective.layers, fake_relu=config.fake_relu, token_pool=config.token_pool
+            )
+            for m in (model, run_model)
         )
         self.config = config
         self._fast = fast_features(
-            self.extractor, config.precision, config.channels_last, config.compile
+            fast_extractor, config.precision, config.channels_last, config.compile
         )
         with torch.no_grad():
             precise = self.extractor(targets)
             fast = precise
-            if config.precision != "fp32":  # eager: one compiled graph fewer, same precision
-                fast = fast_features(self.extractor, config.precision, config.channels_last, False)(
+            if run_model is not model or config.precision != "fp32":
+                # eager: one compiled graph fewer, same arithmetic as the optimized loss
+                fast = fast_features(fast_extractor, config.precision, config.channels_last, False)(
                     targets
                 )
         self.targets = {True: self._prepare(precise, model), False: self._prepare(fast, model)}
@@ -213,7 +222,8 @@ def invert(
         layers: one objective or several, each inverted separately; an objective is a layer
             name or a weighted sum such as ``"0.5*layer3+layer4"``.
         seeds: seed types, as ``"super-noise,image:2"`` or :class:`SeedSpec` s.
-        config: optimizer and loss settings (default: the paper's, 5000 normalized steps).
+        config: optimizer and loss settings (default: ``InversionConfig()``, the ``default``
+            preset).
         labels: (T,) labels of the targets; ``image`` seeds then prefer another class.
         seed_images: pool for ``image`` seeds (default: the other targets).
         seed_labels: labels of ``seed_images``, if known.
@@ -268,7 +278,13 @@ def invert(
         from percalign.judges.registry import get_adversary
 
         perceptual = get_adversary(config.adversary, device)
-    model = model_for_run(model, config.channels_last)  # a copy: the caller's stays as it is
+    # the network the steps run: a copy (folded, channels-last) or the caller's, unchanged
+    run_model = model_for_run(
+        model,
+        config.channels_last,
+        fold=config.fold_batchnorm,
+        keep=[model.resolve_layer(name).path for obj in objectives for name in obj.layers],
+    )
 
     jobs = [
         _Job(t, s.kind, c, o)
@@ -322,7 +338,7 @@ def invert(
         mine = [chunk for oo, chunk in batches if oo == o]
         if not any(chosen[i] for chunk in mine for i in chunk):
             continue
-        state = _ObjectiveState(model, objective, config, targets)
+        state = _ObjectiveState(model, run_model, objective, config, targets)
         lam = runner.first_step_lambda(state, targets, jobs, all_seeds, mine, seed_dist)
         if lam is not None:
             lambdas[objective.name] = lam

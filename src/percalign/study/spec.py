@@ -69,6 +69,7 @@ class Inversion:
     adversary: str = "lpips-alex"
     adversarial_lambda: float | str | None = None
     stop_at_valid: float | None = None
+    channels_last: bool = False
     validity_percentile: float = 1.0
     device: str | None = None
 
@@ -96,6 +97,7 @@ class Inversion:
             adversary=self.adversary,
             adversarial_lambda=self.adversarial_lambda,
             stop_at_valid=self.stop_at_valid,
+            channels_last=self.channels_last,
             seed=seed,
         )
 
@@ -158,22 +160,26 @@ class Trust:
     split: str = "test"
     seeds: str = "super-noise:2,image:2"
     preset: str = "default"
-    steps: int | None = 300
+    steps: int | None = None
     stop_at_valid: float | None = None
+    batch_size: int | None = None
     metric: str = "other_2afc"
 
     def config(self, inversion: Inversion, seed: int) -> Any:
         """The :class:`~percalign.inversion.InversionConfig` of the trust inversions: the
-        preset, ``steps`` and ``stop_at_valid`` on top, batch size and fake-ReLU from
+        preset with ``steps``, ``stop_at_valid`` and ``batch_size`` on top (each, when unset,
+        ``percalign trust``'s default: :func:`percalign.trust.default_config`), fake-ReLU from
         ``[inversion]``."""
         from percalign.inversion import InversionConfig
+        from percalign.trust.analysis import BATCH_SIZE, STEPS, STOP_AT_VALID
 
         return InversionConfig.from_options(
             self.preset,
-            steps=self.steps,
-            stop_at_valid=self.stop_at_valid,
-            batch_size=inversion.batch_size,
+            steps=STEPS if self.steps is None else self.steps,
+            stop_at_valid=STOP_AT_VALID if self.stop_at_valid is None else self.stop_at_valid,
+            batch_size=BATCH_SIZE if self.batch_size is None else self.batch_size,
             fake_relu=inversion.fake_relu,
+            channels_last=inversion.channels_last,
             seed=seed,
         )
 

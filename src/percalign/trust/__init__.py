@@ -9,7 +9,14 @@ confidence and alignment (``confidence+alignment``). Alignment comes from a sour
 models and labelled images.
 """
 
-from percalign.trust.analysis import DEFAULT_SEEDS, TrustResult, analyze, predict, prediction_table
+from percalign.trust.analysis import (
+    DEFAULT_SEEDS,
+    TrustResult,
+    analyze,
+    default_config,
+    predict,
+    prediction_table,
+)
 from percalign.trust.rule import (
     BASELINES,
     RULES,
@@ -38,6 +45,7 @@ __all__ = [
     "TrustResult",
     "analyze",
     "answer_source",
+    "default_config",
     "disagreements",
     "evaluate",
     "human_scores",
