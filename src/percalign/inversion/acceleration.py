@@ -83,7 +83,7 @@ def fold_batchnorm(module: nn.Module, keep: Iterable[str] = ()) -> list[str]:
     calls: dict[str, int] = {}
     for node in graph.nodes:
         if node.op == "call_module":
-            calls[node.target] = calls.get(node.target, 0) + 1
+            calls[str(node.target)] = calls.get(str(node.target), 0) + 1
     folded = []
     for node in graph.nodes:
         if node.op != "call_module" or not isinstance(modules.get(node.target), nn.BatchNorm2d):
@@ -95,8 +95,8 @@ def fold_batchnorm(module: nn.Module, keep: Iterable[str] = ()) -> list[str]:
         if (
             not isinstance(conv, nn.Conv2d)
             or len(source.users) != 1
-            or calls[source.target] != 1
-            or calls[node.target] != 1
+            or calls[str(source.target)] != 1
+            or calls[str(node.target)] != 1
             or bn.training
             or bn.running_mean is None
             or bn.running_var is None
