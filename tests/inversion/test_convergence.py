@@ -155,6 +155,17 @@ def test_first_valid_step_and_stop_at_valid(digits3):
     torch.testing.assert_close(stopped.iris[keep], free.iris[keep], rtol=0, atol=1 / 255)
 
 
+def test_under_transforms_validity_is_checked_at_the_curve_points(digits3):
+    model = pa.models.load("tiny-cnn")
+    cfg = InversionConfig(steps=60, optimizer="adam", loss="transforms", record_every=10)
+    result = invert(
+        model, digits3[0][:4], seeds="image", config=cfg, thresholds={"penultimate": 0.5}
+    )
+    first = result.first_valid_step
+    assert (first >= 0).any()
+    assert set(first[first >= 0].tolist()) <= set(result.curve_steps)
+
+
 def test_stop_at_valid_without_a_threshold_is_refused(digits3):
     cfg = InversionConfig(steps=5, stop_at_valid=0.8)
     with pytest.raises(ConfigError, match="stop_at_valid needs the validity threshold"):

@@ -59,7 +59,8 @@ class InversionResult:
         steps_taken: (M,) steps run per image (fewer than ``config.steps`` after an early stop).
         first_valid_step: (M,) the first step at which the iterate's distance was below its
             objective's validity threshold (as optimized, before 8-bit rounding); -1 if never,
-            or if no threshold was given.
+            or if no threshold was given. Under random transforms the image is checked (and
+            stopped) only at the ``curve_steps``.
         at_zero, at_one: (M,) share of the 8-bit IRI's values that are exactly 0 and 1 (a
             saturated image has many; a stalled clamped inversion shows it first).
         curve_steps: steps at which the loss curves were recorded.
@@ -556,17 +557,20 @@ class _Runner:
                 _check_finite(total.detach(), step, "loss")
                 curve.append(last_rep.cpu().clone())
                 self._report(step, rep)
-            # validity is a property of the image itself, not of a random view of it
+            # Validity is a property of the image itself, not of a random view of it; under
+            # transforms that costs a forward pass of its own, so it is checked at the curve's
+            # points only (every record_every steps, and the last).
             plain = rep.detach()
-            if draws is not None and (threshold is not None or stop_at is not None):
+            checked = draws is None or step in self._curve_set
+            if draws is not None and checked and (threshold is not None or stop_at is not None):
                 with torch.no_grad():
                     plain = state.distances(image.detach(), target_feats)[0]
-            if threshold is not None:
+            if threshold is not None and checked:
                 newly = (first_valid[live] < 0) & (plain < threshold)
                 first_valid[live[newly]] = step
             if step == cfg.steps:
                 break  # the last iterate has been scored; no update after it
-            if stop_at is not None:
+            if stop_at is not None and checked:
                 done = active & (plain <= stop_at)
                 steps_taken[live[done].cpu()] = step
                 active &= ~done
