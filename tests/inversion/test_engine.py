@@ -122,7 +122,9 @@ def test_early_stop_freezes_finished_images(vgg, digits3):
     assert (free.steps_taken == 20).all() and free.curve_steps == list(range(21))
     # a threshold that some images pass mid-way and others never: a partly frozen batch
     stop = float(free.curves[:, 19].median())
-    r = invert(vgg, targets, seeds="uniform", config=_cfg(steps=20, record_every=1, early_stop=stop))
+    r = invert(
+        vgg, targets, seeds="uniform", config=_cfg(steps=20, record_every=1, early_stop=stop)
+    )
     below = free.curves[:, :20] <= stop
     expected = torch.where(below.any(1), below.float().argmax(1), torch.tensor(20))
     assert 0 < int((expected < 20).sum()) < len(expected) and (expected > 0).any()
