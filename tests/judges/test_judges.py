@@ -6,7 +6,12 @@ import torch
 from torch import nn
 
 import percalign as pa
-from percalign.errors import ConfigError, UnknownNameError, WeightsNotFoundError
+from percalign.errors import (
+    ConfigError,
+    MissingExtraError,
+    UnknownNameError,
+    WeightsNotFoundError,
+)
 from percalign.inversion import InversionConfig, InversionResult
 from percalign.judges import (
     LPIPS,
@@ -188,8 +193,9 @@ def test_judge_names_and_missing_weights():
         get_judge("model:")
     with pytest.raises(UnknownNameError, match="Unknown model"):
         get_judge("model:no-such-model")
-    with pytest.raises(ConfigError, match=r"percalign\[dreamsim\]"):
-        get_judge("dreamsim")
+    with pytest.raises(MissingExtraError, match=r"pip install 'percalign\[dreamsim\]'") as e:
+        get_judge("dreamsim")  # the dreamsim package is not installed here
+    assert isinstance(e.value, ImportError) and e.value.extra == "dreamsim"
 
 
 @pytest.mark.slow

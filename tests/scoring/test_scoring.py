@@ -149,6 +149,13 @@ def test_fleiss_kappa_matches_statsmodels():
     assert fleiss_kappa(t) == pytest.approx(ref(table, method="fleiss"), abs=1e-10)
 
 
+def test_fleiss_kappa_refuses_unbalanced_designs():
+    t = _simulated({"a": 0.6}, participants=4, items=5, seed=3)
+    with pytest.raises(InputShapeError, match="krippendorff_alpha") as e:
+        fleiss_kappa(t.iloc[1:])  # one item now has 3 raters, the others 4
+    assert isinstance(e.value, ValueError)
+
+
 def test_krippendorff_alpha_matches_the_reference_package():
     import krippendorff
 
@@ -196,6 +203,8 @@ def test_power_formulas():
     n = answers_for_difference(0.6, 0.5)
     ref = NormalIndPower().solve_power(proportion_effectsize(0.6, 0.5), power=0.8, alpha=0.05)
     assert abs(n - ref) / ref < 0.02
+    with pytest.raises(ConfigError, match=r"p1 = p2 = 0\.5"):
+        answers_for_difference(0.5, 0.5)
 
 
 def test_bad_tables():

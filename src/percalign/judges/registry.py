@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from percalign.errors import ConfigError, unknown_name
+from percalign.errors import ConfigError, missing_extra, unknown_name
 from percalign.judges.base import Judge
 from percalign.judges.lpips import LPIPS
 from percalign.judges.simple import MSSSIM, SSIM, PixelL2
@@ -46,9 +46,7 @@ class DreamSimJudge(Judge):
         try:
             from dreamsim import dreamsim
         except ImportError:
-            raise ConfigError(
-                "The dreamsim judge needs the optional package: pip install 'percalign[dreamsim]'"
-            ) from None
+            raise missing_extra("The dreamsim judge", "dreamsim") from None
         from percalign import _paths
         from percalign.errors import WeightsNotFoundError
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from percalign.errors import InputShapeError
 from percalign.scoring.table import check_table
 
 __all__ = ["fleiss_kappa", "krippendorff_alpha", "noise_ceiling", "vote_fractions"]
@@ -26,7 +27,7 @@ def fleiss_kappa(table: pd.DataFrame, column: str = "choice") -> float:
     counts = _count_matrix(table, column)
     n = counts.sum(axis=1)
     if not np.all(n == n[0]) or n[0] < 2:
-        raise ValueError(
+        raise InputShapeError(
             "Fleiss' kappa needs every item rated by the same number (>= 2) of "
             "raters; use krippendorff_alpha for unbalanced designs."
         )
