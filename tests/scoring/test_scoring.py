@@ -61,6 +61,14 @@ def test_wilson_matches_statsmodels():
         assert wilson(k, n) == pytest.approx(ref, abs=1e-12)
 
 
+def test_wilson_matches_scipy():
+    from scipy.stats import binomtest
+
+    for k, n, level in [(0, 10, 0.95), (3, 10, 0.9), (50, 100, 0.99), (99, 100, 0.95)]:
+        ref = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+        assert wilson(k, n, level) == pytest.approx((ref.low, ref.high), abs=1e-12)
+
+
 def test_alignment_point_estimate_and_binomial_test_match_scipy():
     from scipy.stats import binomtest
 
@@ -156,6 +164,31 @@ def test_fleiss_kappa_refuses_unbalanced_designs():
     assert isinstance(e.value, ValueError)
 
 
+def test_fleiss_kappa_of_the_textbook_example():
+    # 10 subjects, 14 raters, 5 categories: the worked example of Fleiss' kappa, 0.210
+    counts = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
+    t = pd.DataFrame(
+        [
+            {"item": i, "choice": c}
+            for i, row in enumerate(counts)
+            for c, n in enumerate(row)
+            for _ in range(n)
+        ]
+    )
+    assert fleiss_kappa(t) == pytest.approx(0.210, abs=5e-4)
+
+
 def test_krippendorff_alpha_matches_the_reference_package():
     import krippendorff
 
@@ -183,6 +216,10 @@ def test_holm_matches_statsmodels():
 
     p = np.array([0.01, 0.04, 0.03, 0.005, 0.5])
     assert holm(p) == pytest.approx(multipletests(p, method="holm")[1])
+    # by hand: sorted 0.005, 0.01, 0.03, 0.04, 0.5 times 5, 4, 3, 2, 1 -> 0.025, 0.04, 0.09,
+    # 0.08 (raised to 0.09: the adjusted values never decrease), 0.5; back in input order
+    assert holm(p) == pytest.approx([0.04, 0.09, 0.09, 0.025, 0.5])
+    assert holm([0.6, 0.5]) == pytest.approx([1.0, 1.0])  # capped at 1
 
 
 def test_compare_finds_a_real_difference_and_not_a_null_one():
