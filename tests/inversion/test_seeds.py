@@ -2,9 +2,10 @@ import pytest
 import torch
 
 import percalign as pa
+from percalign._random import stream
 from percalign.errors import ConfigError, UnknownNameError
 from percalign.inversion import InversionConfig, SeedSpec, invert, parse_seeds
-from percalign.inversion.seeds import make_seed, stream
+from percalign.inversion.seeds import make_seed
 
 
 def test_parse_seed_specs():
