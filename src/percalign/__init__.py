@@ -14,10 +14,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from percalign import errors
+from percalign import _plugins, errors
 from percalign.errors import PercalignError
 
 __version__ = "0.1.0"
+
+# The trained zoo is a model source; percalign.models finds it through this extension
+# point, so that models (below training) never imports training.
+_plugins.provide("model-sources", "percalign.training.zoo:install")
 
 # Heavy parts (torch) load on first use, so that light users such as the survey web service
 # can import percalign.survey without them.

@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "ImageReadError",
     "InputShapeError",
+    "MissingExtraError",
     "MissingFileError",
     "NumericalError",
     "OutputExistsError",
@@ -22,6 +23,7 @@ __all__ = [
     "UnknownNameError",
     "WeightsError",
     "WeightsNotFoundError",
+    "missing_extra",
     "unknown_name",
 ]
 
@@ -68,6 +70,30 @@ class ServiceError(PercalignError, ConnectionError):
 
 class OutputExistsError(PercalignError, FileExistsError):
     """An output folder or file already exists and would be overwritten."""
+
+
+class MissingExtraError(PercalignError, ImportError):
+    """An optional part of percalign needs a package that is not installed.
+
+    ``extra`` is the percalign extra that installs it; the message names the ``pip install``.
+    """
+
+    def __init__(self, message: str, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
+
+
+def missing_extra(what: str, extra: str, package: str | None = None) -> MissingExtraError:
+    """Build the :class:`MissingExtraError` for ``what`` when the ``extra`` is not installed.
+
+    >>> str(missing_extra("The Ray backend", "ray"))
+    "The Ray backend needs the optional package 'ray'; install it: pip install 'percalign[ray]'"
+    """
+    return MissingExtraError(
+        f"{what} needs the optional package {package or extra!r}; install it: "
+        f"pip install 'percalign[{extra}]'",
+        extra,
+    )
 
 
 def unknown_name(

@@ -33,3 +33,13 @@ def test_null_needs_two_images_and_a_sane_percentile():
         null_distribution(model, torch.rand(1, 3, 32, 32))
     with pytest.raises(ConfigError, match="'percentile' parameter"):
         null_distribution(model, torch.rand(4, 3, 32, 32), percentile=0)
+
+
+def test_the_null_has_no_fake_relu_setting_because_fake_relu_changes_no_distance():
+    model = pa.models.load("tiny-cnn")
+    images = torch.rand(4, 3, 32, 32)
+    plain = model.extractor(["penultimate"])(images)["penultimate"]
+    fake = model.extractor(["penultimate"], fake_relu=True)(images)["penultimate"]
+    torch.testing.assert_close(fake, plain, rtol=0, atol=0)  # the same forward values
+    with pytest.raises(TypeError, match="fake_relu"):
+        null_distribution(model, images, fake_relu=True)  # not accepted, then ignored

@@ -55,3 +55,41 @@ def test_calibrated_heads_load_with_given_backbone_weights(tmp_path):
 def test_custom_backbones_cannot_claim_calibrated_heads():
     with pytest.raises(ConfigError, match="heads='uniform'"):
         LPIPS(nn.Sequential(nn.Conv2d(3, 3, 1)), taps=(0,))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", ["alex", "vgg", "squeeze"])
+def test_same_values_and_gradients_as_the_lpips_package(tmp_path, backbone):
+    """Both with the same random backbone (no download) and the published heads."""
+    import warnings
+
+    import lpips
+    import torchvision
+
+    with warnings.catch_warnings():  # the package's own torchvision and torch.load calls
+        warnings.simplefilter("ignore")
+        torch.manual_seed(0)
+        reference = lpips.LPIPS(net=backbone, pnet_rand=True, verbose=False)
+    ctor = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}[backbone]
+    full = getattr(torchvision.models, ctor)(weights=None)
+    # the package splits torchvision's .features into slices, keeping each layer's index
+    copied = 0
+    for slice_ in reference.net.children():
+        for index, layer in slice_.named_children():
+            full.features[int(index)].load_state_dict(layer.state_dict())
+            copied += sum(p.numel() for p in layer.parameters())
+    assert copied == sum(p.numel() for p in full.features.parameters())
+    torch.save(full.state_dict(), tmp_path / "backbone.pth")
+    ours = LPIPS(backbone, backbone_weights=tmp_path / "backbone.pth")
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(3, 3, 64, 64, generator=g)
+    y = (x + 0.2 * torch.rand(3, 3, 64, 64, generator=g)).clamp(0, 1)
+    x_ours, x_ref = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    d_ours = ours(x_ours, y)
+    d_ref = reference(x_ref, y, normalize=True).flatten()  # normalize: inputs in [0, 1]
+    assert (d_ours > 0).all()
+    torch.testing.assert_close(d_ours, d_ref, rtol=1e-4, atol=1e-6)
+    d_ours.sum().backward()
+    d_ref.sum().backward()
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-3, atol=1e-7)

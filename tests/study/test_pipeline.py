@@ -139,6 +139,47 @@ def _ledger_steps(folder: Path) -> int:
         return 0
 
 
+TEMPORARY = re.compile(r"^\..+\.(tmp|old)(-[0-9a-f]{8})?$")
+
+
+def _assert_nothing_looks_finished_that_is_not(folder: Path) -> None:
+    """What a killed study leaves: temporaries (hidden, named as such) and finished parts.
+
+    Every hidden entry is a temporary or trash entry (or the study's ``.lock``, which holds
+    no output); the ledger parses; every run folder
+    under its final name has its whole manifest and one IRI image per manifest record.
+    """
+    for path in folder.rglob(".*"):
+        if path != folder / ".lock":
+            assert TEMPORARY.match(path.name), f"{path} is hidden but not a temporary"
+    if (folder / LEDGER).exists():
+        json.loads((folder / LEDGER).read_text())
+    for run in sorted((folder / "runs").glob("[!.]*")) if (folder / "runs").is_dir() else []:
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert len(list((run / "iris").glob("*.png"))) == len(manifest["iris"]), run
+
+
+def test_the_killed_study_check_catches_half_written_parts(tmp_path):
+    folder = tmp_path / "s"
+    (folder / "runs" / ".m__l.tmp-0123abcd" / "iris").mkdir(parents=True)
+    _assert_nothing_looks_finished_that_is_not(folder)  # a temporary may be left
+    (folder / "runs" / "m__l" / "iris").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError):  # a run folder without its manifest
+        _assert_nothing_looks_finished_that_is_not(folder)
+    (folder / "runs" / "m__l" / "manifest.json").write_text('{"iris": [{}]}')
+    with pytest.raises(AssertionError, match="m__l"):  # a manifest without its images
+        _assert_nothing_looks_finished_that_is_not(folder)
+    (folder / "runs" / "m__l" / "iris" / "0.png").write_bytes(b"")
+    _assert_nothing_looks_finished_that_is_not(folder)
+    (folder / LEDGER).write_text('{"steps": {"invert"')
+    with pytest.raises(json.JSONDecodeError):  # a half-written ledger
+        _assert_nothing_looks_finished_that_is_not(folder)
+    (folder / LEDGER).unlink()
+    (folder / ".pipeline.json.partial").write_text("")
+    with pytest.raises(AssertionError, match="not a temporary"):
+        _assert_nothing_looks_finished_that_is_not(folder)
+
+
 @pytest.mark.slow
 def test_kill_at_several_points_and_resume_to_the_same_outputs(done, tmp_path):
     folder = tmp_path / "k"
@@ -158,12 +199,10 @@ def test_kill_at_several_points_and_resume_to_the_same_outputs(done, tmp_path):
             proc.send_signal(signal.SIGKILL)
             killed += 1
         proc.wait()
-        leftovers = [p.name for p in folder.rglob(".*tmp*")]
-        # a killed step may leave its temporary folder; it never looks finished
-        assert all(".tmp" in name for name in leftovers)
+        _assert_nothing_looks_finished_that_is_not(folder)
     assert killed == 3, "each run should have been killed mid-way"
     assert main(["study", "run", str(spec)]) == 0
-    assert not [p for p in folder.rglob(".*") if ".tmp" in p.name or ".old-" in p.name]
+    assert set(folder.rglob(".*")) == {folder / ".lock"}, "the resumed run swept every temporary"
     assert digest(folder) == digest(done)
     ledger = json.loads((folder / LEDGER).read_text())["steps"]
     assert set(ledger) == ALL_STEPS

@@ -1,13 +1,17 @@
 """The survey API in-process (httpx over ASGI) on a temporary SQLite study."""
 
 import asyncio
+import html
 import itertools
+import json
+import re
 import zlib
 
 import httpx
 import pytest
 
 from percalign.survey.app import create_app
+from percalign.survey.pages import participant_page
 
 TOKEN = "s3cret-admin"
 
@@ -255,16 +259,36 @@ def test_failed_attention_gets_its_own_code_mturk_submit_and_admin_export(study)
     _run(go())
 
 
-def test_participant_strings_never_reach_the_page_raw(study):
+HOSTILE = "x\"'><img src=x onerror=alert(1)></body><script>alert(2)</script>"
+
+
+def _page_data(text):
+    """The data the participant page carries in its one escaped attribute."""
+    found = re.search(r'<body data-survey="([^"]*)">', text)
+    assert found, "the page carries its data in <body data-survey>"
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.parametrize(
+    "name", ["pid", "PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "hitId", "assignmentId"]
+)
+def test_participant_strings_never_reach_the_page_raw(study, name):
     async def go():
         async with await _client(study) as c:
-            r = await c.get("/", params={"pid": "x\"'><img src=x onerror=alert(1)>"})
-            assert r.status_code == 422 and "<img" not in r.text
+            r = await c.get("/", params={name: HOSTILE})
+            assert r.status_code == 422 and name in r.json()["error"]
+            assert "<img" not in r.text and "<script>" not in r.text
             ok = await c.get("/", params={"pid": "plain-id_1"})
-            assert ok.status_code == 200 and "plain-id_1" in ok.text
-            assert "<img src=x" not in ok.text
+            assert ok.status_code == 200 and _page_data(ok.text)["params"]["pid"] == "plain-id_1"
 
     _run(go())
+
+
+def test_page_data_is_escaped_so_no_string_can_close_the_attribute():
+    data = {"pid": HOSTILE, "texts": {"consent": HOSTILE}}
+    text, _ = participant_page(data)
+    assert "<img" not in text and "alert(2)</script>" not in text
+    assert _page_data(text) == data  # every character arrives, as data
 
 
 def test_non_finite_numbers_are_refused(study):

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -104,13 +105,36 @@ def test_survey_build_acceptance_command(tmp_path, runs, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
+def _run_with_validity(tmp_path, run, flags):
+    """A copy of ``run`` whose IRIs carry the given validity flags (cycled)."""
+    copy = tmp_path / f"run-{''.join('v' if f else 'x' for f in flags)}"
+    shutil.copytree(run, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for i, record in enumerate(manifest["iris"]):
+        record["valid"] = flags[i % len(flags)]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy, len(manifest["iris"])
+
+
 def test_invalid_iris_are_left_out_by_default(tmp_path, runs, capsys):
-    code = main(["survey", "build", str(tmp_path / "S"), "--runs", str(runs[0])])
-    printed = capsys.readouterr()
-    if code == 0:
-        assert "invalid IRIs left out" in printed.out
-    else:  # every IRI of the random tiny model failed the gate
-        assert "failed the validity gate" in printed.err
+    mixed, n = _run_with_validity(tmp_path, runs[0], [False, True])
+    assert main(["survey", "build", str(tmp_path / "S"), "--runs", str(mixed)]) == 0
+    out = capsys.readouterr().out
+    assert f"({n // 2} invalid IRIs left out)" in out
+    design = json.loads((tmp_path / "S" / "survey.json").read_text())["design"]
+    assert design["excluded_invalid"] == n // 2
+    args = ["survey", "build", str(tmp_path / "all"), "--runs", str(mixed), "--include-invalid"]
+    assert main(args) == 0
+    assert "invalid IRIs left out" not in capsys.readouterr().out
+
+    valid, _ = _run_with_validity(tmp_path, runs[0], [True])
+    assert main(["survey", "build", str(tmp_path / "V"), "--runs", str(valid)]) == 0
+    assert "left out" not in capsys.readouterr().out  # nothing was left out: nothing is said
+
+    invalid, _ = _run_with_validity(tmp_path, runs[0], [False])
+    assert main(["survey", "build", str(tmp_path / "X"), "--runs", str(invalid)]) == 1
+    assert "every one failed the validity gate" in capsys.readouterr().err
+    assert not (tmp_path / "X").exists()
 
 
 def test_a_built_study_is_private_warns_of_unset_consent_and_practises_on_two_images(

@@ -138,7 +138,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _texts(path: Path | None) -> dict[str, str] | None:
     if path is None:
         return None
-    import tomllib
+    from percalign import _toml as tomllib
 
     try:
         data = tomllib.loads(path.read_text())

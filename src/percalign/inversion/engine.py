@@ -12,13 +12,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from percalign._random import stream
 from percalign.errors import ConfigError, InputShapeError, NumericalError
 from percalign.inversion.acceleration import fast_features, model_for_run
 from percalign.inversion.config import InversionConfig, Objective, parse_objectives
 from percalign.inversion.objective import feature_norm, relative_distance
 from percalign.inversion.parameterizations import make_param
 from percalign.inversion.penalties import get_penalty
-from percalign.inversion.seeds import SeedSpec, make_seed, parse_seeds, stream
+from percalign.inversion.seeds import SeedSpec, make_seed, parse_seeds
 from percalign.inversion.steps import learning_rate, make_rule
 from percalign.inversion.transforms import random_affine, sample_transform_draws
 from percalign.models.extractor import FeatureExtractor

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,7 +10,7 @@ import torch
 from percalign._checks import check_int
 from percalign.errors import ConfigError, unknown_name
 
-__all__ = ["SEED_KINDS", "SeedSpec", "make_seed", "parse_seeds", "stream"]
+__all__ = ["SEED_KINDS", "SeedSpec", "make_seed", "parse_seeds"]
 
 SEED_KINDS = ("super-noise", "light-noise", "uniform", "white", "black", "grey", "image")
 
@@ -59,12 +58,6 @@ def parse_seeds(spec: str | SeedSpec | Sequence[str | SeedSpec]) -> tuple[SeedSp
             "No seed types given; use for example 'super-noise' or 'super-noise,image'."
         )
     return tuple(out)
-
-
-def stream(*key: object) -> torch.Generator:
-    """A CPU random stream determined by ``key`` alone (stable across runs and machines)."""
-    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
 
 
 def make_seed(

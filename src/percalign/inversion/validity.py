@@ -63,7 +63,6 @@ def null_distribution(
     max_pairs: int = 20000,
     seed: int = 0,
     p: float = 2.0,
-    fake_relu: bool = False,
     token_pool: str | None = None,
     batch_size: int = 256,
 ) -> NullDistribution:
@@ -76,8 +75,8 @@ def null_distribution(
         percentile: in (0, 100); the validity threshold is this percentile of the null.
         max_pairs: all ordered pairs are used when there are at most this many; else a
             seeded sample of this size.
-        seed, p, fake_relu, token_pool: as in the inversion (fake-ReLU does not change the
-            forward pass, so it has no effect here and is accepted for symmetry).
+        seed, p, token_pool: as in the inversion. (The inversion's ``fake_relu`` changes only
+            gradients, never distances, so the null does not depend on it.)
     """
     check_float("null_distribution", "percentile", percentile, low=0.0, high=100.0, low_open=True)
     check_int("null_distribution", "max_pairs", max_pairs, low=1)
@@ -89,7 +88,7 @@ def null_distribution(
             f"{n}. Use more images (--null-images)."
         )
     model.check_input(images)
-    extractor = model.extractor(obj.layers, fake_relu=False, token_pool=token_pool)
+    extractor = model.extractor(obj.layers, token_pool=token_pool)
     images = images.to(model.device, torch.float32)
     with torch.no_grad():
         chunks = [extractor(images[i : i + batch_size]) for i in range(0, n, batch_size)]

@@ -1,22 +1,33 @@
 """Automated judges of image similarity, the paper's proxy metric, and simulated participants.
 
 Every judge takes image batches in [0, 1] and gives a distance; decisions (2AFC, k-way
-matching) follow from it. Judges: ``pixel``, ``ssim``, ``ms-ssim``, ``lpips-alex|vgg|squeeze``
-(calibrated heads only), ``dreamsim`` (optional), ``model:NAME[:LAYER[:cos|l2]]``, and an
-:class:`Ensemble` of any of them.
+matching) follow from it. The judges are registered by name (:func:`names`; a new judge is
+one module with one ``@judge`` class, see :mod:`percalign.judges.registry`), and an
+:class:`Ensemble` combines any of them.
+
+>>> names()
+['dreamsim', 'lpips-alex', 'lpips-squeeze', 'lpips-vgg', 'ms-ssim', 'pixel', 'ssim', 'model:NAME']
 """
+
+from typing import Any
 
 from percalign.judges.base import Judge, fit_channels
 from percalign.judges.bots import Bot
 from percalign.judges.ensemble import Ensemble
 from percalign.judges.features import ModelFeatures
-from percalign.judges.lpips import LPIPS
+from percalign.judges.lpips import LPIPS, LPIPSJudge
 from percalign.judges.metric import METRICS, bootstrap_ci, judge_run, read_run, summarize
-from percalign.judges.registry import JUDGE_NAMES, LPIPSJudge, get_judge, get_judges
+from percalign.judges.registry import (
+    differentiable_names,
+    get_judge,
+    get_judges,
+    judge,
+    names,
+    summaries,
+)
 from percalign.judges.simple import MSSSIM, SSIM, PixelL2
 
 __all__ = [
-    "JUDGE_NAMES",
     "LPIPS",
     "METRICS",
     "MSSSIM",
@@ -28,10 +39,20 @@ __all__ = [
     "ModelFeatures",
     "PixelL2",
     "bootstrap_ci",
+    "differentiable_names",
     "fit_channels",
     "get_judge",
     "get_judges",
+    "judge",
     "judge_run",
+    "names",
     "read_run",
+    "summaries",
     "summarize",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "JUDGE_NAMES":  # the registered names (computed; see names())
+        return tuple(names())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

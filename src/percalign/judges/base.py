@@ -33,6 +33,12 @@ class Judge(ABC):
     #: loss, which uses a judge as its perceptual term)
     differentiable: bool = True
 
+    @classmethod
+    def from_name(cls, name: str, device: torch.device | str = "cpu") -> Judge:
+        """Build the judge called ``name`` (a name it is registered under, see
+        :func:`~percalign.judges.registry.judge`); judges without weights ignore ``device``."""
+        return cls()
+
     @abstractmethod
     def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Distance (N,) between matching images of ``a`` and ``b``."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from percalign._checks import check_float, check_int
-from percalign.inversion.seeds import stream
+from percalign._random import stream
 from percalign.judges.base import Judge
 
 __all__ = ["Bot"]

@@ -6,12 +6,15 @@ import torch
 import torch.nn.functional as F
 
 from percalign._checks import check_choice
+from percalign.errors import ConfigError
 from percalign.judges.base import Judge, fit_channels
+from percalign.judges.registry import judge
 from percalign.models.model import Model
 
 __all__ = ["ModelFeatures"]
 
 
+@judge("model:NAME", summary="any loadable model's features: model:NAME[:LAYER[:cos|l2]]")
 class ModelFeatures(Judge):
     """Distance between a model's representations of two images at one layer.
 
@@ -30,6 +33,16 @@ class ModelFeatures(Judge):
         self.symmetric = metric == "cos"
         suffix = "" if (layer, metric) == ("penultimate", "cos") else f":{layer}:{metric}"
         self.name = f"model:{model.spec.name}{suffix}"
+
+    @classmethod
+    def from_name(cls, name: str, device: torch.device | str = "cpu") -> ModelFeatures:
+        """``model:NAME[:LAYER[:cos|l2]]``: the model loaded by name onto ``device``."""
+        from percalign.models import load
+
+        parts = name.split(":")[1:]
+        if not parts[0] or len(parts) > 3:
+            raise ConfigError(f"Bad judge {name!r}; write model:NAME[:LAYER[:cos|l2]].")
+        return cls(load(parts[0], device=device), *parts[1:])
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         x = fit_channels(x, self.model.spec.in_chans).to(self.model.device)

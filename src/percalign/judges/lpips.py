@@ -18,8 +18,10 @@ from torch import nn
 
 from percalign import _paths
 from percalign.errors import ConfigError, WeightsNotFoundError, unknown_name
+from percalign.judges.base import Judge
+from percalign.judges.registry import judge
 
-__all__ = ["BACKBONES", "LPIPS"]
+__all__ = ["BACKBONES", "LPIPS", "LPIPSJudge"]
 
 #: backbone name -> (torchvision constructor, weights enum attribute, tap indices in .features)
 BACKBONES = {
@@ -161,3 +163,25 @@ class LPIPS(nn.Module):
             fx, fy = f.chunk(2)
             total = total + ((fx - fy).pow(2) * getattr(self, f"head{i}")).sum(1).mean((1, 2))
         return total
+
+
+@judge(
+    "lpips-alex",
+    "lpips-vgg",
+    "lpips-squeeze",
+    summary="LPIPS with the calibrated heads (torchvision backbone weights from its cache)",
+)
+class LPIPSJudge(Judge):
+    """LPIPS with calibrated heads, as a judge."""
+
+    def __init__(self, backbone: str = "alex", device: torch.device | str = "cpu") -> None:
+        self.net = LPIPS(backbone).to(device)
+        self.name = self.net.name
+        self.device = device
+
+    @classmethod
+    def from_name(cls, name: str, device: torch.device | str = "cpu") -> LPIPSJudge:
+        return cls(name.removeprefix("lpips-"), device=device)
+
+    def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.net(a.to(self.device), b.to(self.device))

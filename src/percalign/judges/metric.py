@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from percalign._checks import check_int
-from percalign.inversion.seeds import stream
+from percalign._random import stream
 from percalign.judges.base import Judge
 from percalign.scoring.stats import bootstrap_ci
 from percalign.store.images import read_png

@@ -1,115 +1,150 @@
-"""Judges by name: pixel, ssim, ms-ssim, lpips-*, dreamsim, model:NAME[:LAYER[:cos|l2]]."""
+"""Judges by name. A judge is one class in one module of this package, with one decorator:
+
+    @judge("ssim", summary="1 - SSIM (Wang et al. 2004), via torchmetrics")
+    class SSIM(Judge): ...
+
+The decorator only marks the class; the registry finds the marked classes of this package's
+modules on first use (importing a module registers nothing), and a plugin adds its own
+through the ``judges`` extension point (:mod:`percalign._plugins`) with :func:`add_judge`.
+A name ending in ``:NAME`` is a family: ``model:NAME`` stands for every ``model:...`` spec.
+:func:`names`, :func:`differentiable_names` and :func:`summaries` list what is registered,
+for the CLI help, error messages and documentation.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 
+from percalign import _plugins
 from percalign.errors import ConfigError, unknown_name
 from percalign.judges.base import Judge
-from percalign.judges.lpips import LPIPS
-from percalign.judges.simple import MSSSIM, SSIM, PixelL2
 
-__all__ = ["JUDGE_NAMES", "LPIPSJudge", "as_adversary", "get_adversary", "get_judge", "get_judges"]
+__all__ = [
+    "JudgeEntry",
+    "add_judge",
+    "as_adversary",
+    "differentiable_names",
+    "get_adversary",
+    "get_judge",
+    "get_judges",
+    "judge",
+    "names",
+    "summaries",
+]
 
-JUDGE_NAMES = (
-    "pixel",
-    "ssim",
-    "ms-ssim",
-    "lpips-alex",
-    "lpips-vgg",
-    "lpips-squeeze",
-    "dreamsim",
-    "model:NAME",
-)
-
-
-class LPIPSJudge(Judge):
-    """LPIPS with calibrated heads, as a judge."""
-
-    def __init__(self, backbone: str = "alex", device: torch.device | str = "cpu") -> None:
-        self.net = LPIPS(backbone).to(device)
-        self.name = self.net.name
-        self.device = device
-
-    def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self.net(a.to(self.device), b.to(self.device))
+J = TypeVar("J", bound=type[Judge])
+_FAMILY = ":NAME"
 
 
-class DreamSimJudge(Judge):
-    """DreamSim (Fu et al. 2023), if the optional ``dreamsim`` package and its weights exist."""
+@dataclass(frozen=True)
+class JudgeEntry:
+    """A registered judge name and the class that builds it."""
 
-    name = "dreamsim"
+    name: str
+    summary: str
+    cls: type[Judge]
 
-    def __init__(self, device: torch.device | str = "cpu") -> None:
-        try:
-            from dreamsim import dreamsim
-        except ImportError:
-            raise ConfigError(
-                "The dreamsim judge needs the optional package: pip install 'percalign[dreamsim]'"
-            ) from None
-        from percalign import _paths
-        from percalign.errors import WeightsNotFoundError
+    @property
+    def differentiable(self) -> bool:
+        return bool(self.cls.differentiable)
 
-        cache = _paths.home() / "dreamsim"
-        if _paths.offline() and not any(cache.glob("*")):
-            raise WeightsNotFoundError(
-                f"DreamSim weights are not in {cache} (offline); run it once with network "
-                "access, or copy its cache folder there."
-            )
-        self.model, self.preprocess = dreamsim(
-            pretrained=True, cache_dir=str(cache), device=str(device)
-        )
-        self.device = device
+    def matches(self, spec: str) -> bool:
+        if self.name.endswith(_FAMILY):
+            return spec.startswith(self.name.removesuffix("NAME"))
+        return spec == self.name
 
-    def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        import torch.nn.functional as F
 
-        def prep(x: torch.Tensor) -> torch.Tensor:
-            x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-            return F.interpolate(x, size=(224, 224), mode="bicubic").clamp(0, 1).to(self.device)
+def judge(*judge_names: str, summary: str) -> Callable[[J], J]:
+    """Class decorator: mark a :class:`Judge` subclass as the judge(s) ``judge_names``.
 
-        return self.model(prep(a), prep(b)).flatten()
+    The class builds itself from a spec with :meth:`Judge.from_name`.
+    """
+    if not judge_names:
+        raise ConfigError("@judge needs at least one name, as in @judge('ssim', summary=...).")
+
+    def mark(cls: J) -> J:
+        cls.__judge_names__ = tuple(judge_names)  # type: ignore[attr-defined]
+        cls.__judge_summary__ = summary  # type: ignore[attr-defined]
+        return cls
+
+    return mark
+
+
+_ENTRIES: dict[str, JudgeEntry] = {}
+_DISCOVERED = False
+
+
+def add_judge(cls: type[Judge]) -> None:
+    """Register a class marked with :func:`judge` (idempotent; for plugins' providers)."""
+    marked = cls.__dict__.get("__judge_names__")
+    if not marked:
+        raise ConfigError(f"{cls.__name__} is not marked with @judge(...); it has no name.")
+    for name in marked:
+        _ENTRIES[name] = JudgeEntry(name, cls.__dict__["__judge_summary__"], cls)
+
+
+def _entries() -> dict[str, JudgeEntry]:
+    global _DISCOVERED
+    if not _DISCOVERED:
+        import percalign.judges as package
+
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for value in vars(module).values():
+                if isinstance(value, type) and "__judge_names__" in value.__dict__:
+                    add_judge(value)
+        _plugins.run("judges")
+        _DISCOVERED = True
+    return _ENTRIES
+
+
+def _sorted() -> list[JudgeEntry]:
+    """Entries by name, families (``model:NAME``) last."""
+    return sorted(_entries().values(), key=lambda e: (e.name.endswith(_FAMILY), e.name))
+
+
+def names() -> list[str]:
+    """Every registered judge name, by name, families (written ``model:NAME``) last."""
+    return [e.name for e in _sorted()]
+
+
+def differentiable_names() -> list[str]:
+    """The judges whose distance carries gradients (possible adversaries)."""
+    return [e.name for e in _sorted() if e.differentiable]
+
+
+def summaries() -> dict[str, str]:
+    """Judge name -> one-line description, in the order of :func:`names`."""
+    return {e.name: e.summary for e in _sorted()}
 
 
 def get_judge(spec: str, device: torch.device | str = "cpu") -> Judge:
-    """Build one judge from its name (see :data:`JUDGE_NAMES`)."""
+    """Build one judge from its name (see :func:`names`)."""
     spec = spec.strip()
-    simple: dict[str, type[PixelL2 | SSIM | MSSSIM]] = {
-        "pixel": PixelL2,
-        "ssim": SSIM,
-        "ms-ssim": MSSSIM,
-    }
-    if spec in simple:
-        return simple[spec]()
-    if spec.startswith("lpips-"):
-        return LPIPSJudge(spec.removeprefix("lpips-"), device=device)
-    if spec == "dreamsim":
-        return DreamSimJudge(device=device)
-    if spec.startswith("model:"):
-        from percalign.judges.features import ModelFeatures
-        from percalign.models import load
-
-        parts = spec.split(":")[1:]
-        if not parts[0] or len(parts) > 3:
-            raise ConfigError(f"Bad judge {spec!r}; write model:NAME[:LAYER[:cos|l2]].")
-        model = load(parts[0], device=device)
-        return ModelFeatures(model, *(parts[1:] or []))
+    for entry in _entries().values():
+        if entry.matches(spec):
+            return entry.cls.from_name(spec, device)
+    families = [n for n in names() if n.endswith(_FAMILY)]
     raise unknown_name(
         "judge",
         spec,
-        [n for n in JUDGE_NAMES if n != "model:NAME"],
-        hint="Any model works as model:NAME[:LAYER[:cos|l2]].",
+        [n for n in names() if n not in families],
+        hint=" ".join(f"{n} is a family: any {n.removesuffix('NAME')}... spec." for n in families),
     )
 
 
 def get_judges(specs: str | Sequence[str], device: torch.device | str = "cpu") -> list[Judge]:
     """Judges from a comma-separated string or a list of names."""
-    names = [s for s in (specs.split(",") if isinstance(specs, str) else specs) if s.strip()]
-    if not names:
+    specs_list = [s for s in (specs.split(",") if isinstance(specs, str) else specs) if s.strip()]
+    if not specs_list:
         raise ConfigError("No judges given; use for example --judges pixel,ssim.")
-    return [get_judge(n, device) for n in names]
+    return [get_judge(n, device) for n in specs_list]
 
 
 def as_adversary(judge: Judge) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -117,7 +152,7 @@ def as_adversary(judge: Judge) -> Callable[[torch.Tensor, torch.Tensor], torch.T
     if not judge.differentiable:
         raise ConfigError(
             f"Judge {judge.name!r} has no gradient, so it cannot be the adversary of the "
-            "adversarial loss; use a differentiable one: " + ", ".join(JUDGE_NAMES) + "."
+            "adversarial loss; use a differentiable one: " + ", ".join(differentiable_names()) + "."
         )
     return judge.distance
 
@@ -127,3 +162,10 @@ def get_adversary(
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The judge ``spec`` as the adversarial loss's perceptual distance (:func:`as_adversary`)."""
     return as_adversary(get_judge(spec, device))
+
+
+def __getattr__(name: str) -> Any:
+    # JUDGE_NAMES, the tuple callers used before the registry: now computed from it
+    if name == "JUDGE_NAMES":
+        return tuple(names())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

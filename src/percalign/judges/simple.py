@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from percalign.judges.base import Judge
+from percalign.judges.registry import judge
 
 __all__ = ["MSSSIM", "SSIM", "PixelL2"]
 
@@ -13,6 +14,7 @@ __all__ = ["MSSSIM", "SSIM", "PixelL2"]
 MS_SSIM_MIN_SIZE = 176
 
 
+@judge("pixel", summary="root-mean-square pixel difference")
 class PixelL2(Judge):
     """Root-mean-square pixel difference."""
 
@@ -24,6 +26,7 @@ class PixelL2(Judge):
         return (a - b).pow(2).flatten(1).mean(dim=1).sqrt()
 
 
+@judge("ssim", summary="1 - SSIM (Gaussian window 11 px), via torchmetrics")
 class SSIM(Judge):
     """1 - SSIM (Wang et al. 2004; Gaussian window 11 px, sigma 1.5), via torchmetrics."""
 
@@ -42,6 +45,7 @@ class SSIM(Judge):
         return 1.0 - s
 
 
+@judge("ms-ssim", summary="1 - MS-SSIM (five scales; upsampled to 176 px)")
 class MSSSIM(Judge):
     """1 - MS-SSIM (five scales), via torchmetrics.
 

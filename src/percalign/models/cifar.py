@@ -12,7 +12,7 @@ from percalign.models.archs import ARCHS, build_arch
 from percalign.models.model import ModelSpec
 from percalign.models.registry import register
 
-__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "CIFAR_MODELS"]
+__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "CIFAR_MODELS", "register_models"]
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -39,7 +39,9 @@ def _factory(name: str):
     return build
 
 
-for _name in CIFAR_MODELS:
-    register(_name, f"paper's CIFAR-10 {_name.removeprefix('cifar-')} (32 px; weights file)")(
-        _factory(_name)
-    )
+def register_models() -> None:
+    """Register the paper's CIFAR-10 architectures with the model registry (idempotent)."""
+    for name in CIFAR_MODELS:
+        register(name, f"paper's CIFAR-10 {name.removeprefix('cifar-')} (32 px; weights file)")(
+            _factory(name)
+        )

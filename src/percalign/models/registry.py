@@ -10,6 +10,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from percalign import _plugins
 from percalign.errors import ConfigError, unknown_name
 from percalign.models.checkpoints import (
     apply_state_dict,
@@ -73,6 +74,7 @@ class _Registered:
 
 _REGISTERED = _Registered()
 _SOURCES: list[Source] = [_REGISTERED]
+_BOOTSTRAPPED = False
 
 
 def register(
@@ -97,12 +99,21 @@ def add_source(source: Source, first: bool = False) -> None:
 
 
 def sources() -> list[Source]:
-    """The model sources, in the order :func:`load` asks them."""
-    from percalign.models import cifar, hub, tiny  # noqa: F401  (registration, once)
-    from percalign.training import zoo
+    """The model sources, in the order :func:`load` asks them.
 
-    zoo.install()
-    hub.install()
+    On first use this registers percalign's own models (tiny, CIFAR), adds the torchvision
+    and timm sources, and runs the providers of the ``model-sources`` extension point (the
+    trained zoo; see :mod:`percalign._plugins`). Importing a module registers nothing.
+    """
+    global _BOOTSTRAPPED
+    if not _BOOTSTRAPPED:
+        from percalign.models import cifar, hub, tiny
+
+        tiny.register_models()
+        cifar.register_models()
+        hub.install()
+        _plugins.run("model-sources")
+        _BOOTSTRAPPED = True
     return list(_SOURCES)
 
 

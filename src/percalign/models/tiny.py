@@ -13,7 +13,7 @@ from percalign.models.archs import BasicBlock, SmallViT
 from percalign.models.model import ModelSpec
 from percalign.models.registry import register
 
-__all__ = ["TinyCNN", "TinyResNet", "TinyVGG", "TinyViT"]
+__all__ = ["MODELS", "TinyCNN", "TinyResNet", "TinyVGG", "TinyViT", "register_models"]
 
 _MEAN = (0.5, 0.5, 0.5)
 _STD = (0.25, 0.25, 0.25)
@@ -97,21 +97,38 @@ def TinyViT() -> SmallViT:
     return SmallViT(3, 10, width=16, image_size=32, patch=8, depth=2, heads=2, mlp_ratio=2)
 
 
-@register("tiny-cnn", "3-conv CNN, 6k parameters, 32x32 (tests, demos)")
 def _tiny_cnn() -> tuple[nn.Module, ModelSpec]:
     return TinyCNN(), _spec("tiny-cnn", head="fc")
 
 
-@register("tiny-resnet", "2-stage ResNet with BatchNorm, 5k parameters, 32x32 (tests)")
 def _tiny_resnet() -> tuple[nn.Module, ModelSpec]:
     return TinyResNet(), _spec("tiny-resnet", head="fc")
 
 
-@register("tiny-vgg", "VGG-style features + 2-layer classifier, 4k parameters, 32x32 (tests)")
 def _tiny_vgg() -> tuple[nn.Module, ModelSpec]:
     return TinyVGG(), _spec("tiny-vgg", head="classifier.3")
 
 
-@register("tiny-vit", "2-block vision transformer, 8x8 patches, 7k parameters, 32x32 (tests)")
 def _tiny_vit() -> tuple[nn.Module, ModelSpec]:
     return TinyViT(), _spec("tiny-vit", head="head", token_pool="cls")
+
+
+#: name -> (summary, factory); registered by :func:`register_models`
+MODELS = {
+    "tiny-cnn": ("3-conv CNN, 6k parameters, 32x32 (tests, demos)", _tiny_cnn),
+    "tiny-resnet": ("2-stage ResNet with BatchNorm, 5k parameters, 32x32 (tests)", _tiny_resnet),
+    "tiny-vgg": (
+        "VGG-style features + 2-layer classifier, 4k parameters, 32x32 (tests)",
+        _tiny_vgg,
+    ),
+    "tiny-vit": (
+        "2-block vision transformer, 8x8 patches, 7k parameters, 32x32 (tests)",
+        _tiny_vit,
+    ),
+}
+
+
+def register_models() -> None:
+    """Register the tiny test models with the model registry (idempotent)."""
+    for name, (summary, factory) in MODELS.items():
+        register(name, summary)(factory)

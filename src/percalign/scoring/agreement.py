@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from percalign.errors import InputShapeError
 from percalign.scoring.table import check_table
 
 __all__ = ["fleiss_kappa", "krippendorff_alpha", "noise_ceiling", "vote_fractions"]
@@ -22,11 +23,20 @@ def _count_matrix(table: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def fleiss_kappa(table: pd.DataFrame, column: str = "choice") -> float:
-    """Fleiss' kappa over items rated by the same number of raters (Fleiss 1971)."""
+    """Fleiss' kappa over items rated by the same number of raters (Fleiss 1971).
+
+    ``table`` has one row per answer with ``item`` and the category in ``column``.
+
+    >>> import pandas as pd
+    >>> votes = {"a": [0, 0, 0], "b": [1, 1, 1], "c": [0, 1, 1]}
+    >>> t = pd.DataFrame([{"item": i, "choice": v} for i, vs in votes.items() for v in vs])
+    >>> fleiss_kappa(t)  # P-bar = 7/9, P-e = (4/9)^2 + (5/9)^2 = 41/81: (63 - 41) / (81 - 41)
+    0.55
+    """
     counts = _count_matrix(table, column)
     n = counts.sum(axis=1)
     if not np.all(n == n[0]) or n[0] < 2:
-        raise ValueError(
+        raise InputShapeError(
             "Fleiss' kappa needs every item rated by the same number (>= 2) of "
             "raters; use krippendorff_alpha for unbalanced designs."
         )

@@ -14,7 +14,13 @@ __all__ = ["compare", "holm"]
 
 
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1), in input order.
+
+    The i-th smallest of m p-values is multiplied by m - i + 1, then made non-decreasing.
+
+    >>> holm([0.01, 0.04, 0.03]).round(3).tolist()  # 3 x 0.01; 2 x 0.03; max(1 x 0.04, 0.06)
+    [0.03, 0.06, 0.06]
+    """
     p = np.asarray(p_values, dtype=np.float64)
     order = np.argsort(p)
     m = len(p)

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from percalign._checks import check_float
+from percalign.errors import ConfigError
 
 __all__ = ["answers_for_difference", "answers_for_halfwidth", "design_effect"]
 
@@ -35,7 +36,10 @@ def answers_for_difference(
     check_float("answers_for_difference", "p1", p1, low=0.0, high=1.0)
     check_float("answers_for_difference", "p2", p2, low=0.0, high=1.0)
     if p1 == p2:
-        raise ValueError("p1 and p2 must differ to have a difference to detect.")
+        raise ConfigError(
+            f"answers_for_difference needs p1 and p2 to differ (a difference to detect); got "
+            f"p1 = p2 = {p1}."
+        )
     za = stats.norm.ppf(1 - alpha / 2)
     zb = stats.norm.ppf(power)
     pbar = (p1 + p2) / 2

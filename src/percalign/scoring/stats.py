@@ -12,7 +12,14 @@ __all__ = ["Cells", "bootstrap_ci", "crossed_bootstrap", "wilson"]
 
 
 def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion."""
+    """Wilson score interval for a binomial proportion: ``successes`` of ``n`` at ``level``.
+
+    It treats the answers as independent; for answers that cluster by participant and item
+    use :func:`crossed_bootstrap`. ``n = 0`` gives NaNs.
+
+    >>> tuple(round(x, 4) for x in wilson(3, 10))
+    (0.1078, 0.6032)
+    """
     if n == 0:
         return (float("nan"), float("nan"))
     z = stats.norm.ppf(0.5 + level / 2)

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import torch
 
-from percalign.inversion.engine import InversionResult
+__all__ = ["GridRows", "run_grid"]
 
-__all__ = ["run_grid"]
+
+class GridRows(Protocol):
+    """What a contact sheet reads of a run (an :class:`~percalign.inversion.InversionResult`
+    has it): M rows of (target, seed, objective), and the T targets."""
+
+    @property
+    def targets(self) -> torch.Tensor: ...  # (T, C, H, W)
+    @property
+    def seeds(self) -> torch.Tensor: ...  # (M, C, H, W)
+    @property
+    def iris(self) -> torch.Tensor: ...  # (M, C, H, W)
+    @property
+    def target_index(self) -> torch.Tensor: ...  # (M,)
+    @property
+    def seed_kind(self) -> Sequence[str]: ...
+    @property
+    def seed_copy(self) -> Sequence[int]: ...
+    @property
+    def objective(self) -> Sequence[str]: ...
+    def __len__(self) -> int: ...
+
 
 _GAP = 4
 _HEADER = 14
@@ -23,7 +45,7 @@ def _to_pil(image: torch.Tensor, scale: int):
     return pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
 
 
-def run_grid(result: InversionResult, path: Path, max_targets: int = 16) -> Path:
+def run_grid(result: GridRows, path: Path, max_targets: int = 16) -> Path:
     """Write a PNG sheet: one row per target; columns target | seed | IRI | seed | IRI ...
 
     Small images are enlarged by an integer factor (nearest neighbour) to at least 96 px.

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from percalign.errors import PercalignError
 from percalign.store.coverage import coverage, participant_table
 from percalign.store.db import (
     CommentRow,
@@ -40,7 +41,7 @@ MAX_COMMENTS = 20
 MAX_STUDY_COMMENTS = 5000
 
 
-class SurveyError(Exception):
+class SurveyError(PercalignError):
     """A request the survey refuses; ``status`` is the HTTP status it maps to."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -126,16 +126,17 @@ def describe(settings: dict[str, Any]) -> list[str]:
     ...      "repeats_per_slot": 1, "judgments_per_item": 3, "min_judgments": 3,
     ...      "max_judgments": 3}
     >>> for line in describe(s): print(line)
-    12 items (0 invalid IRIs left out), 3 participant slots of 15 trials, each item judged 3 times.
+    12 items, 3 participant slots of 15 trials, each item judged 3 times.
     Asked for 20 trials per participant, but a slot holds 15: 12 items (nobody sees an item twice), 2 catch and 1 repeated; add IRIs or lower --trials-per-participant.
     """  # noqa: E501
     s = settings
     given, asked = s["trials_per_slot"], s["trials_per_participant"]
     low, high = s["min_judgments"], s["max_judgments"]
     judged = f"{low} times" if low == high else f"{low} to {high} times"
+    left_out = f" ({s['excluded_invalid']} invalid IRIs left out)" if s["excluded_invalid"] else ""
     lines = [
-        f"{s['items']} items ({s['excluded_invalid']} invalid IRIs left out), {s['slots']} "
-        f"participant slots of {given} trials, each item judged {judged}."
+        f"{s['items']} items{left_out}, {s['slots']} participant slots of {given} trials, "
+        f"each item judged {judged}."
     ]
     if given < asked:
         lines.append(

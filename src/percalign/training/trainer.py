@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from percalign import _provenance
 from percalign._device import describe, resolve_device
-from percalign.inversion.seeds import stream
+from percalign._random import stream
 from percalign.models.archs import build_arch
 from percalign.training.attacks import pgd
 from percalign.training.augment import augment

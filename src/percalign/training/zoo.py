@@ -139,4 +139,6 @@ class ZooSource:
 
 
 def install() -> None:
+    """Add the zoo to the model sources, before torchvision and timm (idempotent); run by the
+    ``model-sources`` extension point (:mod:`percalign._plugins`)."""
     add_source(ZooSource(), first=True)
