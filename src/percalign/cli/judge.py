@@ -13,6 +13,7 @@ from percalign.errors import ConfigError
 from percalign.judges import METRICS, Ensemble, get_judges, summarize
 from percalign.judges.metric import held_out_judge
 from percalign.store import read_manifest
+from percalign.study.scores import over_judges
 from percalign.study.tasks import JUDGMENTS, judge_folder
 
 
@@ -96,8 +97,7 @@ def run(args: argparse.Namespace) -> int:
         for (layer, seed), group in single.groupby(["layer", "seed_type"], sort=False):
             vals = group["seed_2afc"]
             out.print(
-                f"{layer}, {seed}: paper metric over {len(vals)} judges "
-                f"{vals.mean():.1f} +- {vals.std(ddof=0):.1f} %"
+                f"{layer}, {seed}: paper metric over {len(vals)} judges {over_judges(vals)} %"
             )
     out.print(f"Wrote {path} ({len(table)} rows: one per IRI and judge)")
     return 0

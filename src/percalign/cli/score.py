@@ -15,7 +15,6 @@ from percalign.scoring import (
     Exclusions,
     alignment,
     answers_for_halfwidth,
-    apply_exclusions,
     compare,
     design_effect,
     fleiss_kappa,
@@ -24,6 +23,7 @@ from percalign.scoring import (
     paper_table,
 )
 from percalign.store.runs import atomic_folder
+from percalign.study.scores import human_scores, study_answers
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -85,7 +85,7 @@ def _read(path: Path) -> pd.DataFrame:
         table = read_answers(path)
         if table.empty:
             raise ConfigError(f"Study {path} has no answers yet; nothing to score.")
-        return table
+        return study_answers(table)
     if not path.is_file():
         raise MissingFileError(f"No answer table at {str(path)!r}.")
     try:
@@ -141,8 +141,7 @@ def run(args: argparse.Namespace) -> int:
     rules = Exclusions(
         args.min_catch_accuracy, args.min_answers, args.min_rt_ms, args.max_fast_share
     )
-    table, report = apply_exclusions(raw, rules)
-    scores = alignment(table, by, n_boot=args.bootstrap, seed=args.seed)
+    table, report, scores = human_scores(raw, rules, by, args.bootstrap, args.seed)
     if int(report["participants"].sum()):
         unexcluded = alignment(raw, by, n_boot=args.bootstrap, seed=args.seed)
         out.print(_alignment_view(unexcluded, by, f"Without exclusions: {args.source}"))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from percalign.cli._console import out
 from percalign.errors import ConfigError
+from percalign.study.spec import Bots
 from percalign.survey.build import build_survey, describe, unset_placeholders
 from percalign.survey.limits import ServeSettings
 
@@ -128,9 +129,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("study", type=Path)
     t.add_argument("--url", required=True, help="base URL of the running service")
     t.add_argument("--n", type=int, default=20, help="number of simulated participants")
-    t.add_argument("--judge", default="ssim", help="judge the bots decide with")
-    t.add_argument("--lapse", type=float, default=0.05)
-    t.add_argument("--temperature", type=float, default=0.0)
+    bots = Bots()  # the [bots] section's defaults
+    t.add_argument("--judge", default=bots.judge, help="judge the bots decide with")
+    t.add_argument("--lapse", type=float, default=bots.lapse)
+    t.add_argument("--temperature", type=float, default=bots.temperature)
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(run=_bots)
 
