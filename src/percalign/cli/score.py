@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from rich.table import Table
 
+from percalign._settings import add_options, options_from
 from percalign.cli._console import out
 from percalign.errors import ConfigError, MissingFileError
 from percalign.scoring import (
@@ -62,10 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "exclusions (applied when the table has the columns; results are "
         "shown with and without them)"
     )
-    g.add_argument("--min-catch-accuracy", type=float, default=0.8)
-    g.add_argument("--min-answers", type=int, default=1)
-    g.add_argument("--min-rt-ms", type=float, default=250.0)
-    g.add_argument("--max-fast-share", type=float, default=0.2)
+    add_options(g, Exclusions)
     p.add_argument(
         "--judges",
         default=None,
@@ -134,13 +132,11 @@ def run(args: argparse.Namespace) -> int:
         from percalign.store.study import read_meta, study_url
 
         threshold = read_meta(study_url(args.source)).get("min_catch_accuracy")
-        if threshold is not None and args.min_catch_accuracy == 0.8:
+        if threshold is not None and args.min_catch_accuracy == Exclusions().min_catch_accuracy:
             args.min_catch_accuracy = float(threshold)  # the study's declared rule
         if args.out is None:
             args.out, args.overwrite = args.source / "scores", True
-    rules = Exclusions(
-        args.min_catch_accuracy, args.min_answers, args.min_rt_ms, args.max_fast_share
-    )
+    rules = Exclusions(**options_from(Exclusions, args))
     table, report, scores = human_scores(raw, rules, by, args.bootstrap, args.seed)
     if int(report["participants"].sum()):
         unexcluded = alignment(raw, by, n_boot=args.bootstrap, seed=args.seed)

@@ -48,6 +48,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "[study] device)",
     )
     r.set_defaults(run=_run)
+    d = cmds.add_parser(
+        "docs",
+        help="print the settings reference of docs/study.md (generated from the settings)",
+    )
+    d.add_argument(
+        "--write",
+        type=Path,
+        default=None,
+        metavar="PAGE",
+        help="put it between the reference markers of PAGE (docs/study.md) instead",
+    )
+    d.set_defaults(run=_docs)
     q = sub.add_parser("report", help="write the HTML report of a study folder")
     q.add_argument("study", type=Path, help="a folder made by `percalign study run`")
     q.set_defaults(run=_report)
@@ -133,6 +145,17 @@ def _run(args: argparse.Namespace) -> int:
         out.print(
             f"Serve the survey to people: percalign survey serve {pipeline.folder / 'survey'}"
         )
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from percalign.study.reference import reference_text, write_reference
+
+    if args.write is None:
+        out.print(reference_text(), end="", markup=False, highlight=False, soft_wrap=True)
+        return 0
+    changed = write_reference(args.write)
+    out.print(f"{args.write}: {'updated' if changed else 'already up to date'}")
     return 0
 
 

@@ -249,7 +249,7 @@ class Pipeline:
         )
 
         inv, images, seed = self.spec.inversion, self.spec.images, self.spec.study.seed
-        settings = {k: v for k, v in dataclasses.asdict(inv).items() if k != "device"}
+        settings = inv.key_settings()
         todo = []
         for (name, loss), folder in self._runs().items():
             key = step_key(

@@ -38,6 +38,7 @@ from percalign.judges.base import Judge
 from percalign.models.model import Model
 from percalign.scoring.stats import wilson
 from percalign.store.runs import atomic_folder, read_manifest, slug, subset_run, write_table
+from percalign.study.spec import Trust
 from percalign.study.tasks import invert_images, judge_folder
 from percalign.trust.rule import disagreements, evaluate, inputs_needed, verdict
 from percalign.trust.rule import select_uncertain as _select
@@ -46,13 +47,11 @@ from percalign.trust.sources import human_scores, judge_scores, valid_judgments
 __all__ = ["DEFAULT_SEEDS", "STEPS", "TrustResult", "analyze", "predict", "prediction_table"]
 
 RESULT = "trust.json"
-#: four IRIs per input and model: two from noise, two from other digits
-DEFAULT_SEEDS = "super-noise:2,image:2"
-#: steps of the trust inversions (the default preset's settings otherwise). Measured cost:
-#: about 17 ms of CPU per IRI and step for the zoo's small-cnn, so 3 models x 100 inputs x 4
-#: seeds take about an hour of CPU at 300 steps (three at the preset's 1000); only IRIs that
-#: pass the validity gate are scored, and validity.csv says how many did not
-STEPS = 300
+#: four IRIs per input and model: two from noise, two from other digits (``[trust] seeds``)
+DEFAULT_SEEDS: str = Trust.seeds
+#: steps of the trust inversions (the default preset's settings otherwise): ``[trust] steps``,
+#: defined once in :class:`percalign.study.spec.Trust` (its help gives the measured cost)
+STEPS: int = Trust.steps  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
