@@ -190,3 +190,39 @@ def test_single_judge_cells_show_the_value_alone(done):
     table = pd.read_csv(done / "scores" / "judges_table.csv", index_col=0)
     cells = table.to_numpy().ravel()
     assert all(c.endswith("(1 judge)") and "+-" not in c for c in cells if isinstance(c, str))
+
+
+def test_adding_a_step_is_one_declaration(done, tmp_path):
+    import shutil
+
+    from percalign.study.graph import Step
+    from percalign.study.pipeline import Pipeline
+    from percalign.study.steps import STEPS
+
+    folder = tmp_path / "s"
+    shutil.copytree(done, folder)
+
+    def count(inputs, todo):
+        def work(part):
+            rows = pd.read_csv(inputs.folder / "runs" / part / "judgments.csv")
+            (inputs.folder / "runs" / part / "count.txt").write_text(str(len(rows)))
+
+        inputs.run_each(todo, work)
+
+    extra = Step(
+        "count",
+        reads=("judge",),
+        settings=("models", "inversion"),
+        key=lambda i, p: ("count", i.key("judge", p)),
+        output=lambda i, p: i.folder / "runs" / p / "count.txt",
+        run=count,
+        parts=lambda i: list(i.keys("judge")),
+    )
+    pipeline = Pipeline(load_spec(folder / "study.toml"), folder, log=lambda _m: None)
+    pipeline.steps = (*STEPS, extra)
+    pipeline.run()
+    assert sorted(pipeline.executed) == [
+        "count:tiny-cnn__regularizer-free",
+        "count:tiny-vgg__regularizer-free",
+    ]
+    assert (folder / "runs" / "tiny-cnn__regularizer-free" / "count.txt").read_text() == "8"
