@@ -198,3 +198,37 @@ def test_study_device_and_the_inversion_override(tmp_path, monkeypatch):
     monkeypatch.setattr(_device, "cuda_available", lambda: False)
     with pytest.raises(ConfigError, match=r"^\[inversion\] device cuda was asked for"):
         run_study(spec, tmp_path / "s", log=lambda _m: None)
+
+
+def test_overrides_go_through_the_specs_own_checks(tmp_path, capsys):
+    path = tmp_path / "study.toml"
+    path.write_text('[[models]]\nname = "tiny-cnn"\n[inversion]\nsteps = 3\n')
+    spec = load_spec(path, ["inversion.steps=5", "inversion.precision=bf16", "images.n=2"])
+    config = spec.inversion.config("regularizer-free", 0)
+    assert (config.steps, config.precision, spec.images.n) == (5, "bf16", 2)
+    with pytest.raises(UnknownNameError, match=r"study.toml: .*Did you mean 'steps'"):
+        load_spec(path, ["inversion.stepz=5"])
+    with pytest.raises(ConfigError, match="steps must be an integer"):
+        load_spec(path, ["inversion.steps=many"])
+    with pytest.raises(ConfigError, match="--set takes SECTION.KEY=VALUE"):
+        load_spec(path, ["steps"])
+    with pytest.raises(ConfigError, match=r"has 1 \[\[models\]\] entries"):
+        load_spec(path, ["models.3.weights=none"])
+    # the spec's own folder would lose the file the overrides were applied to
+    assert main(["study", "run", str(path), "--set", "images.n=2"]) == 1
+    assert "--set needs another --out" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_study_folder_gets_the_spec_with_the_overrides(tmp_path):
+    from percalign.study.pipeline import Pipeline
+
+    path = tmp_path / "study.toml"
+    path.write_text('# mine\n[[models]]\nname = "tiny-cnn"\n[survey]\nenabled = false\n')
+    spec = load_spec(path, ["images.n=2"])
+    (tmp_path / "out").mkdir()
+    Pipeline(spec, tmp_path / "out")._write_spec()
+    written = load_spec(tmp_path / "out" / "study.toml")
+    assert written.images.n == 2 and not written.survey.enabled
+    assert "with --set images.n=2" in (tmp_path / "out" / "study.toml").read_text()
+    assert path.read_text().startswith("# mine")

@@ -81,6 +81,7 @@ class Pipeline:
             if isinstance(self.backend, str)
             else self.backend
         )
+        self._check_spec()
         self.folder.mkdir(parents=True, exist_ok=True)
         with lock(self.folder), backend:
             sweep(self.folder)
@@ -90,10 +91,23 @@ class Pipeline:
             runner.run()
         return self.folder / "report" / "index.html"
 
+    def _check_spec(self) -> None:
+        source, target = self.spec.source, self.folder / "study.toml"
+        if self.spec.overrides and source is not None and source.resolve() == target.resolve():
+            raise ConfigError(
+                f"--set needs another --out than the spec's folder: {target} would be "
+                "replaced by the spec with the overrides (write them into the file instead)."
+            )
+
     def _write_spec(self) -> None:
         source = self.spec.source
         target = self.folder / "study.toml"
-        if source is not None and source.resolve() != target.resolve():
+        effective = self.spec.effective_text()
+        if effective is not None:
+            tmp = target.with_name(".study.toml.tmp")
+            tmp.write_text(effective)
+            os.replace(tmp, target)
+        elif source is not None and source.resolve() != target.resolve():
             tmp = target.with_name(".study.toml.tmp")
             shutil.copyfile(source, tmp)
             os.replace(tmp, target)

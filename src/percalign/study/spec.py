@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -538,6 +538,17 @@ class StudySpec:
     trust: Trust
     tasks: Tasks = dataclasses.field(default_factory=Tasks)
     source: Path | None = None
+    overrides: tuple[str, ...] = ()
+
+    def effective_text(self) -> str | None:
+        """The spec file's text with :attr:`overrides` applied (None without overrides)."""
+        if not self.overrides or self.source is None:
+            return None
+        from percalign.study.overrides import apply_overrides, dump_spec
+
+        data = apply_overrides(tomllib.loads(self.source.read_text()), self.overrides)
+        header = f"{self.source.name} with --set " + " --set ".join(self.overrides)
+        return dump_spec(data, header=header)
 
     def section(self, name: str) -> dict[str, Any]:
         """One section as plain data (for hashing and manifests)."""
@@ -656,8 +667,9 @@ def parse_spec(data: dict[str, Any], source: Path | None = None) -> StudySpec:
     return spec
 
 
-def load_spec(path: str | Path) -> StudySpec:
-    """Read and validate ``study.toml``; errors name the file."""
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
+    """Read and validate ``study.toml``, with ``--set`` ``overrides`` applied
+    (:mod:`percalign.study.overrides`); errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"No study spec at {str(path)!r}; write one (see docs/study.md).")
@@ -666,6 +678,11 @@ def load_spec(path: str | Path) -> StudySpec:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
     try:
-        return parse_spec(data, source=path.resolve())
+        if overrides:
+            from percalign.study.overrides import apply_overrides
+
+            data = apply_overrides(data, overrides)
+        spec = parse_spec(data, source=path.resolve())
+        return dataclasses.replace(spec, overrides=tuple(overrides))
     except PercalignError as exc:
         raise type(exc)(f"{path}: {exc}") from None
