@@ -210,7 +210,7 @@ def test_overrides_go_through_the_specs_own_checks(tmp_path, capsys):
         load_spec(path, ["inversion.stepz=5"])
     with pytest.raises(ConfigError, match="steps must be an integer"):
         load_spec(path, ["inversion.steps=many"])
-    with pytest.raises(ConfigError, match="--set takes SECTION.KEY=VALUE"):
+    with pytest.raises(ConfigError, match=r"--set takes SECTION\.KEY=VALUE"):
         load_spec(path, ["steps"])
     with pytest.raises(ConfigError, match=r"has 1 \[\[models\]\] entries"):
         load_spec(path, ["models.3.weights=none"])
