@@ -12,7 +12,8 @@ from pathlib import Path
 from percalign._settings import reference
 from percalign.errors import ConfigError
 from percalign.inversion.config import InversionConfig
-from percalign.study.spec import _STUDY_SETS, SECTIONS, Inversion
+from percalign.study.sections import STUDY_SETS, Inversion
+from percalign.study.spec import SECTIONS
 
 __all__ = ["BEGIN", "END", "reference_text", "write_reference"]
 
@@ -58,7 +59,7 @@ def reference_text() -> str:
             lines += reference(
                 InversionConfig,
                 name,
-                exclude=_STUDY_SETS,
+                exclude=STUDY_SETS,
                 defaults={"batch_size": Inversion.BATCH_SIZE},
             )
         else:
