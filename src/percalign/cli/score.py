@@ -25,6 +25,7 @@ from percalign.scoring import (
 )
 from percalign.store.runs import atomic_folder
 from percalign.study.scores import human_scores, study_answers
+from percalign.study.spec import Scoring
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -69,7 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="study folders only: judges to compare with the people, e.g. pixel,ssim,lpips-alex",
     )
-    p.add_argument("--bootstrap", type=int, default=2000)
+    p.add_argument("--bootstrap", type=int, default=Scoring.n_boot, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="folder for the score CSVs and JSON")
     p.add_argument("--overwrite", action="store_true")

@@ -13,7 +13,7 @@ from percalign._settings import add_options
 from percalign.cli._console import err, inversion_progress, out
 from percalign.cli.invert import add_inversion_options, inversion_config, layer_list
 from percalign.errors import ConfigError
-from percalign.study.spec import Trust
+from percalign.study.spec import Scoring, Trust
 from percalign.trust.analysis import STEPS
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trials-per-participant", type=int, default=40, help="with --select")
     p.add_argument("--judgments-per-item", type=int, default=5, help="with --select")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--bootstrap", type=int, default=Scoring.n_boot, help="bootstrap resamples")
     p.add_argument("--device", default="auto", help="cpu, cuda... (default: auto)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
