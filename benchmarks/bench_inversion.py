@@ -16,11 +16,16 @@ For each model it measures, in one run, the time per inversion step of
 * ``full-early``: the same early-layer loss and step with a forward pass to the logits (no
   truncation; the layer is read by a hook),
 
-and reports three ratios:
+* ``engine-folded`` / ``engine-folded-cl``: the engine stepping a copy of the network with
+  its batch norms folded into its convolutions (the default of ``InversionConfig``), and
+  that copy channels-last too,
+
+and reports these ratios:
 
 * overhead   = engine / bare              (aim: <= 1.15)
 * speedup    = authors / engine
 * truncation = full-early / engine-early
+* folding    = engine-folded / engine, and folding_channels_last (below 1: faster)
 
 Each time is the median over repeats; the measurements are interleaved round-robin so that
 slow drifts of the machine affect them all alike. Slowdowns from other processes only ever add
@@ -180,16 +185,17 @@ class InvertMeasurement:
     short: int
     long: int
     record_every: int
+    #: InversionConfig settings; by default the bare loop's network (folding batch norms, the
+    #: engine's default, is a speed-up of its own and is measured apart, not as overhead)
+    options: dict[str, Any] = field(default_factory=lambda: {"fold_batchnorm": False})
     times: dict[int, list[float]] = field(default_factory=dict)
 
     def _run(self, steps: int) -> None:
-        # the same network as the bare loop: folding batch norms (the engine's default) is a
-        # speed-up of its own, not engine overhead
         config = pa.InversionConfig(
             steps=steps,
             batch_size=len(self.targets),
             record_every=self.record_every,
-            fold_batchnorm=False,
+            **self.options,
         )
         pa.invert(self.model, self.targets, layers=self.layer, seeds="super-noise", config=config)
 
@@ -291,7 +297,7 @@ def pixel_step(
 def measurements(
     case: Case, model: Model, batch: int, steps: int, warmup: int, record_every: int
 ) -> list[Measurement]:
-    """The five measurements of one model, sharing one batch of random target images."""
+    """The seven measurements of one model, sharing one batch of random target images."""
     device = model.device
     h, w = model.spec.input_size
     gen = torch.Generator().manual_seed(0)
@@ -304,11 +310,13 @@ def measurements(
     def loop(key: str, label: str, layer: str, step: Callable[[], None]) -> LoopMeasurement:
         return LoopMeasurement(key, label, layer, step, steps, warmup, device)
 
-    def engine(key: str, layer: str) -> InvertMeasurement:
+    def engine(key: str, layer: str, label: str = "engine: pa.invert", **options: Any):
         short = max(1, steps // 5)
-        return InvertMeasurement(
-            key, "engine: pa.invert", layer, model, targets, short, steps, record_every
+        measurement = InvertMeasurement(
+            key, label, layer, model, targets, short, steps, record_every
         )
+        measurement.options.update(options)
+        return measurement
 
     trainable = copy.deepcopy(model.module).requires_grad_(True)
     authors = pixel_step(
@@ -323,6 +331,14 @@ def measurements(
         loop("authors", "authors-style: full, weight grads", "penultimate", authors),
         engine("engine-early", early),
         loop("full-early", "full fwd, hook, no stop", early, full_early),
+        engine("engine-folded", "penultimate", "engine, batch norms folded", fold_batchnorm=True),
+        engine(
+            "engine-folded-cl",
+            "penultimate",
+            "engine, folded + channels-last",
+            fold_batchnorm=True,
+            channels_last=True,
+        ),
     ]
 
 
@@ -332,6 +348,8 @@ RATIOS = {  # name -> (numerator, denominator), keys of measurements
     "speedup": ("authors", "engine"),
     "truncation": ("full-early", "engine-early"),
     "early_vs_penultimate": ("engine-early", "engine"),
+    "folding": ("engine-folded", "engine"),
+    "folding_channels_last": ("engine-folded-cl", "engine"),
 }
 RATIO_ROW = {num: name for name, (num, _) in RATIOS.items()}  # shown on the numerator's row
 

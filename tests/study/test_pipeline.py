@@ -206,3 +206,62 @@ def test_kill_at_several_points_and_resume_to_the_same_outputs(done, tmp_path):
     assert digest(folder) == digest(done)
     ledger = json.loads((folder / LEDGER).read_text())["steps"]
     assert set(ledger) == ALL_STEPS
+
+
+def test_score_study_gives_the_pipelines_cis_on_the_same_answers(tmp_path):
+    # the CLI and the score step key participants alike (platform:pid), so the crossed
+    # bootstrap resamples the same participants in the same order; with session ids (random
+    # per session) the CLI's CIs differed from the step's
+    folder = tmp_path / "s"
+    text = SPEC.replace("[bots]\nn = 2", "[bots]\nn = 8\nlapse = 0.5")
+    text = text.replace("[trust]\nenabled = true", "[trust]\nenabled = false")
+    run_study(load_spec(_spec(folder, text)), folder, log=lambda _m: None)
+    out = tmp_path / "scores"
+    assert main(["score", str(folder / "survey"), "--by", "model", "--out", str(out)]) == 0
+    cli = pd.read_csv(out / "alignment.csv")
+    step = pd.read_csv(folder / "scores" / "humans.csv")
+    columns = ["model", "alignment", "ci_low", "ci_high", "wilson_low", "wilson_high"]
+    pd.testing.assert_frame_equal(cli[columns], step[columns])
+    assert cli["ci_low"].lt(cli["ci_high"]).any()  # a CI that resampling can move
+
+
+def test_single_judge_cells_show_the_value_alone(done):
+    table = pd.read_csv(done / "scores" / "judges_table.csv", index_col=0)
+    cells = table.to_numpy().ravel()
+    assert all(c.endswith("(1 judge)") and "+-" not in c for c in cells if isinstance(c, str))
+
+
+def test_adding_a_step_is_one_declaration(done, tmp_path):
+    import shutil
+
+    from percalign.study.graph import Step
+    from percalign.study.pipeline import Pipeline
+    from percalign.study.steps import STEPS
+
+    folder = tmp_path / "s"
+    shutil.copytree(done, folder)
+
+    def count(inputs, todo):
+        def work(part):
+            rows = pd.read_csv(inputs.folder / "runs" / part / "judgments.csv")
+            (inputs.folder / "runs" / part / "count.txt").write_text(str(len(rows)))
+
+        inputs.run_each(todo, work)
+
+    extra = Step(
+        "count",
+        reads=("judge",),
+        settings=("models", "inversion"),
+        key=lambda i, p: ("count", i.key("judge", p)),
+        output=lambda i, p: i.folder / "runs" / p / "count.txt",
+        run=count,
+        parts=lambda i: list(i.keys("judge")),
+    )
+    pipeline = Pipeline(load_spec(folder / "study.toml"), folder, log=lambda _m: None)
+    pipeline.steps = (*STEPS, extra)
+    pipeline.run()
+    assert sorted(pipeline.executed) == [
+        "count:tiny-cnn__regularizer-free",
+        "count:tiny-vgg__regularizer-free",
+    ]
+    assert (folder / "runs" / "tiny-cnn__regularizer-free" / "count.txt").read_text() == "8"

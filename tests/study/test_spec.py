@@ -2,28 +2,134 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
 import pytest
 
+from percalign._settings import _show
 from percalign.cli import main
 from percalign.cli.demo import demo_spec_text
 from percalign.errors import ConfigError, UnknownNameError
-from percalign.study.spec import SECTIONS, load_spec, parse_spec
+from percalign.inversion import InversionConfig
+from percalign.scoring import Exclusions
+from percalign.study.reference import BEGIN, END, reference_text
+from percalign.study.spec import SECTIONS, Bots, Inversion, Survey, load_spec, parse_spec
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "study.md"
 
 
-def test_every_field_of_every_section_is_documented():
+def _keys(section: str, cls: type) -> list[str]:
+    """Every key a section of the spec takes."""
+    if cls is Inversion:
+        own = [f.name for f in dataclasses.fields(cls) if f.name != "options"]
+        taken = [f.name for f in dataclasses.fields(InversionConfig) if f.init]
+        return own + [n for n in taken if n not in ("loss", "seed")]
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def test_every_key_of_every_section_is_documented():
     text = DOCS.read_text()
     missing = [
-        f"{section}.{f.name}"
+        f"{section}.{key}"
         for section, cls in SECTIONS.items()
-        for f in dataclasses.fields(cls)
-        if f"`{section}.{f.name}`" not in text
+        for key in _keys(section, cls)
+        if f"`{section}.{key}`" not in text
     ]
     assert not missing, f"undocumented in docs/study.md: {missing}"
+
+
+def test_the_docs_reference_is_the_generated_one():
+    text = DOCS.read_text()
+    between = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert between.strip() == reference_text().strip(), (
+        "docs/study.md differs from the settings; run `percalign study docs --write docs/study.md`"
+    )
+
+
+# a value other than the default for every InversionConfig field a study may set
+OTHER = {
+    "steps": 7,
+    "optimizer": "sgd",
+    "lr": 0.5,
+    "schedule": "step",
+    "decay_every": 3,
+    "decay_factor": 0.5,
+    "momentum": 0.5,
+    "parameterization": "pixel",
+    "p": 1.0,
+    "adversary": "ssim",
+    "adversarial_lambda": 2.0,
+    "fake_relu": True,
+    "token_pool": "mean",
+    "early_stop": 0.01,
+    "stop_at_valid": 0.5,
+    "batch_size": 5,
+    "share_seeds": True,
+    "record_every": 2,
+    "precision": "bf16",
+    "channels_last": True,
+    "compile": True,
+}
+
+
+def test_every_inversion_config_field_can_be_set_in_the_spec():
+    settable = set(_keys("inversion", Inversion)) - {f.name for f in dataclasses.fields(Inversion)}
+    assert settable == set(OTHER)
+    config = parse_spec({**BASE, "inversion": OTHER}).inversion.config("regularizer-free", 3)
+    for name, value in OTHER.items():
+        assert getattr(config, name) == value, name
+    assert config.loss == "regularizer-free" and config.seed == 3
+    with pytest.raises(ConfigError, match=r"\[inversion\] precision must be a string"):
+        parse_spec({**BASE, "inversion": {"precision": 16}})
+    with pytest.raises(ConfigError, match="'precision' parameter of InversionConfig"):
+        parse_spec({**BASE, "inversion": {"precision": "fp8"}})
+    with pytest.raises(UnknownNameError, match="Did you mean 'early_stop'"):
+        parse_spec({**BASE, "inversion": {"erly_stop": 0.1}})
+
+
+def _new_default(monkeypatch, cls: type, name: str, value) -> None:
+    """Change the default of ``cls.name`` where it is defined: the dataclass field."""
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    defaults = list(cls.__init__.__defaults__)
+    defaults[len(defaults) - len(names) + names.index(name)] = value
+    monkeypatch.setattr(cls.__dataclass_fields__[name], "default", value)
+    monkeypatch.setattr(cls.__init__, "__defaults__", tuple(defaults))
+    monkeypatch.setattr(cls, name, value, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("cls", "field", "value", "section", "command"),
+    [
+        (Bots, "lapse", 0.25, "bots", ["survey", "bots"]),
+        (InversionConfig, "momentum", 0.5, "inversion", ["invert"]),
+        (Exclusions, "min_rt_ms", 300.0, "exclusions", ["score"]),
+        (Survey, "catch_rate", 0.2, "survey", ["survey", "build"]),
+    ],
+)
+def test_a_default_changed_in_one_place_changes_the_spec_the_cli_and_the_docs(
+    monkeypatch, cls, field, value, section, command
+):
+    from percalign.cli._app import build_parser
+
+    before = reference_text()
+    _new_default(monkeypatch, cls, field, value)
+    spec = parse_spec(BASE)
+    got = (
+        spec.inversion.config("regularizer-free", 0).momentum
+        if section == "inversion"
+        else getattr(getattr(spec, section), field)
+    )
+    assert got == value
+    parser = build_parser()
+    for word in command:
+        (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = action.choices[word]
+    assert parser.get_default(field) == value
+    after = reference_text()
+    assert f"`{section}.{field}` ({_show(value)})" in after
+    assert f"`{section}.{field}` ({_show(value)})" not in before
 
 
 def test_the_packaged_demo_spec_is_valid(tmp_path):
@@ -105,3 +211,37 @@ def test_trust_inversions_default_to_percalign_trusts(tmp_path):
         {"models": models, "trust": {"enabled": True, "steps": 40, "batch_size": 8}}
     ).trust.config(spec.inversion, 3)
     assert (changed.steps, changed.batch_size) == (40, 8)
+
+
+def test_overrides_go_through_the_specs_own_checks(tmp_path, capsys):
+    path = tmp_path / "study.toml"
+    path.write_text('[[models]]\nname = "tiny-cnn"\n[inversion]\nsteps = 3\n')
+    spec = load_spec(path, ["inversion.steps=5", "inversion.precision=bf16", "images.n=2"])
+    config = spec.inversion.config("regularizer-free", 0)
+    assert (config.steps, config.precision, spec.images.n) == (5, "bf16", 2)
+    with pytest.raises(UnknownNameError, match=r"study.toml: .*Did you mean 'steps'"):
+        load_spec(path, ["inversion.stepz=5"])
+    with pytest.raises(ConfigError, match="steps must be an integer"):
+        load_spec(path, ["inversion.steps=many"])
+    with pytest.raises(ConfigError, match=r"--set takes SECTION\.KEY=VALUE"):
+        load_spec(path, ["steps"])
+    with pytest.raises(ConfigError, match=r"has 1 \[\[models\]\] entries"):
+        load_spec(path, ["models.3.weights=none"])
+    # the spec's own folder would lose the file the overrides were applied to
+    assert main(["study", "run", str(path), "--set", "images.n=2"]) == 1
+    assert "--set needs another --out" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_study_folder_gets_the_spec_with_the_overrides(tmp_path):
+    from percalign.study.pipeline import Pipeline
+
+    path = tmp_path / "study.toml"
+    path.write_text('# mine\n[[models]]\nname = "tiny-cnn"\n[survey]\nenabled = false\n')
+    spec = load_spec(path, ["images.n=2"])
+    (tmp_path / "out").mkdir()
+    Pipeline(spec, tmp_path / "out")._write_spec()
+    written = load_spec(tmp_path / "out" / "study.toml")
+    assert written.images.n == 2 and not written.survey.enabled
+    assert "with --set images.n=2" in (tmp_path / "out" / "study.toml").read_text()
+    assert path.read_text().startswith("# mine")

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from percalign.cli._console import err, inversion_progress, out
+from percalign.cli.study import add_set_option
 
 DEMO_SPEC = "demo.toml"
 
@@ -26,17 +27,22 @@ def demo_spec_text() -> str:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run a whole study on the embedded digits (offline)")
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="study folder")
+    add_set_option(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from percalign.study.overrides import apply_overrides, dump_spec
     from percalign.study.pipeline import run_study
-    from percalign.study.spec import load_spec
+    from percalign.study.spec import load_spec, tomllib
 
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     spec_path = args.out / "study.toml"
     text = demo_spec_text()
+    if args.overrides:  # the packaged spec scaled or changed, written as the study's spec
+        data = apply_overrides(tomllib.loads(text), args.overrides)
+        text = dump_spec(data, f"{DEMO_SPEC} with --set " + " --set ".join(args.overrides))
     if not spec_path.is_file() or spec_path.read_text() != text:
         spec_path.write_text(text)
     spec = load_spec(spec_path)

@@ -11,12 +11,11 @@ from rich.table import Table
 
 from percalign import data, models
 from percalign._device import resolve_device
+from percalign._settings import add_options, options_from
 from percalign.cli._console import err, inversion_progress, out
 from percalign.errors import ConfigError
 from percalign.inversion import InversionConfig, parse_objectives, parse_seeds
-from percalign.inversion.config import LOSS_FAMILIES, PRESETS
-from percalign.inversion.steps import STEP_RULES
-from percalign.judges.registry import JUDGE_NAMES
+from percalign.inversion.config import PRESET_FIELDS, PRESETS
 from percalign.store import check_output, gate_warnings, read_manifest
 from percalign.study.tasks import invert_images
 
@@ -78,38 +77,17 @@ def add_inversion_options(parser: argparse.ArgumentParser, *, preset: str = "def
         "as 0.5*layer3+layer4 is one objective (default: penultimate)",
     )
     g.add_argument(
-        "--loss",
-        default="regularizer-free",
-        help="loss family: " + " | ".join(LOSS_FAMILIES) + " (combine with +)",
-    )
-    g.add_argument(
         "--preset",
         default=preset,
         help="optimizer settings to start from: "
         + "; ".join(f"{p.name}: {p.about}" for p in PRESETS.values())
         + f" (default: {preset}); the options below override it",
     )
-    g.add_argument(
-        "--parameterization",
-        default=None,
-        help="pixel (clamped to [0, 1], the paper's) | sigmoid (pixels = sigmoid(z))",
-    )
-    g.add_argument("--optimizer", default=None, help=" | ".join(STEP_RULES))
-    g.add_argument("--lr", type=float, default=None, help="step size")
-    g.add_argument("--schedule", default=None, help="constant | step | cosine")
-    g.add_argument("--steps", type=int, default=None, help="steps per image")
-    g.add_argument("--batch-size", type=int, default=32)
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument(
-        "--fake-relu",
-        action="store_true",
-        help="last ReLU before each layer passes gradients backward",
-    )
-    g.add_argument(
-        "--early-stop",
-        type=float,
-        default=None,
-        help="stop an image once its distance is at most this (default: never)",
+    add_options(
+        g,
+        InversionConfig,
+        exclude=("stop_at_valid",),
+        defaults={name: None for name in PRESET_FIELDS},
     )
     g.add_argument(
         "--stop-at",
@@ -117,28 +95,6 @@ def add_inversion_options(parser: argparse.ArgumentParser, *, preset: str = "def
         metavar="valid[:MARGIN]",
         help="stop an image once its distance is below the validity threshold times MARGIN "
         "(default 1; needs the validity null); never: run every step",
-    )
-    g.add_argument(
-        "--adversary",
-        default=None,
-        help="the adversarial loss's perceptual distance: any differentiable judge ("
-        + ", ".join(JUDGE_NAMES)
-        + "; default: lpips-alex)",
-    )
-    g.add_argument(
-        "--adversarial-lambda",
-        default=None,
-        help="weight of the adversarial loss's perceptual term, or 'auto' (default: 10 for "
-        "lpips-alex, else auto)",
-    )
-    g.add_argument("--precision", default="fp32", help="fp32 | bf16 (GPU)")
-    g.add_argument(
-        "--channels-last", action="store_true", help="run a channels-last copy of the model (GPU)"
-    )
-    g.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile the truncated forward and backward (minutes to compile; long GPU runs)",
     )
 
 
@@ -159,25 +115,10 @@ def _stop_at(text: str | None) -> float | None:
 
 def inversion_config(args: argparse.Namespace) -> InversionConfig:
     """The :class:`InversionConfig` of the options of :func:`add_inversion_options`."""
+    options = options_from(InversionConfig, args, exclude=("stop_at_valid",))
+    options["adversarial_lambda"] = _lambda(options["adversarial_lambda"])
     return InversionConfig.from_options(
-        args.preset,
-        parameterization=args.parameterization,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        schedule=args.schedule,
-        steps=args.steps,
-        loss=args.loss,
-        adversary=args.adversary or "lpips-alex",
-        adversarial_lambda=_lambda(args.adversarial_lambda),
-        fake_relu=args.fake_relu,
-        early_stop=args.early_stop,
-        stop_at_valid=_stop_at(args.stop_at),
-        batch_size=args.batch_size,
-        seed=args.seed,
-        share_seeds=getattr(args, "share_seeds", False),
-        precision=args.precision,
-        channels_last=args.channels_last,
-        compile=args.compile,
+        args.preset, **options, stop_at_valid=_stop_at(args.stop_at)
     )
 
 
@@ -209,11 +150,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "super-noise, light-noise, uniform, white, black, grey, image (default: the "
         "preset's: " + "; ".join(f"{p.name}: {p.seeds}" for p in PRESETS.values()) + ")",
     )
-    g.add_argument(
-        "--share-seeds",
-        action="store_true",
-        help="one noise seed shared by all targets (as the authors' code)",
-    )
     add_inversion_options(p)
     g = p.add_argument_group("validity gate and output")
     g.add_argument(
@@ -228,8 +164,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _lambda(text: str | None) -> float | str | None:
-    if text is None or text == "auto":
+def _lambda(text: float | str | None) -> float | str | None:
+    if text is None or text == "auto" or isinstance(text, float):
         return text
     try:
         return float(text)

@@ -8,11 +8,14 @@ from pathlib import Path
 from rich.table import Table
 
 from percalign._device import resolve_device
+from percalign._settings import add_options
 from percalign.cli._console import err, out
 from percalign.errors import ConfigError
 from percalign.judges import METRICS, Ensemble, get_judges, summarize
 from percalign.judges.metric import held_out_judge
 from percalign.store import read_manifest
+from percalign.study.scores import over_judges
+from percalign.study.spec import Judges, Scoring
 from percalign.study.tasks import JUDGMENTS, judge_folder
 
 
@@ -36,8 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "lpips-squeeze, dreamsim, model:NAME[:LAYER[:cos|l2]]",
     )
     p.add_argument("--ensemble", action="store_true", help="also judge by majority vote")
-    p.add_argument("--k", type=int, default=4, help="references in k-way matching")
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    add_options(p, Judges, only=("k",))  # as [judges] k of a study
+    p.add_argument("--bootstrap", type=int, default=Scoring.n_boot, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1... (default: auto)")
     p.set_defaults(run=run)
@@ -96,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
         for (layer, seed), group in single.groupby(["layer", "seed_type"], sort=False):
             vals = group["seed_2afc"]
             out.print(
-                f"{layer}, {seed}: paper metric over {len(vals)} judges "
-                f"{vals.mean():.1f} +- {vals.std(ddof=0):.1f} %"
+                f"{layer}, {seed}: paper metric over {len(vals)} judges {over_judges(vals)} %"
             )
     out.print(f"Wrote {path} ({len(table)} rows: one per IRI and judge)")
     return 0

@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 from rich.table import Table
 
+from percalign._settings import add_options, options_from
 from percalign.cli._console import out
 from percalign.errors import ConfigError, MissingFileError
 from percalign.scoring import (
     Exclusions,
     alignment,
     answers_for_halfwidth,
-    apply_exclusions,
     compare,
     design_effect,
     fleiss_kappa,
@@ -24,6 +24,8 @@ from percalign.scoring import (
     paper_table,
 )
 from percalign.store.runs import atomic_folder
+from percalign.study.scores import human_scores, study_answers
+from percalign.study.spec import Scoring
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -62,16 +64,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "exclusions (applied when the table has the columns; results are "
         "shown with and without them)"
     )
-    g.add_argument("--min-catch-accuracy", type=float, default=0.8)
-    g.add_argument("--min-answers", type=int, default=1)
-    g.add_argument("--min-rt-ms", type=float, default=250.0)
-    g.add_argument("--max-fast-share", type=float, default=0.2)
+    add_options(g, Exclusions)
     p.add_argument(
         "--judges",
         default=None,
         help="study folders only: judges to compare with the people, e.g. pixel,ssim,lpips-alex",
     )
-    p.add_argument("--bootstrap", type=int, default=2000)
+    p.add_argument("--bootstrap", type=int, default=Scoring.n_boot, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="folder for the score CSVs and JSON")
     p.add_argument("--overwrite", action="store_true")
@@ -85,7 +84,7 @@ def _read(path: Path) -> pd.DataFrame:
         table = read_answers(path)
         if table.empty:
             raise ConfigError(f"Study {path} has no answers yet; nothing to score.")
-        return table
+        return study_answers(table)
     if not path.is_file():
         raise MissingFileError(f"No answer table at {str(path)!r}.")
     try:
@@ -134,15 +133,12 @@ def run(args: argparse.Namespace) -> int:
         from percalign.store.study import read_meta, study_url
 
         threshold = read_meta(study_url(args.source)).get("min_catch_accuracy")
-        if threshold is not None and args.min_catch_accuracy == 0.8:
+        if threshold is not None and args.min_catch_accuracy == Exclusions().min_catch_accuracy:
             args.min_catch_accuracy = float(threshold)  # the study's declared rule
         if args.out is None:
             args.out, args.overwrite = args.source / "scores", True
-    rules = Exclusions(
-        args.min_catch_accuracy, args.min_answers, args.min_rt_ms, args.max_fast_share
-    )
-    table, report = apply_exclusions(raw, rules)
-    scores = alignment(table, by, n_boot=args.bootstrap, seed=args.seed)
+    rules = Exclusions(**options_from(Exclusions, args))
+    table, report, scores = human_scores(raw, rules, by, args.bootstrap, args.seed)
     if int(report["participants"].sum()):
         unexcluded = alignment(raw, by, n_boot=args.bootstrap, seed=args.seed)
         out.print(_alignment_view(unexcluded, by, f"Without exclusions: {args.source}"))

@@ -47,10 +47,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="auto | cpu | cuda | cuda:1... for every model step (default: the spec's "
         "[study] device)",
     )
+    add_set_option(r)
     r.set_defaults(run=_run)
+    d = cmds.add_parser(
+        "docs",
+        help="print the settings reference of docs/study.md (generated from the settings)",
+    )
+    d.add_argument(
+        "--write",
+        type=Path,
+        default=None,
+        metavar="PAGE",
+        help="put it between the reference markers of PAGE (docs/study.md) instead",
+    )
+    d.set_defaults(run=_docs)
     q = sub.add_parser("report", help="write the HTML report of a study folder")
     q.add_argument("study", type=Path, help="a folder made by `percalign study run`")
     q.set_defaults(run=_report)
+
+
+def add_set_option(parser: argparse.ArgumentParser) -> None:
+    """``--set SECTION.KEY=VALUE``, repeatable (see :mod:`percalign.study.overrides`)."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting of the spec, e.g. --set inversion.steps=100 or --set "
+        "models.*.train.epochs=1 (repeatable; the study folder gets the spec with them)",
+    )
 
 
 @contextmanager
@@ -105,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
     from percalign.study.pipeline import run_study
     from percalign.study.spec import load_spec
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, args.overrides)
     if args.device is not None:
         from dataclasses import replace
 
@@ -133,6 +159,17 @@ def _run(args: argparse.Namespace) -> int:
         out.print(
             f"Serve the survey to people: percalign survey serve {pipeline.folder / 'survey'}"
         )
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from percalign.study.reference import reference_text, write_reference
+
+    if args.write is None:
+        out.print(reference_text(), end="", markup=False, highlight=False, soft_wrap=True)
+        return 0
+    changed = write_reference(args.write)
+    out.print(f"{args.write}: {'updated' if changed else 'already up to date'}")
     return 0
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from percalign._settings import add_options
 from percalign.cli._console import out
 from percalign.errors import ConfigError
+from percalign.scoring.exclusions import Exclusions
+from percalign.study.spec import Bots, Survey
 from percalign.survey.build import build_survey, describe, unset_placeholders
 from percalign.survey.limits import ServeSettings
 
@@ -24,20 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--runs", type=Path, nargs="+", required=True, help="percalign invert output folders"
     )
-    b.add_argument("--design", default="2afc", help="2afc | matching")
-    b.add_argument(
-        "--foil", default="other-target", help="2AFC's wrong candidate: other-target | seed"
-    )
-    b.add_argument("--k", type=int, default=4, help="candidates per matching trial")
-    b.add_argument("--trials-per-participant", type=int, default=40)
-    b.add_argument("--judgments-per-item", type=int, default=5)
-    b.add_argument("--catch-rate", type=float, default=0.1)
-    b.add_argument("--repeat-rate", type=float, default=0.05)
-    b.add_argument(
-        "--include-invalid",
-        action="store_true",
-        help="also ask about IRIs that failed the validity gate",
-    )
+    # the [survey] section's fields (but which losses and whether: a study's choices)
+    add_options(b, Survey, exclude=("enabled", "losses", "database", "practice"))
     b.add_argument("--seed", type=int, default=0)
     b.add_argument(
         "--min-display-ms",
@@ -45,30 +36,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=400,
         help="a choice counts only after the trial has been on screen this long",
     )
-    b.add_argument(
-        "--practice",
-        type=int,
-        default=2,
-        help="practice trials with feedback before the real ones (not stored)",
-    )
-    b.add_argument(
-        "--min-catch-accuracy",
-        type=float,
-        default=0.8,
-        help="below it, participants finish as failed_attention",
-    )
+    add_options(b, Survey, only=("practice",))
+    add_options(b, Exclusions, only=("min_catch_accuracy",))
     b.add_argument(
         "--texts",
         type=Path,
         default=None,
         help="TOML file with consent, instructions and debrief texts",
     )
-    b.add_argument(
-        "--database",
-        default=None,
-        help="SQLAlchemy URL (e.g. postgresql+psycopg://...); default: a SQLite "
-        "file in the study folder",
-    )
+    add_options(b, Survey, only=("database",))
     b.add_argument("--overwrite", action="store_true")
     b.set_defaults(run=_build)
 
@@ -128,9 +104,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("study", type=Path)
     t.add_argument("--url", required=True, help="base URL of the running service")
     t.add_argument("--n", type=int, default=20, help="number of simulated participants")
-    t.add_argument("--judge", default="ssim", help="judge the bots decide with")
-    t.add_argument("--lapse", type=float, default=0.05)
-    t.add_argument("--temperature", type=float, default=0.0)
+    add_options(t, Bots, only=("judge", "lapse", "temperature"))  # as [bots] of a study
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(run=_bots)
 

@@ -7,11 +7,11 @@ import argparse
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from percalign._device import resolve_device
+from percalign._settings import add_options, options_from
 from percalign.cli._console import err, out
 from percalign.errors import ConfigError
-from percalign.models.archs import ARCHS
 from percalign.store import check_output
-from percalign.training import RECIPES, TrainConfig, save_checkpoint, train, zoo_dir
+from percalign.training import TrainConfig, save_checkpoint, train, zoo_dir
 from percalign.training.datasets import check_dataset
 from percalign.training.trainer import EpochReport
 from percalign.training.zoo import valid_name
@@ -24,63 +24,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Train a model with one of the paper's recipes and save it "
         "to the zoo, where every command can load it by --name.",
     )
-    p.add_argument(
-        "--dataset",
-        default="digits",
-        help="digits | cifar10 | cifar100 | a folder of class sub-folders",
-    )
-    p.add_argument("--data-root", default=None, help="folder holding the CIFAR files")
-    p.add_argument(
-        "--image-size",
-        type=int,
-        default=32,
-        help="image side for class folders (digits and CIFAR are 32)",
-    )
-    p.add_argument("--arch", default="small-cnn", help=" | ".join(ARCHS))
-    p.add_argument("--width", type=int, default=None, help="architecture width")
-    p.add_argument("--recipe", default="standard", help=" | ".join(RECIPES))
     p.add_argument("--name", required=True, help="zoo name to save under")
     p.add_argument("--overwrite", action="store_true", help="replace an existing zoo model")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--optimizer", default="adam", help="adam | sgd")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--schedule", default="cosine", help="cosine | step | constant")
-    p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    p.add_argument("--augment-set", default="full", help="SimCLR augmentations: full | no-colour")
-    p.add_argument("--eps", type=float, default=None, help="attack radius (adversarial recipes)")
-    p.add_argument("--norm", default=None, help="attack norm for trades / --adv-views: l2 | linf")
-    p.add_argument("--pgd-steps", type=int, default=5)
-    p.add_argument("--step-size", type=float, default=None)
-    p.add_argument(
-        "--eps-warmup",
-        type=float,
-        default=0.5,
-        help="fraction of training over which eps ramps up from 0",
-    )
-    p.add_argument(
-        "--clean-fraction",
-        type=float,
-        default=0.0,
-        help="share of each batch trained clean (adversarial recipes)",
-    )
-    p.add_argument("--beta", type=float, default=6.0, help="TRADES beta")
-    p.add_argument("--temperature", type=float, default=0.5, help="SimCLR temperature")
-    p.add_argument("--adv-views", action="store_true", help="SimCLR with adversarial views")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default=None, help="folder holding the CIFAR files")
     p.add_argument(
         "--device",
         default="auto",
         help="cpu, cuda, cuda:1... (default: auto, the GPU when there is one)",
     )
-    p.add_argument("--limit", type=int, default=None, help="train on this many images only")
-    p.add_argument(
-        "--save-every",
-        type=int,
-        default=None,
-        help="also keep every K-th epoch (load as NAME@EPOCH)",
-    )
+    add_options(p.add_argument_group("training (TrainConfig)"), TrainConfig)
     p.set_defaults(run=run)
 
 
@@ -89,33 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--name {args.name!r} must be letters, digits, '.', '_' or '-'.")
     check_output(zoo_dir() / args.name, args.overwrite)  # refuse before training
     device = resolve_device(args.device)
-    cfg = TrainConfig(
-        dataset=args.dataset,
-        arch=args.arch,
-        recipe=args.recipe,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        schedule=args.schedule,
-        weight_decay=args.weight_decay,
-        augment=not args.no_augment,
-        simclr_augment=args.augment_set,
-        eps=args.eps,
-        norm=args.norm,
-        pgd_steps=args.pgd_steps,
-        step_size=args.step_size,
-        eps_warmup=args.eps_warmup,
-        clean_fraction=args.clean_fraction,
-        beta=args.beta,
-        temperature=args.temperature,
-        adv_views=args.adv_views,
-        width=args.width,
-        seed=args.seed,
-        save_every=args.save_every,
-        limit=args.limit,
-        image_size=args.image_size,
-    )
+    cfg = TrainConfig(**options_from(TrainConfig, args))
     check_dataset(cfg.dataset, args.data_root)
     if args.eps is not None and cfg.attack_norm is None:
         raise ConfigError(

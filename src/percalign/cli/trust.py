@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from percalign._settings import add_options
 from percalign.cli._console import err, inversion_progress, out
 from percalign.cli.invert import add_inversion_options, inversion_config, layer_list
 from percalign.errors import ConfigError
-from percalign.trust.analysis import BATCH_SIZE, DEFAULT_SEEDS, STEPS, STOP_AT_VALID
+from percalign.study.spec import Scoring, Trust
+from percalign.trust.analysis import BATCH_SIZE, STEPS, STOP_AT_VALID
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,26 +36,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--models", required=True, help="two or more model names, comma-separated")
     p.add_argument("--images", default="digits", help="labelled images (default: digits)")
-    p.add_argument("--split", default="test", help="all | train | test (default: test)")
-    p.add_argument("--n-images", type=int, default=None, help="inputs (default: the split)")
+    add_options(p, Trust, only=("split", "n_images"))
     p.add_argument(
         "--max-inputs",
         type=int,
-        default=100,
+        default=Trust.max_inputs,
         metavar="N",
         help="invert at most N of the disputed inputs, drawn with --seed (0: all; default 100)",
     )
     p.add_argument("--judges", default="ssim", help="judges, as in `percalign judge`")
-    p.add_argument(
-        "--metric",
-        default="other_2afc",
-        help="other_2afc (IRI vs target and another target) | seed_2afc (vs its seed)",
-    )
-    p.add_argument(
-        "--seeds",
-        default=DEFAULT_SEEDS,
-        help=f"seed types of the IRIs (default: {DEFAULT_SEEDS}); only valid IRIs are scored",
-    )
+    add_options(p, Trust, only=("metric", "seeds"))
     p.add_argument(
         "--study",
         type=Path,
@@ -71,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trials-per-participant", type=int, default=40, help="with --select")
     p.add_argument("--judgments-per-item", type=int, default=5, help="with --select")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--bootstrap", type=int, default=Scoring.n_boot, help="bootstrap resamples")
     p.add_argument("--device", default="auto", help="cpu, cuda... (default: auto)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")

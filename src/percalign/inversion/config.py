@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from percalign._checks import check_choice, check_float, check_int
+from percalign._settings import setting
 from percalign.errors import ConfigError, unknown_name
 from percalign.inversion.parameterizations import PARAMETERIZATIONS
 from percalign.inversion.penalties import PENALTIES
@@ -212,75 +213,111 @@ class InversionConfig:
     The defaults are the ``default`` preset (:data:`PRESETS`); :meth:`from_preset` starts
     from any preset, ``InversionConfig.from_preset("paper")`` for the authors' exact loop.
 
-    Attributes:
-        steps: gradient steps per image (paper: 5000).
-        optimizer: ``normalized-gd`` (paper), ``adam`` or ``sgd`` (with momentum).
-        lr: step size; None takes the default of the optimizer and parameterization
-            (:data:`DEFAULT_LR`).
-        schedule: ``constant``, ``step`` (multiply by ``decay_factor`` every ``decay_every``
-            steps) or ``cosine``.
-        momentum: SGD momentum.
-        parameterization: ``pixel`` (pixels clamped to [0, 1] after every step, the paper's)
-            or ``sigmoid`` (pixels = sigmoid(z), z optimized; cannot saturate). Loss families
-            with their own parameterization (``fourier``) override it. This is not a prior:
-            the loss is the same on every parameterization.
-        loss: loss family name (see :data:`LOSS_FAMILIES`), or '+'-joined names.
-        p: the norm of the relative representation distance (paper: 2).
-        adversary: the judge whose distance D is the adversarial loss's perceptual term (any
-            differentiable judge: ``lpips-alex``, the paper's, ``ssim``, ``pixel``,
-            ``model:NAME``...).
-        adversarial_lambda: weight of D in the adversarial loss, or ``"auto"`` for
-            mean(L)/mean(D) at the seeds over all images of an objective; None: 10 for
-            ``lpips-alex`` (the paper's, calibrated for it), ``"auto"`` for any other.
-        fake_relu: gradient passes through the last ReLU before each layer.
-        token_pool: ``cls``/``mean``/``all`` for token outputs; None for the model's default.
-        early_stop: stop an image once its representation distance is at most this; None (the
-            paper) runs every step.
-        stop_at_valid: stop an image once its distance is below the validity threshold times
-            this margin (in (0, 1]); needs the thresholds passed to ``invert``. None: never.
-        batch_size: images optimized together.
-        seed: seeds every random choice (noise seeds, natural seeds, transforms).
-        share_seeds: one noise image per seed type shared by all targets (as the authors' code
-            did) instead of one per target.
-        record_every: steps between points of the recorded loss curves (None: steps // 100,
-            at least 10); each point costs a device synchronization.
-        precision: ``fp32`` or ``bf16`` (autocast of the model's forward pass; use on GPU).
-        channels_last: run a channels-last copy of the model (faster convs on a GPU, and on
-            a CPU for small CNNs); the caller's model is left as it is.
-        compile: ``torch.compile`` the optimized forward and backward (the network traced
-            whole and truncated after the objective's layers). Compiling takes seconds to
-            minutes per batch shape; worth it for long runs on a GPU.
-        fold_batchnorm: optimize with a copy of the network whose eval-mode batch norms are
-            folded into the convolutions before them: the same function up to float
-            rounding, about a third cheaper per step for a small CNN on a CPU (see
-            :func:`~percalign.inversion.acceleration.fold_batchnorm`). Reported distances
-            always use the network as given.
+    Each field's help is in its metadata (``percalign._settings``): ``percalign invert
+    --help``, ``[inversion]`` of ``docs/study.md`` and this class all show the same text.
     """
 
-    steps: int = _DEFAULT["steps"]
-    optimizer: str = _DEFAULT["optimizer"]
-    lr: float | None = None  # (adam, sigmoid) resolves to the default preset's 0.1
-    schedule: str = _DEFAULT["schedule"]
-    decay_every: int = 1000
-    decay_factor: float = 0.1
-    momentum: float = 0.9
-    parameterization: str = _DEFAULT["parameterization"]
-    loss: str = "regularizer-free"
-    p: float = 2.0
-    adversary: str = "lpips-alex"
-    adversarial_lambda: float | str | None = None
-    fake_relu: bool = False
-    token_pool: str | None = None
-    early_stop: float | None = None
-    stop_at_valid: float | None = None
-    batch_size: int = 32
-    seed: int = 0
-    share_seeds: bool = False
-    record_every: int | None = None
-    precision: str = "fp32"
-    channels_last: bool = False
-    compile: bool = False
-    fold_batchnorm: bool = True
+    steps: int = setting(
+        _DEFAULT["steps"], "Gradient steps per image (the paper: 5000).", shown="the preset's"
+    )
+    optimizer: str = setting(
+        _DEFAULT["optimizer"],
+        "`normalized-gd` (the paper's), `adam` or `sgd` (with momentum).",
+        shown="the preset's",
+    )
+    lr: float | None = setting(
+        None,
+        "Step size. None takes the default of the optimizer and parameterization "
+        "(`DEFAULT_LR`: Adam on sigmoid pixels 0.1, the default preset's).",
+        shown="the preset's, or the optimizer's default when `optimizer` is set",
+    )
+    schedule: str = setting(
+        _DEFAULT["schedule"],
+        "`constant`, `step` (multiply by `decay_factor` every `decay_every` steps) or `cosine`.",
+        shown="the preset's",
+    )
+    decay_every: int = setting(1000, "Steps between decays of the `step` schedule.")
+    decay_factor: float = setting(0.1, "Factor of each decay of the `step` schedule, in (0, 1].")
+    momentum: float = setting(0.9, "SGD momentum.")
+    parameterization: str = setting(
+        _DEFAULT["parameterization"],
+        "`pixel` (clamped to [0, 1] after every step, the paper's) or `sigmoid` (pixels = "
+        "sigmoid(z), z optimized; cannot saturate; seeds enter clamped into (0.001, 0.999)). "
+        "Loss families with their own parameterization (`fourier`) override it. A "
+        "reparameterization, not a prior: the loss is the same.",
+        shown="the preset's",
+    )
+    loss: str = setting(
+        "regularizer-free",
+        "Loss family (`regularizer-free`, `transforms`, `fourier`, `penalties`, "
+        "`penalties-tv`, `penalties-blur`, `penalties-l1`, `penalties-tv-l6`, `adversarial`), "
+        "or several joined by `+`.",
+    )
+    p: float = setting(2.0, "The norm of the relative representation distance (the paper: 2).")
+    adversary: str = setting(
+        "lpips-alex",
+        "The judge whose distance the `adversarial` loss subtracts (any differentiable judge: "
+        "`lpips-alex`, the paper's, `ssim`, `ms-ssim`, `pixel`, `model:NAME`). It is held out "
+        "from judging the adversarial runs.",
+    )
+    adversarial_lambda: float | str | None = setting(
+        None,
+        "Weight of the adversary's distance in the adversarial loss, or `auto` for "
+        "mean(L)/mean(D) at the seeds over all images of an objective.",
+        shown='10 for `lpips-alex`, else "auto"',
+    )
+    fake_relu: bool = setting(
+        False, "The last ReLU before each layer passes gradients backward unchanged."
+    )
+    token_pool: str | None = setting(
+        None,
+        "`cls`, `mean` or `all` for models whose layers output tokens.",
+        shown="the model's",
+    )
+    early_stop: float | None = setting(
+        None,
+        "Stop an image once its representation distance is at most this (the paper runs "
+        "every step).",
+    )
+    stop_at_valid: float | None = setting(
+        None,
+        "Stop an image once its distance is below the validity threshold times this margin, "
+        "in (0, 1] (needs the validity null).",
+        flag="--stop-at",
+    )
+    batch_size: int = setting(32, "Images optimized together.")
+    seed: int = setting(0, "Seeds every random choice (noise seeds, natural seeds, transforms).")
+    share_seeds: bool = setting(
+        False,
+        "One noise image per seed type shared by all targets (as the authors' code did) "
+        "instead of one per target.",
+    )
+    record_every: int | None = setting(
+        None,
+        "Steps between points of the recorded loss curves; each point costs a device "
+        "synchronization.",
+        shown="steps // 100, at least 10",
+    )
+    precision: str = setting(
+        "fp32", "`fp32` or `bf16` (autocast of the model's forward pass; for GPUs)."
+    )
+    channels_last: bool = setting(
+        False,
+        "Run a channels-last copy of the model (faster convolutions on GPUs, and on CPUs for "
+        "small CNNs); the caller's model is left as it is.",
+    )
+    compile: bool = setting(
+        False,
+        "`torch.compile` the optimized forward and backward (the network traced whole and "
+        "truncated after the objective's layers); takes seconds to minutes per batch shape, "
+        "worth it for long GPU runs.",
+    )
+    fold_batchnorm: bool = setting(
+        True,
+        "Step a copy of the network whose eval-mode batch norms are folded into the "
+        "convolutions before them: the same function up to float rounding, about 0.7x the CPU "
+        "time per step of a small CNN; reported distances use the network as given.",
+    )
     loss_spec: LossSpec = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

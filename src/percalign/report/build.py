@@ -78,7 +78,13 @@ def _table(frame: pd.DataFrame, index: bool = False, digits: int = 3) -> str:
 
 
 def _read(path: Path, **kw: Any) -> pd.DataFrame | None:
-    return pd.read_csv(path, **kw) if path.is_file() else None
+    """The table at ``path``; None when it is missing or empty (no valid IRI made a row)."""
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path, **kw)
+    except pd.errors.EmptyDataError:
+        return None
 
 
 def _preset_text(cfg: dict[str, Any]) -> str:
@@ -290,7 +296,8 @@ def build_report(folder: Path) -> Path:
             )
             body = (
                 f'<p class="note">{html.escape(spec.judges.metric)} (%) per model and loss '
-                "family: mean +- std over the judges named in brackets, valid IRIs only."
+                "family: mean +- sample std (ddof 1) over the judges named in brackets, valid "
+                "IRIs only; a single judge's value stands alone."
                 + (f" Held out: {html.escape('; '.join(held))}." if held else "")
                 + "</p>"
                 + _table(by_loss, index=True)
@@ -304,8 +311,9 @@ def build_report(folder: Path) -> Path:
             body += f"<h3>{html.escape(human_label.capitalize())}</h3>" + _table(t, index=True)
         t = _read(scores_dir / "judges_table.csv", index_col=0)
         if t is not None:
-            body += f"<h3>Judges: {spec.judges.metric} (%), mean +- std over judges</h3>" + _table(
-                t, index=True
+            body += (
+                f"<h3>Judges: {spec.judges.metric} (%), mean +- sample std over judges "
+                "(one judge: its value)</h3>" + _table(t, index=True)
             )
         section("table", body)
         comparisons = _read(scores_dir / "comparisons.csv")

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from percalign._checks import check_float, check_int
+from percalign._settings import setting
 from percalign.scoring.table import check_table
 
 __all__ = ["Exclusions", "apply_exclusions"]
@@ -30,11 +31,20 @@ class Exclusions:
             trials and answers them instantly is caught by the second).
     """
 
-    min_catch_accuracy: float = 0.8
-    min_answers: int = 1
-    min_rt_ms: float = 250.0
-    max_fast_share: float = 0.2
-    require_complete: bool = True
+    min_catch_accuracy: float = setting(
+        0.8, "Drop participants below this accuracy on catch trials."
+    )
+    min_answers: int = setting(1, "Drop participants with fewer answers.")
+    min_rt_ms: float = setting(
+        250.0,
+        "Answers faster than this (the server's measure where there is one) count as too fast ...",
+    )
+    max_fast_share: float = setting(
+        0.2,
+        "... and participants with a larger share of them (over all their answers or over "
+        "their catch trials alone) are dropped.",
+    )
+    require_complete: bool = setting(True, "Drop participants who did not finish.")
 
     def __post_init__(self) -> None:
         check_float("Exclusions", "min_catch_accuracy", self.min_catch_accuracy, 0.0, 1.0)

@@ -28,7 +28,7 @@ from percalign.study.jobs import (
     null_part,
     target_chunks,
 )
-from percalign.study.pipeline import step_key
+from percalign.study.ledger import step_key
 from percalign.study.spec import StudySpec
 
 __all__ = ["InversionRun", "inversion_tasks", "save_inversion_run", "target_images"]

@@ -20,7 +20,14 @@ import pandas as pd
 
 from percalign.study.spec import StudySpec
 
-__all__ = ["judges_vs_humans", "participant_kind", "score_study"]
+__all__ = [
+    "human_scores",
+    "judges_vs_humans",
+    "over_judges",
+    "participant_kind",
+    "score_study",
+    "study_answers",
+]
 
 
 #: how each participant kind is named in tables
@@ -35,6 +42,59 @@ def participant_kind(answers: pd.DataFrame) -> str:
     """``simulated`` (all bots), ``people`` (no bots) or ``mixed``."""
     bots = answers["platform"].astype(str).eq("bot")
     return "simulated" if bots.all() else ("people" if not bots.any() else "mixed")
+
+
+def study_answers(answers: pd.DataFrame) -> pd.DataFrame:
+    """A survey's answers keyed and ordered for scoring: each participant is
+    ``platform:platform_pid`` (not the random id of their session), rows by participant and
+    trial, so that the same answers always give the same bootstrap (resampling follows order).
+
+    Tables without the platform columns (an answer table from elsewhere) are returned as they
+    are. ``percalign score STUDY`` and the study's score step both read answers through here.
+    """
+    if not {"platform", "platform_pid", "trial"} <= set(answers.columns):
+        return answers
+    keyed = answers.assign(
+        participant=answers["platform"].astype(str) + ":" + answers["platform_pid"].astype(str)
+    )
+    return keyed.sort_values(["participant", "trial"], kind="stable")
+
+
+def human_scores(
+    answers: pd.DataFrame, rules: Any, by: Sequence[str], n_boot: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(answers kept, the exclusion report, alignment by ``by``) of an answer table.
+
+    The one computation behind ``percalign score`` and the study's score step: exclusions
+    ``rules`` (:class:`~percalign.scoring.Exclusions`), then alignment with crossed-bootstrap
+    CIs (``n_boot`` resamples seeded by ``seed``).
+    """
+    from percalign.scoring import alignment, apply_exclusions
+
+    kept, report = apply_exclusions(study_answers(answers), rules)
+    return kept, report, alignment(kept, list(by), n_boot=n_boot, seed=seed)
+
+
+def over_judges(values: Sequence[float] | pd.Series, digits: int = 1) -> str:
+    """``mean +- std`` of one number per judge (the paper's summary over judges).
+
+    The std is the sample standard deviation (``ddof=1``): the judges are a few of the many
+    one could have chosen, and the spread says how much the number depends on that choice;
+    ``ddof=0`` would understate it (by a factor 0.71 for two judges). A single judge has no
+    spread, so its value is shown alone with "1 judge" rather than "+- 0.0".
+
+    >>> over_judges([60.0, 70.0])
+    '65.0 +- 7.1'
+    >>> over_judges([61.25])
+    '61.2 (1 judge)'
+    """
+    array = np.asarray(values, dtype=float)
+    array = array[~np.isnan(array)]
+    if len(array) == 0:
+        return "-"
+    if len(array) == 1:
+        return f"{array[0]:.{digits}f} (1 judge)"
+    return f"{array.mean():.{digits}f} +- {array.std(ddof=1):.{digits}f}"
 
 
 def judges_vs_humans(
@@ -181,12 +241,12 @@ def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> p
 
 def _judges_by_loss(by_model: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """Model x loss family: mean +- std over the judges that judged it (valid IRIs)."""
-    cells = by_model.groupby(["model", "loss"], sort=False)["alignment"].agg(["mean", "std"])
-    judges = by_model.groupby(["model", "loss"], sort=False)["judge"].agg(",".join)
-    text = [
-        f"{m:.1f} +- {0.0 if sd != sd else sd:.1f} ({j})"
-        for m, sd, j in zip(cells["mean"], cells["std"], judges, strict=True)
-    ]
+    if by_model.empty:  # no valid IRI anywhere: an empty table, not a crash
+        return pd.DataFrame(index=pd.Index([], name="model"))
+    groups = by_model.groupby(["model", "loss"], sort=False)
+    cells = groups["alignment"].agg(over_judges)
+    judges = groups["judge"].agg(",".join)
+    text = [f"{c} ({j})" for c, j in zip(cells, judges, strict=True)]
     table = pd.Series(text, index=cells.index).unstack("loss")
     order = [m.name for m in spec.models]
     return table.reindex(
@@ -200,14 +260,12 @@ def _judges_table(judged: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     the IRIs of :func:`comparison_loss`."""
     metric = spec.judges.metric
     rows, cols = spec.scoring.table_rows, spec.scoring.table_columns
+    if judged.empty:  # no valid IRI anywhere: an empty table, not a crash
+        return pd.DataFrame(index=pd.Index([], name=rows))
     judged = judged[judged["loss"] == comparison_loss(spec)]
     per_model = judged.groupby([rows, cols, "judge"], sort=False)[metric].mean().reset_index()
-    cells = per_model.groupby([rows, cols], sort=False)[metric].agg(["mean", "std"])
-    cells["cell"] = [
-        f"{m:.1f} +- {0.0 if s != s else s:.1f}"
-        for m, s in zip(cells["mean"], cells["std"], strict=True)
-    ]
-    return cells["cell"].unstack(cols)
+    cells = per_model.groupby([rows, cols], sort=False)[metric].agg(over_judges)
+    return cells.unstack(cols)
 
 
 def _in_order(
@@ -239,7 +297,6 @@ def score_study(
     from percalign.scoring import (
         Exclusions,
         alignment,
-        apply_exclusions,
         compare,
         krippendorff_alpha,
         noise_ceiling,
@@ -256,10 +313,7 @@ def score_study(
     }
     answers = _answers(folder / "survey")
     if answers is not None:
-        # participants are known by their platform id, not by the random id of their session,
-        # so that the same answers always give the same bootstrap (resampling follows order)
-        answers = answers.assign(participant=answers["platform"] + ":" + answers["platform_pid"])
-        answers = answers.sort_values(["participant", "trial"], kind="stable")
+        answers = study_answers(answers)
     with atomic_folder(folder / "scores", overwrite=True) as tmp:
         _validity(runs).to_csv(tmp / "validity.csv", index=False)
         judged.to_csv(tmp / "judges.csv", index=False)
@@ -276,10 +330,11 @@ def score_study(
             )
             answers.to_csv(tmp / "answers.csv", index=False)
             rules = Exclusions(**dataclasses.asdict(spec.exclusions))
-            kept, report = apply_exclusions(answers, rules)
-            report.to_csv(tmp / "exclusions.csv", index=False)
             by = list(spec.scoring.by)
-            humans = alignment(kept, by, n_boot=spec.scoring.n_boot, seed=spec.study.seed)
+            kept, report, humans = human_scores(
+                answers, rules, by, spec.scoring.n_boot, spec.study.seed
+            )
+            report.to_csv(tmp / "exclusions.csv", index=False)
             humans.insert(0, "participants_kind", kind)
             humans.to_csv(tmp / "humans.csv", index=False)
             per_model = alignment(kept, ["model"], n_boot=spec.scoring.n_boot, seed=spec.study.seed)

@@ -1,195 +1,63 @@
 """``study.toml``: one file that says what a study compares and how; validated on load.
 
-Every section is a frozen dataclass; every field is documented in ``docs/study.md`` (a test
-fails when one is not). Unknown sections and keys are refused with close matches; values are
-type-checked here and range-checked by the component that uses them (``InversionConfig``,
-``make_plan``, ``Exclusions``, ``TrainConfig``), so one message template covers each.
+Every section is a frozen dataclass whose fields carry their help (``study.sections``): the
+reference in ``docs/study.md`` is generated from them (``percalign study docs``), and the
+commands that take the same settings (``survey build``, ``survey bots``, ``score``, ``trust``,
+``invert``, ``train``) make their options from the same fields. ``[inversion]`` takes every
+:class:`~percalign.inversion.InversionConfig` field, ``[exclusions]`` is
+:class:`~percalign.scoring.Exclusions`, ``[models] train`` a
+:class:`~percalign.training.TrainConfig`. Unknown sections and keys are refused with close
+matches; values are type-checked here and range-checked by the dataclasses themselves, so one
+message template covers each.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-import types
-import typing
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from percalign._checks import check_choice, check_float, check_int
+from percalign._settings import check_table
 from percalign.errors import ConfigError, MissingFileError, PercalignError, unknown_name
+from percalign.scoring.exclusions import Exclusions
+from percalign.study.sections import (
+    Bots,
+    Images,
+    Inversion,
+    Judges,
+    ModelEntry,
+    Scoring,
+    Study,
+    Survey,
+    Tasks,
+    Trust,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["SECTIONS", "StudySpec", "load_spec", "parse_spec"]
-
-
-@dataclass(frozen=True)
-class Study:
-    name: str = "study"
-    description: str = ""
-    seed: int = 0
-    device: str = "auto"
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str = ""
-    weights: str | None = None
-    architecture: str | None = None
-    training: str | None = None
-    train: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Images:
-    source: str = "digits"
-    split: str = "test"
-    n: int = 24
-    null_images: int = 256
-
-
-@dataclass(frozen=True)
-class Inversion:
-    layers: list[str] = field(default_factory=lambda: ["penultimate"])
-    seeds: str = "super-noise,image"
-    losses: list[str] = field(default_factory=lambda: ["regularizer-free"])
-    loss_seeds: dict[str, str] | None = None
-    preset: str = "default"
-    parameterization: str | None = None
-    optimizer: str | None = None
-    steps: int | None = None
-    lr: float | None = None
-    schedule: str | None = None
-    batch_size: int = 64
-    fake_relu: bool = False
-    adversary: str = "lpips-alex"
-    adversarial_lambda: float | str | None = None
-    stop_at_valid: float | None = None
-    channels_last: bool = False
-    validity_percentile: float = 1.0
-    device: str | None = None
-
-    def seeds_for(self, loss: str) -> str:
-        """The seed types of ``loss``'s runs: its ``loss_seeds`` entry, else ``seeds``."""
-        return (self.loss_seeds or {}).get(loss, self.seeds)
-
-    def config(self, loss: str, seed: int, steps: int | None = None) -> Any:
-        """The :class:`~percalign.inversion.InversionConfig` of these settings for ``loss``.
-
-        The optimizer settings are the preset's, overridden by those the spec sets.
-        """
-        from percalign.inversion import InversionConfig
-
-        return InversionConfig.from_options(
-            self.preset,
-            parameterization=self.parameterization,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            schedule=self.schedule,
-            steps=self.steps if steps is None else steps,
-            loss=loss,
-            batch_size=self.batch_size,
-            fake_relu=self.fake_relu,
-            adversary=self.adversary,
-            adversarial_lambda=self.adversarial_lambda,
-            stop_at_valid=self.stop_at_valid,
-            channels_last=self.channels_last,
-            seed=seed,
-        )
-
-
-@dataclass(frozen=True)
-class Judges:
-    names: list[str] = field(default_factory=lambda: ["ssim", "ms-ssim", "pixel"])
-    k: int = 4
-    metric: str = "other_2afc"
-
-
-@dataclass(frozen=True)
-class Survey:
-    enabled: bool = True
-    design: str = "2afc"
-    foil: str = "other-target"
-    k: int = 4
-    trials_per_participant: int = 40
-    judgments_per_item: int = 5
-    catch_rate: float = 0.1
-    repeat_rate: float = 0.05
-    include_invalid: bool = False
-    practice: int = 2
-    database: str | None = None
-    losses: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class Bots:
-    n: int = 0
-    judge: str = "ssim"
-    lapse: float = 0.1
-    temperature: float = 0.0
-
-
-@dataclass(frozen=True)
-class Exclusions:
-    min_catch_accuracy: float = 0.8
-    min_answers: int = 1
-    min_rt_ms: float = 250.0
-    max_fast_share: float = 0.2
-    require_complete: bool = True
-
-
-@dataclass(frozen=True)
-class Scoring:
-    by: list[str] = field(default_factory=lambda: ["model"])
-    table_rows: str = "architecture"
-    table_columns: str = "training"
-    n_boot: int = 2000
-
-
-@dataclass(frozen=True)
-class Trust:
-    enabled: bool = False
-    models: list[str] = field(default_factory=list)
-    judges: list[str] = field(default_factory=list)
-    n_images: int | None = None
-    max_inputs: int | None = 100
-    split: str = "test"
-    seeds: str = "super-noise:2,image:2"
-    preset: str = "default"
-    steps: int | None = None
-    stop_at_valid: float | None = None
-    batch_size: int | None = None
-    metric: str = "other_2afc"
-
-    def config(self, inversion: Inversion, seed: int) -> Any:
-        """The :class:`~percalign.inversion.InversionConfig` of the trust inversions: the
-        preset with ``steps``, ``stop_at_valid`` and ``batch_size`` on top (each, when unset,
-        ``percalign trust``'s default: :func:`percalign.trust.default_config`), fake-ReLU from
-        ``[inversion]``."""
-        from percalign.inversion import InversionConfig
-        from percalign.trust.analysis import BATCH_SIZE, STEPS, STOP_AT_VALID
-
-        return InversionConfig.from_options(
-            self.preset,
-            steps=STEPS if self.steps is None else self.steps,
-            stop_at_valid=STOP_AT_VALID if self.stop_at_valid is None else self.stop_at_valid,
-            batch_size=BATCH_SIZE if self.batch_size is None else self.batch_size,
-            fake_relu=inversion.fake_relu,
-            channels_last=inversion.channels_last,
-            seed=seed,
-        )
-
-
-@dataclass(frozen=True)
-class Tasks:
-    targets: int = 0
-    cpus: float = 1.0
-    gpus: float | None = None
-    retries: int = 3
+__all__ = [
+    "SECTIONS",
+    "Bots",
+    "Images",
+    "Inversion",
+    "Judges",
+    "ModelEntry",
+    "Scoring",
+    "Study",
+    "StudySpec",
+    "Survey",
+    "Tasks",
+    "Trust",
+    "load_spec",
+    "parse_spec",
+]
 
 
 #: section name -> its dataclass (``models`` is an array of tables)
@@ -222,8 +90,19 @@ class StudySpec:
     exclusions: Exclusions
     scoring: Scoring
     trust: Trust
-    tasks: Tasks = field(default_factory=Tasks)
+    tasks: Tasks = dataclasses.field(default_factory=Tasks)
     source: Path | None = None
+    overrides: tuple[str, ...] = ()
+
+    def effective_text(self) -> str | None:
+        """The spec file's text with :attr:`overrides` applied (None without overrides)."""
+        if not self.overrides or self.source is None:
+            return None
+        from percalign.study.overrides import apply_overrides, dump_spec
+
+        data = apply_overrides(tomllib.loads(self.source.read_text()), self.overrides)
+        header = f"{self.source.name} with --set " + " --set ".join(self.overrides)
+        return dump_spec(data, header=header)
 
     def section(self, name: str) -> dict[str, Any]:
         """One section as plain data (for hashing and manifests)."""
@@ -233,52 +112,10 @@ class StudySpec:
         return dataclasses.asdict(value)
 
 
-def _type_ok(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if hint is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if origin is list:
-        (inner,) = typing.get_args(hint)
-        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
-    if origin is dict:
-        return isinstance(value, dict)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
-def _type_name(hint: Any) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(h) for h in typing.get_args(hint) if h is not type(None))
-    if origin is list:
-        return f"a list of {_type_name(typing.get_args(hint)[0]).split(' ', 1)[1]}s"
-    if origin is dict:
-        return "a table"
-    return names.get(hint, str(hint))
-
-
 def _section(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a table ([{where.split('[')[-1]}); got {data!r}.")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key, value in data.items():
-        if key not in names:
-            raise unknown_name("key", key, names, where=f"in {where}")
-        if not _type_ok(value, hints[key]):
-            raise ConfigError(
-                f"{where} {key} must be {_type_name(hints[key])}; got {value!r} "
-                f"({type(value).__name__})."
-            )
-    return cls(**data)
+    if cls is Inversion:
+        return Inversion.from_table(data, where)
+    return cls(**check_table(cls, data, where))
 
 
 def _check_values(spec: StudySpec) -> None:
@@ -341,9 +178,6 @@ def _check_values(spec: StudySpec) -> None:
         raise ConfigError("[bots] n > 0 needs a survey; set [survey] enabled = true.")
     check_float("[bots]", "lapse", spec.bots.lapse, 0.0, 1.0)
     check_float("[bots]", "temperature", spec.bots.temperature, low=0.0)
-    from percalign.scoring.exclusions import Exclusions as Rules
-
-    Rules(**dataclasses.asdict(spec.exclusions))
     check_int("[scoring]", "n_boot", spec.scoring.n_boot, low=100)
     check_choice("[trust]", "metric", spec.trust.metric, ("seed_2afc", "other_2afc"))
     if spec.trust.steps is not None:
@@ -387,8 +221,9 @@ def parse_spec(data: dict[str, Any], source: Path | None = None) -> StudySpec:
     return spec
 
 
-def load_spec(path: str | Path) -> StudySpec:
-    """Read and validate ``study.toml``; errors name the file."""
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
+    """Read and validate ``study.toml``, with ``--set`` ``overrides`` applied
+    (:mod:`percalign.study.overrides`); errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"No study spec at {str(path)!r}; write one (see docs/study.md).")
@@ -397,6 +232,11 @@ def load_spec(path: str | Path) -> StudySpec:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
     try:
-        return parse_spec(data, source=path.resolve())
+        if overrides:
+            from percalign.study.overrides import apply_overrides
+
+            data = apply_overrides(data, overrides)
+        spec = parse_spec(data, source=path.resolve())
+        return dataclasses.replace(spec, overrides=tuple(overrides))
     except PercalignError as exc:
         raise type(exc)(f"{path}: {exc}") from None

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from percalign._checks import check_choice, check_float, check_int
+from percalign._settings import setting
 from percalign.errors import unknown_name
 from percalign.models.archs import arch_name
 from percalign.training.attacks import NORMS
@@ -28,66 +29,75 @@ _DEFAULT_EPS = {"l2": 1.0, "linf": 8 / 255}
 class TrainConfig:
     """How to train one zoo model.
 
-    Attributes:
-        dataset: ``digits``, ``cifar10``, ``cifar100`` or a class-folder path.
-        arch: one of :data:`~percalign.models.archs.ARCHS` (``cifar-resnet18``...; the old
-            names ``resnet18``, ``vgg11``, ``vgg16``, ``densenet121`` still work).
-        recipe: ``standard``, ``adv-l2``, ``adv-linf``, ``trades``, ``simclr``,
-            ``supervised-simclr-aug``.
-        epochs, batch_size: as usual.
-        optimizer: ``adam`` or ``sgd`` (momentum 0.9); lr None takes 1e-3 (Adam) or 0.1 (SGD).
-        schedule: ``cosine``, ``step`` (x0.1 at 50 % and 75 %) or ``constant``.
-        weight_decay: L2 penalty on weights (default 5e-4 with SGD, 0 with Adam).
-        augment: apply the recipe's augmentation (``standard``: shifts of up to 4 px and
-            mirroring where the data allows; SimCLR recipes: ``simclr`` or ``simclr-no-colour``).
-        simclr_augment: ``full`` or ``no-colour`` (SimCLR recipes).
-        eps: attack radius (default 1.0 for L2, 8/255 for Linf); ``norm`` overrides the
-            recipe's norm for TRADES and adversarial SimCLR views.
-        pgd_steps, step_size: the training attack (step default 2.5 * eps / steps).
-        eps_warmup: fraction of the epochs over which eps grows linearly from 0 (adversarial
-            training of small networks collapses without it).
-        clean_fraction: share of each batch trained on clean images (adversarial recipes).
-        beta: TRADES weight of the robustness term.
-        temperature, projection_dim: SimCLR's NT-Xent temperature and projection size.
-        adv_views: SimCLR with the second view attacked in projection space.
-        probe_epochs: full-batch steps of the linear probe of SimCLR models.
-        width: architecture width (None: the architecture's default).
-        seed: seeds initialization, batch order, augmentation and attacks.
-        save_every: keep a checkpoint every this many epochs (loadable as NAME@EPOCH).
-        eval_images: test images used for the robust-accuracy evaluation.
-        limit: train on a seeded subset of this many images (quick runs, tests).
-        image_size: side length images of a class folder are resized to (digits and CIFAR
-            are 32 px).
+    Each field's help is in its metadata (``percalign._settings``): ``percalign train --help``
+    and ``[models] train`` of a study spec take the same fields.
     """
 
-    dataset: str = "digits"
-    arch: str = "small-cnn"
-    recipe: str = "standard"
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"
-    lr: float | None = None
-    schedule: str = "cosine"
-    weight_decay: float | None = None
-    augment: bool = True
-    simclr_augment: str = "full"
-    eps: float | None = None
-    norm: str | None = None
-    pgd_steps: int = 5
-    step_size: float | None = None
-    eps_warmup: float = 0.5
-    clean_fraction: float = 0.0
-    beta: float = 6.0
-    temperature: float = 0.5
-    projection_dim: int = 128
-    adv_views: bool = False
-    probe_epochs: int = 300
-    width: int | None = None
-    seed: int = 0
-    save_every: int | None = None
-    eval_images: int = 256
-    limit: int | None = None
-    image_size: int = 32
+    dataset: str = setting(
+        "digits", "`digits`, `cifar10`, `cifar100` or a folder of class sub-folders."
+    )
+    arch: str = setting(
+        "small-cnn",
+        "Architecture: `small-cnn`, `cifar-resnet18`, ... (`percalign models list`; the old "
+        "names `resnet18`, `vgg11`, `vgg16`, `densenet121` still work).",
+    )
+    recipe: str = setting(
+        "standard",
+        "`standard`, `adv-l2`, `adv-linf`, `trades`, `simclr` or `supervised-simclr-aug`.",
+    )
+    epochs: int = setting(10, "Training epochs.")
+    batch_size: int = setting(128, "Images per batch.")
+    optimizer: str = setting("adam", "`adam` or `sgd` (momentum 0.9).")
+    lr: float | None = setting(None, "Learning rate.", shown="1e-3 with Adam, 0.1 with SGD")
+    schedule: str = setting("cosine", "`cosine`, `step` (x0.1 at 50% and 75%) or `constant`.")
+    weight_decay: float | None = setting(
+        None, "L2 penalty on weights.", shown="5e-4 with SGD, 0 with Adam"
+    )
+    augment: bool = setting(
+        True,
+        "Apply the recipe's augmentation (`standard`: shifts of up to 4 px and mirroring "
+        "where the data allows; SimCLR recipes: their views).",
+    )
+    simclr_augment: str = setting(
+        "full", "SimCLR augmentations: `full` or `no-colour`.", flag="--augment-set"
+    )
+    eps: float | None = setting(
+        None, "Attack radius of adversarial recipes.", shown="1.0 for L2, 8/255 for Linf"
+    )
+    norm: str | None = setting(
+        None,
+        "Attack norm for `trades` and adversarial SimCLR views: `l2` or `linf`.",
+        shown="the recipe's",
+    )
+    pgd_steps: int = setting(5, "Steps of the training attack (PGD).")
+    step_size: float | None = setting(
+        None, "Step of the training attack.", shown="2.5 * eps / pgd_steps"
+    )
+    eps_warmup: float = setting(
+        0.5,
+        "Fraction of the epochs over which eps grows linearly from 0 (adversarial training of "
+        "small networks collapses without it).",
+    )
+    clean_fraction: float = setting(
+        0.0, "Share of each batch trained on clean images (adversarial recipes)."
+    )
+    beta: float = setting(6.0, "TRADES weight of the robustness term.")
+    temperature: float = setting(0.5, "SimCLR's NT-Xent temperature.")
+    projection_dim: int = setting(128, "SimCLR's projection size.")
+    adv_views: bool = setting(False, "SimCLR with the second view attacked in projection space.")
+    probe_epochs: int = setting(300, "Full-batch steps of the linear probe of SimCLR models.")
+    width: int | None = setting(None, "Architecture width.", shown="the architecture's")
+    seed: int = setting(0, "Seeds initialization, batch order, augmentation and attacks.")
+    save_every: int | None = setting(
+        None, "Also keep a checkpoint every this many epochs (loadable as NAME@EPOCH)."
+    )
+    eval_images: int = setting(256, "Test images of the robust-accuracy evaluation.")
+    limit: int | None = setting(
+        None, "Train on a seeded subset of this many images (quick runs, tests)."
+    )
+    image_size: int = setting(
+        32, "Side length images of a class folder are resized to (digits and CIFAR are 32 px)."
+    )
 
     def __post_init__(self) -> None:
         owner = "TrainConfig"

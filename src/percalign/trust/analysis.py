@@ -38,6 +38,7 @@ from percalign.judges.base import Judge
 from percalign.models.model import Model
 from percalign.scoring.stats import wilson
 from percalign.store.runs import atomic_folder, read_manifest, slug, subset_run, write_table
+from percalign.study.spec import Trust
 from percalign.study.tasks import invert_images, judge_folder
 from percalign.trust.rule import disagreements, evaluate, inputs_needed, verdict
 from percalign.trust.rule import select_uncertain as _select
@@ -56,19 +57,14 @@ __all__ = [
 ]
 
 RESULT = "trust.json"
-#: four IRIs per input and model: two from noise, two from other digits
-DEFAULT_SEEDS = "super-noise:2,image:2"
-#: The trust inversions: the default preset with a cap of STEPS steps, each image stopped once
-#: its distance is below STOP_AT_VALID x the validity threshold, all of a model's IRIs in one
-#: batch of up to BATCH_SIZE. Why: on the digits zoo 1000 steps bring every seed type below
-#: the gate (benchmarks/convergence.py) and most IRIs pass within a few hundred (image seeds
-#: within about 50), so the stop saves most of the work; one batch per model lets the few
-#: slow IRIs share their steps (a batch shrinks to its active images), which on a CPU costs
-#: about as much per step for 5 images as for 60. Only IRIs that pass the gate are scored,
-#: and validity.csv says how many did not.
-STEPS = 1000
-STOP_AT_VALID = 0.5
-BATCH_SIZE = 512
+#: four IRIs per input and model: two from noise, two from other digits (``[trust] seeds``)
+DEFAULT_SEEDS: str = Trust.seeds
+#: The trust inversions, defined once in :class:`percalign.study.spec.Trust` (its help says
+#: why): the default preset capped at STEPS steps, each IRI stopped once below STOP_AT_VALID x
+#: its validity threshold, all of a model's IRIs in one batch of up to BATCH_SIZE.
+STEPS: int = Trust.steps  # type: ignore[assignment]
+STOP_AT_VALID: float = Trust.stop_at_valid  # type: ignore[assignment]
+BATCH_SIZE: int = Trust.batch_size
 
 
 def default_config(**overrides: Any) -> InversionConfig:

@@ -1,0 +1,514 @@
+"""The sections of ``study.toml``: one frozen dataclass each, every field with its help.
+
+The fields are the one definition of each setting (``percalign._settings``): the spec's
+checks, the commands' options and the reference in ``docs/study.md`` are made from them.
+``[inversion]`` also takes every :class:`~percalign.inversion.InversionConfig` field, and
+``[exclusions]`` is :class:`~percalign.scoring.Exclusions` itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from percalign._settings import check_table, default_of, setting
+from percalign.errors import unknown_name
+from percalign.inversion.config import PRESET_FIELDS, InversionConfig
+
+__all__ = [
+    "STUDY_SETS",
+    "Bots",
+    "Images",
+    "Inversion",
+    "Judges",
+    "ModelEntry",
+    "Scoring",
+    "Study",
+    "Survey",
+    "Tasks",
+    "Trust",
+]
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str = setting(
+        default="study",
+        help=("Title of the report."),
+    )
+    description: str = setting(
+        default="",
+        help=("One paragraph under the title."),
+    )
+    seed: int = setting(
+        default=0,
+        help=(
+            "Seed of every random choice (targets, seeds of the IRIs, survey plan, simulated "
+            "participants, bootstrap)."
+        ),
+    )
+    device: str = setting(
+        default="auto",
+        help=(
+            "Where every model step runs (training, inversion, judges, trust): `auto` (the first "
+            "CUDA GPU when one is visible, else the CPU), `cpu`, `cuda`, `cuda:1`... A device "
+            "that is not there is refused before any work. Not part of any step's key; `study run "
+            "--device` overrides it."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str = setting(
+        default="",
+        help=(
+            "A name `percalign models list` knows (registered models, the zoo, torchvision names, "
+            "`timm:NAME`), or a new zoo name when `train` is given."
+        ),
+        shown="required",
+    )
+    weights: str | None = setting(
+        default=None,
+        help=(
+            "As `--weights` of `percalign invert`: `none`, an enum name, a path or URL, `TAG:PATH`."
+        ),
+        shown="the model's own",
+    )
+    architecture: str | None = setting(
+        default=None,
+        help=("Row label of the paper-style table."),
+        shown="from the zoo, else the name",
+    )
+    training: str | None = setting(
+        default=None,
+        help=("Column label of that table."),
+        shown="from the zoo recipe, else `pretrained`",
+    )
+    train: dict[str, Any] | None = setting(
+        default=None,
+        help=(
+            "Train this model into the zoo first when it is not there. The keys are those of "
+            "`percalign train` (`recipe`, `epochs`, `eps`, `pgd_steps`, `augment`, `dataset`, "
+            "`arch`, `probe_epochs`, `eval_images`, ...; see `TrainConfig`). A zoo model of this "
+            "name trained with other settings is refused."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Images:
+    source: str = setting(
+        default="digits",
+        help=("`digits`, `samples`, or a folder/glob of images."),
+    )
+    split: str = setting(
+        default="test",
+        help=("`all`, `train` or `test` (digits)."),
+    )
+    n: int = setting(
+        default=24,
+        help=("Number of target images (a seeded choice)."),
+    )
+    null_images: int = setting(
+        default=256,
+        help=("Natural images whose pairwise distances make the validity null."),
+    )
+
+
+#: InversionConfig fields a study sets itself (per run), so ``[inversion]`` does not take them
+STUDY_SETS = ("loss", "seed")
+#: InversionConfig fields that were ``[inversion]`` keys before every field was: these are
+#: always part of the invert step's key; the others only when set (so that a study run before
+#: keeps its keys and its answers)
+_KEYED: tuple[str, ...] = (*PRESET_FIELDS, "batch_size", "fake_relu", "adversary")
+_KEYED += ("adversarial_lambda", "stop_at_valid")
+
+
+@dataclass(frozen=True)
+class Inversion:
+    """``[inversion]``: the study's own fields below, and every
+    :class:`~percalign.inversion.InversionConfig` field (but ``loss`` and ``seed``, which the
+    study sets per run) in ``options``: those the spec sets. The optimizer fields a preset
+    fixes default to the preset's; ``batch_size`` defaults to :data:`BATCH_SIZE`.
+    """
+
+    layers: list[str] = setting(
+        factory=lambda: ["penultimate"],
+        help=('Layer objectives; a weighted sum such as `"0.5*layer3+layer4"` is one objective.'),
+    )
+    seeds: str = setting(
+        default="super-noise,image",
+        help=("Seed types, each optionally `:COUNT`."),
+    )
+    losses: list[str] = setting(
+        factory=lambda: ["regularizer-free"],
+        help=(
+            "Loss families, one run per model and loss (`regularizer-free`, `transforms`, "
+            "`fourier`, `penalties`, `penalties-tv`, `penalties-blur`, `penalties-l1`, "
+            "`penalties-tv-l6`, `adversarial`, combined with `+`)."
+        ),
+    )
+    loss_seeds: dict[str, str] | None = setting(
+        default=None,
+        help=(
+            "Seed types for some loss families, overriding `seeds`, as `{ adversarial = "
+            '"super-noise" }` (the paper compares loss families from noise seeds).'
+        ),
+    )
+    preset: str = setting(
+        default="default",
+        help=(
+            "The optimizer settings to start from: `default` (sigmoid pixels, Adam 0.1 with "
+            "cosine decay, 2000 steps; chosen by `benchmarks/convergence.py` as the cheapest "
+            "setting that reaches the validity gate from every seed type on the digits zoo) or "
+            "`paper` (the authors' loop: clamped pixels, normalized gradient steps of 1.0, 5000 "
+            "steps). `parameterization`, `optimizer`, `steps`, `lr` and `schedule` override it."
+        ),
+    )
+    validity_percentile: float = setting(
+        default=1.0,
+        help=("An IRI is valid when its distance is below this percentile of the validity null."),
+    )
+    device: str | None = setting(
+        default=None,
+        help=(
+            "The device of the invert, judge and trust steps only, if they should differ from "
+            "`study.device`; not part of any step's key. On Ray, each task runs on the GPU Ray "
+            "gives it (`tasks.gpus`), else on the CPU; `cuda` on a cluster without GPUs is "
+            "refused."
+        ),
+        shown="`study.device`",
+    )
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    #: a study inverts more images at once than a single ``percalign invert``
+    BATCH_SIZE: ClassVar[int] = 64
+
+    @classmethod
+    def option_defaults(cls) -> dict[str, Any]:
+        """The defaults of the InversionConfig fields in ``[inversion]`` (None: the preset's)."""
+        return {
+            **{name: None for name in PRESET_FIELDS},
+            "batch_size": cls.BATCH_SIZE,
+        }
+
+    @classmethod
+    def from_table(cls, data: Any, where: str = "[inversion]") -> Inversion:
+        """The section from its TOML table: own keys and InversionConfig keys, type-checked."""
+        if not isinstance(data, dict):
+            check_table(cls, data, where)
+        own = {f.name for f in dataclasses.fields(cls) if f.name != "options"}
+        mine = {k: v for k, v in data.items() if k in own}
+        rest = {k: v for k, v in data.items() if k not in own}
+        config_keys = [f.name for f in _config_fields()]
+        for key in rest:
+            if key not in config_keys:
+                names = sorted(own) + config_keys
+                raise unknown_name("key", key, names, where=f"in {where}")
+        check_table(cls, mine, where, exclude=("options",))
+        check_table(InversionConfig, rest, where, exclude=STUDY_SETS)
+        return cls(**mine, options=rest)
+
+    def option(self, name: str) -> Any:
+        """The value of InversionConfig field ``name`` here: set, else the section's default."""
+        if name in self.options:
+            return self.options[name]
+        defaults = self.option_defaults()
+        if name in defaults:
+            return defaults[name]
+        return default_of(InversionConfig.__dataclass_fields__[name])
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.option("batch_size"))
+
+    @property
+    def adversary(self) -> str:
+        return str(self.option("adversary"))
+
+    def key_settings(self) -> dict[str, Any]:
+        """What the invert step's key holds of this section (every field but the device)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del out["device"], out["options"]
+        out.update({name: self.option(name) for name in _KEYED})
+        out.update({k: v for k, v in self.options.items() if k not in _KEYED})
+        return out
+
+    def seeds_for(self, loss: str) -> str:
+        """The seed types of ``loss``'s runs: its ``loss_seeds`` entry, else ``seeds``."""
+        return (self.loss_seeds or {}).get(loss, self.seeds)
+
+    def config(self, loss: str, seed: int, steps: int | None = None) -> InversionConfig:
+        """The :class:`~percalign.inversion.InversionConfig` of these settings for ``loss``.
+
+        The optimizer settings are the preset's, overridden by those the spec sets.
+        """
+        options = {f.name: self.option(f.name) for f in _config_fields()}
+        if steps is not None:
+            options["steps"] = steps
+        return InversionConfig.from_options(self.preset, **options, loss=loss, seed=seed)
+
+
+def _config_fields() -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(InversionConfig) if f.init and f.name not in STUDY_SETS]
+
+
+@dataclass(frozen=True)
+class Judges:
+    names: list[str] = setting(
+        factory=lambda: ["ssim", "ms-ssim", "pixel"],
+        help=(
+            "Automated judges, as in `percalign judge` (`lpips-alex`, `dreamsim`, "
+            "`model:NAME[:LAYER[:cos|l2]]`...)."
+        ),
+    )
+    k: int = setting(
+        default=4,
+        help=("References per k-way matching decision."),
+    )
+    metric: str = setting(
+        default="other_2afc",
+        help=(
+            "The judges' metric in the figures and tables: `other_2afc` (IRI closer to its target "
+            "than to another target), `seed_2afc` (closer to its target than to its seed: the "
+            "paper's proxy) or `matching`."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Survey:
+    enabled: bool = setting(
+        default=True,
+        help=("Build the survey (`STUDY/survey`, served by `percalign survey serve`)."),
+    )
+    design: str = setting(
+        default="2afc",
+        help=("`2afc` or `matching`."),
+    )
+    foil: str = setting(
+        default="other-target",
+        help=("The wrong 2AFC candidate: `other-target` or `seed`."),
+    )
+    k: int = setting(
+        default=4,
+        help=("Candidates per matching trial."),
+    )
+    trials_per_participant: int = setting(
+        default=40,
+        help=("Trials per participant, catch and repeats included."),
+    )
+    judgments_per_item: int = setting(
+        default=5,
+        help=("Minimum participants per item."),
+    )
+    catch_rate: float = setting(
+        default=0.1,
+        help=("Share of catch trials (the IRI is one of the candidates)."),
+    )
+    repeat_rate: float = setting(
+        default=0.05,
+        help=("Share of repeated trials (consistency)."),
+    )
+    include_invalid: bool = setting(
+        default=False,
+        help=("Also ask about IRIs that failed the validity gate."),
+    )
+    practice: int = setting(
+        default=2,
+        help=("Practice trials with feedback (not stored)."),
+    )
+    database: str | None = setting(
+        default=None,
+        help="A SQLAlchemy URL (PostgreSQL for a large study, say).",
+        shown="`STUDY/survey/percalign.db`",
+    )
+    losses: list[str] | None = setting(
+        default=None,
+        help=(
+            "The loss families whose IRIs people are asked about; the judges judge every run "
+            "either way."
+        ),
+        shown="every loss of `[inversion]`",
+    )
+
+
+@dataclass(frozen=True)
+class Bots:
+    n: int = setting(
+        default=0,
+        help=("Simulated participants sent through the real survey service (127.0.0.1)."),
+    )
+    judge: str = setting(
+        default="ssim",
+        help=("The judge they decide with."),
+    )
+    lapse: float = setting(
+        default=0.1,
+        help=("Probability of answering at random on a trial."),
+    )
+    temperature: float = setting(
+        default=0.0,
+        help=("Softmax temperature of their choices (0: always the nearest)."),
+    )
+
+
+@dataclass(frozen=True)
+class Scoring:
+    by: list[str] = setting(
+        factory=lambda: ["model"],
+        help=(
+            "Condition columns human alignment is reported by (`model`, `layer`, `loss`, "
+            "`seed_type`, `architecture`, `training`)."
+        ),
+    )
+    table_rows: str = setting(
+        default="architecture",
+        help=(
+            "Rows of the paper-style table (`architecture`, `training`, or any condition column)."
+        ),
+    )
+    table_columns: str = setting(
+        default="training",
+        help=("Columns of the paper-style table."),
+    )
+    n_boot: int = setting(
+        default=2000,
+        help=("Bootstrap resamples of every CI."),
+    )
+
+
+@dataclass(frozen=True)
+class Trust:
+    enabled: bool = setting(
+        default=False,
+        help=("Run the trust analysis."),
+    )
+    models: list[str] = setting(
+        factory=list,
+        help=(
+            "The models compared (two or more of `[[models]]`). Compare models of similar clean "
+            "accuracy (within a few points), or best-on-average wins by default."
+        ),
+        shown="all",
+    )
+    judges: list[str] = setting(
+        factory=list,
+        help=("Judges whose alignment picks the model to trust."),
+        shown="`[judges] names`",
+    )
+    n_images: int | None = setting(
+        default=None,
+        help=("Labelled inputs searched for disagreements."),
+        shown="the whole split",
+    )
+    max_inputs: int | None = setting(
+        default=100,
+        help=(
+            "At most this many of the disputed inputs are inverted and evaluated, drawn with "
+            "`[study] seed` (the summary says how many were disputed and used); set it larger (or "
+            "to a large number for all) for tighter CIs."
+        ),
+    )
+    split: str = setting(
+        default="test",
+        help=("Their split."),
+    )
+    seeds: str = setting(
+        default="super-noise:2,image:2",
+        help=(
+            "Seeds of the IRIs of the disputed inputs (four IRIs per input and model); only IRIs "
+            "that pass the validity gate are scored."
+        ),
+    )
+    preset: str = setting(
+        default="default",
+        help=(
+            "The inversion preset of those IRIs (`default` or `paper`; see `percalign invert "
+            "--preset`); fake-ReLU and channels-last come from `[inversion]`."
+        ),
+    )
+    steps: int | None = setting(
+        default=1000,
+        help=(
+            "The most inversion steps per IRI, replacing the preset's: 1000 bring every seed "
+            "type below the validity gate on the digits zoo (`benchmarks/convergence.py`); only "
+            "valid IRIs are scored and the report says how many were dropped."
+        ),
+    )
+    stop_at_valid: float | None = setting(
+        default=0.5,
+        help=(
+            "Stop each of those IRIs once below the validity threshold times this margin (as "
+            "`inversion.stop_at_valid`): most stop within a few hundred steps, image seeds within "
+            "about 50, so this saves most of the work."
+        ),
+    )
+    batch_size: int = setting(
+        default=512,
+        help=(
+            "IRIs optimized together: all of a model's in one batch lets the few slow ones share "
+            "their steps (a batch shrinks to its active images; on a CPU a step of 5 images costs "
+            "about as much as one of 60)."
+        ),
+    )
+    metric: str = setting(
+        default="other_2afc",
+        help=("`other_2afc` or `seed_2afc`."),
+    )
+
+    def config(self, inversion: Inversion, seed: int) -> InversionConfig:
+        """The :class:`~percalign.inversion.InversionConfig` of the trust inversions: the
+        preset with ``steps``, ``stop_at_valid`` and ``batch_size`` on top, fake-ReLU and
+        channels-last from ``[inversion]``."""
+        return InversionConfig.from_options(
+            self.preset,
+            steps=self.steps,
+            stop_at_valid=self.stop_at_valid,
+            batch_size=self.batch_size,
+            fake_relu=inversion.option("fake_relu"),
+            channels_last=inversion.option("channels_last"),
+            seed=seed,
+        )
+
+
+@dataclass(frozen=True)
+class Tasks:
+    targets: int = setting(
+        default=0,
+        help=(
+            "Targets per inversion task. A run (model x loss) becomes one task per layer "
+            "objective and chunk of this many targets, rounded up so that a task's IRIs fill "
+            "whole optimizer batches (a multiple of `batch_size / gcd(batch_size, IRIs per "
+            "target)` targets). The outputs are bitwise the same for every value: smaller chunks "
+            "only spread one run over more workers."
+        ),
+        shown="0: all",
+    )
+    cpus: float = setting(
+        default=1.0,
+        help=(
+            "CPUs each Ray task asks for (its worker uses as many threads; the local backend uses "
+            "torch's default). On CPU, Ray and local outputs are bitwise equal when both use the "
+            "same thread count, and were equal at 1 and 2 threads in our tests."
+        ),
+    )
+    gpus: float | None = setting(
+        default=None,
+        help=(
+            "GPUs each Ray task asks for; fractions share one GPU (`0.25` runs four tasks per "
+            "GPU). Auto: 1 when the cluster has GPUs and the device (`inversion.device`, else "
+            "`study.device`) is not `cpu`, else 0."
+        ),
+        shown="auto",
+    )
+    retries: int = setting(
+        default=3,
+        help=(
+            "Times Ray re-runs a task whose worker process or machine died (a kill, out of "
+            "memory, a lost node); an error in percalign itself is not retried."
+        ),
+    )
