@@ -243,8 +243,9 @@ def fast_vs_long(
 ) -> list[dict[str, Any]]:
     """Alignment per model and judge after ``steps`` of the default preset and 5x as many."""
     from percalign.judges import get_judges
-    from percalign.judges.metric import judge_run, read_run
+    from percalign.judges.metric import judge_run
     from percalign.scoring import bootstrap_ci
+    from percalign.store.runs import read_run
     from percalign.study.tasks import invert_images
 
     targets = data.choose(every, n_targets, 0)

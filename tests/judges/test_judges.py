@@ -25,10 +25,10 @@ from percalign.judges import (
     bootstrap_ci,
     get_judge,
     judge_run,
-    read_run,
     summarize,
 )
 from percalign.store import save_run
+from percalign.store.runs import read_run
 
 
 class _Lpips(Judge):

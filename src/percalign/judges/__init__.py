@@ -16,7 +16,7 @@ from percalign.judges.bots import Bot
 from percalign.judges.ensemble import Ensemble
 from percalign.judges.features import ModelFeatures
 from percalign.judges.lpips import LPIPS, LPIPSJudge
-from percalign.judges.metric import METRICS, bootstrap_ci, judge_run, read_run, summarize
+from percalign.judges.metric import METRICS, bootstrap_ci, judge_run, summarize
 from percalign.judges.registry import (
     differentiable_names,
     get_judge,
@@ -46,7 +46,6 @@ __all__ = [
     "judge",
     "judge_run",
     "names",
-    "read_run",
     "summaries",
     "summarize",
 ]

@@ -23,8 +23,6 @@ from percalign._checks import check_int
 from percalign._random import stream
 from percalign.judges.base import Judge
 from percalign.scoring.stats import bootstrap_ci
-from percalign.store.images import read_png
-from percalign.store.runs import read_manifest
 
 __all__ = [
     "METRICS",
@@ -32,7 +30,6 @@ __all__ = [
     "bootstrap_ci",
     "held_out_judge",
     "judge_run",
-    "read_run",
     "summarize",
 ]
 
@@ -66,18 +63,6 @@ def held_out_judge(manifest: dict[str, Any]) -> str | None:
     if not config.get("loss_spec", {}).get("adversarial"):
         return None
     return str(config.get("adversary", "lpips-alex"))
-
-
-def read_run(folder: str | Path) -> RunImages:
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    records = manifest["iris"]
-    iris = torch.stack([read_png(folder / r["iri"]) for r in records])
-    seeds = torch.stack([read_png(folder / r["seed"]) for r in records])
-    targets = torch.stack([read_png(folder / t["file"]) for t in manifest["targets"]])
-    ids = [t["id"] for t in manifest["targets"]]
-    labels = [t.get("label") for t in manifest["targets"]]
-    return RunImages(folder, records, iris, seeds, targets, ids, labels)
 
 
 def _batched(fn, *tensors: torch.Tensor, size: int = 256) -> torch.Tensor:

@@ -26,6 +26,7 @@ from percalign.errors import MissingFileError, OutputExistsError
 if TYPE_CHECKING:
     from percalign.inversion.engine import InversionResult
     from percalign.inversion.validity import NullDistribution
+    from percalign.judges.metric import RunImages
     from percalign.models.model import Model
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "check_output",
     "gate_warnings",
     "read_manifest",
+    "read_run",
     "save_run",
     "slug",
     "subset_run",
@@ -43,6 +45,24 @@ __all__ = [
 MANIFEST = "manifest.json"
 GRID = "grid.png"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def read_run(folder: str | Path) -> RunImages:
+    """The images and records of run folder ``folder``, as the judges take them."""
+    import torch
+
+    from percalign.judges.metric import RunImages
+    from percalign.store.images import read_png
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    records = manifest["iris"]
+    iris = torch.stack([read_png(folder / r["iri"]) for r in records])
+    seeds = torch.stack([read_png(folder / r["seed"]) for r in records])
+    targets = torch.stack([read_png(folder / t["file"]) for t in manifest["targets"]])
+    ids = [t["id"] for t in manifest["targets"]]
+    labels = [t.get("label") for t in manifest["targets"]]
+    return RunImages(folder, records, iris, seeds, targets, ids, labels)
 
 
 def check_output(out: Path, overwrite: bool) -> None:

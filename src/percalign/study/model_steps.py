@@ -260,8 +260,8 @@ def judgments(inputs: Inputs, part: str) -> Path:
 
 
 def judge(inputs: Inputs, todo: list[str]) -> None:
-    from percalign.judges.metric import held_out_judge, read_run
-    from percalign.store.runs import write_table
+    from percalign.judges.metric import held_out_judge
+    from percalign.store.runs import read_run, write_table
     from percalign.study.jobs import Task, judge_part
 
     spec, jd = inputs.spec, inputs.spec.judges

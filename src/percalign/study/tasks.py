@@ -26,9 +26,9 @@ from percalign.inversion import (
 )
 from percalign.inversion.validity import NullDistribution
 from percalign.judges.base import Judge
-from percalign.judges.metric import judge_run, read_run
+from percalign.judges.metric import judge_run
 from percalign.models.model import Model
-from percalign.store.runs import save_run, write_table
+from percalign.store.runs import read_run, save_run, write_table
 
 __all__ = ["JUDGMENTS", "invert_images", "judge_folder", "save_inversion", "validity_null"]
 
