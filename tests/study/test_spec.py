@@ -71,6 +71,7 @@ OTHER = {
     "precision": "bf16",
     "channels_last": True,
     "compile": True,
+    "fold_batchnorm": False,
 }
 
 
