@@ -246,7 +246,8 @@ def _judges_by_loss(by_model: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     groups = by_model.groupby(["model", "loss"], sort=False)
     cells = groups["alignment"].agg(over_judges)
     judges = groups["judge"].agg(",".join)
-    text = [f"{c} ({j})" for c, j in zip(cells, judges, strict=True)]
+    # the judges are named in brackets, so one judge's "(1 judge)" would say it twice
+    text = [f"{c.removesuffix(' (1 judge)')} ({j})" for c, j in zip(cells, judges, strict=True)]
     table = pd.Series(text, index=cells.index).unstack("loss")
     order = [m.name for m in spec.models]
     return table.reindex(
