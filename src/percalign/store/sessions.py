@@ -418,10 +418,10 @@ class SurveyStore:
             )
         done = position == total - 1
         outcome = None
-        try:  # Core, not the ORM: this is the hot path
+        try:  # prebuilt Core statements on the tables: this is the hot path
             with self._writer, self.engine.begin() as c:
                 c.execute(
-                    insert(ResponseRow),
+                    _INSERT_ANSWER,
                     {
                         "participant": pid,
                         "position": position,
@@ -435,18 +435,12 @@ class SurveyStore:
                         "server_time": now(),
                     },
                 )
-                status: Any = _active_again()
                 if done:
-                    status = outcome = self._outcome(c, trials, pid)
-                c.execute(
-                    update(ParticipantRow)
-                    .where(ParticipantRow.id == pid)
-                    .values(
-                        status=status,
-                        last_active_at=self._now(),
-                        completed_at=now() if done else None,
-                    )
-                )
+                    outcome = self._outcome(c, trials, pid)
+                    touch = {"p_id": pid, "p_at": self._now(), "p_done": now(), "p_status": outcome}
+                    c.execute(_FINISH, touch)
+                else:
+                    c.execute(_TOUCH, {"p_id": pid, "p_at": self._now()})
         except IntegrityError:  # a concurrent copy of this answer was stored first
             return self._repeat(pid, position, choice, total)
         return Answer(position, None if done else position + 1, done, False, outcome)
@@ -625,6 +619,27 @@ def _active_again() -> Any:
 
 _COUNT_ANSWERS = (
     select(func.count()).select_from(ResponseRow).where(ResponseRow.participant == bindparam("pid"))
+)
+# the answer path's statements, built once on the tables (no ORM, a constant cache key)
+_RESPONSES = ResponseRow.__table__
+_PEOPLE = ParticipantRow.__table__
+_INSERT_ANSWER = insert(_RESPONSES)
+_TOUCH = (  # an answer that is not the last: active (again), and when
+    update(_PEOPLE)
+    .where(_PEOPLE.c.id == bindparam("p_id"))
+    .values(
+        status=case((_PEOPLE.c.status == ABANDONED, "active"), else_=_PEOPLE.c.status),
+        last_active_at=bindparam("p_at"),
+    )
+)
+_FINISH = (  # the last answer: the outcome, and when
+    update(_PEOPLE)
+    .where(_PEOPLE.c.id == bindparam("p_id"))
+    .values(
+        status=bindparam("p_status"),
+        last_active_at=bindparam("p_at"),
+        completed_at=bindparam("p_done"),
+    )
 )
 
 

@@ -10,7 +10,9 @@ trial, and only the code of their outcome. Every refusal is a 4xx with a JSON bo
 ``{"error": ...}``; a database that cannot be reached is a 503 with ``Retry-After``.
 """
 
+import base64
 import csv
+import functools
 import hmac
 import io
 import logging
@@ -124,6 +126,11 @@ class TrialReply(BaseModel):
     query: str = Field(description="URL of the image on top, for this trial only")
     candidates: list[str] = Field(description="URLs of the options, in display order")
     shown: str = Field(description="send back with the answer to this trial")
+    embedded: list[str] | None = Field(
+        default=None,
+        description="the same images as data: URLs (query first, then the candidates), when "
+        "they are small enough to travel in the reply; show these and fetch nothing",
+    )
 
 
 class AnswerRequest(_Body):
@@ -299,14 +306,15 @@ def create_app(
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
 
-    def admin(credentials: Annotated[Credentials, Depends(_admin_bearer)]) -> None:
+    # async: a check without I/O needs no hop to the thread pool
+    async def admin(credentials: Annotated[Credentials, Depends(_admin_bearer)]) -> None:
         given = credentials.credentials if credentials else ""
         if not given or not hmac.compare_digest(given.encode(), admin_token.encode()):
             raise SurveyError(
                 401, "Admin token missing or wrong; send 'Authorization: Bearer TOKEN'."
             )
 
-    def participant(
+    async def participant(
         pid: Annotated[str, PathParam(pattern=PARTICIPANT_PATTERN)],
         credentials: Annotated[Credentials, Depends(_participant_bearer)],
     ) -> str:
@@ -329,13 +337,26 @@ def create_app(
             f"/images/{pid}/{position}/{index}/{store.signer.image_key(pid, position, index)}.png"
         )
 
+    @functools.lru_cache(maxsize=4096)
+    def data_url(sha: str) -> str | None:
+        """A stimulus as a data: URL, or None when it is too large to embed (per process;
+        stimuli never change)."""
+        path = store.stimulus_path(sha)
+        data = (study / path).read_bytes() if path is not None else b""
+        if not data or len(data) > settings.embed_kb * 1024:
+            return None
+        return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
     def served(pid: str, t: TrialView) -> TrialReply:
+        shas = (t.query, *t.candidates)
+        embedded = [url for sha in shas if (url := data_url(sha)) is not None]
         return TrialReply(
             position=t.position,
             total=t.total,
             query=image_url(pid, t.position, 0),
             candidates=[image_url(pid, t.position, i + 1) for i in range(len(t.candidates))],
             shown=t.shown,
+            embedded=embedded if len(embedded) == len(shas) else None,
         )
 
     @app.get("/", response_class=HTMLResponse, responses=_errors(422))
@@ -620,6 +641,7 @@ def app_from_env() -> FastAPI:
         plain_links=os.environ.get("PERCALIGN_PLAIN_LINKS", "1") == "1",
         abandon_after_min=float(os.environ.get("PERCALIGN_ABANDON_AFTER", "30")),
         close_when_covered=os.environ.get("PERCALIGN_CLOSE_WHEN_COVERED", "0") == "1",
+        embed_kb=float(os.environ.get("PERCALIGN_EMBED_KB", "64")),
     )
     return create_app(
         Path(os.environ["PERCALIGN_STUDY"]), os.environ["PERCALIGN_ADMIN_TOKEN"], codes, settings

@@ -26,7 +26,7 @@ def csp(nonce: str | None = None) -> str:
         return f"default-src 'none'; {frames}"
     return (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        f"img-src 'self'; connect-src 'self'; base-uri 'none'; "
+        f"img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
         f"form-action {' '.join(MTURK_HOSTS)}; {frames}"
     )
 
@@ -122,7 +122,7 @@ async function call(url, opts={}, tries=20){
 // An image, decoded; a failed load is retried (never shown half-loaded or missing).
 async function image(url, tries=6){
   for(let i=0;;i++){
-    const im = new Image(); im.src = i ? url + "?retry=" + i : url;
+    const im = new Image(); im.src = i && !url.startsWith("data:") ? url + "?retry=" + i : url;
     try{ await im.decode(); return im; }
     catch(e){
       if(i+1>=tries){ say("The images of this trial cannot be loaded. Check your " +
@@ -173,7 +173,7 @@ async function nextPractice(){
 // The trial at pos: the one the last answer's reply carried, else fetched.
 async function next(given){
   trial = given || await call(`/api/participants/${pid}/trials/${pos}`);
-  const ims = await images([trial.query, ...trial.candidates]);
+  const ims = await images(trial.embedded || [trial.query, ...trial.candidates]);
   display(ims, pos, total, "Trial");
 }
 // After a refusal (another tab answered, or the page fell behind): back to where the

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -68,6 +69,7 @@ class ServiceProcess(_Managed):
         workers: uvicorn worker processes.
         port: a fixed port (default: a free one, kept across restarts).
         log: file that collects the server's output (default: discarded).
+        options: more ``survey serve`` options (``["--embed-images-kb", "0"]``).
     """
 
     def __init__(
@@ -77,8 +79,10 @@ class ServiceProcess(_Managed):
         workers: int = 1,
         port: int | None = None,
         log: Path | None = None,
+        options: Sequence[str] = (),
     ) -> None:
         self.study = Path(study)
+        self.options = list(options)
         self.token = token
         self.workers = workers
         self.port = port or free_port()
@@ -96,6 +100,7 @@ class ServiceProcess(_Managed):
 
         cmd = [sys.executable, "-m", "percalign", "survey", "serve", str(self.study)]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
+        cmd += self.options
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "PERCALIGN_ADMIN_TOKEN": self.token}
         self.proc = subprocess.Popen(
