@@ -24,11 +24,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--runs", type=Path, nargs="+", required=True, help="percalign invert output folders"
     )
-    b.add_argument("--design", default="2afc", help="2afc | matching")
+    b.add_argument(
+        "--design",
+        default="2afc",
+        help="2afc | matching (one IRI, k targets) | clustering (matching screens: k targets "
+        "and several IRIs of each, every IRI assigned to a target)",
+    )
     b.add_argument(
         "--foil", default="other-target", help="2AFC's wrong candidate: other-target | seed"
     )
-    b.add_argument("--k", type=int, default=4, help="candidates per matching trial")
+    b.add_argument(
+        "--k", type=int, default=4, help="candidates per matching trial; targets per screen"
+    )
+    b.add_argument(
+        "--iris-per-target",
+        type=int,
+        default=2,
+        help="clustering: IRIs of each target on a screen",
+    )
     b.add_argument("--trials-per-participant", type=int, default=40)
     b.add_argument("--judgments-per-item", type=int, default=5)
     b.add_argument("--catch-rate", type=float, default=0.1)
@@ -167,6 +180,7 @@ def _build(args: argparse.Namespace) -> int:
         design=args.design,
         foil=args.foil,
         k=args.k,
+        iris_per_target=args.iris_per_target,
         trials_per_participant=args.trials_per_participant,
         judgments_per_item=args.judgments_per_item,
         catch_rate=args.catch_rate,
