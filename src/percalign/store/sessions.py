@@ -345,19 +345,19 @@ class SurveyStore:
         trials = self._trials(pid)
         total = len(trials)
         _check_position(position, total)
-        answered, _ = self.progress(pid)
-        if position > answered:
-            raise SurveyError(
-                409,
-                f"Trial {position + 1} comes after trial {answered + 1}, which is not answered "
-                "yet.",
-            )
         first = trials[position].screen
         if first is not None and first != position:
             raise SurveyError(
                 409,
                 f"Trial {position + 1} is on the matching screen that starts at trial "
                 f"{first + 1}; get that one.",
+            )
+        answered, _ = self.progress(pid)
+        if position > answered:
+            raise SurveyError(
+                409,
+                f"Trial {position + 1} comes after trial {answered + 1}, which is not answered "
+                "yet.",
             )
         return self.serve(pid, position, now_ms)
 
