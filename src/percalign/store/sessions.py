@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -733,8 +733,8 @@ _COUNT_ANSWERS = (
     select(func.count()).select_from(ResponseRow).where(ResponseRow.participant == bindparam("pid"))
 )
 # the answer path's statements, built once on the tables (no ORM, a constant cache key)
-_RESPONSES = ResponseRow.__table__
-_PEOPLE = ParticipantRow.__table__
+_RESPONSES = cast(Table, ResponseRow.__table__)
+_PEOPLE = cast(Table, ParticipantRow.__table__)
 _INSERT_ANSWER = insert(_RESPONSES)
 _TOUCH = (  # an answer that is not the last: active (again), and when
     update(_PEOPLE)
