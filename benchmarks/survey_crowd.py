@@ -37,10 +37,10 @@ from typing import Any
 from percalign.store.db import connect
 from percalign.store.export import export_rows
 from percalign.store.study import bot_token
-from percalign.survey.load import LoadReport, simulate
-from percalign.survey.servers import PostgresCluster, ServiceProcess
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _load import LoadReport, simulate
+from _servers import PostgresCluster, ServiceProcess
 from survey_load import TOKEN, build  # the same study as the saturation run
 
 _TICK = os.sysconf("SC_CLK_TCK")

@@ -1,4 +1,6 @@
-"""Many simulated participants at once over HTTP, and an audit of what the database kept.
+"""Many simulated participants at once over HTTP, and an audit of what the database kept
+(for tests and benchmarks, not part of the package: the tests import it through
+``benchmarks/`` on their path).
 
 :func:`simulate` runs ``n`` participants concurrently (asyncio, no torch): each starts a
 session, then fetches and answers its trials in order with random choices, retrying every
