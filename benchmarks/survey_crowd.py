@@ -37,10 +37,10 @@ from typing import Any
 from percalign.store.db import connect
 from percalign.store.export import export_rows
 from percalign.store.study import bot_token
-from percalign.survey.load import LoadReport, simulate
-from percalign.survey.servers import PostgresCluster, ServiceProcess
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _load import LoadReport, simulate
+from _servers import PostgresCluster, ServiceProcess
 from survey_load import TOKEN, build  # the same study as the saturation run
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -108,6 +108,12 @@ def main() -> int:
     parser.add_argument("--arrive", type=float, default=30.0, help="arrivals over S seconds")
     parser.add_argument("--think", type=float, default=2.0, help="mean think time, seconds")
     parser.add_argument("--no-images", action="store_true", help="do not fetch the images")
+    parser.add_argument(
+        "--embed-images-kb",
+        type=float,
+        default=64.0,
+        help="the server's --embed-images-kb (0: every image by URL, three requests a trial)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=int, default=1800, help="give up after S seconds")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -118,6 +124,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="percalign-crowd-"))
     os.environ.setdefault("PERCALIGN_HOME", str(work / "home"))
     result: dict[str, Any] = {"db": args.db, "workers": args.workers, "think_s": args.think}
+    result["embed_images_kb"] = args.embed_images_kb
     try:
         with ExitStack() as stack:
             pg = stack.enter_context(PostgresCluster()) if args.db == "postgres" else None
@@ -125,7 +132,13 @@ def main() -> int:
             study = build(work, pg.url if pg else None, args.trials)
             url = pg.url if pg else f"sqlite:///{study / 'percalign.db'}"
             server = stack.enter_context(
-                ServiceProcess(study, TOKEN, args.workers, log=work / "server.log")
+                ServiceProcess(
+                    study,
+                    TOKEN,
+                    args.workers,
+                    log=work / "server.log",
+                    options=["--embed-images-kb", str(args.embed_images_kb)],
+                )
             )
             assert server.proc is not None
             print(

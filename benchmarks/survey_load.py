@@ -35,10 +35,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from _load import LoadReport, audit, simulate  # benchmarks/: this script's folder
+from _servers import PostgresCluster, ServiceProcess
+
 from percalign.store.db import connect
 from percalign.store.study import bot_token
-from percalign.survey.load import LoadReport, audit, simulate
-from percalign.survey.servers import PostgresCluster, ServiceProcess
 
 TOKEN = "bench-admin-token"
 

@@ -1,7 +1,12 @@
-"""Shared survey fixtures: a small inversion run, study folders built from it, live servers."""
+"""Shared survey fixtures: a small inversion run, study folders built from it, live servers.
+
+The test-only servers and the load simulator (``_servers``, ``_load``) are in benchmarks/,
+outside the package; this puts that folder on the import path of the survey tests.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +17,8 @@ from fastapi import FastAPI
 from percalign.cli import main
 from percalign.study.serve import serve_app
 from percalign.survey.servers import free_port as _free_port
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 
 
 @pytest.fixture(scope="session")

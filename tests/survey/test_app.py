@@ -303,3 +303,31 @@ def test_non_finite_numbers_are_refused(study):
             assert r.status_code == 422 and "client_time" in r.json()["error"]
 
     _run(go())
+
+
+def test_small_images_travel_in_the_reply_as_the_same_bytes(study):
+    """A trial carries its images as data: URLs (no image request), byte for byte the images
+    its URLs serve; ``embed_kb=0`` leaves only the URLs."""
+    import base64
+
+    from percalign.survey.limits import ServeSettings
+
+    async def go(settings):
+        async with await _client(study, settings=settings) as c:
+            pid, auth, _ = await _join(c, platform="link", pid=f"embed-{settings.embed_kb}")
+            t = (await c.get(f"/api/participants/{pid}/trials/0", headers=auth)).json()
+            a = await c.post(
+                f"/api/participants/{pid}/answers",
+                json={"position": 0, "choice": 0, "shown": t["shown"]},
+                headers=auth,
+            )
+            return t, a.json()["trial"], await _images(c, t)
+
+    t, carried, (query, cands) = _run(go(ServeSettings()))
+    prefix = "data:image/png;base64,"
+    assert t["embedded"] is not None and carried["embedded"] is not None
+    assert all(u.startswith(prefix) for u in t["embedded"])
+    decoded = [base64.b64decode(u.removeprefix(prefix)) for u in t["embedded"]]
+    assert decoded == [query, *cands]
+    t, carried, _ = _run(go(ServeSettings(embed_kb=0)))
+    assert t["embedded"] is None and carried["embedded"] is None

@@ -443,3 +443,64 @@ def test_declining_consent_stores_nothing_and_returns_to_prolific_with_its_code(
         browser.close()
     assert sent and "cc=NOPE77" in sent[0]
     assert _stored(study, "declines") == []
+
+
+@pytest.mark.slow
+def test_a_matching_screen_by_keyboard_and_click_with_a_change_of_mind_and_a_reload(
+    make_study, live_server
+):
+    """Two matching screens of 6 images and 3 targets: keys 1-3 and clicks assign, an
+    assignment changes until the screen is submitted, a reload mid-screen keeps the
+    assignments made so far, and every assignment is stored once."""
+    from playwright.sync_api import expect, sync_playwright
+
+    study = make_study(
+        "--design", "clustering", "--k", "3", "--iris-per-target", "2",
+        "--trials-per-participant", "2",
+    )  # fmt: skip
+    app = create_app(study, "tok", completion_codes={"completed": "MATCH1"})
+    with live_server(app) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page()
+        page.on("dialog", lambda d: d.accept())
+        page.route(
+            "https://app.prolific.com/**",
+            lambda route: route.fulfill(status=200, content_type="text/html", body="<p>P</p>"),
+        )
+        page.goto(f"{url}/?PROLIFIC_PID=matcher&STUDY_ID=st&SESSION_ID=se")
+        page.click("#agree")
+        page.click("#begin")
+        _practice(page, lambda: page.keyboard.press("1"))
+        expect(page.locator("#count")).to_have_text("Trial 1 of 2.")
+        _ready(page)
+        label = lambda i: page.locator(f"#iri{i} p")  # noqa: E731
+        target = lambda j: page.locator("#targets .target img").nth(j)  # noqa: E731
+        for key in "123":  # by keyboard: each key assigns the selected image, then the next
+            page.keyboard.press(key)
+        page.click("#iri3 img")  # by click: an image, then its target
+        target(1).click()
+        target(2).click()  # the next open image (4) is selected by itself
+        expect(page.locator("#submitScreen")).to_be_disabled()
+        page.click("#iri0 img")  # a change of mind
+        page.keyboard.press("3")
+        expect(label(0)).to_have_text("goes with 3")
+        page.reload()  # mid-screen: the assignments so far come back
+        expect(page.locator("#count")).to_have_text("Trial 1 of 2.")
+        expect(label(0)).to_have_text("goes with 3")
+        expect(label(4)).to_have_text("goes with 3")
+        expect(label(5)).to_have_text("?")
+        _ready(page)
+        page.keyboard.press("1")  # the one left open
+        expect(page.locator("#submitScreen")).to_be_enabled()
+        page.keyboard.press("Enter")
+        expect(page.locator("#count")).to_have_text("Trial 2 of 2.")
+        _ready(page)
+        for key in "123123":
+            page.keyboard.press(key)
+        page.keyboard.press("ArrowLeft")  # from the last image back to the one before it
+
+        page.keyboard.press("1")
+        page.click("#submitScreen")
+        page.wait_for_url("https://app.prolific.com/**")
+        browser.close()
+    assert _stored(study, "matcher") == list(enumerate([2, 1, 2, 1, 2, 0, 0, 1, 2, 0, 0, 2]))

@@ -3,10 +3,10 @@
 import random
 
 import pytest
+from _load import LoadReport, simulate
 
 from percalign.errors import ConfigError
 from percalign.survey.client import Backoff, retryable
-from percalign.survey.load import LoadReport, simulate
 
 
 def test_backoff_grows_to_its_cap_with_jitter_and_honours_retry_after():

@@ -151,6 +151,47 @@ def test_a_third_of_participants_abandon_and_every_item_still_gets_r_judgments(s
     asyncio.run(go())
 
 
+def test_an_abandoned_session_that_returns_resumes_its_own_trials_or_is_told_why_not(study):
+    """A session silent past --abandon-after gives up its slot; back later it resumes its
+    own trials at the next unanswered one (the plan never changes, so they still exist),
+    even once the study is closed and another participant took the slot; the same platform
+    id in another platform session is told that it took part already."""
+
+    async def go():
+        clock = Clock()
+        async with _client(study, clock, abandon_after_min=30) as c:
+            r = await c.post(
+                "/api/sessions", json={"platform": "prolific", "pid": "away", "session": "s1"}
+            )
+            s = r.json()
+            auth = {"Authorization": f"Bearer {s['token']}"}
+            await _finish(c, s, auth, upto=3)
+            clock.skip(45)
+            other, other_auth = await _join(c, "newcomer")  # takes the silent session's slot
+            table = (await c.get("/api/admin/participants", headers=ADMIN)).json()
+            rows = {p["participant"]: p for p in table["participants"]}
+            assert rows[s["participant"]]["status"] == "abandoned"
+            assert rows[other["participant"]]["slot"] == rows[s["participant"]]["slot"]
+            assert (await c.post("/api/admin/close", headers=ADMIN)).json()["closed"]
+            back = await c.post(
+                "/api/sessions", json={"platform": "prolific", "pid": "away", "session": "s1"}
+            )
+            assert back.status_code == 200, back.text
+            b = back.json()
+            assert b["participant"] == s["participant"] and b["resumed"] and b["next"] == 3
+            table = (await c.get("/api/admin/participants", headers=ADMIN)).json()
+            rows = {p["participant"]: p for p in table["participants"]}
+            assert rows[s["participant"]]["status"] == "active"
+            assert (await _finish(c, b, auth))["outcome"] == "completed"
+            assert (await _finish(c, other, other_auth))["outcome"] == "completed"
+            again = await c.post(
+                "/api/sessions", json={"platform": "prolific", "pid": "away", "session": "s2"}
+            )
+            assert again.status_code == 409 and "takes part once" in again.json()["error"]
+
+    asyncio.run(go())
+
+
 def test_a_study_served_with_close_when_covered_closes_itself(study):
     async def go():
         async with _client(study, Clock(), close_when_covered=True) as c:

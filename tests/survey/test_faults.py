@@ -12,13 +12,13 @@ import threading
 import time
 
 import pytest
+from _load import audit, simulate
+from _servers import ServiceProcess
 
 from percalign.cli import main
 from percalign.store.db import connect
 from percalign.store.study import DB_FILE, bot_token, study_url
 from percalign.survey.client import Backoff
-from percalign.survey.load import audit, simulate
-from percalign.survey.servers import ServiceProcess
 
 QUICK = Backoff(tries=40, base_s=0.05, cap_s=1.0)  # the browser's policy, on a shorter clock
 

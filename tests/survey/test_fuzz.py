@@ -30,6 +30,14 @@ def served(make_study, live_server):
         yield url
 
 
+@pytest.fixture(scope="module")
+def screens_served(make_study, live_server):
+    """A study of matching screens (design clustering), whose trials are screens."""
+    study = make_study("--design", "clustering", "--k", "3", "--trials-per-participant", "2")
+    with live_server(create_app(study, TOKEN, completion_codes={"completed": "OK"})) as url:
+        yield url
+
+
 def _operations(url):
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
     return [result.ok() for result in schema.get_all_operations()]
@@ -46,6 +54,7 @@ def test_every_operation_survives_fuzzing(served):
         "/api/sessions",
         "/api/participants/{pid}/trials/{position}",
         "/api/participants/{pid}/answers",
+        "/api/participants/{pid}/screens",
         "/api/participants/{pid}/comments",
         "/stimuli/{name}",
         "/api/admin/progress",
@@ -53,6 +62,20 @@ def test_every_operation_survives_fuzzing(served):
         "/api/admin/export.csv",
         "/api/admin/close",
     } <= paths
+    assert _fuzz(url, operations) >= len(operations) * 2
+
+
+@pytest.mark.slow
+def test_participant_operations_survive_fuzzing_on_matching_screens(screens_served):
+    """The participant operations again on a study whose trials are matching screens."""
+    url = screens_served
+    operations = [op for op in _operations(url) if op.path.startswith("/api/participants/")]
+    assert "/api/participants/{pid}/screens" in {op.path for op in operations}
+    assert _fuzz(url, operations) >= len(operations) * 2
+
+
+def _fuzz(url, operations):
+    """Fuzz ``operations``, with made-up and with real credentials; returns the calls."""
     session = httpx.post(f"{url}/api/sessions", json={"platform": "link", "pid": "fuzzed"}).json()
     participant = {"Authorization": f"Bearer {session['token']}"}
     admin = {"Authorization": f"Bearer {TOKEN}"}
@@ -85,4 +108,4 @@ def test_every_operation_survives_fuzzing(served):
                     fuzz()
                 except Unsatisfiable:  # every input is fixed or absent: none to make invalid
                     assert mode is GenerationMode.NEGATIVE
-    assert calls >= len(operations) * 2
+    return calls

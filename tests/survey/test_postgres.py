@@ -5,13 +5,13 @@ import threading
 
 import httpx
 import pytest
+from _load import audit, simulate
+from _servers import PostgresCluster, ServiceProcess
 
 from percalign.store.db import connect
 from percalign.store.study import bot_token
 from percalign.survey.app import RETRY_AFTER_S
 from percalign.survey.client import Backoff
-from percalign.survey.load import audit, simulate
-from percalign.survey.servers import PostgresCluster, ServiceProcess
 
 QUICK = Backoff(tries=40, base_s=0.05, cap_s=1.0)
 

@@ -92,6 +92,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="close the study once every item has its judgments from completed participants",
     )
+    v.add_argument(
+        "--embed-images-kb",
+        type=float,
+        default=64.0,
+        metavar="KIB",
+        help="a trial whose images are each at most this size carries them in its reply "
+        "(no image requests); 0: always serve them by URL",
+    )
     v.set_defaults(run=_serve)
 
     e = cmds.add_parser("export", help="write every answer as one long table")
@@ -133,6 +141,7 @@ def _build(args: argparse.Namespace) -> int:
         design=args.design,
         foil=args.foil,
         k=args.k,
+        iris_per_target=args.iris_per_target,
         trials_per_participant=args.trials_per_participant,
         judgments_per_item=args.judgments_per_item,
         catch_rate=args.catch_rate,
@@ -198,9 +207,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.prolific_study:
         os.environ["PERCALIGN_PROLIFIC_STUDY"] = args.prolific_study
     os.environ["PERCALIGN_PLAIN_LINKS"] = "0" if args.no_plain_links else "1"
-    ServeSettings(abandon_after_min=args.abandon_after)  # checked here, not in each worker
+    # checked here, not in each worker
+    ServeSettings(abandon_after_min=args.abandon_after, embed_kb=args.embed_images_kb)
     os.environ["PERCALIGN_ABANDON_AFTER"] = str(args.abandon_after)
     os.environ["PERCALIGN_CLOSE_WHEN_COVERED"] = "1" if args.close_when_covered else "0"
+    os.environ["PERCALIGN_EMBED_KB"] = str(args.embed_images_kb)
     base = f"http://{args.host}:{args.port}"
     out.print(
         f"Participant link: {base}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID="
@@ -214,6 +225,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level="warning",
+        access_log=False,
     )
     return 0
 

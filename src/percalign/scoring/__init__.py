@@ -16,6 +16,7 @@ from percalign.scoring.alignment import alignment, paper_table
 from percalign.scoring.compare import compare, holm
 from percalign.scoring.exclusions import Exclusions, apply_exclusions
 from percalign.scoring.judges import judge_agreement, ranking_agreement
+from percalign.scoring.matching import confusion_matrices, matching_accuracy
 from percalign.scoring.power import (
     answers_for_difference,
     answers_for_halfwidth,
@@ -34,6 +35,7 @@ __all__ = [
     "bootstrap_ci",
     "check_table",
     "compare",
+    "confusion_matrices",
     "crossed_bootstrap",
     "design_effect",
     "fleiss_kappa",
@@ -41,6 +43,7 @@ __all__ = [
     "holm",
     "judge_agreement",
     "krippendorff_alpha",
+    "matching_accuracy",
     "noise_ceiling",
     "paper_table",
     "ranking_agreement",

@@ -89,6 +89,8 @@ class SlotTrialRow(Base):
     display_order: Mapped[list[int]] = mapped_column(JSON)
     is_catch: Mapped[bool] = mapped_column(Boolean, default=False)
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    # on a matching screen: the position of the screen's first trial (answered together)
+    screen: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ParticipantRow(Base):

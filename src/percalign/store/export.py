@@ -37,6 +37,7 @@ EXPORT_COLUMNS = [
     "server_time",
     "is_catch",
     "is_repeat",
+    "screen",
 ]
 
 
@@ -100,6 +101,8 @@ def export_rows(engine: Engine, hash_ids: bool = False) -> list[dict[str, Any]]:
                     "server_time": r.server_time.isoformat(),
                     "is_catch": bool(t.is_catch),
                     "is_repeat": bool(t.is_repeat),
+                    # the first trial of its matching screen (None: a trial of its own)
+                    "screen": t.screen,
                 }
             )
     return rows

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,11 +51,17 @@ class SurveyError(PercalignError):
 
 @dataclass(frozen=True)
 class TrialView:
+    """A trial as served: one query and its candidates, or a matching screen (``iris``, each
+    to be assigned to one of the candidates, which are then the screen's targets)."""
+
     position: int
     total: int
-    query: str
+    query: str | None  # None on a matching screen
     candidates: list[str]  # stimulus ids in display order
     shown: str  # the server's signed record of when it served the trial (see ``shown``)
+    iris: list[str] | None = None  # a matching screen's IRIs, in display order
+    step: int = 0  # this trial (or screen) among the participant's, from 0
+    steps: int = 0  # how many trials (a screen counts as one) the participant has
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class _Trial:
     item: str
     order: tuple[int, ...]  # candidate index shown at each display position
     is_catch: bool
+    screen: int | None = None  # on a matching screen: the position of its first trial
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,10 @@ class _Plan:
     min_catch_accuracy: float
     min_display_ms: int
     judgments_per_item: int
+
+
+class _Answered(Exception):
+    """Raised inside the answer transaction for a trial that is already answered."""
 
 
 class SurveyStore:
@@ -112,6 +123,7 @@ class SurveyStore:
         self._plan_cache: _Plan | None = None
         self._slots: dict[str, tuple[int, str]] = {}  # id -> (slot, platform)
         self._stimuli: dict[str, str] = {}
+        self._steps: dict[int, dict[int, int]] = {}  # slot -> {first position: step}
         self.signer = Signer(self._key)  # tokens, image URLs, "shown" notes
 
     @contextlib.contextmanager
@@ -148,7 +160,7 @@ class SurveyStore:
                 )
                 for t in rows:
                     slots.setdefault(t.slot, []).append(
-                        _Trial(t.item, tuple(t.display_order), bool(t.is_catch))
+                        _Trial(t.item, tuple(t.display_order), bool(t.is_catch), t.screen)
                     )
                 items = {i.id: (i.query, list(i.candidates)) for i in s.scalars(select(ItemRow))}
                 # every image a trial can show, so serving one needs no database lookup
@@ -334,6 +346,13 @@ class SurveyStore:
         trials = self._trials(pid)
         total = len(trials)
         _check_position(position, total)
+        first = trials[position].screen
+        if first is not None and first != position:
+            raise SurveyError(
+                409,
+                f"Trial {position + 1} is on the matching screen that starts at trial "
+                f"{first + 1}; get that one.",
+            )
         answered, _ = self.progress(pid)
         if position > answered:
             raise SurveyError(
@@ -345,10 +364,27 @@ class SurveyStore:
 
     def serve(self, pid: str, position: int, now_ms: int) -> TrialView:
         """Trial ``position`` as served at ``now_ms``, with no database read: for the caller
-        that knows it is the participant's next trial (the reply to the answer before it)."""
-        query, candidates = self._images(pid, position)
+        that knows it is the participant's next trial (the reply to the answer before it).
+
+        A matching screen is served whole from its first trial.
+        """
+        trials = self._trials(pid)
+        slot = self._slot(pid)
+        if slot not in self._steps:
+            self._steps[slot] = {p: i for i, p in enumerate(_starts(trials))}
+        starts = self._steps[slot]
+        step = starts.get(position, 0)
         shown = self.signer.shown(pid, position, now_ms)
-        return TrialView(position, len(self._trials(pid)), query, candidates, shown)
+        query, candidates = self._images(pid, position)
+        size = _screen_size(trials, position)
+        if size is None:
+            return TrialView(
+                position, len(trials), query, candidates, shown, step=step, steps=len(starts)
+            )
+        iris = [self._images(pid, position + i)[0] for i in range(size)]
+        return TrialView(
+            position, len(trials), None, candidates, shown, iris, step=step, steps=len(starts)
+        )
 
     def _images(self, pid: str, position: int) -> tuple[str, list[str]]:
         t = self._trials(pid)[position]
@@ -387,21 +423,110 @@ class SurveyStore:
         participants, which take no time: their ``rt_ms`` is what they simulate).
         """
         trials = self._trials(pid)
-        total = len(trials)
-        _check_position(position, total)
-        t = trials[position]
-        if not 0 <= choice < len(t.order):  # valid JSON, but not for this trial: a conflict
+        _check_position(position, len(trials))
+        if trials[position].screen is not None:
             raise SurveyError(
                 409,
-                f"'choice' must be a display position from 0 to {len(t.order) - 1}; got {choice}.",
+                f"Trial {position + 1} is on a matching screen: send the screen's assignments "
+                "together (POST .../screens).",
             )
-        answered, _ = self.progress(pid)
-        if position < answered:
-            return self._repeat(pid, position, choice, total)
-        if position > answered:
+        return self._store(pid, position, [choice], rt_ms, client_time, shown, now_ms)
+
+    def answer_screen(
+        self,
+        pid: str,
+        position: int,
+        assignments: list[int],
+        rt_ms: float | None,
+        client_time: float | None,
+        *,
+        shown: str | None,
+        now_ms: int,
+    ) -> Answer:
+        """Store every assignment of the matching screen that starts at ``position`` at once
+        (one answer per IRI, in the screen's display order; each the display position of the
+        target it was assigned to), with the rules of :meth:`answer`.
+        """
+        trials = self._trials(pid)
+        _check_position(position, len(trials))
+        size = _screen_size(trials, position)
+        if size is None:
             raise SurveyError(
-                409, f"Answer trial {answered + 1} first (got an answer for trial {position + 1})."
+                409, f"Trial {position + 1} is not the start of a matching screen; answer it."
             )
+        if len(assignments) != size:
+            raise SurveyError(
+                409,
+                f"The matching screen at trial {position + 1} has {size} images to assign; "
+                f"got {len(assignments)} assignments.",
+            )
+        return self._store(pid, position, assignments, rt_ms, client_time, shown, now_ms)
+
+    def _store(
+        self,
+        pid: str,
+        position: int,
+        choices: list[int],
+        rt_ms: float | None,
+        client_time: float | None,
+        shown: str | None,
+        now_ms: int,
+    ) -> Answer:
+        """Store the answers to the trials from ``position`` on, all or none."""
+        trials = self._trials(pid)
+        total = len(trials)
+        width = len(trials[position].order)
+        for choice in choices:  # valid JSON, but not for this trial: a conflict
+            if not 0 <= choice < width:
+                raise SurveyError(
+                    409,
+                    f"'choice' must be a display position from 0 to {width - 1}; got {choice}.",
+                )
+        bot = self.is_bot(pid)
+        end = position + len(choices)
+        done = end == total
+        outcome = None
+        try:  # prebuilt Core statements on the tables: this is the hot path
+            with self._writer, self.engine.begin() as c:
+                answered = self._answered(c, pid)
+                if position < answered:  # a resend: answered below, outside the transaction
+                    raise _Answered
+                if position > answered:
+                    raise SurveyError(
+                        409,
+                        f"Answer trial {answered + 1} first (got an answer for trial "
+                        f"{position + 1}).",
+                    )
+                elapsed = self._elapsed(pid, position, shown, now_ms, bot)
+                rows = [
+                    {
+                        "participant": pid,
+                        "position": position + i,
+                        "item": trials[position + i].item,
+                        "choice": choice,
+                        "correct": trials[position + i].order[choice] == 0,
+                        "rt_ms": rt_ms,
+                        "client_time": client_time,
+                        # simulated participants do not take time: only their rt_ms says
+                        "server_rt_ms": None if bot else float(elapsed),
+                        "server_time": now(),
+                    }
+                    for i, choice in enumerate(choices)
+                ]
+                c.execute(_INSERT_ANSWER, rows[0] if len(rows) == 1 else rows)
+                if done:
+                    outcome = self._outcome(c, trials, pid)
+                    touch = {"p_id": pid, "p_at": self._now(), "p_done": now(), "p_status": outcome}
+                    c.execute(_FINISH, touch)
+                else:
+                    c.execute(_TOUCH, {"p_id": pid, "p_at": self._now()})
+        except (_Answered, IntegrityError):  # stored before (or just now, by a concurrent copy)
+            return self._repeat(pid, position, choices, total)
+        return Answer(position, None if done else end, done, False, outcome)
+
+    def _elapsed(self, pid: str, position: int, shown: str | None, now_ms: int, bot: bool) -> int:
+        """Milliseconds since trial ``position`` was served, by its ``shown`` note; 409 for a
+        missing or forged note, or an answer before ``min_display_ms`` (bots are exempt)."""
         served = self.signer.shown_ms(pid, position, shown)
         if served is None:
             raise SurveyError(
@@ -410,60 +535,41 @@ class SurveyStore:
                 "as served; get the trial, then answer it.",
             )
         elapsed = now_ms - served
-        bot = self.is_bot(pid)
         if elapsed < self.min_display_ms and not bot:
             raise SurveyError(
                 409,
                 f"Trial {position + 1} was answered {max(elapsed, 0)} ms after it was served; "
                 f"a choice counts after {self.min_display_ms} ms on screen.",
             )
-        done = position == total - 1
-        outcome = None
-        try:  # Core, not the ORM: this is the hot path
-            with self._writer, self.engine.begin() as c:
-                c.execute(
-                    insert(ResponseRow),
-                    {
-                        "participant": pid,
-                        "position": position,
-                        "item": t.item,
-                        "choice": choice,
-                        "correct": t.order[choice] == 0,
-                        "rt_ms": rt_ms,
-                        "client_time": client_time,
-                        # simulated participants do not take time: only their rt_ms says
-                        "server_rt_ms": None if bot else float(elapsed),
-                        "server_time": now(),
-                    },
-                )
-                status: Any = _active_again()
-                if done:
-                    status = outcome = self._outcome(c, trials, pid)
-                c.execute(
-                    update(ParticipantRow)
-                    .where(ParticipantRow.id == pid)
-                    .values(
-                        status=status,
-                        last_active_at=self._now(),
-                        completed_at=now() if done else None,
-                    )
-                )
-        except IntegrityError:  # a concurrent copy of this answer was stored first
-            return self._repeat(pid, position, choice, total)
-        return Answer(position, None if done else position + 1, done, False, outcome)
+        return elapsed
 
-    def _repeat(self, pid: str, position: int, choice: int, total: int) -> Answer:
-        """The reply to an answer for a trial that is already answered."""
-        with self._session() as s:
-            stored = s.get(ResponseRow, (pid, position))
-            answered = self._answered(s, pid)
-        if stored is None:  # cannot happen: answers are never deleted
+    def _repeat(self, pid: str, position: int, choices: list[int], total: int) -> Answer:
+        """The reply to answers for trials that are already answered."""
+        end = position + len(choices)
+        with self.engine.connect() as c:
+            stored = dict(
+                c.execute(
+                    select(ResponseRow.position, ResponseRow.choice).where(
+                        ResponseRow.participant == pid,
+                        ResponseRow.position >= position,
+                        ResponseRow.position < end,
+                    )
+                ).all()
+            )
+            answered = self._answered(c, pid)
+        if len(stored) < len(choices):  # cannot happen: answers are stored all or none
             raise SurveyError(409, f"Trial {position + 1} is not answered; send it again.")
-        if stored.choice != choice:
+        if [stored[p] for p in range(position, end)] != choices:
+            if len(choices) == 1:
+                raise SurveyError(
+                    409,
+                    f"Trial {position + 1} is already answered (with option "
+                    f"{stored[position] + 1}); an acknowledged answer cannot change.",
+                )
             raise SurveyError(
                 409,
-                f"Trial {position + 1} is already answered (with option {stored.choice + 1}); "
-                "an acknowledged answer cannot change.",
+                f"The matching screen at trial {position + 1} is already submitted with other "
+                "assignments; acknowledged answers cannot change.",
             )
         finished = answered >= total
         return Answer(
@@ -627,6 +733,42 @@ def _active_again() -> Any:
 _COUNT_ANSWERS = (
     select(func.count()).select_from(ResponseRow).where(ResponseRow.participant == bindparam("pid"))
 )
+# the answer path's statements, built once on the tables (no ORM, a constant cache key)
+_RESPONSES = cast(Table, ResponseRow.__table__)
+_PEOPLE = cast(Table, ParticipantRow.__table__)
+_INSERT_ANSWER = insert(_RESPONSES)
+_TOUCH = (  # an answer that is not the last: active (again), and when
+    update(_PEOPLE)
+    .where(_PEOPLE.c.id == bindparam("p_id"))
+    .values(
+        status=case((_PEOPLE.c.status == ABANDONED, "active"), else_=_PEOPLE.c.status),
+        last_active_at=bindparam("p_at"),
+    )
+)
+_FINISH = (  # the last answer: the outcome, and when
+    update(_PEOPLE)
+    .where(_PEOPLE.c.id == bindparam("p_id"))
+    .values(
+        status=bindparam("p_status"),
+        last_active_at=bindparam("p_at"),
+        completed_at=bindparam("p_done"),
+    )
+)
+
+
+def _starts(trials: list[_Trial]) -> list[int]:
+    """The positions where a trial (or a matching screen) begins: one per step."""
+    return [p for p, t in enumerate(trials) if t.screen is None or t.screen == p]
+
+
+def _screen_size(trials: list[_Trial], position: int) -> int | None:
+    """How many trials the matching screen starting at ``position`` has (None: not one)."""
+    if trials[position].screen != position:
+        return None
+    size = 1
+    while position + size < len(trials) and trials[position + size].screen == position:
+        size += 1
+    return size
 
 
 def _check_position(position: int, total: int) -> None:

@@ -155,6 +155,7 @@ def write_plan(url: str, stimuli: dict[str, StimulusRow], plan: Any, meta: dict[
                         display_order=list(trial.order),
                         is_catch=trial.is_catch,
                         is_repeat=trial.is_repeat,
+                        screen=trial.screen,
                     )
                 )
         for key, value in {**meta, "plan": plan.settings, "closed": False}.items():

@@ -287,7 +287,10 @@ class Survey:
     )
     design: str = setting(
         default="2afc",
-        help=("`2afc` or `matching`."),
+        help=(
+            "`2afc`, `matching` (one IRI, k targets) or `clustering` (matching screens: k "
+            "targets and several IRIs of each, every IRI assigned to a target)."
+        ),
     )
     foil: str = setting(
         default="other-target",
@@ -295,7 +298,11 @@ class Survey:
     )
     k: int = setting(
         default=4,
-        help=("Candidates per matching trial."),
+        help=("Candidates per matching trial; targets per clustering screen."),
+    )
+    iris_per_target: int = setting(
+        default=2,
+        help=("IRIs of each target on a clustering screen."),
     )
     trials_per_participant: int = setting(
         default=40,

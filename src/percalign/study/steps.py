@@ -67,6 +67,7 @@ def _build_survey(inputs: Inputs, todo: list[str]) -> None:
             design=sv.design,
             foil=sv.foil,
             k=sv.k,
+            iris_per_target=sv.iris_per_target,
             trials_per_participant=sv.trials_per_participant,
             judgments_per_item=sv.judgments_per_item,
             catch_rate=sv.catch_rate,

@@ -10,7 +10,9 @@ trial, and only the code of their outcome. Every refusal is a 4xx with a JSON bo
 ``{"error": ...}``; a database that cannot be reached is a 503 with ``Retry-After``.
 """
 
+import base64
 import csv
+import functools
 import hmac
 import io
 import logging
@@ -31,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from percalign.store.db import connect
 from percalign.store.export import export_rows, spreadsheet_safe
-from percalign.store.sessions import SurveyError, SurveyStore, TrialView
+from percalign.store.sessions import Answer, SurveyError, SurveyStore, TrialView
 from percalign.store.study import study_url
 from percalign.survey.guard import BodyLimit, SecurityHeaders
 from percalign.survey.limits import RateLimit, ServeSettings
@@ -121,9 +123,28 @@ class SessionReply(BaseModel):
 class TrialReply(BaseModel):
     position: int
     total: int
-    query: str = Field(description="URL of the image on top, for this trial only")
+    kind: str = Field(
+        default="choice",
+        description="'choice': pick the candidate like the query; 'screen': a matching "
+        "screen, assign each of 'iris' to one of the candidates (the screen's targets) and "
+        "send them together to .../screens",
+    )
+    query: str | None = Field(
+        description="URL of the image on top, for this trial only (none on a screen)"
+    )
     candidates: list[str] = Field(description="URLs of the options, in display order")
+    iris: list[str] | None = Field(
+        default=None, description="a screen's images to assign, in display order"
+    )
     shown: str = Field(description="send back with the answer to this trial")
+    step: int = Field(description="this trial among the participant's, from 0 (a screen is one)")
+    steps: int = Field(description="the participant's trials, a screen counting as one")
+    embedded: list[str] | None = Field(
+        default=None,
+        description="the same images as data: URLs (the query or the screen's IRIs first, "
+        "then the candidates), when they are small enough to travel in the reply; show "
+        "these and fetch nothing",
+    )
 
 
 class AnswerRequest(_Body):
@@ -136,6 +157,31 @@ class AnswerRequest(_Body):
         pattern=SHOWN_PATTERN,
         description="the trial's 'shown' value; required for a new answer",
     )
+
+
+class ScreenRequest(_Body):
+    position: int = Field(ge=0, le=100_000, description="the screen's first trial")
+    assignments: list[int] = Field(
+        min_length=1,
+        max_length=200,
+        description="for each of the screen's IRIs (display order), the display position of "
+        "the target it is assigned to",
+    )
+    rt_ms: float | None = Field(default=None, ge=0, le=3_600_000)
+    client_time: float | None = Field(default=None, allow_inf_nan=False)
+    shown: str | None = Field(
+        default=None,
+        pattern=SHOWN_PATTERN,
+        description="the screen's 'shown' value; required for a new submission",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _assignments_are_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("assignments"), list):
+            for value in data["assignments"]:
+                _number(value)
+        return data
 
 
 class AnswerReply(BaseModel):
@@ -229,6 +275,12 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in (*codes, 503)}
 
 
+def _json(reply: BaseModel) -> Response:
+    """A reply serialized by pydantic at once: the hot paths skip FastAPI's second validation
+    of what they return (one more thread hop for a sync route)."""
+    return Response(reply.model_dump_json(), media_type="application/json")
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
@@ -299,14 +351,15 @@ def create_app(
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
 
-    def admin(credentials: Annotated[Credentials, Depends(_admin_bearer)]) -> None:
+    # async: a check without I/O needs no hop to the thread pool
+    async def admin(credentials: Annotated[Credentials, Depends(_admin_bearer)]) -> None:
         given = credentials.credentials if credentials else ""
         if not given or not hmac.compare_digest(given.encode(), admin_token.encode()):
             raise SurveyError(
                 401, "Admin token missing or wrong; send 'Authorization: Bearer TOKEN'."
             )
 
-    def participant(
+    async def participant(
         pid: Annotated[str, PathParam(pattern=PARTICIPANT_PATTERN)],
         credentials: Annotated[Credentials, Depends(_participant_bearer)],
     ) -> str:
@@ -329,14 +382,48 @@ def create_app(
             f"/images/{pid}/{position}/{index}/{store.signer.image_key(pid, position, index)}.png"
         )
 
+    @functools.lru_cache(maxsize=4096)
+    def data_url(sha: str) -> str | None:
+        """A stimulus as a data: URL, or None when it is too large to embed (per process;
+        stimuli never change)."""
+        path = store.stimulus_path(sha)
+        data = (study / path).read_bytes() if path is not None else b""
+        if not data or len(data) > settings.embed_kb * 1024:
+            return None
+        return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
     def served(pid: str, t: TrialView) -> TrialReply:
+        tops = t.iris if t.iris is not None else [t.query or ""]
+        shas = (*tops, *t.candidates)
+        embedded = [url for sha in shas if (url := data_url(sha)) is not None]
+        iris = [image_url(pid, t.position + i, 0) for i in range(len(tops))]
         return TrialReply(
             position=t.position,
             total=t.total,
-            query=image_url(pid, t.position, 0),
+            kind="choice" if t.iris is None else "screen",
+            query=iris[0] if t.iris is None else None,
             candidates=[image_url(pid, t.position, i + 1) for i in range(len(t.candidates))],
+            iris=None if t.iris is None else iris,
             shown=t.shown,
+            step=t.step,
+            steps=t.steps,
+            embedded=embedded if len(embedded) == len(shas) else None,
         )
+
+    def replied(pid: str, a: Answer) -> AnswerReply:
+        """The reply to stored answers: the next trial, or the outcome's code."""
+        reply = AnswerReply(
+            position=a.position, next=a.next_position, done=a.done, duplicate=a.duplicate
+        )
+        if a.done:
+            reply.outcome = a.outcome
+            reply.completion_code = code(a.outcome)
+            covered = settings.close_when_covered and a.outcome == "completed"
+            if covered and not a.duplicate and not store.coverage()["items_short"]:
+                store.set_meta("closed", True)
+        elif a.next_position is not None:
+            reply.trial = served(pid, store.serve(pid, a.next_position, now_ms()))
+        return reply
 
     @app.get("/", response_class=HTMLResponse, responses=_errors(422))
     def landing(
@@ -449,19 +536,19 @@ def create_app(
         response_model=TrialReply,
         responses=_errors(401, 403, 404, 409, 422),
     )
-    def trial(pid: Participant, position: Annotated[int, PathParam(ge=0)]) -> TrialReply:
+    def trial(pid: Participant, position: Annotated[int, PathParam(ge=0)]) -> Response:
         """Trial ``position`` of this participant (answered ones and the next one only).
 
         Its image URLs are this trial's own and say nothing of the images behind them.
         """
-        return served(pid, store.trial(pid, position, now_ms()))
+        return _json(served(pid, store.trial(pid, position, now_ms())))
 
     @app.post(
         "/api/participants/{pid}/answers",
         response_model=AnswerReply,
         responses=_errors(400, 401, 403, 404, 409, 413, 422),
     )
-    def answer(pid: Participant, body: AnswerRequest) -> AnswerReply:
+    def answer(pid: Participant, body: AnswerRequest) -> Response:
         """Store an answer; a resend of an acknowledged answer changes nothing.
 
         A new answer needs its trial's ``shown`` value and comes at least the plan's
@@ -478,18 +565,30 @@ def create_app(
             shown=body.shown,
             now_ms=now_ms(),
         )
-        reply = AnswerReply(
-            position=a.position, next=a.next_position, done=a.done, duplicate=a.duplicate
+        return _json(replied(pid, a))
+
+    @app.post(
+        "/api/participants/{pid}/screens",
+        response_model=AnswerReply,
+        responses=_errors(400, 401, 403, 404, 409, 413, 422),
+    )
+    def screen(pid: Participant, body: ScreenRequest) -> Response:
+        """Submit a matching screen: every IRI's assignment at once, stored all or none.
+
+        The same rules as an answer: the screen's ``shown`` value, its minimum display time,
+        a resend changes nothing and other assignments for a stored screen are refused (409).
+        The screen counts as one trial; the reply carries the next one.
+        """
+        a = store.answer_screen(
+            pid,
+            body.position,
+            body.assignments,
+            body.rt_ms,
+            body.client_time,
+            shown=body.shown,
+            now_ms=now_ms(),
         )
-        if a.done:
-            reply.outcome = a.outcome
-            reply.completion_code = code(a.outcome)
-            covered = settings.close_when_covered and a.outcome == "completed"
-            if covered and not a.duplicate and not store.coverage()["items_short"]:
-                store.set_meta("closed", True)
-        elif a.next_position is not None:
-            reply.trial = served(pid, store.serve(pid, a.next_position, now_ms()))
-        return reply
+        return _json(replied(pid, a))
 
     @app.post(
         "/api/participants/{pid}/comments",
@@ -620,6 +719,7 @@ def app_from_env() -> FastAPI:
         plain_links=os.environ.get("PERCALIGN_PLAIN_LINKS", "1") == "1",
         abandon_after_min=float(os.environ.get("PERCALIGN_ABANDON_AFTER", "30")),
         close_when_covered=os.environ.get("PERCALIGN_CLOSE_WHEN_COVERED", "0") == "1",
+        embed_kb=float(os.environ.get("PERCALIGN_EMBED_KB", "64")),
     )
     return create_app(
         Path(os.environ["PERCALIGN_STUDY"]), os.environ["PERCALIGN_ADMIN_TOKEN"], codes, settings

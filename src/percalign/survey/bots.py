@@ -99,6 +99,24 @@ def run_bots(
             while pos is not None and pos < total:
                 if t is None or t["position"] != pos:
                     t = call("GET", f"/api/participants/{pid}/trials/{pos}", headers=auth)
+                if t.get("kind") == "screen":  # every IRI matched to one of the targets
+                    targets = torch.stack([_image(u, cache, call) for u in t["candidates"]])
+                    assignments = []
+                    for j, url in enumerate(t["iris"]):
+                        if hasattr(bot, "start_trial"):
+                            bot.start_trial(pos + j)
+                        iri = _image(url, cache, call).unsqueeze(0)
+                        assignments.append(int(bot.match(iri, targets.unsqueeze(0))[0]))
+                    a = call(
+                        "POST",
+                        f"/api/participants/{pid}/screens",
+                        json={"position": pos, "assignments": assignments, "shown": t["shown"]},
+                        headers=auth,
+                    )
+                    answered += len(assignments)
+                    pos = None if a["done"] else a["next"]
+                    t = a.get("trial")
+                    continue
                 query = _image(t["query"], cache, call).unsqueeze(0)
                 cands = torch.stack([_image(u, cache, call) for u in t["candidates"]])
                 if hasattr(bot, "start_trial"):  # draws that survive a resume

@@ -131,14 +131,20 @@ def describe(settings: dict[str, Any]) -> list[str]:
     """  # noqa: E501
     s = settings
     given, asked = s["trials_per_slot"], s["trials_per_participant"]
+    unit = "matching screens" if s.get("design") == "clustering" else "trials"
     low, high = s["min_judgments"], s["max_judgments"]
     judged = f"{low} times" if low == high else f"{low} to {high} times"
     left_out = f" ({s['excluded_invalid']} invalid IRIs left out)" if s["excluded_invalid"] else ""
     lines = [
-        f"{s['items']} items{left_out}, {s['slots']} participant slots of {given} trials, "
+        f"{s['items']} items{left_out}, {s['slots']} participant slots of {given} {unit}, "
         f"each item judged {judged}."
     ]
-    if given < asked:
+    if given < asked and unit != "trials":
+        lines.append(
+            f"Asked for {asked} {unit} per participant, but the runs make {given}: nobody "
+            "sees a screen twice; add IRIs or lower --trials-per-participant."
+        )
+    elif given < asked:
         lines.append(
             f"Asked for {asked} trials per participant, but a slot holds {given}: "
             f"{s['regular_per_slot']} items (nobody sees an item twice), "

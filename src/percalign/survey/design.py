@@ -23,7 +23,7 @@ from percalign.errors import ConfigError
 
 __all__ = ["DESIGNS", "Item", "Plan", "Trial", "make_plan"]
 
-DESIGNS = ("2afc", "matching")
+DESIGNS = ("2afc", "matching", "clustering")
 FOILS = ("seed", "other-target")
 
 
@@ -46,6 +46,7 @@ class Trial:
     order: tuple[int, ...]  # display position -> index into item.candidates
     is_catch: bool = False
     is_repeat: bool = False
+    screen: int | None = None  # on a matching screen: the position of its first trial
 
     @property
     def correct_position(self) -> int:
@@ -164,6 +165,7 @@ def make_plan(
     design: str = "2afc",
     foil: str = "other-target",
     k: int = 4,
+    iris_per_target: int = 2,
     trials_per_participant: int = 40,
     judgments_per_item: int = 5,
     catch_rate: float = 0.1,
@@ -177,10 +179,14 @@ def make_plan(
     Args:
         records: one mapping per IRI with stimulus ids ``iri``, ``target``, ``seed``, a
             ``valid`` flag, and a ``condition`` mapping (model, layer, loss, seed type...).
-        design: ``2afc`` (query + 2 candidates) or ``matching`` (query + k targets).
+        design: ``2afc`` (query + 2 candidates), ``matching`` (query + k targets) or
+            ``clustering`` (matching screens: k targets and ``iris_per_target`` IRIs of
+            each, every IRI assigned to a target; see :mod:`percalign.survey.screens`).
         foil: for 2AFC, the wrong candidate: the IRI's ``seed`` or an ``other-target``.
-        k: candidates per matching trial.
-        trials_per_participant: trials per participant, catch and repeated trials included.
+        k: candidates per matching trial; targets per matching screen.
+        iris_per_target: for ``clustering``, IRIs of each target on a screen.
+        trials_per_participant: trials per participant, catch and repeated trials included
+            (for ``clustering``: screens per participant, with no catch or repeated ones).
         judgments_per_item: minimum number of participants who judge each item.
         catch_rate, repeat_rate: shares of each participant's trials.
         include_invalid: keep IRIs that failed the validity gate (off by default).
@@ -203,6 +209,19 @@ def make_plan(
         raise ConfigError(
             "No IRIs left to ask about: every one failed the validity gate. "
             "Invert longer, or pass include_invalid (--include-invalid)."
+        )
+    if design == "clustering":
+        from percalign.survey.screens import clustering_plan
+
+        return clustering_plan(
+            kept,
+            k=k,
+            iris_per_target=iris_per_target,
+            screens_per_participant=trials_per_participant,
+            judgments_per_item=judgments_per_item,
+            min_display_ms=min_display_ms,
+            seed=seed,
+            excluded_invalid=len(records) - len(kept),
         )
     rng = np.random.default_rng(seed)
     items = _items(kept, design, foil, k, rng)

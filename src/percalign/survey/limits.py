@@ -31,6 +31,8 @@ class ServeSettings:
             slot to the next participant (its answers are kept, marked ``abandoned``).
         close_when_covered: close the study once every item has its R judgments from
             completed participants.
+        embed_kb: a trial whose images are each at most this many KiB carries them in its
+            reply (as ``data:`` URLs), so showing it needs no image request; 0 never embeds.
     """
 
     prolific_study: str | None = None
@@ -42,6 +44,7 @@ class ServeSettings:
     body_timeout_s: float = 10.0
     abandon_after_min: float = 30.0
     close_when_covered: bool = False
+    embed_kb: float = 64.0
 
     def __post_init__(self) -> None:
         owner = "ServeSettings"
@@ -51,6 +54,7 @@ class ServeSettings:
         check_float(owner, "starts_per_s", self.starts_per_s, low=0.001)
         check_float(owner, "body_timeout_s", self.body_timeout_s, low=0.0)
         check_float(owner, "abandon_after_min", self.abandon_after_min, low=0.001)
+        check_float(owner, "embed_kb", self.embed_kb, low=0.0)
 
 
 class RateLimit:

@@ -26,7 +26,7 @@ def csp(nonce: str | None = None) -> str:
         return f"default-src 'none'; {frames}"
     return (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        f"img-src 'self'; connect-src 'self'; base-uri 'none'; "
+        f"img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
         f"form-action {' '.join(MTURK_HOSTS)}; {frames}"
     )
 
@@ -59,6 +59,9 @@ _PARTICIPANT = """<!doctype html>
  #status{background:#fff3cd;border:1px solid #c90;border-radius:6px;padding:.5em 1em;
  margin:.5em 0} button{font-size:1.1em;padding:.5em 1.5em} #code{font-size:1.3em}
  details{margin-top:2em;color:#555} textarea{width:100%;box-sizing:border-box}
+ #screenBox img{width:min(128px,26vw)} .ready .target img{cursor:pointer}
+ .iri img{cursor:pointer} .iri.selected img{border-color:#36c;outline:3px solid #36c}
+ .iri p,.target p{margin:.2em;font-weight:bold} #screenBox hr{margin:1em 0}
 </style></head>
 <body data-survey="__DATA__">
 <p id="status" class="hidden" role="alert"></p>
@@ -70,7 +73,10 @@ _PARTICIPANT = """<!doctype html>
 <section id="task" class="hidden"><progress id="bar" value="0" max="1"></progress>
 <p id="prompt"><span id="how"></span> <span id="count"></span></p>
 <div class="card" id="queryBox"></div><p></p>
-<div class="row" id="cands"></div><p id="feedback"></p>
+<div class="row" id="cands"></div>
+<div id="screenBox" class="hidden"><div class="row" id="targets"></div><hr>
+<div class="row" id="iris"></div><p class="card"><button id="submitScreen" disabled>Submit
+</button></p></div><p id="feedback"></p>
 <details id="report"><summary>Report a problem</summary>
 <textarea id="comment" rows="3" maxlength="2000"></textarea>
 <button id="sendComment">Send</button> <span id="commentStatus"></span></details></section>
@@ -83,6 +89,7 @@ const P = S.params, $ = id => document.getElementById(id);
 let pid = null, token = null, pos = 0, total = 1, practice = null, trial = null;
 let shownId = 0, shownAt = 0, readyAt = Infinity, accepting = false, readyTimer = null;
 let started = false, finished = false;
+let sel = 0, assign = [];  // on a matching screen: the selected image, and each one's target
 const resumeKey = "percalign-started:" + P.platform + ":" + (P.pid || "") + ":" + (P.session || "");
 const practiceKey = resumeKey + ":practiced";
 const touch = matchMedia("(pointer: coarse)").matches;
@@ -122,7 +129,7 @@ async function call(url, opts={}, tries=20){
 // An image, decoded; a failed load is retried (never shown half-loaded or missing).
 async function image(url, tries=6){
   for(let i=0;;i++){
-    const im = new Image(); im.src = i ? url + "?retry=" + i : url;
+    const im = new Image(); im.src = i && !url.startsWith("data:") ? url + "?retry=" + i : url;
     try{ await im.decode(); return im; }
     catch(e){
       if(i+1>=tries){ say("The images of this trial cannot be loaded. Check your " +
@@ -131,7 +138,14 @@ async function image(url, tries=6){
   }
 }
 const images = urls => Promise.all(urls.map(u => image(u)));
+function shownNow(){
+  $("task").classList.remove("ready"); clearTimeout(readyTimer);
+  shownAt = performance.now(); readyAt = shownAt + S.min_display_ms; accepting = true;
+  readyTimer = setTimeout(() => $("task").classList.add("ready"), S.min_display_ms);
+}
 function display(ims, n, of, label){
+  for(const [id, on] of [["queryBox",1], ["cands",1], ["screenBox",0]])
+    $(id).classList.toggle("hidden", !on);
   const [query, ...cands] = ims; query.id = "query"; query.alt = "image to compare";
   $("queryBox").replaceChildren(query); const c = $("cands"); c.replaceChildren();
   const id = ++shownId;
@@ -142,10 +156,63 @@ function display(ims, n, of, label){
   $("how").textContent = "Which image below looks more like the one on top? " +
     (touch ? "Tap it." : "Click it" + keys + ".");
   $("bar").max = of; $("bar").value = n; $("count").textContent = `${label} ${n+1} of ${of}.`;
-  $("task").classList.remove("ready"); clearTimeout(readyTimer);
-  shownAt = performance.now(); readyAt = shownAt + S.min_display_ms; accepting = true;
-  readyTimer = setTimeout(() => $("task").classList.add("ready"), S.min_display_ms);
+  shownNow();
 }
+// A matching screen: every image below goes with one of the numbered images on top. The
+// assignments so far survive a reload (this tab's storage) until the screen is submitted.
+const screenKey = () => resumeKey + ":screen:" + pos;
+function displayScreen(ims){
+  for(const [id, on] of [["queryBox",0], ["cands",0], ["screenBox",1]])
+    $(id).classList.toggle("hidden", !on);
+  const n = trial.iris.length, k = trial.candidates.length;
+  let saved = null;
+  try{ saved = JSON.parse(sessionStorage.getItem(screenKey())); }catch(e){ saved = null; }
+  assign = Array.isArray(saved) && saved.length===n &&
+    saved.every(a => a===null || (Number.isInteger(a) && a>=0 && a<k)) ? saved :
+    Array(n).fill(null);
+  sel = Math.max(0, assign.indexOf(null)); const id = ++shownId;
+  $("targets").replaceChildren(...ims.slice(n).map((im,j) => {
+    const d = document.createElement("div"), l = document.createElement("p");
+    d.className = "card target"; im.alt = "match " + (j+1); im.onclick = () => assignTo(j, id);
+    l.textContent = String(j+1); d.append(im, l); return d; }));
+  $("iris").replaceChildren(...ims.slice(0, n).map((im,i) => {
+    const d = document.createElement("div"), l = document.createElement("p");
+    d.className = "card iri"; d.id = "iri" + i; im.alt = "image " + (i+1);
+    im.onclick = () => { sel = i; paint(); }; d.append(im, l); return d; }));
+  $("how").textContent = "Which numbered image on top does each image below go with? " +
+    (touch ? "Tap an image below, then its match on top." : "Click an image below, then its " +
+    "match on top, or press 1 to " + k + " (arrow keys pick the image below).") +
+    " You can change any of them until you submit.";
+  $("bar").max = trial.steps; $("bar").value = trial.step;
+  $("count").textContent = `Trial ${trial.step+1} of ${trial.steps}.`;
+  shownNow(); paint();
+}
+function paint(){
+  assign.forEach((a,i) => { const d = $("iri"+i); d.classList.toggle("selected", i===sel);
+    d.lastChild.textContent = a===null ? "?" : "goes with " + (a+1); });
+  $("submitScreen").disabled = assign.includes(null);
+}
+function assignTo(j, id){
+  if(!accepting || id!==shownId || performance.now() < readyAt) return;
+  assign[sel] = j; sessionStorage.setItem(screenKey(), JSON.stringify(assign));
+  const open = assign.indexOf(null); if(open>=0) sel = open;
+  paint();
+}
+async function submitScreen(){
+  if(!accepting || performance.now() < readyAt || assign.includes(null)) return;
+  accepting = false; $("submitScreen").disabled = true;
+  let r;
+  try{
+    r = await call(`/api/participants/${pid}/screens`, {method:"POST", saving:true,
+      body:JSON.stringify({position:pos, assignments:assign, rt_ms:performance.now()-shownAt,
+      client_time:Date.now()/1000, shown:trial.shown})});
+  }catch(e){ if(e.status===409) return resync(); accepting = true; paint(); throw e; }
+  sessionStorage.removeItem(screenKey());
+  if(r.done) return finish(r);
+  pos = r.next; $("feedback").textContent = "";
+  return next(r.trial && r.trial.position===pos ? r.trial : null);
+}
+$("submitScreen").onclick = () => submitScreen();
 function sessionBody(){
   const body = {platform:P.platform, pid:P.pid || crypto.randomUUID(), study:P.study,
     session:P.session, screen:{w:screen.width, h:screen.height}};
@@ -173,8 +240,11 @@ async function nextPractice(){
 // The trial at pos: the one the last answer's reply carried, else fetched.
 async function next(given){
   trial = given || await call(`/api/participants/${pid}/trials/${pos}`);
-  const ims = await images([trial.query, ...trial.candidates]);
-  display(ims, pos, total, "Trial");
+  const screen = trial.kind==="screen";
+  const ims = await images(trial.embedded ||
+    [...(screen ? trial.iris : [trial.query]), ...trial.candidates]);
+  if(screen) return displayScreen(ims);
+  display(ims, trial.step, trial.steps, "Trial");
 }
 // After a refusal (another tab answered, or the page fell behind): back to where the
 // server is, and say so.
@@ -254,6 +324,15 @@ $("copy").onclick = async () => {
 document.addEventListener("keydown", e => {
   if($("task").classList.contains("hidden") || e.target===$("comment")) return;
   if(e.repeat) return;  // a held key answers once
+  if(trial && trial.kind==="screen" && practice===null){
+    const k = e.key, n = assign.length;
+    if(/^[1-9]$/.test(k) && +k<=trial.candidates.length) assignTo(+k-1, shownId);
+    else if(k==="ArrowLeft" || k==="ArrowUp"){ sel = (sel+n-1)%n; paint(); }
+    else if(k==="ArrowRight" || k==="ArrowDown"){ sel = (sel+1)%n; paint(); }
+    else if(k==="Enter") submitScreen();
+    else return;
+    e.preventDefault(); return;
+  }
   const k = e.key.toLowerCase(), n = $("cands").children.length;
   let i = n===2 ? {f:0, arrowleft:0, j:1, arrowright:1}[k] : undefined;
   if(i===undefined && /^[1-9]$/.test(k) && +k<=n) i = +k-1;

@@ -1,4 +1,6 @@
-"""Many simulated participants at once over HTTP, and an audit of what the database kept.
+"""Many simulated participants at once over HTTP, and an audit of what the database kept
+(for tests and benchmarks, not part of the package: the tests import it through
+``benchmarks/`` on their path).
 
 :func:`simulate` runs ``n`` participants concurrently (asyncio, no torch): each starts a
 session, then fetches and answers its trials in order with random choices, retrying every
@@ -209,7 +211,7 @@ class _Pace:
 
     arrive_s: float = 0.0  # arrivals spread uniformly over this many seconds
     think_s: float = 0.0  # mean pause before each answer (uniform, 0.5x to 1.5x)
-    images: bool = False  # fetch every image of every trial (a cold browser cache)
+    images: bool = False  # fetch every image not embedded in its trial (a cold browser cache)
 
 
 async def _participant(
@@ -238,7 +240,7 @@ async def _participant(
             )
             calls.setdefault("trial", []).append(ms)
         t = given
-        if pace.images:
+        if pace.images and not t.get("embedded"):  # embedded images need no request
             for url in (t["query"], *t["candidates"]):
                 _, ms = await client.call("GET", url, raw=True)
                 calls.setdefault("image", []).append(ms)
@@ -335,7 +337,8 @@ def simulate(
         backoff: the retry policy (default: the browser's).
         think_s: mean pause before each answer (0: as fast as the service allows).
         arrive_s: participants arrive spread uniformly over this many seconds (0: at once).
-        images: fetch each trial's images, as a browser with a cold cache would.
+        images: fetch each trial's images, as a browser with a cold cache would (none when
+            the trial embeds them).
         on_answer: called with the number of answers acknowledged so far, after each one.
 
     Raises:

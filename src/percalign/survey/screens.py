@@ -1,0 +1,147 @@
+"""The matching screen's design (pure): k targets and several IRIs of each on one screen.
+
+The participant assigns every IRI on the screen to one of the screen's k targets, and submits
+the screen once. Each IRI on a screen is an :class:`~percalign.survey.design.Item` of its
+own (the IRI is the query, its target the first candidate, the screen's other targets the
+foils), so every reader of the answers scores it like a k-way matching trial: correct or not,
+chance 1/k. A screen is a run of consecutive trials of a slot that share ``screen`` (the
+position of the screen's first trial); all of them show the screen's targets in the same
+order, so an answer's ``choice`` is the display position of the target it was assigned to.
+
+Targets are split into groups of k (the last group fills up with targets of other groups);
+each group makes screens of ``iris_per_target`` IRIs of each of its targets (a target with
+fewer IRIs than its group's largest shows some again). Every screen is shown to at least
+``judgments_per_item`` slots; across a screen's showings its targets rotate through the
+display positions, and its IRIs are shuffled anew each time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from percalign._checks import check_int
+from percalign.errors import ConfigError
+from percalign.survey.design import Item, Plan, Trial
+
+__all__ = ["clustering_plan"]
+
+
+def _screens(
+    records: Sequence[Mapping[str, Any]], k: int, per_target: int, rng: np.random.Generator
+) -> list[list[Mapping[str, Any]]]:
+    """Screens as lists of IRI records: ``per_target`` of each of k targets."""
+    by_target: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        by_target.setdefault(r["target"], []).append(r)
+    targets = sorted(by_target)
+    if len(targets) < k:
+        raise ConfigError(
+            f"A matching screen shows k={k} targets; the runs have {len(targets)} target(s) "
+            "in all. Lower --k or add targets."
+        )
+    shuffled = [targets[i] for i in rng.permutation(len(targets)).tolist()]
+    n_groups = math.ceil(len(shuffled) / k)
+    screens = []
+    for g in range(n_groups):
+        group = [shuffled[(g * k + j) % len(shuffled)] for j in range(k)]
+        pools = [[by_target[t][i] for i in rng.permutation(len(by_target[t]))] for t in group]
+        n = math.ceil(max(len(p) for p in pools) / per_target)
+        for s in range(n):
+            picks = range(s * per_target, (s + 1) * per_target)
+            screens.append([pool[j % len(pool)] for pool in pools for j in picks])
+    return screens
+
+
+def clustering_plan(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    k: int,
+    iris_per_target: int,
+    screens_per_participant: int,
+    judgments_per_item: int,
+    min_display_ms: int,
+    seed: int,
+    excluded_invalid: int = 0,
+) -> Plan:
+    """The plan of a matching-screen survey (``design="clustering"``).
+
+    Args:
+        records: the IRI records to ask about (already filtered for validity), as for
+            :func:`~percalign.survey.design.make_plan`.
+        k: targets per screen.
+        iris_per_target: IRIs of each target per screen (a screen has k x this many).
+        screens_per_participant: screens in one slot (at most the number of screens).
+        judgments_per_item: each screen is shown in at least this many slots.
+        min_display_ms: a screen's submission counts only this long after it was served.
+        seed: seed of every random choice.
+        excluded_invalid: IRIs the caller left out (recorded in the settings).
+    """
+    owner = "clustering_plan"
+    check_int(owner, "k", k, low=2)
+    check_int(owner, "iris_per_target", iris_per_target, low=1, high=20)
+    check_int(owner, "screens_per_participant", screens_per_participant, low=1)
+    rng = np.random.default_rng(seed)
+    screens = _screens(records, k, iris_per_target, rng)
+    items: dict[str, Item] = {}
+    screen_items: list[list[str]] = []
+    screen_targets: list[list[str]] = []
+    for screen in screens:
+        targets = list(dict.fromkeys(r["target"] for r in screen))
+        ids = []
+        for r in screen:
+            cands = (r["target"], *sorted(t for t in targets if t != r["target"]))
+            key = f"{r['iri']}|{'|'.join(cands[1:])}"
+            item = Item(key, r["iri"], cands, dict(r.get("condition", {})))
+            items.setdefault(item.id, item)
+            ids.append(item.id)
+        screen_items.append(ids)
+        screen_targets.append(targets)
+    per_slot = min(screens_per_participant, len(screens))
+    n_slots = math.ceil(len(screens) * judgments_per_item / per_slot)
+    shown = np.zeros(len(screens), dtype=int)
+    slots: list[list[Trial]] = []
+    for _ in range(n_slots):
+        chosen = np.lexsort((rng.random(len(screens)), shown))[:per_slot]
+        slot: list[Trial] = []
+        for s in rng.permutation(chosen).tolist():
+            targets = screen_targets[s]
+            turn = int(shown[s]) % k  # the targets rotate through the positions
+            display = targets[turn:] + targets[:turn]
+            first = len(slot)
+            for u in rng.permutation(len(screen_items[s])).tolist():
+                item = items[screen_items[s][u]]
+                order = tuple(item.candidates.index(t) for t in display)
+                slot.append(Trial(item.id, order, screen=first))
+            shown[s] += 1
+        slots.append(slot)
+    trials = len(slots[0])
+    settings = {
+        "design": "clustering",
+        "foil": "targets",
+        "k": k,
+        "iris_per_target": iris_per_target,
+        "trials_per_participant": screens_per_participant,
+        "judgments_per_item": judgments_per_item,
+        "catch_rate": 0.0,
+        "repeat_rate": 0.0,
+        "include_invalid": None,
+        "min_display_ms": min_display_ms,
+        "seed": seed,
+        "items": len(items),
+        "screens": len(screens),
+        "excluded_invalid": excluded_invalid,
+        "slots": n_slots,
+        # a slot's size in screens (a screen is one trial to the participant)
+        "trials_per_slot": per_slot,
+        "positions_per_slot": trials,
+        "regular_per_slot": per_slot,
+        "catch_per_slot": 0,
+        "repeats_per_slot": 0,
+        "min_judgments": int(shown.min()),
+        "max_judgments": int(shown.max()),
+    }
+    return Plan(items, slots, settings)
