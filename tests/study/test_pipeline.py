@@ -265,3 +265,21 @@ def test_adding_a_step_is_one_declaration(done, tmp_path):
         "count:tiny-vgg__regularizer-free",
     ]
     assert (folder / "runs" / "tiny-cnn__regularizer-free" / "count.txt").read_text() == "8"
+
+
+def test_a_clustering_survey_is_scored_by_matching_and_reported(tmp_path):
+    text = SPEC.replace("[survey]\n", '[survey]\ndesign = "clustering"\nk = 2\n')
+    text = text.replace("[trust]\nenabled = true", "[trust]\nenabled = false")
+    folder = tmp_path / "s"
+    run_study(load_spec(_spec(folder, text)), folder, log=lambda _m: None)
+    answers = pd.read_csv(folder / "scores" / "answers.csv")
+    per_iri = pd.read_csv(folder / "scores" / "matching.csv")
+    assert (per_iri["chance"] == 0.5).all() and set(per_iri["model"]) == {"tiny-cnn", "tiny-vgg"}
+    confusion = pd.read_csv(folder / "scores" / "confusion.csv", index_col=[0, 1])
+    trials = answers[~answers["is_catch"].astype(bool)]
+    assert confusion.to_numpy().sum() == len(trials)  # every matched IRI counted once
+    diagonal = sum(confusion.loc[(m, t), t] for m, t in confusion.index if t in confusion.columns)
+    assert diagonal == trials["correct"].sum()
+    page = (folder / "report" / "index.html").read_text()
+    section = page.split('<section id="matching">')[1].split("</section>")[0]
+    assert "tiny-cnn" in section and "<table>" in section

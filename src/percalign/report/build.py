@@ -29,6 +29,7 @@ SECTIONS = {
     "iris": "IRIs: target | seed | IRI",
     "validity": "Validity of the IRIs",
     "alignment": "Alignment",
+    "matching": "Matching: which target each target's IRIs were matched to",
     "losses": "The loss decides: alignment per loss family",
     "table": "Architecture x training",
     "comparisons": "Model comparisons",
@@ -284,6 +285,18 @@ def build_report(folder: Path) -> Path:
             body += f"<h3>{label} (share of answers naming the target)</h3>"
             body += _table(humans.drop(columns=["participants_kind"], errors="ignore"))
         section("alignment", body or "<p>No alignment yet.</p>")
+        confusion = _read(scores_dir / "confusion.csv", index_col=[0, 1])
+        body = "<p>Not a matching survey (no matching answers).</p>"
+        if confusion is not None:
+            body = (
+                f'<p class="note">Per model, {html.escape(human_label)}: rows are the targets '
+                "whose IRIs were shown, columns the target each was matched to (answers; the "
+                "diagonal is correct). Chance is 1/k of a row.</p>"
+            )
+            for model, matrix in confusion.groupby(level="model", sort=False):
+                body += f"<h3>{html.escape(str(model))}</h3>"
+                body += _table(matrix.droplevel("model"), index=True)
+        section("matching", body)
         by_loss = _read(scores_dir / "judges_by_loss.csv", index_col=0)
         body = "<p>No judged runs yet.</p>"
         if by_loss is not None and every_loss is not None:

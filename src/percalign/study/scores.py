@@ -344,6 +344,8 @@ def score_study(
             rows, cols = spec.scoring.table_rows, spec.scoring.table_columns
             cells = alignment(kept, [rows, cols], n_boot=spec.scoring.n_boot, seed=spec.study.seed)
             _in_order(paper_table(cells, rows, cols), labels, spec).to_csv(tmp / "humans_table.csv")
+            if spec.survey.design in ("matching", "clustering"):
+                _matching(kept, tmp)
             if kept["model"].nunique() >= 2:
                 compared = compare(kept, "model", n_boot=spec.scoring.n_boot, seed=spec.study.seed)
                 compared.insert(0, "participants", KIND_LABELS[kind])
@@ -367,6 +369,21 @@ def score_study(
             )
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     return summary
+
+
+def _matching(kept: pd.DataFrame, tmp: Path) -> None:
+    """Matching accuracy per IRI (``matching.csv``) and per model the counts of which target
+    each target's IRIs were matched to (``confusion.csv``, rows model x target)."""
+    from percalign.scoring import confusion_matrices, matching_accuracy
+
+    trials = kept[~kept["is_catch"].astype(bool)] if "is_catch" in kept else kept
+    if trials.empty:
+        return
+    matching_accuracy(trials, by=["model", "query"]).to_csv(tmp / "matching.csv", index=False)
+    matrices = confusion_matrices(trials)
+    pd.concat(matrices, names=["model", "target"]).fillna(0).astype(int).to_csv(
+        tmp / "confusion.csv"
+    )
 
 
 def _answers(survey: Path) -> pd.DataFrame | None:

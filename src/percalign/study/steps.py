@@ -251,7 +251,15 @@ STEPS: tuple[Step, ...] = (
     Step(
         "score",
         reads=("models", "judge", "survey", "bots"),
-        settings=("models", "inversion", "judges", "exclusions", "scoring", "study.seed"),
+        settings=(
+            "models",
+            "inversion",
+            "judges",
+            "exclusions",
+            "scoring",
+            "study.seed",
+            "survey.design",  # in the survey step's key, which this key holds
+        ),
         key=_score_key,
         output=lambda i, _p: i.folder / "scores" / "summary.json",
         run=_score,
