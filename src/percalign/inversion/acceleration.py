@@ -104,9 +104,9 @@ def fold_batchnorm(module: nn.Module, keep: Iterable[str] = ()) -> list[str]:
         ):
             continue
         with torch.no_grad():
-            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else None
-            if scale is None:
-                scale = 1 / torch.sqrt(bn.running_var + bn.eps)
+            scale = torch.rsqrt(bn.running_var + bn.eps)
+            if bn.affine:
+                scale = scale * bn.weight
             shift = (bn.bias if bn.affine else 0) - bn.running_mean * scale
             bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
             new_bias = bias * scale + shift
