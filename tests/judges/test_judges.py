@@ -71,6 +71,48 @@ def test_grayscale_inputs(judge):
     assert judge(g, g.expand(-1, 3, -1, -1).contiguous()).abs().max() < 1e-4
 
 
+@pytest.mark.parametrize(
+    "shape", [(6, 1, 32, 32), (4, 3, 32, 32), (3, 3, 64, 40), (2, 3, 6, 7)], ids=str
+)
+def test_ssim_is_torchmetrics_ssim_with_its_gradient(shape):
+    # the reference implementation: same window, constants, edges and mean
+    from skimage import data
+    from torchmetrics.functional.image import structural_similarity_index_measure as reference
+
+    gen = torch.Generator().manual_seed(3)
+    photo = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255
+    h, w = shape[-2:]
+    a = torch.stack([photo[: shape[1], 40 * i : 40 * i + h, 50 : 50 + w] for i in range(shape[0])])
+    b = (a + 0.2 * torch.randn(a.shape, generator=gen)).clamp(0, 1)
+    # in float64 the two agree to rounding: the same definition
+    exact = SSIM().distance(a.double(), b.double())
+    torch.testing.assert_close(
+        exact, 1 - reference(a.double(), b.double(), data_range=1.0, reduction="none")
+    )
+    a.requires_grad_(True)
+    ours = SSIM().distance(a, b)
+    theirs = 1 - reference(a, b, data_range=1.0, reduction="none")
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+    (g_ours,) = torch.autograd.grad(ours.sum(), a)
+    (g_theirs,) = torch.autograd.grad(theirs.sum(), a)
+    torch.testing.assert_close(g_ours, g_theirs, rtol=1e-4, atol=1e-7)
+    assert 0.05 < float(ours.mean()) < 1.0  # noisy copies: neither identical nor unrelated
+
+
+def test_ssim_blur_matrix_is_the_padded_gaussian_convolution():
+    from percalign.judges.simple import blur_matrix
+
+    x = torch.rand(2, 1, 9, 1)
+    radius = 5
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    g = torch.exp(-0.5 * (offsets / 1.5) ** 2)
+    padded = torch.nn.functional.pad(x, (0, 0, radius, radius), mode="reflect")
+    conv = torch.nn.functional.conv2d(padded, (g / g.sum()).view(1, 1, -1, 1))
+    torch.testing.assert_close(blur_matrix(9, 1.5).float() @ x, conv)
+    # shorter than the radius: mirrored again, still a weighted average
+    assert torch.allclose(blur_matrix(3, 1.5).sum(dim=1), torch.ones(3, dtype=torch.float64))
+
+
 def test_model_judge_on_a_one_channel_model_reads_colour_as_grey():
     net = nn.Sequential(
         nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)

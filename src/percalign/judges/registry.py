@@ -1,6 +1,6 @@
 """Judges by name. A judge is one class in one module of this package, with one decorator:
 
-    @judge("ssim", summary="1 - SSIM (Wang et al. 2004), via torchmetrics")
+    @judge("ssim", summary="1 - SSIM (Wang et al. 2004)")
     class SSIM(Judge): ...
 
 The decorator only marks the class; the registry finds the marked classes of this package's
