@@ -101,6 +101,8 @@ def test_a_task_refuses_a_model_with_other_weights(digits3):
         ({"cpus": 0}, "'cpus' parameter of [tasks] must be a finite number in (0, inf)"),
         ({"gpus": -0.5}, "'gpus' parameter of [tasks]"),
         ({"retries": -1}, "'retries' parameter of [tasks]"),
+        ({"workers": -1}, "'workers' parameter of [tasks]"),
+        ({"workers": 1.5}, "[tasks] workers must be an integer"),
         ({"gpus": "auto"}, "[tasks] gpus must be a number"),
     ],
 )

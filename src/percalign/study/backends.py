@@ -1,4 +1,5 @@
-"""Where the study's tasks run: in this process, one after the other, or as Ray tasks.
+"""Where the study's tasks run: in this process one after the other, in local worker
+processes, or as Ray tasks.
 
 A backend takes a list of :class:`~percalign.study.jobs.Task` and yields ``(task, output)``
 as each finishes. Tasks only compute; the caller writes each result once, under the task's
@@ -65,10 +66,31 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """Runs each task in this process, in the order given."""
+    """Runs tasks on this machine: in this process in the order given (``workers=1``), or in
+    ``workers`` processes of their own, each using ``threads`` of torch's CPU threads.
+
+    Small networks on a CPU keep one thread busy better than several: on 2 cores, two
+    processes of one thread each did the demo's inversions in about 0.6 of the time one
+    process of two threads took. The processes start once (spawned, so nothing of this
+    process's state is shared) and serve every step's tasks until the backend is closed; a
+    task there loads its model by name, as on Ray.
+
+    Args:
+        workers: processes; 0 means one per ``threads`` CPUs this process may use.
+        threads: torch's CPU threads in each worker process (in-process tasks keep torch's
+            default).
+    """
 
     name = "local"
-    in_process = True
+
+    def __init__(self, workers: int = 1, *, threads: int = 1) -> None:
+        self.threads = max(1, threads)
+        self.workers = workers if workers > 0 else max(1, available_cpus() // self.threads)
+        self._pool: Any = None
+
+    @property
+    def in_process(self) -> bool:
+        return self.workers == 1
 
     def device(self, requested: str) -> str:
         from percalign._device import resolve_device
@@ -76,14 +98,67 @@ class LocalBackend:
         return resolve_device(requested, "the study's device")
 
     def run(self, tasks: Sequence[Task]) -> Iterator[tuple[Task, Output]]:
-        for task in tasks:
-            yield task, task.fn(*task.args, **task.kwargs)
+        if self.in_process:
+            for task in tasks:
+                yield task, task.fn(*task.args, **task.kwargs)
+            return
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool = self._open()
+        pending = {pool.submit(_execute, t.fn, *t.args, **t.kwargs): t for t in tasks}
+        try:
+            for future in as_completed(pending):
+                task = pending[future]
+                try:
+                    output = future.result()
+                except BrokenProcessPool:
+                    raise ServiceError(
+                        f"A worker process died while the local backend ran {task.label!r} "
+                        "(killed, or out of memory); finished steps are kept: run the study "
+                        "again to resume, with fewer [tasks] workers if memory ran out."
+                    ) from None
+                yield task, output
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _open(self) -> Any:
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.threads,),
+            )
+        return self._pool
 
     def __enter__(self) -> LocalBackend:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def import_ray() -> ModuleType:
@@ -259,12 +334,14 @@ def get_backend(
     cpus: float = 1.0,
     gpus: float | None = None,
     retries: int = 3,
+    workers: int = 1,
 ) -> Backend:
-    """The backend called ``name`` (``local`` or ``ray``); ``address`` is for Ray only."""
+    """The backend called ``name`` (``local`` or ``ray``); ``address`` is for Ray only,
+    ``workers`` for the local backend only (its processes; ``cpus`` are each one's threads)."""
     if name == "local":
         if address is not None:
             raise ConfigError("--address is for the Ray backend; add --backend ray.")
-        return LocalBackend()
+        return LocalBackend(workers, threads=max(1, int(cpus)))
     if name == "ray":
         return RayBackend(address, cpus=cpus, gpus=gpus, retries=retries)
     from percalign.errors import unknown_name

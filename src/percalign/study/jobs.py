@@ -34,6 +34,7 @@ __all__ = [
     "merge",
     "null_part",
     "target_chunks",
+    "train_part",
 ]
 
 
@@ -273,3 +274,12 @@ def judge_part(run: Any, names: Sequence[str], k: int, seed: int, device: str = 
     device = _resolve(device)
     judges = _cached("judges", (tuple(names), device), lambda: get_judges(names, device=device))
     return _timed(device, lambda: judge_run(run, judges, k=k, seed=seed))
+
+
+def train_part(cfg: Any, device: str = "auto") -> Output:
+    """Train one model (a ``TrainConfig``); the value is ``(network, metadata, snapshots)``
+    as :func:`~percalign.training.train` returns them, for the driver to save in the zoo."""
+    from percalign.training import train
+
+    device = _resolve(device)
+    return _timed(device, lambda: train(cfg, device=device))

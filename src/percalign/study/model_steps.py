@@ -105,12 +105,14 @@ def zoo_meta(_inputs: Inputs, name: str) -> Path:
 
 
 def train(inputs: Inputs, todo: list[str]) -> None:
-    """Train the models the zoo lacks; a zoo model trained otherwise is refused."""
-    from percalign._device import resolve_device
+    """Train the models the zoo lacks, as tasks on the backend; a zoo model trained
+    otherwise is refused."""
+    from percalign.study.jobs import Task, train_part
     from percalign.training import TrainConfig, read_meta, save_checkpoint
-    from percalign.training import train as fit
 
     spec = inputs.spec
+    backend = open_backend(inputs)
+    tasks: list[Task] = []
     for name in todo:
         entry = next(m for m in spec.models if m.name == name)
         cfg = TrainConfig(**(entry.train or {}))
@@ -126,13 +128,20 @@ def train(inputs: Inputs, todo: list[str]) -> None:
                     f"{meta_path.parent}."
                 )
             continue
+        device = backend.device(spec.study.device)
+        tasks.append(
+            Task(inputs.own_key(name), f"train {name}", train_part, (cfg,), {"device": device})
+        )
+    names = {task.key: task.label.removeprefix("train ") for task in tasks}
 
-        def work(_part: str, cfg: Any = cfg, name: str = name) -> None:
-            where = resolve_device(spec.study.device, "[study] device")
-            net, meta, kept = fit(cfg, device=where)
-            save_checkpoint(name, net, meta, kept)
+    def finished(task: Task, output: Output) -> None:
+        name = names[task.key]
+        save_checkpoint(name, *output.value)
+        inputs.finished(name, output.seconds, backend=backend.name, tasks=1)
+        inputs.log(f"Step train:{name}: done ({output.seconds:.0f} s)")
 
-        inputs.run_each([name], work)
+    if tasks:
+        run_tasks(inputs, "train", tasks, finished)
 
 
 @dataclass

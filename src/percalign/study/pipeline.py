@@ -76,7 +76,12 @@ class Pipeline:
         tasks = self.spec.tasks
         backend = (
             get_backend(
-                self.backend, self.address, cpus=tasks.cpus, gpus=tasks.gpus, retries=tasks.retries
+                self.backend,
+                self.address,
+                cpus=tasks.cpus,
+                gpus=tasks.gpus,
+                retries=tasks.retries,
+                workers=tasks.workers,
             )
             if isinstance(self.backend, str)
             else self.backend

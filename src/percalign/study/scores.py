@@ -240,14 +240,20 @@ def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> p
 
 
 def _judges_by_loss(by_model: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """Model x loss family: mean +- std over the judges that judged it (valid IRIs)."""
+    """Model x loss family: mean +- std over the judges that judged it (valid IRIs), with
+    how many of the run's IRIs were valid."""
     if by_model.empty:  # no valid IRI anywhere: an empty table, not a crash
         return pd.DataFrame(index=pd.Index([], name="model"))
     groups = by_model.groupby(["model", "loss"], sort=False)
     cells = groups["alignment"].agg(over_judges)
     judges = groups["judge"].agg(",".join)
-    # the judges are named in brackets, so one judge's "(1 judge)" would say it twice
-    text = [f"{c.removesuffix(' (1 judge)')} ({j})" for c, j in zip(cells, judges, strict=True)]
+    valid, shown = groups["iris"].max(), groups["of"].max()
+    # the judges are named in brackets, so one judge's "(1 judge)" would say it twice; the
+    # valid IRIs of all, since a cell of 1 valid IRI in 48 is not a cell of 48
+    text = [
+        f"{c.removesuffix(' (1 judge)')} ({j}; {n}/{of} valid)"
+        for c, j, n, of in zip(cells, judges, valid, shown, strict=True)
+    ]
     table = pd.Series(text, index=cells.index).unstack("loss")
     order = [m.name for m in spec.models]
     return table.reindex(

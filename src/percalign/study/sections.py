@@ -498,9 +498,20 @@ class Tasks:
     cpus: float = setting(
         default=1.0,
         help=(
-            "CPUs each Ray task asks for (its worker uses as many threads; the local backend uses "
-            "torch's default). On CPU, Ray and local outputs are bitwise equal when both use the "
-            "same thread count, and were equal at 1 and 2 threads in our tests."
+            "CPUs each task asks for: a Ray worker, or a local worker process (`workers` above "
+            "1), uses as many of torch's threads; tasks in this process use torch's default. On "
+            "CPU, Ray and local outputs are bitwise equal when both use the same thread count, "
+            "and were equal at 1 and 2 threads in our tests."
+        ),
+    )
+    workers: int = setting(
+        default=1,
+        help=(
+            "Processes the local backend runs the train, invert and judge tasks in: 1 runs them "
+            "in this process one after the other; 0 starts one per `cpus` CPUs of this machine. "
+            "Small models on CPUs use one thread each better than several (the demo sets 0). "
+            "A worker loads its models by name from the zoo, so models registered only in the "
+            "calling program need 1."
         ),
     )
     gpus: float | None = setting(

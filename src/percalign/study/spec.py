@@ -191,6 +191,7 @@ def _check_values(spec: StudySpec) -> None:
     if spec.tasks.gpus is not None:
         check_float("[tasks]", "gpus", spec.tasks.gpus, low=0.0)
     check_int("[tasks]", "retries", spec.tasks.retries, low=0)
+    check_int("[tasks]", "workers", spec.tasks.workers, low=0)
     if spec.trust.enabled and len(spec.trust.models or spec.models) < 2:
         raise ConfigError("[trust] needs two or more models (list them in [trust] models).")
     unknown = set(spec.trust.models) - {m.name for m in spec.models}
