@@ -63,7 +63,11 @@ def test_zero_workers_means_one_per_cpu():
 def test_a_percalign_error_in_a_worker_comes_back_as_itself():
     ref = ModelRef("tiny-cnn", None, "0" * 64)  # not the hash of its weights
     task = Task(
-        "k", "invert bad", invert_part, (ref, None, None), {"layers": [], "seeds": "", "config": None}
+        "k",
+        "invert bad",
+        invert_part,
+        (ref, None, None),
+        {"layers": [], "seeds": "", "config": None},
     )
     with LocalBackend(2) as backend, pytest.raises(WeightsError) as info:
         list(backend.run([task]))

@@ -77,6 +77,38 @@ def test_targets_rotate_through_the_positions_across_a_screens_showings():
     assert set(where.values()) == {1}  # each target once at each of the 3 positions
 
 
+def test_catch_screens_show_the_targets_themselves_and_leave_coverage_alone():
+    plan = make_plan(
+        _records(), design="clustering", k=3, iris_per_target=2, trials_per_participant=3,
+        judgments_per_item=2, catch_rate=0.34, seed=2,
+    )  # fmt: skip
+    settings = plan.settings
+    assert settings["catch_per_slot"] == 1 and settings["regular_per_slot"] == 2
+    assert settings["trials_per_slot"] == 3 and settings["min_judgments"] >= 2
+    for slot in plan.slots:
+        screens = _screens(slot)
+        assert len(screens) == 3
+        catch = [screen for screen in screens if screen[0].is_catch]
+        assert len(catch) == 1
+        (screen,) = catch
+        assert all(t.is_catch for t in screen) and len(screen) == 3  # one copy of each target
+        items = [plan.items[t.item] for t in screen]
+        # the copy of a target is that target, to be assigned to itself
+        assert all(i.query == i.candidates[0] and i.is_catch for i in items)
+        displays = {
+            tuple(i.candidates[o] for o in t.order) for i, t in zip(items, screen, strict=True)
+        }
+        assert len(displays) == 1 and set(next(iter(displays))) == {i.query for i in items}
+        regular = [t for screen in screens if not screen[0].is_catch for t in screen]
+        assert regular and not any(t.is_catch for t in regular)
+    # without catch screens the regular screens are laid out the same way
+    plain = make_plan(
+        _records(), design="clustering", k=3, iris_per_target=2, trials_per_participant=2,
+        judgments_per_item=2, catch_rate=0.0, seed=2,
+    )  # fmt: skip
+    assert plain.settings["catch_per_slot"] == 0 and plain.settings["screens"] == 4
+
+
 def test_too_few_targets_for_a_screen_is_refused():
     with pytest.raises(ConfigError, match="k=5 targets; the runs have 4"):
         make_plan(_records(), design="clustering", k=5)
@@ -118,12 +150,8 @@ def _client(study, clock=None):
 
 def _truth(study, pid):
     """The correct display position of each of the participant's trials (from the plan)."""
-    engine = connect(study_url(study))
-    with engine.connect() as c:
-        (slot,) = c.exec_driver_sql("SELECT slot FROM participants WHERE id = ?", (pid,)).one()
-    engine.dispose()
     plan = json.loads((study / "plan.json").read_text())
-    return [t["order"].index(0) for t in plan["slots"][slot]]
+    return [t["order"].index(0) for t in plan["slots"][_slot(study, pid)]]
 
 
 def test_a_screen_is_submitted_once_whole_and_exported_per_iri(study):
@@ -223,3 +251,51 @@ def test_bots_answer_screens_through_the_api(make_study, live_server):
     assert len(rows) == 24 and {r["status"] for r in rows} == {"completed"}
     table = pd.DataFrame(rows)
     assert set(confusion_matrices(table)) == {str(m) for m in table["model"].unique()}
+
+
+def test_a_participant_who_misassigns_the_catch_screen_fails_attention(make_study):
+    # 2 regular screens and 1 catch screen per participant (round(0.34 x 3))
+    study = make_study(*SCREEN, "--trials-per-participant", "3", "--catch-rate", "0.34")
+    plan = json.loads((study / "plan.json").read_text())
+    assert plan["settings"]["catch_per_slot"] == 1
+
+    async def go():
+        async with _client(study) as c:
+            s = (await c.post("/api/sessions", json={"platform": "link", "pid": "sc3"})).json()
+            pid, auth = s["participant"], {"Authorization": f"Bearer {s['token']}"}
+            truth = _truth(study, pid)
+            slot = plan["slots"][_slot(study, pid)]
+            position, reply = 0, None
+            while position is not None:
+                t = (await c.get(f"/api/participants/{pid}/trials/{position}", headers=auth)).json()
+                n = len(t["iris"])
+                right = truth[position : position + n]
+                # the regular screens right, the catch screen's copies all on one target
+                wrong = slot[position]["is_catch"]
+                body = {
+                    "position": position,
+                    "assignments": [0] * n if wrong else right,
+                    "shown": t["shown"],
+                }
+                reply = await c.post(f"/api/participants/{pid}/screens", headers=auth, json=body)
+                reply = reply.json()
+                position = None if reply["done"] else reply["next"]
+            return pid, reply
+
+    pid, last = asyncio.run(go())
+    assert last["done"] and last.get("completion_code") != "D0NE"
+    engine = connect(study_url(study))
+    rows = [r for r in export_rows(engine) if r["participant"] == pid]
+    engine.dispose()
+    catch = [r for r in rows if r["is_catch"]]
+    assert len(catch) == 3 and sum(r["correct"] for r in catch) == 1  # one copy lands right
+    assert all(r["correct"] for r in rows if not r["is_catch"])
+    assert {r["status"] for r in rows} == {"failed_attention"}
+
+
+def _slot(study, pid):
+    engine = connect(study_url(study))
+    with engine.connect() as c:
+        (slot,) = c.exec_driver_sql("SELECT slot FROM participants WHERE id = ?", (pid,)).one()
+    engine.dispose()
+    return slot

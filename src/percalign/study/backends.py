@@ -69,9 +69,9 @@ class LocalBackend:
     """Runs tasks on this machine: in this process in the order given (``workers=1``), or in
     ``workers`` processes of their own, each using ``threads`` of torch's CPU threads.
 
-    Small networks on a CPU keep one thread busy better than several: on 2 cores, two
-    processes of one thread each did the demo's inversions in about 0.6 of the time one
-    process of two threads took. The processes start once (spawned, so nothing of this
+    Small networks on a CPU keep one thread busy better than several: on 2 idle cores the
+    demo took 241 s with two processes of one thread each, 325 s in one process of two
+    threads. The processes start once (spawned, so nothing of this
     process's state is shared) and serve every step's tasks until the backend is closed; a
     task there loads its model by name, as on Ray.
 

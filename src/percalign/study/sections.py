@@ -314,7 +314,10 @@ class Survey:
     )
     catch_rate: float = setting(
         default=0.1,
-        help=("Share of catch trials (the IRI is one of the candidates)."),
+        help=(
+            "Share of catch trials (the IRI is one of the candidates); for `clustering`, of "
+            "catch screens (copies of the screen's targets to assign)."
+        ),
     )
     repeat_rate: float = setting(
         default=0.05,

@@ -141,8 +141,10 @@ def describe(settings: dict[str, Any]) -> list[str]:
     ]
     if given < asked and unit != "trials":
         lines.append(
-            f"Asked for {asked} {unit} per participant, but the runs make {given}: nobody "
-            "sees a screen twice; add IRIs or lower --trials-per-participant."
+            f"Asked for {asked} {unit} per participant, but a slot holds {given}: the runs "
+            f"make {s['regular_per_slot']} (nobody sees a screen twice)"
+            + (f" and {s['catch_per_slot']} catch" if s["catch_per_slot"] else "")
+            + "; add IRIs or lower --trials-per-participant."
         )
     elif given < asked:
         lines.append(

@@ -186,9 +186,11 @@ def make_plan(
         k: candidates per matching trial; targets per matching screen.
         iris_per_target: for ``clustering``, IRIs of each target on a screen.
         trials_per_participant: trials per participant, catch and repeated trials included
-            (for ``clustering``: screens per participant, with no catch or repeated ones).
+            (for ``clustering``: screens per participant, catch screens included; screens
+            are never repeated).
         judgments_per_item: minimum number of participants who judge each item.
-        catch_rate, repeat_rate: shares of each participant's trials.
+        catch_rate, repeat_rate: shares of each participant's trials (for ``clustering``:
+            of their screens; a catch screen shows the targets themselves to assign).
         include_invalid: keep IRIs that failed the validity gate (off by default).
         min_display_ms: a choice counts only once its trial has been on screen this long
             (the page ignores earlier presses and the server refuses earlier answers).
@@ -221,6 +223,7 @@ def make_plan(
             judgments_per_item=judgments_per_item,
             min_display_ms=min_display_ms,
             seed=seed,
+            catch_rate=catch_rate,
             excluded_invalid=len(records) - len(kept),
         )
     rng = np.random.default_rng(seed)

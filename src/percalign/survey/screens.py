@@ -13,6 +13,12 @@ each group makes screens of ``iris_per_target`` IRIs of each of its targets (a t
 fewer IRIs than its group's largest shows some again). Every screen is shown to at least
 ``judgments_per_item`` slots; across a screen's showings its targets rotate through the
 display positions, and its IRIs are shuffled anew each time.
+
+Catch screens (``catch_rate`` of a slot's screens) show the k targets of a random regular
+screen with, in place of IRIs, one exact copy of each target: an attentive participant
+assigns every copy to its own target. Their answers carry ``is_catch``, so they count
+towards a participant's catch accuracy (the live failed-attention status and the scoring's
+exclusions) and never towards alignment, as catch trials of the other designs do.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from percalign._checks import check_int
+from percalign._checks import check_float, check_int
 from percalign.errors import ConfigError
 from percalign.survey.design import Item, Plan, Trial
 
@@ -65,6 +71,7 @@ def clustering_plan(
     judgments_per_item: int,
     min_display_ms: int,
     seed: int,
+    catch_rate: float = 0.0,
     excluded_invalid: int = 0,
 ) -> Plan:
     """The plan of a matching-screen survey (``design="clustering"``).
@@ -74,7 +81,9 @@ def clustering_plan(
             :func:`~percalign.survey.design.make_plan`.
         k: targets per screen.
         iris_per_target: IRIs of each target per screen (a screen has k x this many).
-        screens_per_participant: screens in one slot (at most the number of screens).
+        screens_per_participant: screens in one slot, catch screens included (at most the
+            number of screens plus the catch screens).
+        catch_rate: share of a slot's screens that are catch screens.
         judgments_per_item: each screen is shown in at least this many slots.
         min_display_ms: a screen's submission counts only this long after it was served.
         seed: seed of every random choice.
@@ -84,6 +93,8 @@ def clustering_plan(
     check_int(owner, "k", k, low=2)
     check_int(owner, "iris_per_target", iris_per_target, low=1, high=20)
     check_int(owner, "screens_per_participant", screens_per_participant, low=1)
+    check_float(owner, "catch_rate", catch_rate, low=0.0, high=0.5)
+    n_catch = round(catch_rate * screens_per_participant)  # at most half: a regular one is left
     rng = np.random.default_rng(seed)
     screens = _screens(records, k, iris_per_target, rng)
     items: dict[str, Item] = {}
@@ -100,23 +111,29 @@ def clustering_plan(
             ids.append(item.id)
         screen_items.append(ids)
         screen_targets.append(targets)
-    per_slot = min(screens_per_participant, len(screens))
+    n_items = len(items)  # the regular ones; catch items are added as slots use them
+    per_slot = min(screens_per_participant - n_catch, len(screens))
     n_slots = math.ceil(len(screens) * judgments_per_item / per_slot)
     shown = np.zeros(len(screens), dtype=int)
     slots: list[list[Trial]] = []
     for _ in range(n_slots):
-        chosen = np.lexsort((rng.random(len(screens)), shown))[:per_slot]
+        chosen = np.lexsort((rng.random(len(screens)), shown))[:per_slot].tolist()
+        units = [(s, False) for s in chosen]
+        units += [(int(rng.integers(len(screens))), True) for _ in range(n_catch)]
         slot: list[Trial] = []
-        for s in rng.permutation(chosen).tolist():
+        for u in rng.permutation(len(units)).tolist():
+            s, catch = units[u]
             targets = screen_targets[s]
             turn = int(shown[s]) % k  # the targets rotate through the positions
             display = targets[turn:] + targets[:turn]
             first = len(slot)
-            for u in rng.permutation(len(screen_items[s])).tolist():
-                item = items[screen_items[s][u]]
+            ids = [_catch_item(items, t, targets).id for t in targets] if catch else screen_items[s]
+            for v in rng.permutation(len(ids)).tolist():
+                item = items[ids[v]]
                 order = tuple(item.candidates.index(t) for t in display)
-                slot.append(Trial(item.id, order, screen=first))
-            shown[s] += 1
+                slot.append(Trial(item.id, order, is_catch=catch, screen=first))
+            if not catch:
+                shown[s] += 1
         slots.append(slot)
     trials = len(slots[0])
     settings = {
@@ -126,22 +143,32 @@ def clustering_plan(
         "iris_per_target": iris_per_target,
         "trials_per_participant": screens_per_participant,
         "judgments_per_item": judgments_per_item,
-        "catch_rate": 0.0,
+        "catch_rate": catch_rate,
         "repeat_rate": 0.0,
         "include_invalid": None,
         "min_display_ms": min_display_ms,
         "seed": seed,
-        "items": len(items),
+        "items": n_items,
         "screens": len(screens),
         "excluded_invalid": excluded_invalid,
         "slots": n_slots,
         # a slot's size in screens (a screen is one trial to the participant)
-        "trials_per_slot": per_slot,
+        "trials_per_slot": per_slot + n_catch,
         "positions_per_slot": trials,
         "regular_per_slot": per_slot,
-        "catch_per_slot": 0,
+        "catch_per_slot": n_catch,
         "repeats_per_slot": 0,
         "min_judgments": int(shown.min()),
         "max_judgments": int(shown.max()),
     }
     return Plan(items, slots, settings)
+
+
+def _catch_item(items: dict[str, Item], target: str, targets: Sequence[str]) -> Item:
+    """The catch item of ``target`` on a screen of ``targets``: the target itself to assign
+    (added to ``items`` on first use)."""
+    cands = (target, *sorted(t for t in targets if t != target))
+    key = f"catch:{'|'.join(cands)}"
+    if key not in items:
+        items[key] = Item(key, target, cands, {"catch": True}, is_catch=True)
+    return items[key]
