@@ -85,6 +85,32 @@ def test_rule_follows_the_most_aligned_model_and_beats_the_baselines():
     assert row["lo"] < row["accuracy"] < row["hi"]
 
 
+def test_the_verdict_names_every_baseline_and_the_selection_of_the_best_rule():
+    from percalign.trust import verdict
+
+    right = {"b": "m1", "c": "m2", "d": "m3"}
+    scores = _scores(
+        [
+            (i, m, "judge", 0.9 if right.get(i) == m else 0.1, 0.0)
+            for i in "bcd"
+            for m in ("m1", "m2", "m3")
+        ]
+    )
+    _, summary, _ = evaluate(PRED, scores)
+    text = verdict(summary, pd.DataFrame())
+    rules = summary[summary["source"] != ""]
+    best = rules.sort_values("accuracy", ascending=False, kind="stable").iloc[0]
+    n = len(rules)
+    assert n >= 2 and text.startswith(
+        f"On 3 disputed inputs the most accurate of {n} alignment rules, {best['method']}"
+    )
+    for what in ("the most confident model", "the model best on average", "random"):
+        assert what in text
+    assert f"the best of {n} rules on the same inputs, so these intervals are optimistic" in text
+    one = summary[(summary["source"] == "") | (summary["method"] == best["method"])]
+    assert "optimistic" not in verdict(one, pd.DataFrame())
+
+
 def test_margin_breaks_ties_and_exact_ties_score_the_mean():
     scores = _scores(
         [

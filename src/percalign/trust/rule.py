@@ -359,24 +359,36 @@ def _relation(diff: float, lo: float, hi: float, what: str) -> str:
 
 
 def verdict(summary: pd.DataFrame, confidence: pd.DataFrame) -> str:
-    """The answer in one sentence, whatever it is: the most accurate rule against max-softmax
-    and random, and whether alignment adds to confidence for that rule's source."""
+    """The answer in one sentence, whatever it is: the most accurate rule against the most
+    confident model, the model best on average and random (with a warning when it is the
+    best of several rules tried on the same inputs), and whether alignment adds to confidence
+    for that rule's source."""
     rules = summary[summary["source"].fillna("").astype(str) != ""]
     if rules.empty:
         return "No source scored every model on a disputed input, so no rule was evaluated."
     best = rules.sort_values("accuracy", ascending=False, kind="stable").iloc[0]
+    against = [
+        ("max-softmax", "the most confident model"),
+        ("best-on-average", "the model best on average"),
+        ("random", "random"),
+    ]
+    relations = [
+        _relation(best[f"vs {b}"], best[f"vs {b} lo"], best[f"vs {b} hi"], what)
+        for b, what in against
+        if f"vs {b}" in best.index and best[f"vs {b}"] == best[f"vs {b}"]
+    ]
     text = (
         f"On {int(best['inputs'])} disputed inputs the most accurate of {len(rules)} alignment "
         f"rules, {best['method']} ({100 * best['accuracy']:.1f}%), "
-        + _relation(
-            best["vs max-softmax"],
-            best["vs max-softmax lo"],
-            best["vs max-softmax hi"],
-            "the most confident model",
-        )
-        + " and "
-        + _relation(best["vs random"], best["vs random lo"], best["vs random hi"], "random")
+        + ", ".join(relations[:-1])
+        + (" and " if len(relations) > 1 else "")
+        + relations[-1]
     )
+    if len(rules) > 1:
+        text += (
+            f" (the best of {len(rules)} rules on the same inputs, so these intervals are "
+            "optimistic)"
+        )
     row = confidence[confidence["source"] == best["source"]] if len(confidence) else confidence
     if len(row):
         r = row.iloc[0]
