@@ -51,4 +51,8 @@ def test_the_packaged_demo_runs_scaled_down(tmp_path, monkeypatch, capsys):
     assert sum(name.startswith("invert:") for name in ledger) == 12  # 4 models x 3 losses
     assert sum(name.startswith("train:") for name in ledger) == 4
     assert (out / "report" / "index.html").is_file()
-    assert "simulated" in (out / "report" / "index.html").read_text()
+    page = (out / "report" / "index.html").read_text()
+    assert "simulated" in page
+    # the methods name each loss's seeds and the stop rule the demo uses
+    assert "image, super-noise (regularizer-free); super-noise (transforms)" in page
+    assert "stopped once its distance fell below 0.5 times its validity threshold" in page

@@ -103,6 +103,10 @@ def test_report_has_every_section_and_no_broken_image(done):
         assert (done / "report" / "figures" / f"{stem}.pdf").stat().st_size > 1000
     methods = re.search(r'<p class="methods">(.*?)</p>', page, re.S).group(1)
     assert "tiny-cnn" in methods and "3 steps of adam" in methods and "simulated" in methods
+    assert "Human alignment" not in methods  # bots' answers are never called human
+    # the navigation names the sections as they are headed: bots are not people
+    nav = re.search(r"<nav>(.*?)</nav>", page, re.S).group(1)
+    assert "Judges against simulated participants" in nav and "people" not in nav
 
 
 def test_a_rerun_does_nothing_and_a_change_reruns_only_what_depends_on_it(done, tmp_path):

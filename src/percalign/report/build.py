@@ -124,6 +124,24 @@ def _methods(
         models.append(f"{m[0]} (weights {m[1]}, SHA-256 {m[2]}…)")
     layers = sorted({r["layer"] for man in manifests.values() for r in man["iris"]})
     losses = sorted({man["config"]["loss"] for man in manifests.values()})
+    seeds_of: dict[str, set[str]] = {}
+    for man in manifests.values():
+        seeds_of.setdefault(man["config"]["loss"], set()).update(man["seeds"].split(","))
+    seed_sets = {frozenset(v) for v in seeds_of.values()}
+    if len(seed_sets) == 1:
+        seed_text = f"starting from seeds {', '.join(sorted(next(iter(seed_sets))))}"
+    else:
+        seed_text = "starting from seeds " + "; ".join(
+            f"{', '.join(sorted(v))} ({loss})" for loss, v in sorted(seeds_of.items())
+        )
+    stops = sorted({man["config"].get("stop_at_valid") for man in manifests.values()} - {None})
+    stop_text = (
+        " Each image stopped once its distance fell below "
+        + " or ".join(f"{m:g}" for m in stops)
+        + " times its validity threshold."
+        if stops
+        else ""
+    )
     n_targets = len(first["targets"])
     validity: dict[str, dict[str, Any]] = first.get("validity", {})
     pct = next(iter(validity.values()), {}).get("percentile")
@@ -133,12 +151,13 @@ def _methods(
         f"({first['images']['source']}, {first['images'].get('split', 'all')} split, "
         f"{first['images']['size'][0]}x{first['images']['size'][1]} px) at layer(s) "
         f"{', '.join(layers)} with the loss famil{'ies' if len(losses) > 1 else 'y'} "
-        f"{', '.join(losses)}, starting from seeds {first['seeds']}. Each IRI was optimized for "
+        f"{', '.join(losses)}, {seed_text}. Each IRI was optimized for "
+        f"{'at most ' if stops else ''}"
         f"{cfg['steps']} steps of {cfg['optimizer']} (learning rate {cfg['lr']:g}, "
         f"{cfg['schedule']} schedule; {_preset_text(cfg)}) to minimize the relative "
         f"L{cfg['p']:g} distance between its representation and the target's, "
         f"{_param_text(cfg)}, and saved as an 8-bit PNG; distances were measured on the "
-        "saved images.",
+        f"saved images.{stop_text}",
     ]
     adversarial = sorted(
         {
@@ -187,9 +206,10 @@ def _methods(
             f"{rules['max_fast_share']:.0%} of answers, or of catch trials, faster than "
             f"{rules['min_rt_ms']:g} ms by the server's clock, "
             f"unfinished sessions) left {scores['kept_participants']} participants and "
-            f"{scores['kept_answers']} answers. Human alignment is the share of answers naming "
-            "the IRI's target, with 95% CIs from a bootstrap that resamples participants and "
-            "items."
+            f"{scores['kept_answers']} answers. "
+            + ("Human alignment" if scores["participants_kind"] == "people" else "Their alignment")
+            + " is the share of answers naming the IRI's target, with 95% CIs from a bootstrap "
+            "that resamples participants and items."
         )
     from percalign import __version__
 
@@ -228,9 +248,10 @@ def build_report(folder: Path) -> Path:
     with atomic_folder(folder / "report", overwrite=True) as tmp:
         figures = tmp / "figures"
         parts: list[str] = []
+        headings: dict[str, str] = {}
 
         def section(key: str, body: str, title: str | None = None) -> None:
-            heading = html.escape(title or SECTIONS[key])
+            heading = headings[key] = html.escape(title or SECTIONS[key])
             parts.append(f'<section id="{key}"><h2>{heading}</h2>{body}</section>')
 
         methods = _methods(spec, manifests, summary, survey)
@@ -366,7 +387,8 @@ def build_report(folder: Path) -> Path:
                 "this report come from bots that take the survey through its web service, "
                 "not from people.</p>"
             )
-        nav = "".join(f'<a href="#{k}">{v}</a>' for k, v in SECTIONS.items())
+        # the sections' own headings: "Judges against people" only when they were people
+        nav = "".join(f'<a href="#{k}">{v}</a>' for k, v in headings.items())
         title = html.escape(spec.study.name)
         page = (
             f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>"

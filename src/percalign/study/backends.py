@@ -86,11 +86,8 @@ class LocalBackend:
     def __init__(self, workers: int = 1, *, threads: int = 1) -> None:
         self.threads = max(1, threads)
         self.workers = workers if workers > 0 else max(1, available_cpus() // self.threads)
+        self.in_process = self.workers == 1
         self._pool: Any = None
-
-    @property
-    def in_process(self) -> bool:
-        return self.workers == 1
 
     def device(self, requested: str) -> str:
         from percalign._device import resolve_device
