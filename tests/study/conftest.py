@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,3 +68,20 @@ def small_study() -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def study_digest() -> Callable[[Path], dict[str, str]]:
     return _digest
+
+
+@pytest.fixture
+def wrong_weights_task() -> Any:
+    """A task whose model reference names other weights than the zoo's: it raises
+    WeightsError wherever it runs, to check that backends return percalign's errors as
+    themselves."""
+    from percalign.study.jobs import ModelRef, Task, invert_part
+
+    ref = ModelRef("tiny-cnn", None, "0" * 64)  # not the hash of its weights
+    return Task(
+        "k",
+        "invert bad",
+        invert_part,
+        (ref, None, None),
+        {"layers": [], "seeds": "", "config": None},
+    )

@@ -10,7 +10,7 @@ import pytest
 
 from percalign.errors import ServiceError, WeightsError
 from percalign.study.backends import LocalBackend
-from percalign.study.jobs import ModelRef, Task, invert_part
+from percalign.study.jobs import Task
 from percalign.study.pipeline import LEDGER, run_study
 from percalign.study.spec import load_spec
 
@@ -60,17 +60,9 @@ def test_zero_workers_means_one_per_cpu():
     assert LocalBackend(1).in_process
 
 
-def test_a_percalign_error_in_a_worker_comes_back_as_itself():
-    ref = ModelRef("tiny-cnn", None, "0" * 64)  # not the hash of its weights
-    task = Task(
-        "k",
-        "invert bad",
-        invert_part,
-        (ref, None, None),
-        {"layers": [], "seeds": "", "config": None},
-    )
+def test_a_percalign_error_in_a_worker_comes_back_as_itself(wrong_weights_task):
     with LocalBackend(2) as backend, pytest.raises(WeightsError) as info:
-        list(backend.run([task]))
+        list(backend.run([wrong_weights_task]))
     assert "other weights here" in str(info.value) and "\n" not in str(info.value)
 
 

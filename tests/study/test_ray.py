@@ -175,19 +175,9 @@ def test_without_retries_a_killed_task_stops_the_study_in_one_line(
     assert not run.exists()  # its run folder was never written, not even in part
 
 
-def test_a_percalign_error_in_a_task_comes_back_as_itself(ray_session):
-    from percalign.study.jobs import ModelRef, Task, invert_part
-
-    ref = ModelRef("tiny-cnn", None, "0" * 64)  # not the hash of its weights
-    task = Task(
-        "k",
-        "invert bad",
-        invert_part,
-        (ref, None, None),
-        {"layers": [], "seeds": "", "config": None},
-    )
+def test_a_percalign_error_in_a_task_comes_back_as_itself(ray_session, wrong_weights_task):
     with RayBackend() as backend, pytest.raises(WeightsError) as info:
-        list(backend.run([task]))
+        list(backend.run([wrong_weights_task]))
     assert "other weights here" in str(info.value) and "\n" not in str(info.value)
 
 
