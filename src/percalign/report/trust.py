@@ -123,7 +123,7 @@ def trust_section(
         "standardized alignment finds most likely right."
         + (
             " Sources marked simulated participants (bots) are bots, not people."
-            if "bots" in set(summary["source"].fillna(""))
+            if "bots" in set(summary["source"].astype(object).fillna(""))
             else ""
         )
         + "</p>"
