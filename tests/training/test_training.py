@@ -150,3 +150,15 @@ def test_train_runs_on_the_given_device_and_returns_a_cpu_network():
     assert all(p.device.type == "cpu" for p in net.parameters())
     with pytest.raises(UnknownNameError, match="Did you mean 'cuda'"):
         train(TrainConfig(**QUICK), device="cdua")
+
+
+def test_training_does_not_depend_on_the_global_random_state():
+    # a worker process trains after other tasks, so its global generator is anywhere
+    cfg = TrainConfig(recipe="simclr", **{**QUICK, "epochs": 1, "probe_epochs": 5})
+    torch.manual_seed(1)
+    first, _, _ = train(cfg)
+    torch.manual_seed(2)
+    torch.rand(7)
+    second, _, _ = train(cfg)
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name

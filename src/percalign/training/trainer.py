@@ -153,9 +153,16 @@ def _batches(n: int, size: int, generator: torch.Generator) -> list[torch.Tensor
 
 
 def _linear_probe(
-    backbone: Normalized, feats: _Penultimate, head: nn.Linear, data: LabelledData, steps: int
+    backbone: Normalized,
+    feats: _Penultimate,
+    head: nn.Linear,
+    data: LabelledData,
+    steps: int,
+    seed: int,
 ) -> None:
-    """Fit ``head`` on frozen penultimate features of ``data`` (full batch, Adam)."""
+    """Fit ``head`` on frozen penultimate features of ``data`` (full batch, Adam), from an
+    initialization drawn from ``seed`` (not from the process's global generator, whose state
+    depends on what ran before in the process)."""
     backbone.eval()
     device = _device_of(backbone)
     with torch.no_grad():
@@ -166,7 +173,9 @@ def _linear_probe(
         x = torch.cat(chunks)
     mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
     z = (x - mean) / std
-    probe = nn.Linear(z.shape[1], data.num_classes).to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        probe = nn.Linear(z.shape[1], data.num_classes).to(device)
     labels = data.labels.to(device)
     opt = torch.optim.Adam(probe.parameters(), lr=0.01, weight_decay=1e-4)
     for _ in range(steps):
@@ -329,10 +338,11 @@ def train(
                     dict(snapshot.named_modules())[head_path],
                     train_data,
                     cfg.probe_epochs,
+                    cfg.seed,
                 )
             kept[epoch + 1] = {k: v.cpu().clone() for k, v in snapshot.state_dict().items()}
     if cfg.is_simclr:
-        _linear_probe(model, feats, head, train_data, cfg.probe_epochs)
+        _linear_probe(model, feats, head, train_data, cfg.probe_epochs, cfg.seed)
     feats.remove()
     train_seconds = time.perf_counter() - started
     scores = evaluate(model, test_data, cfg.eval_images, cfg.seed)
