@@ -96,7 +96,7 @@ def trust_bars(summary: pd.DataFrame):
             100 * summary["hi"].to_numpy(dtype=float) - acc,
         ]
     )
-    ruled = summary["source"].astype(object).fillna("").astype(str).ne("").tolist()
+    ruled = summary["source"].fillna("").astype(str).ne("").tolist()
     colors = [
         PALETTE[0] if r else ("#999999" if m != "oracle" else "#dddddd")
         for m, r in zip(summary["method"], ruled, strict=True)

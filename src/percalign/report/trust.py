@@ -81,7 +81,9 @@ def trust_section(
     if not summary_path.is_file():
         return "<p>Not run (set [trust] enabled = true).</p>"
     meta = json.loads((folder / "trust.json").read_text())
-    summary = pd.read_csv(summary_path)
+    # baselines have no source: an empty string, not a float NaN
+    summary = pd.read_csv(summary_path, dtype={"source": str})
+    summary["source"] = summary["source"].fillna("")
     confidence = (
         pd.read_csv(folder / "confidence.csv")
         if (folder / "confidence.csv").stat().st_size > 1
@@ -123,7 +125,7 @@ def trust_section(
         "standardized alignment finds most likely right."
         + (
             " Sources marked simulated participants (bots) are bots, not people."
-            if "bots" in set(summary["source"].astype(object).fillna(""))
+            if "bots" in set(summary["source"].fillna(""))
             else ""
         )
         + "</p>"

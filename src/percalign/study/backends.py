@@ -71,9 +71,9 @@ class LocalBackend:
 
     Small networks on a CPU keep one thread busy better than several: on 2 idle cores the
     demo took 241 s with two processes of one thread each, 325 s in one process of two
-    threads. The processes start once (spawned, so nothing of this
-    process's state is shared) and serve every step's tasks until the backend is closed; a
-    task there loads its model by name, as on Ray.
+    threads. The processes start once (spawned, so nothing of this process's state is shared)
+    and serve every step's tasks until the backend is closed; a task there loads its model by
+    name, as on Ray.
 
     Args:
         workers: processes; 0 means one per ``threads`` CPUs this process may use.

@@ -112,7 +112,7 @@ def train(inputs: Inputs, todo: list[str]) -> None:
 
     spec = inputs.spec
     backend = open_backend(inputs)
-    tasks: list[Task] = []
+    to_train: dict[str, TrainConfig] = {}
     for name in todo:
         entry = next(m for m in spec.models if m.name == name)
         cfg = TrainConfig(**(entry.train or {}))
@@ -128,11 +128,15 @@ def train(inputs: Inputs, todo: list[str]) -> None:
                     f"{meta_path.parent}."
                 )
             continue
-        device = backend.device(spec.study.device)
-        tasks.append(
-            Task(inputs.own_key(name), f"train {name}", train_part, (cfg,), {"device": device})
-        )
-    names = {task.key: task.label.removeprefix("train ") for task in tasks}
+        to_train[name] = cfg
+    if not to_train:
+        return
+    device = backend.device(spec.study.device)
+    names = {inputs.own_key(name): name for name in to_train}
+    tasks = [
+        Task(key, f"train {name}", train_part, (to_train[name],), {"device": device})
+        for key, name in names.items()
+    ]
 
     def finished(task: Task, output: Output) -> None:
         name = names[task.key]
@@ -140,8 +144,7 @@ def train(inputs: Inputs, todo: list[str]) -> None:
         inputs.finished(name, output.seconds, backend=backend.name, tasks=1)
         inputs.log(f"Step train:{name}: done ({output.seconds:.0f} s)")
 
-    if tasks:
-        run_tasks(inputs, "train", tasks, finished)
+    run_tasks(inputs, "train", tasks, finished)
 
 
 @dataclass

@@ -440,7 +440,7 @@ def _analyze_into(
         from percalign.survey.build import build_survey
 
         build_survey(out / "survey", parts, **st.survey)
-    rules = summary[summary["source"].astype(object).fillna("").astype(str) != ""]
+    rules = summary[summary["source"].fillna("").astype(str) != ""]
     best = float(rules["accuracy"].max()) if len(rules) else float("nan")
     result = {
         "kind": "percalign.trust",

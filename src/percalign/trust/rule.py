@@ -363,7 +363,7 @@ def verdict(summary: pd.DataFrame, confidence: pd.DataFrame) -> str:
     confident model, the model best on average and random (with a warning when it is the
     best of several rules tried on the same inputs), and whether alignment adds to confidence
     for that rule's source."""
-    rules = summary[summary["source"].astype(object).fillna("").astype(str) != ""]
+    rules = summary[summary["source"].fillna("").astype(str) != ""]
     if rules.empty:
         return "No source scored every model on a disputed input, so no rule was evaluated."
     best = rules.sort_values("accuracy", ascending=False, kind="stable").iloc[0]
@@ -375,7 +375,7 @@ def verdict(summary: pd.DataFrame, confidence: pd.DataFrame) -> str:
     relations = [
         _relation(best[f"vs {b}"], best[f"vs {b} lo"], best[f"vs {b} hi"], what)
         for b, what in against
-        if f"vs {b}" in best.index and best[f"vs {b}"] == best[f"vs {b}"]
+        if pd.notna(best.get(f"vs {b}"))
     ]
     text = (
         f"On {int(best['inputs'])} disputed inputs the most accurate of {len(rules)} alignment "
