@@ -58,6 +58,10 @@ SETTINGS = {
     for s in (
         Setting("paper", {"preset": "paper"}),
         Setting("paper-1000", {"preset": "paper", "steps": 1000}),
+        # the cost to validity: each image stopped once it passes the gate
+        Setting("paper-stop", {"preset": "paper", "stop_at_valid": 1.0}),
+        Setting("default", {"preset": "default"}),
+        Setting("default-stop", {"preset": "default", "stop_at_valid": 1.0}),
         Setting(
             "clamped-adam",  # the old demo's setting
             {"parameterization": "pixel", "optimizer": "adam", "lr": 0.02, "steps": 1000},
@@ -308,6 +312,34 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def cost_ratios(rows: list[dict[str, Any]]) -> str:
+    """Per model: wall time for the batch to reach the gate, paper-stop over default-stop.
+
+    Both settings stop each image once it passes, so the wall time is the compute spent to
+    reach validity (all of it, for the images that never pass); the two run in one process,
+    one after the other, on the same targets and seeds.
+    """
+    lines = [
+        "| model | paper: valid, wall (s) | default: valid, wall (s) | paper / default |",
+        "|---|---|---|---|",
+    ]
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault((r["model"], r["setting"]), []).append(r)
+    for model in dict.fromkeys(r["model"] for r in rows):
+        cells = [by.get((model, s)) for s in ("paper-stop", "default-stop")]
+        if not all(cells):
+            continue
+        valid = [sum(r["pass_rate"] * r["iris"] for r in c) for c in cells]  # type: ignore[union-attr]
+        iris = [sum(r["iris"] for r in c) for c in cells]  # type: ignore[union-attr]
+        wall = [sum(r["wall_s"] for r in c) for c in cells]  # type: ignore[union-attr]
+        lines.append(
+            f"| {model} | {valid[0]:.0f}/{iris[0]}, {wall[0]:.1f} | {valid[1]:.0f}/{iris[1]}, "
+            f"{wall[1]:.1f} | {wall[0] / wall[1]:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--targets", type=int, default=8, help="targets per cell")
@@ -383,6 +415,8 @@ def main() -> int:
     print(json.dumps(results["accuracy"], indent=1))
     if results["grid"]:
         print(markdown(results["grid"]))
+        print()
+        print(cost_ratios(results["grid"]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     return 0

@@ -209,7 +209,7 @@ def add_options(
 
     ``defaults`` replaces a field's default for these options (a value set elsewhere, such
     as a preset's ``None``), ``shown`` how ``--help`` names it. Booleans that default to
-    false are flags; those that default to true get ``--no-NAME`` too; lists are
+    false are flags; those that default to true or None get ``--no-NAME`` too; lists are
     comma-separated.
     """
     types_ = hints(cls)
@@ -223,7 +223,8 @@ def add_options(
         label = (shown or {}).get(f.name) or f.metadata.get("shown") or _show(default)
         help_text = f"{text} (default: {label})".replace("%", "%%")
         if base == (bool,):
-            action = argparse.BooleanOptionalAction if default else "store_true"
+            # --no-NAME where the default may be true (true, or None: set elsewhere)
+            action = argparse.BooleanOptionalAction if default in (True, None) else "store_true"
             parser.add_argument(flag, dest=f.name, action=action, default=default, help=help_text)
             continue
         if typing.get_origin(base[0]) in (list, tuple):

@@ -40,7 +40,13 @@ def test_config_resolves_and_records_defaults():
         and d["parameterization_eps"] == 0.0
     )
     paper = InversionConfig(
-        optimizer="normalized-gd", parameterization="pixel", steps=5000, schedule="constant"
+        optimizer="normalized-gd",
+        parameterization="pixel",
+        steps=5000,
+        schedule="constant",
+        fake_relu=True,
+        share_seeds=True,
+        clamp_seeds=False,
     )
     assert paper.resolved_lr == 1.0 and paper.preset == "paper"  # the paper's step size
     assert InversionConfig(optimizer="normalized-gd").resolved_lr == 4.0  # on logits

@@ -154,3 +154,43 @@ def test_penultimate_without_head_is_explained():
 def test_empty_layer_list_is_rejected():
     with pytest.raises(ConfigError, match="at least one layer"):
         pa.models.load("tiny-cnn").extractor([])
+
+
+class _PassThroughReLU(torch.nn.Module):
+    """A ReLU module whose backward passes every gradient (the authors' patch of a block)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + (x.clamp(min=0) - x).detach()
+
+
+@pytest.mark.parametrize(("name", "final"), [("timm:resnet18", "act2"), ("timm:resnet26", "act3")])
+def test_fake_relu_of_an_imagenet_resnet_is_every_final_relu_of_layer4(name, final):
+    """As the authors do for ImageNet ResNets: each layer4 block's last ReLU, not only the last."""
+    model = pa.models.load(name, weights="none", image_size=64)
+    assert model.spec.fake_relu_blocks == "layer4"
+    x = torch.rand(2, 3, 64, 64)
+
+    def input_grad(extractor):
+        xx = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(extractor(xx)["penultimate"].sum(), xx)
+        return g
+
+    def patched(blocks):
+        copy = pa.models.load(name, weights="none", image_size=64)
+        copy.module.load_state_dict(model.module.state_dict())
+        for block in blocks(copy.module.layer4):
+            setattr(block, final, _PassThroughReLU())
+        return input_grad(copy.extractor(["penultimate"]))
+
+    ours = input_grad(model.extractor(["penultimate"], fake_relu=True))
+    torch.testing.assert_close(ours, patched(list))
+    assert not torch.allclose(ours, patched(lambda stage: stage[-1:]))  # not the last alone
+
+
+def test_fake_relu_before_layer4_of_a_resnet_is_the_last_relu_before_the_layer():
+    model = pa.models.load("resnet18", weights="none", image_size=64)
+    assert model.spec.fake_relu_blocks == "layer4"
+    assert len(model.extractor(["layer3"], fake_relu=True)._fake_at) == 1
+    assert len(model.extractor(["penultimate"], fake_relu=True)._fake_at) == len(
+        model.module.layer4
+    )

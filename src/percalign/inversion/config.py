@@ -170,8 +170,17 @@ class Preset:
     about: str
 
 
-#: The optimizer fields a preset fixes (every other field keeps its own default).
-PRESET_FIELDS = ("parameterization", "optimizer", "lr", "schedule", "steps")
+#: The loop's fields a preset fixes (every other field keeps its own default).
+PRESET_FIELDS = (
+    "parameterization",
+    "optimizer",
+    "lr",
+    "schedule",
+    "steps",
+    "fake_relu",
+    "share_seeds",
+    "clamp_seeds",
+)
 
 #: ``paper`` is the authors' loop exactly. ``default`` was chosen by the convergence study in
 #: ``benchmarks/convergence.py``: the cheapest setting tried that reaches the validity gate
@@ -185,9 +194,13 @@ PRESETS: dict[str, Preset] = {
             "lr": 1.0,
             "schedule": "constant",
             "steps": 5000,
+            "fake_relu": True,
+            "share_seeds": True,
+            "clamp_seeds": False,
         },
         "super-noise",
-        "the authors' loop: clamped pixels, normalized gradient steps of 1.0, 5000 steps",
+        "the authors' loop: clamped pixels, normalized gradient steps of 1.0, 5000 steps, "
+        "fake ReLU, one raw noise seed shared by all targets",
     ),
     "default": Preset(
         "default",
@@ -197,6 +210,9 @@ PRESETS: dict[str, Preset] = {
             "lr": 0.1,
             "schedule": "cosine",
             "steps": 2000,
+            "fake_relu": False,
+            "share_seeds": False,
+            "clamp_seeds": True,
         },
         "super-noise,image",
         "sigmoid pixels, Adam 0.1 with cosine decay, 2000 steps: reaches the validity gate "
@@ -267,7 +283,12 @@ class InversionConfig:
         shown='10 for `lpips-alex`, else "auto"',
     )
     fake_relu: bool = setting(
-        False, "The last ReLU before each layer passes gradients backward unchanged."
+        _DEFAULT["fake_relu"],
+        "The final ReLU before the read layer passes gradients backward unchanged (Engstrom "
+        "et al.; on in every run of the paper's authors): the last ReLU before each layer, or "
+        "for a model whose spec names fake-ReLU blocks (ImageNet ResNets), the final ReLU of "
+        "every one of those blocks.",
+        shown="the preset's",
     )
     token_pool: str | None = setting(
         None,
@@ -288,9 +309,18 @@ class InversionConfig:
     batch_size: int = setting(32, "Images optimized together.")
     seed: int = setting(0, "Seeds every random choice (noise seeds, natural seeds, transforms).")
     share_seeds: bool = setting(
-        False,
+        _DEFAULT["share_seeds"],
         "One noise image per seed type shared by all targets (as the authors' code did) "
         "instead of one per target.",
+        shown="the preset's",
+    )
+    clamp_seeds: bool = setting(
+        _DEFAULT["clamp_seeds"],
+        "Start from the noise seed clamped to [0, 1] and rounded to 8 bits, the seed that is "
+        "saved and shown. Off, the loop starts from the raw noise, which the model sees "
+        "through its input clamp and the first step's projection brings into [0, 1] (the "
+        "authors' loop); the saved seed is the clamped, rounded noise either way.",
+        shown="the preset's",
     )
     record_every: int | None = setting(
         None,

@@ -48,7 +48,8 @@ class InversionResult:
 
     Attributes:
         iris: (M, C, H, W) in [0, 1], on the 8-bit grid (exactly what a PNG stores).
-        seeds: (M, C, H, W) the starting images.
+        seeds: (M, C, H, W) the seed images as saved and shown: clamped to [0, 1] and rounded
+            to 8 bits (``config.clamp_seeds`` off, the loop started from the raw noise).
         targets: (T, C, H, W) the target images.
         target_index: (M,) which target each IRI belongs to.
         seed_kind, seed_copy, seed_source: seed type, which copy of it, and for natural-image
@@ -319,7 +320,10 @@ def invert(
         )
         seed_list.append(img)
         seed_sources.append(src)
-    all_seeds = quantize(torch.stack(seed_list)).to(device)
+    raw_seeds = torch.stack(seed_list).to(device)
+    all_seeds = quantize(raw_seeds)  # the seeds as saved and shown
+    # where the optimization starts: the shown seed, or the raw noise (the authors' loop)
+    starts = all_seeds if config.clamp_seeds else raw_seeds
 
     batches = [
         (o, index[s : s + config.batch_size])
@@ -352,7 +356,7 @@ def invert(
                 state,
                 targets,
                 [jobs[i] for i in chunk],
-                all_seeds[chunk],
+                starts[chunk],
                 lam,
                 thresholds.get(objective.name),
             )

@@ -53,12 +53,14 @@ class ImageParam:
 class PixelImage(ImageParam):
     """The pixels themselves, kept in [0, 1] by clamping after every step (the paper's loop).
 
-    A pixel pushed to 0 or 1 by a step stays there until its gradient changes sign, so with
-    per-pixel normalized updates many pixels saturate and the optimization can stall.
+    The start is taken as given: a raw noise seed outside [0, 1] is seen by the model through
+    its input clamp, and the first step's projection brings it into the box, as in the
+    authors' loop. A pixel on a bound keeps its gradient (the model's input clamp passes it
+    there), so a step can move it back inside.
     """
 
     def __init__(self, start: torch.Tensor) -> None:
-        self.params = start.detach().clone().clamp_(0, 1).requires_grad_(True)
+        self.params = start.detach().clone().requires_grad_(True)
 
     def image(self) -> torch.Tensor:
         return self.params

@@ -71,19 +71,19 @@ def make_seed(
     exclude_self: bool = True,
     copy: int = 0,
 ) -> tuple[torch.Tensor, int | None]:
-    """One seed image (C, H, W) in [0, 1], and the pool index used if it is a natural image.
+    """One seed image (C, H, W), and the pool index used if it is a natural image.
 
     Noise seeds follow the paper: super-noise is N(0, 1) per pixel, light-noise 0.01 * N(0, 1),
-    both clamped to [0, 1] (so about half the pixels start at 0). ``image`` takes an image of
+    returned raw (unclamped); clamped to [0, 1], about half their pixels are 0. ``image`` takes an image of
     ``pool`` (never the target itself when ``exclude_self``, i.e. when the pool is the target
     set; of another label than ``target_label`` when labels are known and one exists). For
     ``image`` seeds, ``generator`` must depend on the target alone, not on ``copy``: the copies
     then take successive entries of one permutation, so they are all different images.
     """
     if kind == "super-noise":
-        return torch.randn(shape, generator=generator).clamp_(0, 1), None
+        return torch.randn(shape, generator=generator), None
     if kind == "light-noise":
-        return (0.01 * torch.randn(shape, generator=generator)).clamp_(0, 1), None
+        return 0.01 * torch.randn(shape, generator=generator), None
     if kind == "uniform":
         return torch.rand(shape, generator=generator), None
     constants = {"white": 1.0, "black": 0.0, "grey": 0.5}

@@ -19,10 +19,15 @@ def _per_image(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 class NormalizedGD:
-    """x <- x - lr * g / ||g||_2, the norm taken per image (the paper's optimizer).
+    """x <- x - lr * g / (||g||_2 + 1e-10), the norm taken per image (the paper's optimizer).
 
-    ``update`` scales ``grad`` in place: pass a gradient that is not needed afterwards.
+    The arithmetic is the authors' own, operation for operation, so that the paper preset
+    gives their iterates bit for bit. ``update`` scales ``grad`` in place: pass a gradient
+    that is not needed afterwards.
     """
+
+    #: added to the gradient's norm, as in the authors' step
+    EPS = 1e-10
 
     def __init__(self, params: torch.Tensor, **_: float) -> None:
         pass
@@ -33,9 +38,9 @@ class NormalizedGD:
     def update(
         self, params: torch.Tensor, grad: torch.Tensor, lr: float, active: torch.Tensor
     ) -> None:
-        norm = grad.flatten(1).norm(dim=1).clamp_min_(1e-12)
-        scale = (lr / norm).mul_(active)
-        params.sub_(grad.mul_(_per_image(scale, grad)))  # grad is fresh: scaled in place
+        norm = grad.flatten(1).norm(dim=1).add_(self.EPS)
+        grad.div_(_per_image(norm, grad)).mul_(lr)  # grad is fresh: scaled in place
+        params.sub_(grad.mul_(_per_image(active, grad).to(grad.dtype)))
 
 
 class Adam:

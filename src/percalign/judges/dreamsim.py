@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from percalign import _paths
+from percalign._clamp import clamp
 from percalign.errors import WeightsNotFoundError, missing_extra
 from percalign.judges.base import Judge
 from percalign.judges.registry import judge
@@ -42,6 +43,6 @@ class DreamSimJudge(Judge):
     def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         def prep(x: torch.Tensor) -> torch.Tensor:
             x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-            return F.interpolate(x, size=(224, 224), mode="bicubic").clamp(0, 1).to(self.device)
+            return clamp(F.interpolate(x, size=(224, 224), mode="bicubic")).to(self.device)
 
         return self.model(prep(a), prep(b)).flatten()

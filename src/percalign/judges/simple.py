@@ -7,6 +7,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from percalign._clamp import clamp
 from percalign.judges.base import Judge
 from percalign.judges.registry import judge
 
@@ -60,8 +61,8 @@ def ssim(
     blur_w = blur_matrix(w, sigma).to(a.device, dtype).T
     a, b = a.to(dtype), b.to(dtype)
     mu_a, mu_b, aa, bb, ab = blur_h @ torch.stack((a, b, a * a, b * b, a * b)) @ blur_w
-    var_a = (aa - mu_a * mu_a).clamp(min=0.0)
-    var_b = (bb - mu_b * mu_b).clamp(min=0.0)
+    var_a = clamp(aa - mu_a * mu_a, 0.0, None)
+    var_b = clamp(bb - mu_b * mu_b, 0.0, None)
     cov = ab - mu_a * mu_b
     c1, c2 = k1**2, k2**2
     index = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (

@@ -176,12 +176,37 @@ class FeatureExtractor(nn.Module):
         return captured, relus_before
 
     def _check_layers_and_find_relus(self) -> None:
-        """One dry run on a blank image: validates the layers and locates the fake ReLUs."""
+        """One dry run on a blank image: validates the layers and locates the fake ReLUs.
+
+        A fake ReLU is the last ReLU call before each layer; where the model's spec names
+        ``fake_relu_blocks`` and a layer is read after that stage, the last ReLU call of each
+        of the stage's blocks instead (ReLUs are located by the order of their calls).
+        """
         h, w = self.model.spec.input_size
         x = torch.zeros(1, self.model.spec.in_chans, h, w, device=self.model.device)
         counter = _ReluCounter() if self.fake_relu else None
-        with torch.no_grad():
-            _, relus_before = self._run(x, counter)
+        block_ends: list[tuple[int, int]] = []  # ReLU calls before and after each block
+        handles = []
+        stage = self.model.spec.fake_relu_blocks
+        if counter is not None and stage:
+            for block in dict(self._net.named_modules())[stage].children():
+                start = [0]
+                handles.append(
+                    block.register_forward_pre_hook(
+                        lambda *_, s=start: s.__setitem__(0, counter.count)
+                    )
+                )
+                handles.append(
+                    block.register_forward_hook(
+                        lambda *_, s=start: block_ends.append((s[0], counter.count))
+                    )
+                )
+        try:
+            with torch.no_grad():
+                _, relus_before = self._run(x, counter)
+        finally:
+            for handle in handles:
+                handle.remove()
         if self.fake_relu:
             missing = [n for n, c in relus_before.items() if c == 0]
             if missing:
@@ -189,7 +214,12 @@ class FeatureExtractor(nn.Module):
                     f"fake_relu: no ReLU runs before layer(s) {missing} of "
                     f"{self.model.spec.name!r}; turn fake_relu off for them."
                 )
-            self._fake_at = frozenset(c - 1 for c in relus_before.values())
+            stage_last = {end - 1 for begin, end in block_ends if end > begin}
+            fake = set()
+            for count in relus_before.values():
+                after_stage = bool(stage_last) and count > max(stage_last)
+                fake |= stage_last if after_stage else {count - 1}
+            self._fake_at = frozenset(fake)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Representations of ``x`` (N, C, H, W) in [0, 1], keyed by layer name."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from percalign._clamp import clamp
 from percalign.errors import InputShapeError, UnknownNameError, unknown_name
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ class ModelSpec:
         head: module path of the final classifier; its *input* is the ``penultimate`` layer.
         token_pool: how a token sequence (N, T, D) becomes a vector: ``cls``, ``mean`` or ``all``.
         hookable: False for TorchScript, where only the model's output can be read.
+        fake_relu_blocks: module path of the stage whose blocks' final ReLUs are all made
+            fake when fake ReLU is on and a layer after that stage is read (``layer4`` for
+            ImageNet ResNets, as the paper's authors do); None: only the last ReLU before the
+            layer.
         extra: free-form provenance (checkpoint tag, training metadata, ...).
     """
 
@@ -53,6 +58,7 @@ class ModelSpec:
     head: str | None = None
     token_pool: str = "all"
     hookable: bool = True
+    fake_relu_blocks: str | None = None
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def with_input_size(self, size: int | tuple[int, int] | None) -> ModelSpec:
@@ -172,10 +178,15 @@ class Model:
             )
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """Clamp pixels to [0, 1] and apply the model's mean/std."""
+        """Clamp pixels to [0, 1] and apply the model's mean/std.
+
+        The clamp passes the gradient at exactly 0 and 1 and stops it outside the box, on
+        any PyTorch (:func:`percalign._clamp.clamp`): a clamped-pixel inversion moves the
+        pixels its projection put on a bound.
+        """
         mean = torch.as_tensor(self.spec.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         std = torch.as_tensor(self.spec.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        return (x.clamp(0.0, 1.0) - mean) / std
+        return (clamp(x) - mean) / std
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores for pixel images ``x`` (N, C, H, W) in [0, 1]."""

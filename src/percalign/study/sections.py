@@ -123,8 +123,12 @@ STUDY_SETS = ("loss", "seed")
 #: InversionConfig fields that were ``[inversion]`` keys before every field was: these are
 #: always part of the invert step's key; the others only when set (so that a study run before
 #: keeps its keys and its answers)
-_KEYED: tuple[str, ...] = (*PRESET_FIELDS, "batch_size", "fake_relu", "adversary")
-_KEYED += ("adversarial_lambda", "stop_at_valid")
+_KEYED: tuple[str, ...] = ("parameterization", "optimizer", "lr", "schedule", "steps")
+_KEYED += ("batch_size", "adversary", "adversarial_lambda", "stop_at_valid")
+#: Loop settings that presets fix since the paper preset became the authors' loop, with the
+#: value every run had before: keyed by their resolved value when it differs (``fake_relu``
+#: always), so that a paper-preset study is inverted again and any other keeps its key.
+_LOOP_BEFORE = {"share_seeds": False, "clamp_seeds": True}
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,11 @@ class Inversion:
         del out["device"], out["options"]
         out.update({name: self.option(name) for name in _KEYED})
         out.update({k: v for k, v in self.options.items() if k not in _KEYED})
+        loop = self.config("regularizer-free", 0)
+        out["fake_relu"] = loop.fake_relu
+        out.update(
+            {k: getattr(loop, k) for k, v in _LOOP_BEFORE.items() if getattr(loop, k) != v}
+        )
         return out
 
     def seeds_for(self, loss: str) -> str:
