@@ -4,8 +4,7 @@ import torch
 import percalign as pa
 from percalign._random import stream
 from percalign.errors import ConfigError, UnknownNameError
-from percalign.inversion import InversionConfig, SeedSpec, invert, parse_seeds
-from percalign.inversion import quantize
+from percalign.inversion import InversionConfig, SeedSpec, invert, parse_seeds, quantize
 from percalign.inversion.seeds import make_seed
 
 

@@ -74,11 +74,12 @@ def make_seed(
     """One seed image (C, H, W), and the pool index used if it is a natural image.
 
     Noise seeds follow the paper: super-noise is N(0, 1) per pixel, light-noise 0.01 * N(0, 1),
-    returned raw (unclamped); clamped to [0, 1], about half their pixels are 0. ``image`` takes an image of
-    ``pool`` (never the target itself when ``exclude_self``, i.e. when the pool is the target
-    set; of another label than ``target_label`` when labels are known and one exists). For
-    ``image`` seeds, ``generator`` must depend on the target alone, not on ``copy``: the copies
-    then take successive entries of one permutation, so they are all different images.
+    returned raw (unclamped; clamped to [0, 1], about half their pixels are 0). ``image`` takes
+    an image of ``pool`` (never the target itself when ``exclude_self``, i.e. when the pool is
+    the target set; of another label than ``target_label`` when labels are known and one
+    exists). For ``image`` seeds, ``generator`` must depend on the target alone, not on
+    ``copy``: the copies then take successive entries of one permutation, so they are all
+    different images.
     """
     if kind == "super-noise":
         return torch.randn(shape, generator=generator), None

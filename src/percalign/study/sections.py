@@ -241,9 +241,7 @@ class Inversion:
         out.update({k: v for k, v in self.options.items() if k not in _KEYED})
         loop = self.config("regularizer-free", 0)
         out["fake_relu"] = loop.fake_relu
-        out.update(
-            {k: getattr(loop, k) for k, v in _LOOP_BEFORE.items() if getattr(loop, k) != v}
-        )
+        out.update({k: getattr(loop, k) for k, v in _LOOP_BEFORE.items() if getattr(loop, k) != v})
         return out
 
     def seeds_for(self, loss: str) -> str:
