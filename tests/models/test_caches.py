@@ -9,7 +9,7 @@ import torch
 
 import percalign as pa
 from percalign.cli import main
-from percalign.errors import UnknownNameError, WeightsNotFoundError
+from percalign.errors import UnknownNameError, WeightsError, WeightsNotFoundError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -134,6 +134,32 @@ def test_robustness_cifar_checkpoints(tmp_path, name, renames):
     assert model.spec.input_size == (32, 32) and model.spec.num_classes == 10
     assert model.spec.mean == pytest.approx((0.4914, 0.4822, 0.4465))
     assert model.spec.extra["checkpoint_layout"] == "robustness"
+
+
+def test_a_plain_state_dict_with_the_robustness_cifar_names_is_renamed(tmp_path):
+    state = _random_state(lambda: pa.models.load("cifar-resnet18").module, seed=5)
+    robust = {
+        k.replace(".downsample.", ".shortcut.").replace("fc.", "linear."): v
+        for k, v in state.items()
+    }
+    assert any(".shortcut." in k for k in robust) and "linear.weight" in robust
+    path = tmp_path / "plain_robust_names.pt"
+    torch.save(robust, path)
+    model = pa.models.load("cifar-resnet18", weights=str(path))
+    _assert_weights(model, state)
+    assert model.spec.extra["checkpoint_layout"] == "state_dict"
+
+
+def test_a_checkpoint_that_fits_no_layout_names_its_first_keys(tmp_path):
+    state = _random_state(lambda: pa.models.load("cifar-resnet18").module, seed=5)
+    path = tmp_path / "other.pt"
+    torch.save({"net." + k.replace("conv1", "stem"): v for k, v in state.items()}, path)
+    with pytest.raises(WeightsError) as info:
+        pa.models.load("cifar-resnet18", weights=str(path))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "missing (first 'conv1.weight')" in message
+    assert "unexpected (first 'stem.weight')" in message
 
 
 def test_robustness_imagenet_checkpoint_into_torchvision(tmp_path):

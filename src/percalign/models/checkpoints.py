@@ -27,8 +27,9 @@ __all__ = [
 
 #: Prefix of the network's own weights in a robustness-library checkpoint.
 _ROBUST_MODEL = "module.model."
-#: Entries of a robustness-library checkpoint that are not the network's weights.
-_ROBUST_IGNORED = ("module.attacker.", "module.normalizer.")
+#: Keys (after any prefix) of the input normalization some training libraries store with
+#: the weights: the robustness library's ``normalizer.new_mean`` / ``new_std``.
+_NORMALIZER = ("normalizer.new_mean", "normalizer.new_std")
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,24 @@ def _tensors(obj: object) -> dict[str, torch.Tensor] | None:
     return None
 
 
+def _stored_normalization(sd: dict[str, torch.Tensor]) -> tuple[tuple[float, ...] | None, ...]:
+    """The (mean, std) a checkpoint stores with its weights, if any (robustness-style)."""
+    found: list[tuple[float, ...] | None] = []
+    for suffix in _NORMALIZER:
+        key = min((k for k in sd if k.endswith(suffix)), key=len, default=None)
+        found.append(None if key is None else tuple(sd[key].flatten().tolist()))
+    return tuple(found)
+
+
 def read_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
     """Read a weights file in any supported layout.
 
-    Layouts: a plain state dict; a dict holding one under ``'model'`` or ``'state_dict'``;
-    keys prefixed ``module.`` (DataParallel); and robustness-library checkpoints, whose network
-    weights are under ``module.model.`` next to ``module.normalizer.*`` (its mean/std, used)
-    and ``module.attacker.*`` (a copy for the attacker, ignored).
+    Layouts: a plain state dict; a dict holding one under ``'model'`` or ``'state_dict'``
+    (PyTorch Lightning checkpoints, the paper's authors' training library among them); and
+    any of these with the network's weights under a prefix (``module.`` of DataParallel,
+    ``model.`` of a Lightning module, ``module.model.`` of the robustness library, next to
+    its ``module.normalizer.*``, whose mean/std are used, and ``module.attacker.*``). The
+    prefix is found when the weights are applied to a network (:func:`apply_state_dict`).
     """
     obj = _load_object(path, allow_pickle)
     sd = _tensors(obj)
@@ -135,23 +147,14 @@ def read_checkpoint(path: Path, allow_pickle: bool = False) -> Checkpoint:
             f"{path} holds no state dict (a mapping of names to tensors, directly or under "
             "'model' or 'state_dict'); save one with torch.save(model.state_dict(), path)."
         )
-    sha = file_sha256(path)
+    mean, std = _stored_normalization(sd)
     if any(k.startswith(_ROBUST_MODEL) for k in sd):
-        mean = sd.get("module.normalizer.new_mean")
-        std = sd.get("module.normalizer.new_std")
-        weights = {k[len(_ROBUST_MODEL) :]: v for k, v in sd.items() if k.startswith(_ROBUST_MODEL)}
-        return Checkpoint(
-            weights,
-            "robustness",
-            path,
-            sha,
-            mean=tuple(mean.flatten().tolist()) if mean is not None else None,
-            std=tuple(std.flatten().tolist()) if std is not None else None,
-        )
-    if all(k.startswith("module.") for k in sd):
-        sd = {k[len("module.") :]: v for k, v in sd.items()}
-    sd = {k: v for k, v in sd.items() if not k.startswith(_ROBUST_IGNORED)}
-    return Checkpoint(sd, "state_dict", path, sha)
+        layout = "robustness"
+    elif isinstance(obj, dict) and any("lightning" in str(k) for k in obj):
+        layout = "lightning"
+    else:
+        layout = "state_dict"
+    return Checkpoint(sd, layout, path, file_sha256(path), mean=mean, std=std)
 
 
 #: Module names of the robustness library's CIFAR networks -> ours (``cifar-resnet18``:
@@ -168,40 +171,62 @@ def _fits(own: dict[str, torch.Tensor], sd: dict[str, torch.Tensor]) -> bool:
     return needed <= sd.keys() <= own.keys() and all(own[k].shape == sd[k].shape for k in sd)
 
 
-def _robustness_cifar_renames(sd: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """``sd`` with each rename set of :data:`_ROBUST_CIFAR_RENAMES` applied."""
-    out = []
-    for renames in _ROBUST_CIFAR_RENAMES:
-        renamed = {}
-        for key, value in sd.items():
-            for old, new in renames:
-                if key.startswith(old) or (old.startswith(".") and old in key):
-                    key = key.replace(old, new, 1)
-            renamed[key] = value
-        out.append(renamed)
-    return out
+def _renamed(sd: dict[str, torch.Tensor], renames: tuple) -> dict[str, torch.Tensor]:
+    """``sd`` with one rename set of :data:`_ROBUST_CIFAR_RENAMES` applied."""
+    renamed = {}
+    for key, value in sd.items():
+        for old, new in renames:
+            if key.startswith(old) or (old.startswith(".") and old in key):
+                key = key.replace(old, new, 1)
+        renamed[key] = value
+    return renamed
+
+
+def _prefixes(sd: dict[str, torch.Tensor]) -> list[str]:
+    """Every prefix of up to three dotted parts the keys have, shortest first ('' first)."""
+    found = {""}
+    for key in sd:
+        parts = key.split(".")[:-1]
+        found.update(".".join(parts[:n]) + "." for n in range(1, min(3, len(parts)) + 1))
+    return sorted(found, key=lambda p: (p.count("."), p))
+
+
+def _candidates(sd: dict[str, torch.Tensor]):
+    """The state dicts ``sd`` may hold for a network: under each prefix, renamed or not."""
+    for prefix in _prefixes(sd):
+        under = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
+        yield under
+        for renames in _ROBUST_CIFAR_RENAMES:
+            yield _renamed(under, renames)
 
 
 def apply_state_dict(module: nn.Module, ckpt: Checkpoint, model_name: str) -> None:
-    """Load ``ckpt`` into ``module``; any mismatch raises :class:`WeightsError` naming it.
+    """Load ``ckpt`` into ``module``; a checkpoint that fits in no way raises one line.
 
-    Only BatchNorm's ``num_batches_tracked`` counters may be absent (old checkpoints).
-    Robustness-library CIFAR checkpoints whose module names differ from ours
-    (:data:`_ROBUST_CIFAR_RENAMES`) are renamed when that makes them fit exactly.
+    The weights fit when, under one key prefix (none, ``module.``, ``model.``,
+    ``module.model.``...), they are exactly the network's, with the robustness library's CIFAR
+    module names (:data:`_ROBUST_CIFAR_RENAMES`) or without; only BatchNorm's
+    ``num_batches_tracked`` counters may be absent (old checkpoints). Otherwise the
+    :class:`WeightsError` names the first missing and unexpected keys of the closest fit.
     """
     own = module.state_dict()
-    sd = ckpt.state_dict
-    if ckpt.layout == "robustness" and not _fits(own, sd):
-        sd = next((r for r in _robustness_cifar_renames(sd) if _fits(own, r)), sd)
-    problems = {
-        "missing": [k for k in own if k not in sd and not k.endswith("num_batches_tracked")],
-        "unexpected": [k for k in sd if k not in own],
-        "of the wrong shape": [k for k in sd if k in own and own[k].shape != sd[k].shape],
-    }
-    found = [f"{len(keys)} {label} (e.g. {keys[0]!r})" for label, keys in problems.items() if keys]
-    if found:
+    fits = next((c for c in _candidates(ckpt.state_dict) if _fits(own, c)), None)
+    if fits is None:
+        closest = max(_candidates(ckpt.state_dict), key=lambda c: len(own.keys() & c.keys()))
+        problems = {
+            "missing": [
+                k for k in own if k not in closest and not k.endswith("num_batches_tracked")
+            ],
+            "unexpected": [k for k in closest if k not in own],
+            "of the wrong shape": [
+                k for k in closest if k in own and own[k].shape != closest[k].shape
+            ],
+        }
+        found = [
+            f"{len(keys)} {label} (first {keys[0]!r})" for label, keys in problems.items() if keys
+        ]
         raise WeightsError(
-            f"Weights in {ckpt.path} do not fit model {model_name!r}: {', '.join(found)}. "
-            "Check that the architecture name matches the checkpoint."
+            f"Weights in {ckpt.path} ({ckpt.layout} layout) do not fit model {model_name!r}: "
+            f"{', '.join(found)}. Check that the architecture name matches the checkpoint."
         )
-    module.load_state_dict(sd, strict=False)
+    module.load_state_dict(fits, strict=False)
