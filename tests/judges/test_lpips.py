@@ -52,6 +52,23 @@ def test_calibrated_heads_load_with_given_backbone_weights(tmp_path):
     assert d(x, x).item() == 0.0
 
 
+def test_random_heads_are_seeded_signed_and_named_as_such(tmp_path):
+    """The authors' uncalibrated variant: heads drawn like a fresh 1x1 convolution's."""
+    import torchvision
+
+    path = tmp_path / "squeeze.pth"
+    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), path)
+    a = LPIPS("squeeze", heads="random", backbone_weights=path)
+    b = LPIPS("squeeze", heads="random", backbone_weights=path)
+    other = LPIPS("squeeze", heads="random", backbone_weights=path, seed=1)
+    assert a.name == "lpips-squeeze-random"
+    assert torch.equal(a.head0, b.head0) and not torch.equal(a.head0, other.head0)
+    bound = 1 / a.head0.numel() ** 0.5
+    assert (a.head0.abs() <= bound).all() and (a.head0 < 0).any() and (a.head0 > 0).any()
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    assert not torch.allclose(a(x, y), LPIPS("squeeze", backbone_weights=path)(x, y))
+
+
 def test_custom_backbones_cannot_claim_calibrated_heads():
     with pytest.raises(ConfigError, match="heads='uniform'"):
         LPIPS(nn.Sequential(nn.Conv2d(3, 3, 1)), taps=(0,))

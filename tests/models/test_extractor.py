@@ -194,3 +194,19 @@ def test_fake_relu_before_layer4_of_a_resnet_is_the_last_relu_before_the_layer()
     assert len(model.extractor(["penultimate"], fake_relu=True)._fake_at) == len(
         model.module.layer4
     )
+
+
+def test_unnormalized_input_feeds_the_network_the_clamped_pixels():
+    """The authors' adversarial runs skipped the normalization: an explicit option."""
+    model = pa.models.load("tiny-cnn")
+    x = torch.rand(2, 3, 32, 32) * 1.4 - 0.2
+    raw = model.extractor(["penultimate"], normalize=False)(x)["penultimate"]
+    fx = model.extractor(["penultimate"])
+    normalized = fx(x)["penultimate"]
+    captured = {}
+    handle = model.module.fc.register_forward_pre_hook(lambda _m, a: captured.update(x=a[0]))
+    with torch.no_grad():
+        model.module(x.clamp(0, 1))
+    handle.remove()
+    torch.testing.assert_close(raw, captured["x"])
+    assert not torch.allclose(raw, normalized)

@@ -290,6 +290,12 @@ class InversionConfig:
         "every one of those blocks.",
         shown="the preset's",
     )
+    normalize_input: bool = setting(
+        True,
+        "Apply the model's mean/std to its (clamped) input. The paper's authors' "
+        "adversarial-loss runs fed the model unnormalized pixels, a defect of their code; "
+        "false reproduces it.",
+    )
     token_pool: str | None = setting(
         None,
         "`cls`, `mean` or `all` for models whose layers output tokens.",

@@ -125,7 +125,11 @@ class _ObjectiveState:
         self.objective = objective
         self.extractor, fast_extractor = (
             FeatureExtractor(
-                m, objective.layers, fake_relu=config.fake_relu, token_pool=config.token_pool
+                m,
+                objective.layers,
+                fake_relu=config.fake_relu,
+                token_pool=config.token_pool,
+                normalize=config.normalize_input,
             )
             for m in (model, run_model)
         )

@@ -5,8 +5,9 @@ matching) follow from it. The judges are registered by name (:func:`names`; a ne
 one module with one ``@judge`` class, see :mod:`percalign.judges.registry`), and an
 :class:`Ensemble` combines any of them.
 
->>> names()
-['dreamsim', 'lpips-alex', 'lpips-squeeze', 'lpips-vgg', 'ms-ssim', 'pixel', 'ssim', 'model:NAME']
+>>> names()  # doctest: +NORMALIZE_WHITESPACE
+['dreamsim', 'lpips-alex', 'lpips-alex-random', 'lpips-squeeze', 'lpips-squeeze-random',
+ 'lpips-vgg', 'lpips-vgg-random', 'ms-ssim', 'pixel', 'ssim', 'model:NAME']
 """
 
 from typing import Any

@@ -1,10 +1,15 @@
-"""LPIPS (Zhang et al. 2018): a learned perceptual distance, with calibrated heads only.
+"""LPIPS (Zhang et al. 2018): a learned perceptual distance, with calibrated heads.
 
 The distance compares unit-normalized feature maps of a backbone at several depths, weighs the
 squared differences per channel with linear heads that were calibrated on human judgments, and
 averages over space. Heads come from the ``lpips`` package's weight files (installed with
 percalign); backbones from torchvision's cache or a given file. Inputs are images in [0, 1];
 the conversion to the [-1, 1] range LPIPS was calibrated on happens inside.
+
+The ``*-random`` variants draw their heads at random instead (seeded, as a fresh 1x1
+convolution would be initialized): two of the paper's authors' four LPIPS models had such
+heads, and their CIFAR adversarial-loss runs used one. They exist to reproduce those runs and
+are never a measurement of perceptual distance.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import torch
 from torch import nn
 
 from percalign import _paths
+from percalign._random import stream
 from percalign.errors import ConfigError, WeightsNotFoundError, unknown_name
 from percalign.judges.base import Judge
 from percalign.judges.registry import judge
 
-__all__ = ["BACKBONES", "LPIPS", "LPIPSJudge"]
+__all__ = ["BACKBONES", "LPIPS", "LPIPSJudge", "RandomHeadLPIPSJudge"]
 
 #: backbone name -> (torchvision constructor, weights enum attribute, tap indices in .features)
 BACKBONES = {
@@ -81,8 +87,11 @@ class LPIPS(nn.Module):
         backbone: ``alex``, ``vgg`` or ``squeeze`` (torchvision ImageNet weights), or an
             ``nn.Sequential`` of your own with ``taps`` given.
         heads: ``calibrated`` (the published linear heads; the default and the only choice for
-            measurements), or ``uniform`` (every channel weighted 1: the uncalibrated variant,
-            for plumbing tests with a custom backbone).
+            measurements), ``uniform`` (every channel weighted 1: the uncalibrated variant,
+            for plumbing tests with a custom backbone), or ``random`` (each channel's weight
+            drawn from U(-1/sqrt(C), 1/sqrt(C)), C the tap's channels, from ``seed``: the
+            randomly initialized heads of the authors' code, to reproduce their runs).
+        seed: the random stream of ``random`` heads.
         backbone_weights: a torchvision state dict file for the backbone, instead of the cache.
         taps: indices into ``backbone`` whose outputs are compared (custom backbones only).
 
@@ -101,6 +110,7 @@ class LPIPS(nn.Module):
         heads: str = "calibrated",
         backbone_weights: str | Path | None = None,
         taps: Sequence[int] | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if isinstance(backbone, str):
@@ -125,8 +135,14 @@ class LPIPS(nn.Module):
             weights = [state[f"lin{i}.model.1.weight"].flatten() for i in range(len(channels))]
         elif heads == "uniform":
             weights = [torch.ones(c) for c in channels]
+        elif heads == "random":
+            weights = [
+                (torch.rand(c, generator=stream("lpips-random-head", seed, i)) * 2 - 1) / c**0.5
+                for i, c in enumerate(channels)
+            ]
+            self.name += "-random"
         else:
-            raise unknown_name("LPIPS heads", heads, ["calibrated", "uniform"])
+            raise unknown_name("LPIPS heads", heads, ["calibrated", "uniform", "random"])
         for i, w in enumerate(weights):
             self.register_buffer(f"head{i}", w.view(1, -1, 1, 1).clone())
         self.shift: torch.Tensor
@@ -174,14 +190,29 @@ class LPIPS(nn.Module):
 class LPIPSJudge(Judge):
     """LPIPS with calibrated heads, as a judge."""
 
+    heads = "calibrated"
+
     def __init__(self, backbone: str = "alex", device: torch.device | str = "cpu") -> None:
-        self.net = LPIPS(backbone).to(device)
+        self.net = LPIPS(backbone, heads=self.heads).to(device)
         self.name = self.net.name
         self.device = device
 
     @classmethod
     def from_name(cls, name: str, device: torch.device | str = "cpu") -> LPIPSJudge:
-        return cls(name.removeprefix("lpips-"), device=device)
+        return cls(name.removeprefix("lpips-").removesuffix("-random"), device=device)
 
     def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self.net(a.to(self.device), b.to(self.device))
+
+
+@judge(
+    "lpips-alex-random",
+    "lpips-vgg-random",
+    "lpips-squeeze-random",
+    summary="LPIPS with random heads, as in two of the paper authors' four LPIPS models: for "
+    "reproducing their adversarial runs (with lambda 'auto'), never for measurements",
+)
+class RandomHeadLPIPSJudge(LPIPSJudge):
+    """LPIPS whose heads are drawn at random (seeded): the authors' uncalibrated variant."""
+
+    heads = "random"

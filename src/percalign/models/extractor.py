@@ -12,6 +12,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from percalign._checks import check_choice
+from percalign._clamp import clamp
 from percalign.errors import ConfigError, InputShapeError
 from percalign.models.model import LayerRef, Model
 
@@ -87,6 +88,8 @@ class FeatureExtractor(nn.Module):
             unchanged (forward values are untouched).
         token_pool: how token outputs (N, T, D) are reduced: ``cls``, ``mean`` or ``all``;
             default from the model's spec.
+        normalize: apply the model's mean/std after the input clamp; False feeds the network
+            the clamped pixels themselves (as the paper's authors' adversarial runs did).
 
     Example:
         >>> import torch, percalign as pa
@@ -101,8 +104,10 @@ class FeatureExtractor(nn.Module):
         layers: Sequence[str],
         fake_relu: bool = False,
         token_pool: str | None = None,
+        normalize: bool = True,
     ) -> None:
         super().__init__()
+        self.normalize = bool(normalize)
         if isinstance(layers, str):
             layers = [layers]
         if not layers:
@@ -119,6 +124,10 @@ class FeatureExtractor(nn.Module):
         self._fake_at: frozenset[int] = frozenset()
         self._persistent: list[Any] = []  # hooks of traceable()
         self._check_layers_and_find_relus()
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the network is given: the clamped pixels, normalized unless told not to."""
+        return self.model.normalize(x) if self.normalize else clamp(x)
 
     @property
     def layers(self) -> list[str]:
@@ -159,7 +168,7 @@ class FeatureExtractor(nn.Module):
         outputs = [n for n, ref in self.refs.items() if not ref.path]
         try:
             with mode if mode is not None else contextlib.nullcontext():
-                result = self._net(self.model.normalize(x))
+                result = self._net(self._input(x))
             for name in outputs:
                 record(name, result)
         except _StopForward:
@@ -262,7 +271,7 @@ class FeatureExtractor(nn.Module):
             active[0] = True
             try:
                 with _ReluCounter(self._fake_at) if self.fake_relu else contextlib.nullcontext():
-                    result = self._net(self.model.normalize(x))
+                    result = self._net(self._input(x))
                 for name, ref in self.refs.items():
                     if not ref.path:
                         keep(name, result)

@@ -161,11 +161,14 @@ class Model:
         layers: Sequence[str] = (PENULTIMATE,),
         fake_relu: bool = False,
         token_pool: str | None = None,
+        normalize: bool = True,
     ) -> FeatureExtractor:
         """A :class:`~percalign.models.FeatureExtractor` reading ``layers`` of this model."""
         from percalign.models.extractor import FeatureExtractor
 
-        return FeatureExtractor(self, layers, fake_relu=fake_relu, token_pool=token_pool)
+        return FeatureExtractor(
+            self, layers, fake_relu=fake_relu, token_pool=token_pool, normalize=normalize
+        )
 
     # -- computing ---------------------------------------------------------------
     def check_input(self, x: torch.Tensor) -> None:
