@@ -155,9 +155,10 @@ def gate_warning(
     if parameterization == "pixel" and saturated >= 0.25:
         return head + (
             f"the failed ones have {100 * saturated:.0f}% more of their values at 0 or 1 than "
-            "their targets, so the clamped pixels saturated and the optimization stalled: use "
-            "sigmoid pixels (the "
-            "default preset: --preset default, or parameterization = 'sigmoid')."
+            "their targets, so the clamped pixels saturated (steps too large for the box, or "
+            "a clamp that stops the gradient at the bounds): use a smaller step (--lr) or "
+            "sigmoid pixels (the default preset: --preset default, or parameterization = "
+            "'sigmoid')."
         )
     return head + (
         f"the optimization did not get close enough in {steps} steps: give it more steps "
