@@ -286,8 +286,11 @@ def test_the_registry_lists_the_judges_and_builds_them_by_name():
     assert judges.names() == [
         "dreamsim",
         "lpips-alex",
+        "lpips-alex-random",
         "lpips-squeeze",
+        "lpips-squeeze-random",
         "lpips-vgg",
+        "lpips-vgg-random",
         "ms-ssim",
         "pixel",
         "ssim",

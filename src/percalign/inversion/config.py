@@ -36,6 +36,7 @@ DEFAULT_LR = {
 }
 SCHEDULES = ("constant", "step", "cosine")
 PRECISIONS = ("fp32", "bf16")
+FOURIER_STARTS = ("spectrum", "image")
 #: How the variables map to pixels, for loss families that do not choose it (``fourier`` does).
 PIXEL_PARAMETERIZATIONS = tuple(k for k in PARAMETERIZATIONS if k != "fourier")
 
@@ -290,6 +291,18 @@ class InversionConfig:
         "every one of those blocks.",
         shown="the preset's",
     )
+    fourier_start: str = setting(
+        "spectrum",
+        "How the `fourier` family starts from a noise seed: `spectrum` (the authors': "
+        "super-noise is N(0, 1) and light-noise 0.01 x N(0, 1) noise in the spectrum itself, a "
+        "near mid-grey image) or `image` (the spectrum of the pixel-noise seed, whose clamped "
+        "pixels start saturated). Other seed types always start at their image's spectrum.",
+    )
+    fourier_clamp: bool = setting(
+        False,
+        "Clamp the `fourier` family's spectrum to [0, 1] after every step, as the authors' code "
+        "did (a defect: it removes every negative coefficient); off by default.",
+    )
     normalize_input: bool = setting(
         True,
         "Apply the model's mean/std to its (clamped) input. The paper's authors' "
@@ -387,6 +400,7 @@ class InversionConfig:
         if self.record_every is not None:
             check_int(owner, "record_every", self.record_every, low=1)
         check_choice(owner, "precision", self.precision, PRECISIONS)
+        check_choice(owner, "fourier_start", self.fourier_start, FOURIER_STARTS)
         object.__setattr__(self, "loss_spec", LossSpec.parse(self.loss))
 
     @classmethod

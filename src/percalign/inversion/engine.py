@@ -17,7 +17,7 @@ from percalign.errors import ConfigError, InputShapeError, NumericalError
 from percalign.inversion.acceleration import fast_features, model_for_run
 from percalign.inversion.config import InversionConfig, Objective, parse_objectives
 from percalign.inversion.objective import feature_norm, relative_distance
-from percalign.inversion.parameterizations import make_param
+from percalign.inversion.parameterizations import make_param, spectrum_noise_image
 from percalign.inversion.penalties import get_penalty
 from percalign.inversion.seeds import SeedSpec, make_seed, parse_seeds
 from percalign.inversion.steps import learning_rate, make_rule
@@ -28,6 +28,9 @@ from percalign.models.model import Model
 __all__ = ["InversionResult", "Progress", "invert", "quantize"]
 
 Perceptual = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: Noise seeds the ``fourier`` family draws in the spectrum (``fourier_start='spectrum'``),
+#: with their standard deviation there (the authors').
+_SPECTRUM_SD = {"super-noise": 1.0, "light-noise": 0.01}
 _Targets = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -302,6 +305,8 @@ def invert(
     ]
     chosen = _chosen(jobs, only_targets, len(targets), only_objectives, len(objectives))
     seed_list, seed_sources = [], []
+    parameterization = config.resolved_parameterization
+    spectrum_noise = parameterization == "fourier" and config.fourier_start == "spectrum"
     for job in jobs:
         shared = config.share_seeds and job.kind != "image"
         key = (
@@ -311,9 +316,14 @@ def invert(
             None if shared else job.target,
             None if job.kind == "image" else job.copy,
         )
+        shape = (targets.shape[1], targets.shape[2], targets.shape[3])
+        if job.kind in _SPECTRUM_SD and spectrum_noise:
+            seed_list.append(spectrum_noise_image(shape, _SPECTRUM_SD[job.kind], stream(*key)))
+            seed_sources.append(None)
+            continue
         img, src = make_seed(
             job.kind,
-            (targets.shape[1], targets.shape[2], targets.shape[3]),
+            shape,
             stream(*key),
             job.target,
             pool=pool,
@@ -512,7 +522,7 @@ class _Runner:
         rows = torch.tensor([j.target for j in jobs], device=seeds.device)
         batch_targets = targets[rows]
         target_feats = state.rows(rows)
-        param = make_param(cfg.resolved_parameterization, seeds)
+        param = make_param(cfg.resolved_parameterization, seeds, cfg.fourier_clamp)
         stop_at = _stop_distance(cfg, threshold)
         rule = make_rule(cfg.optimizer, param.params, cfg.momentum)
         draws = None

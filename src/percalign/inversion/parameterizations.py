@@ -19,6 +19,7 @@ __all__ = [
     "PixelImage",
     "SigmoidImage",
     "make_param",
+    "spectrum_noise_image",
 ]
 
 #: Square root of ImageNet's RGB colour correlation (published with the Lucid library).
@@ -88,24 +89,43 @@ class SigmoidImage(ImageParam):
         return torch.sigmoid(self.params)
 
 
+def _fourier_terms(
+    c: int, h: int, w: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The spectrum's scale 1/max(f, 1/max(H, W)), (H, W//2+1), and the colour matrix (or None)."""
+    fy = torch.fft.fftfreq(h, dtype=dtype, device=device)[:, None]
+    fx = torch.fft.rfftfreq(w, dtype=dtype, device=device)[None, :]
+    scale = 1.0 / torch.clamp(torch.sqrt(fx * fx + fy * fy), min=1.0 / max(h, w))
+    color = _COLOR_SQRT.to(device=device, dtype=dtype)
+    return scale, (color / color.norm(dim=0).max() if c == 3 else None)
+
+
+def _spectrum_image(
+    params: torch.Tensor, scale: torch.Tensor, color: torch.Tensor | None, size: tuple[int, int]
+) -> torch.Tensor:
+    spectrum = torch.view_as_complex(params) * scale
+    y = torch.fft.irfft2(spectrum, s=size, norm="ortho") / 4.0
+    if color is not None:
+        y = torch.einsum("ij,njhw->nihw", color, y)
+    return torch.sigmoid(y)
+
+
 class FourierImage(ImageParam):
     """image = sigmoid(C @ (irfft2(S * 1/max(f, 1/max(H, W))) / 4)), C the colour decorrelation.
 
     Starts exactly at ``start`` (up to clipping pixels to (eps, 1 - eps)): the spectrum is
-    obtained by inverting each stage.
+    obtained by inverting each stage. ``clamp_spectrum`` clamps the spectrum's coefficients
+    to [0, 1] after every step, as the paper's authors' code did (a defect: it removes every
+    negative coefficient); off by default.
     """
 
     eps = SIGMOID_EPS
 
-    def __init__(self, start: torch.Tensor) -> None:
+    def __init__(self, start: torch.Tensor, clamp_spectrum: bool = False) -> None:
         _n, c, h, w = start.shape
-        fy = torch.fft.fftfreq(h, dtype=start.dtype, device=start.device)[:, None]
-        fx = torch.fft.rfftfreq(w, dtype=start.dtype, device=start.device)[None, :]
-        freq = torch.sqrt(fx * fx + fy * fy)
-        self.scale = 1.0 / torch.clamp(freq, min=1.0 / max(h, w))
         self.size = (h, w)
-        color = _COLOR_SQRT.to(start) / _COLOR_SQRT.norm(dim=0).max()
-        self.color = color if c == 3 else None
+        self.scale, self.color = _fourier_terms(c, h, w, start.dtype, start.device)
+        self.clamp_spectrum = clamp_spectrum
         z = torch.logit(start.detach().clamp(self.eps, 1 - self.eps))
         if self.color is not None:
             z = torch.einsum("ij,njhw->nihw", torch.linalg.inv(self.color), z)
@@ -113,11 +133,23 @@ class FourierImage(ImageParam):
         self.params = torch.view_as_real(spectrum).contiguous().requires_grad_(True)
 
     def image(self) -> torch.Tensor:
-        spectrum = torch.view_as_complex(self.params) * self.scale
-        y = torch.fft.irfft2(spectrum, s=self.size, norm="ortho") / 4.0
-        if self.color is not None:
-            y = torch.einsum("ij,njhw->nihw", self.color, y)
-        return torch.sigmoid(y)
+        return _spectrum_image(self.params, self.scale, self.color, self.size)
+
+    def project(self) -> None:
+        if self.clamp_spectrum:
+            with torch.no_grad():
+                self.params.clamp_(0, 1)
+
+
+def spectrum_noise_image(
+    shape: tuple[int, int, int], sd: float, generator: torch.Generator
+) -> torch.Tensor:
+    """The image (C, H, W) of a spectrum of N(0, sd^2) noise: the authors' noise seeds of the
+    Fourier family (sd 1 for super-noise, 0.01 for light-noise), drawn in the spectrum."""
+    c, h, w = shape
+    noise = sd * torch.randn((1, c, h, w // 2 + 1, 2), generator=generator)
+    scale, color = _fourier_terms(c, h, w, noise.dtype, noise.device)
+    return _spectrum_image(noise, scale, color, (h, w))[0]
 
 
 #: Every parameterization by name. ``fourier`` is chosen by the loss family of that name.
@@ -128,8 +160,13 @@ PARAMETERIZATIONS: dict[str, type[ImageParam]] = {
 }
 
 
-def make_param(kind: str, start: torch.Tensor) -> ImageParam:
-    """The parameterization ``kind`` started at ``start`` (N, C, H, W) in [0, 1]."""
+def make_param(kind: str, start: torch.Tensor, clamp_spectrum: bool = False) -> ImageParam:
+    """The parameterization ``kind`` started at ``start`` (N, C, H, W) in [0, 1].
+
+    ``clamp_spectrum`` is passed to :class:`FourierImage` (the authors' spectrum clamp).
+    """
     if kind not in PARAMETERIZATIONS:
         raise unknown_name("parameterization", kind, PARAMETERIZATIONS)
+    if kind == "fourier":
+        return FourierImage(start, clamp_spectrum=clamp_spectrum)
     return PARAMETERIZATIONS[kind](start)
