@@ -150,6 +150,37 @@ def test_a_plain_state_dict_with_the_robustness_cifar_names_is_renamed(tmp_path)
     assert model.spec.extra["checkpoint_layout"] == "state_dict"
 
 
+@pytest.mark.parametrize("attacker", [False, True])
+def test_the_authors_lightning_checkpoints(tmp_path, attacker):
+    """Their training library saves a Lightning module: the network under ``model.`` (with the
+    robustness CIFAR names), its normalizer, and for adversarial training an attacker copy."""
+    state = _random_state(lambda: pa.models.load("cifar-resnet18").module, seed=9)
+    robust = {
+        k.replace(".downsample.", ".shortcut.").replace("fc.", "linear."): v
+        for k, v in state.items()
+    }
+    sd = {f"model.{k}": v for k, v in robust.items()}
+    sd["normalizer.new_mean"] = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
+    sd["normalizer.new_std"] = torch.tensor([0.2023, 0.1994, 0.2010]).view(1, 3, 1, 1)
+    if attacker:
+        sd.update({f"attacker.model.{k}": torch.zeros_like(v) for k, v in robust.items()})
+        sd["attacker.normalize.new_mean"] = sd["normalizer.new_mean"].clone()
+        sd["attacker.normalize.new_std"] = sd["normalizer.new_std"].clone()
+    ckpt = {
+        "epoch": 199,
+        "global_step": 78000,
+        "pytorch-lightning_version": "1.5.10",
+        "state_dict": sd,
+        "hyper_parameters": {"lr": 0.1, "arch": "resnet18"},
+    }
+    path = tmp_path / "epoch=199.ckpt"
+    torch.save(ckpt, path)
+    model = pa.models.load("cifar-resnet18", weights=f"adv_l2_eps1:{path}")
+    _assert_weights(model, state)
+    assert model.spec.extra["checkpoint_layout"] == "lightning"
+    assert model.spec.std == pytest.approx((0.2023, 0.1994, 0.2010))
+
+
 def test_a_checkpoint_that_fits_no_layout_names_its_first_keys(tmp_path):
     state = _random_state(lambda: pa.models.load("cifar-resnet18").module, seed=5)
     path = tmp_path / "other.pt"

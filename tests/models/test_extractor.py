@@ -167,7 +167,7 @@ class _PassThroughReLU(torch.nn.Module):
 def test_fake_relu_of_an_imagenet_resnet_is_every_final_relu_of_layer4(name, final):
     """As the authors do for ImageNet ResNets: each layer4 block's last ReLU, not only the last."""
     model = pa.models.load(name, weights="none", image_size=64)
-    assert model.spec.fake_relu_blocks == "layer4"
+    assert model.spec.fake_relu_at == "blocks:layer4"
     x = torch.rand(2, 3, 64, 64)
 
     def input_grad(extractor):
@@ -189,24 +189,56 @@ def test_fake_relu_of_an_imagenet_resnet_is_every_final_relu_of_layer4(name, fin
 
 def test_fake_relu_before_layer4_of_a_resnet_is_the_last_relu_before_the_layer():
     model = pa.models.load("resnet18", weights="none", image_size=64)
-    assert model.spec.fake_relu_blocks == "layer4"
+    assert model.spec.fake_relu_at == "blocks:layer4"
     assert len(model.extractor(["layer3"], fake_relu=True)._fake_at) == 1
     assert len(model.extractor(["penultimate"], fake_relu=True)._fake_at) == len(
         model.module.layer4
     )
 
 
-def test_unnormalized_input_feeds_the_network_the_clamped_pixels():
-    """The authors' adversarial runs skipped the normalization: an explicit option."""
+def test_unnormalized_input_feeds_the_network_the_pixels_as_given():
+    """The authors' adversarial runs skipped the clamp and normalization: an explicit option."""
     model = pa.models.load("tiny-cnn")
     x = torch.rand(2, 3, 32, 32) * 1.4 - 0.2
     raw = model.extractor(["penultimate"], normalize=False)(x)["penultimate"]
-    fx = model.extractor(["penultimate"])
-    normalized = fx(x)["penultimate"]
+    normalized = model.extractor(["penultimate"])(x)["penultimate"]
     captured = {}
     handle = model.module.fc.register_forward_pre_hook(lambda _m, a: captured.update(x=a[0]))
     with torch.no_grad():
-        model.module(x.clamp(0, 1))
+        model.module(x)
     handle.remove()
     torch.testing.assert_close(raw, captured["x"])
     assert not torch.allclose(raw, normalized)
+
+
+def test_unnormalized_optimization_keeps_normalized_targets_and_distances(digits3):
+    from percalign.inversion import InversionConfig, invert
+
+    model = pa.models.load("tiny-cnn")
+    targets = digits3[0][:2]
+    cfg = InversionConfig(steps=3, normalize_input=False, fold_batchnorm=False, record_every=1)
+    result = invert(model, targets, seeds="image", config=cfg)
+    fx = model.extractor(["penultimate"])
+    with torch.no_grad():
+        want, goal = fx(result.iris)["penultimate"], fx(result.targets)["penultimate"]
+    reported = (want - goal[result.target_index]).norm(dim=1) / goal[result.target_index].norm(
+        dim=1
+    )
+    torch.testing.assert_close(result.distance, reported)
+    # the optimized loss compared the raw iterate with the normalized target: at the seed it
+    # is not the (normalized) seed distance
+    assert not torch.allclose(result.curves[:, 0], result.seed_distance)
+
+
+def test_the_cifar_vgg_has_no_fake_relu_as_in_the_authors_code():
+    vgg, resnet = pa.models.load("cifar-vgg11"), pa.models.load("cifar-resnet18")
+    assert vgg.spec.fake_relu_at == "none" and resnet.spec.fake_relu_at == "last"
+    x = torch.rand(2, 3, 32, 32)
+
+    def grad(model, fake):
+        xx = x.clone().requires_grad_(True)
+        out = model.extractor(["penultimate"], fake_relu=fake)(xx)["penultimate"]
+        return torch.autograd.grad(out.sum(), xx)[0]
+
+    torch.testing.assert_close(grad(vgg, True), grad(vgg, False), rtol=0, atol=0)
+    assert not torch.allclose(grad(resnet, True), grad(resnet, False))

@@ -305,9 +305,10 @@ class InversionConfig:
     )
     normalize_input: bool = setting(
         True,
-        "Apply the model's mean/std to its (clamped) input. The paper's authors' "
-        "adversarial-loss runs fed the model unnormalized pixels, a defect of their code; "
-        "false reproduces it.",
+        "Clamp and normalize the optimized image before the network. The paper's authors' "
+        "adversarial-loss runs fed it the raw pixels (their targets normalized), a defect of "
+        "their code; false reproduces it. Targets and reported distances are normalized "
+        "either way.",
     )
     token_pool: str | None = setting(
         None,

@@ -126,26 +126,31 @@ class _ObjectiveState:
         targets: torch.Tensor,
     ) -> None:
         self.objective = objective
-        self.extractor, fast_extractor = (
-            FeatureExtractor(
+
+        def extractor(m: Model, normalize: bool = True) -> FeatureExtractor:
+            return FeatureExtractor(
                 m,
                 objective.layers,
                 fake_relu=config.fake_relu,
                 token_pool=config.token_pool,
-                normalize=config.normalize_input,
+                normalize=normalize,
             )
-            for m in (model, run_model)
-        )
+
+        # the optimized image may reach the network unnormalized (the authors' adversarial
+        # runs); the targets, and every reported distance, always go through its normalization
+        self.extractor = extractor(model)
+        optimized = extractor(run_model, config.normalize_input)
         self.config = config
         self._fast = fast_features(
-            fast_extractor, config.precision, config.channels_last, config.compile
+            optimized, config.precision, config.channels_last, config.compile
         )
         with torch.no_grad():
             precise = self.extractor(targets)
             fast = precise
             if run_model is not model or config.precision != "fp32":
                 # eager: one compiled graph fewer, same arithmetic as the optimized loss
-                fast = fast_features(fast_extractor, config.precision, config.channels_last, False)(
+                on_targets = optimized if config.normalize_input else extractor(run_model)
+                fast = fast_features(on_targets, config.precision, config.channels_last, False)(
                     targets
                 )
         self.targets = {True: self._prepare(precise, model), False: self._prepare(fast, model)}

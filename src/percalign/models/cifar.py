@@ -34,6 +34,8 @@ def _factory(name: str):
             weights="none",
             head=head,
             token_pool=pool,
+            # the authors' CIFAR VGG has no fake ReLU; their ResNet and DenseNet fake the last
+            fake_relu_at="none" if name.startswith("cifar-vgg") else "last",
         )
 
     return build

@@ -12,7 +12,6 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from percalign._checks import check_choice
-from percalign._clamp import clamp
 from percalign.errors import ConfigError, InputShapeError
 from percalign.models.model import LayerRef, Model
 
@@ -88,8 +87,8 @@ class FeatureExtractor(nn.Module):
             unchanged (forward values are untouched).
         token_pool: how token outputs (N, T, D) are reduced: ``cls``, ``mean`` or ``all``;
             default from the model's spec.
-        normalize: apply the model's mean/std after the input clamp; False feeds the network
-            the clamped pixels themselves (as the paper's authors' adversarial runs did).
+        normalize: clamp to [0, 1] and apply the model's mean/std; False feeds the network
+            the pixels as they are (as the paper's authors' adversarial runs did).
 
     Example:
         >>> import torch, percalign as pa
@@ -126,8 +125,8 @@ class FeatureExtractor(nn.Module):
         self._check_layers_and_find_relus()
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
-        """What the network is given: the clamped pixels, normalized unless told not to."""
-        return self.model.normalize(x) if self.normalize else clamp(x)
+        """What the network is given: the clamped, normalized pixels, or the pixels as given."""
+        return self.model.normalize(x) if self.normalize else x
 
     @property
     def layers(self) -> list[str]:
@@ -187,16 +186,18 @@ class FeatureExtractor(nn.Module):
     def _check_layers_and_find_relus(self) -> None:
         """One dry run on a blank image: validates the layers and locates the fake ReLUs.
 
-        A fake ReLU is the last ReLU call before each layer; where the model's spec names
-        ``fake_relu_blocks`` and a layer is read after that stage, the last ReLU call of each
-        of the stage's blocks instead (ReLUs are located by the order of their calls).
+        Where fake ReLUs go follows the model's ``spec.fake_relu_at``: the last ReLU call
+        before each layer (``last``); for ``blocks:PATH`` and a layer read after that stage,
+        the last ReLU call of each of the stage's blocks instead; none for ``none``. ReLUs are
+        located by the order of their calls.
         """
         h, w = self.model.spec.input_size
         x = torch.zeros(1, self.model.spec.in_chans, h, w, device=self.model.device)
         counter = _ReluCounter() if self.fake_relu else None
         block_ends: list[tuple[int, int]] = []  # ReLU calls before and after each block
         handles = []
-        stage = self.model.spec.fake_relu_blocks
+        rule = self.model.spec.fake_relu_at
+        stage = rule.removeprefix("blocks:") if rule.startswith("blocks:") else None
         if counter is not None and stage:
             for block in dict(self._net.named_modules())[stage].children():
                 start = [0]
@@ -216,7 +217,9 @@ class FeatureExtractor(nn.Module):
         finally:
             for handle in handles:
                 handle.remove()
-        if self.fake_relu:
+        if self.fake_relu and rule == "none":
+            self._fake_at = frozenset()
+        elif self.fake_relu:
             missing = [n for n, c in relus_before.items() if c == 0]
             if missing:
                 raise ConfigError(

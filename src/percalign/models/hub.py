@@ -89,7 +89,7 @@ class TorchvisionSource:
             weights=label,
             head=head,
             token_pool="cls" if name.startswith("vit") else "all",
-            fake_relu_blocks=resnet_last_stage(module),
+            fake_relu_at=resnet_fake_relu(module),
         )
 
 
@@ -146,16 +146,16 @@ class TimmSource:
             ),
             head=head,
             token_pool=token_pool,
-            fake_relu_blocks=resnet_last_stage(module),
+            fake_relu_at=resnet_fake_relu(module),
         )
 
 
-def resnet_last_stage(module: nn.Module) -> str | None:
-    """``layer4`` for a torchvision or timm ResNet (its blocks' final ReLUs are made fake, as
-    the paper's authors do for ImageNet ResNets); None for any other network."""
+def resnet_fake_relu(module: nn.Module) -> str:
+    """``blocks:layer4`` for a torchvision or timm ResNet (every layer4 block's final ReLU is
+    made fake, as the paper's authors do for ImageNet ResNets); ``last`` for any other."""
     stage = getattr(module, "layer4", None)
     is_resnet = type(module).__name__ == "ResNet" and isinstance(stage, nn.Sequential)
-    return "layer4" if is_resnet else None
+    return "blocks:layer4" if is_resnet else "last"
 
 
 def hf_cache() -> Path:

@@ -40,10 +40,11 @@ class ModelSpec:
         head: module path of the final classifier; its *input* is the ``penultimate`` layer.
         token_pool: how a token sequence (N, T, D) becomes a vector: ``cls``, ``mean`` or ``all``.
         hookable: False for TorchScript, where only the model's output can be read.
-        fake_relu_blocks: module path of the stage whose blocks' final ReLUs are all made
-            fake when fake ReLU is on and a layer after that stage is read (``layer4`` for
-            ImageNet ResNets, as the paper's authors do); None: only the last ReLU before the
-            layer.
+        fake_relu_at: which ReLUs fake ReLU makes fake, where the paper's authors put them:
+            ``last`` (the last ReLU before the read layer), ``blocks:PATH`` (the final ReLU of
+            every block of the stage at PATH, for a layer read after it: ``blocks:layer4``
+            for ImageNet ResNets) or ``none`` (the architecture has none in their code: their
+            CIFAR VGGs).
         extra: free-form provenance (checkpoint tag, training metadata, ...).
     """
 
@@ -58,7 +59,7 @@ class ModelSpec:
     head: str | None = None
     token_pool: str = "all"
     hookable: bool = True
-    fake_relu_blocks: str | None = None
+    fake_relu_at: str = "last"
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def with_input_size(self, size: int | tuple[int, int] | None) -> ModelSpec:
