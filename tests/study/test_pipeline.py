@@ -287,3 +287,15 @@ def test_a_clustering_survey_is_scored_by_matching_and_reported(tmp_path):
     page = (folder / "report" / "index.html").read_text()
     section = page.split('<section id="matching">')[1].split("</section>")[0]
     assert "tiny-cnn" in section and "<table>" in section
+
+
+def test_the_methods_name_the_settings_of_the_papers_loop():
+    from percalign.inversion import InversionConfig
+    from percalign.report.build import _loop_text, _param_text
+
+    paper = InversionConfig.from_preset("paper").to_dict()
+    text = _param_text(paper) + _loop_text(paper)
+    assert "starting from the raw noise" in text
+    assert "fake ReLU" in text and "shared by all targets" in text
+    default = InversionConfig().to_dict()
+    assert _loop_text(default) == "" and "raw noise" not in _param_text(default)

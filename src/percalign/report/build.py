@@ -104,7 +104,23 @@ def _param_text(cfg: dict[str, Any]) -> str:
         )
     if kind == "fourier":
         return "over a decorrelated Fourier spectrum (the Fourier loss family)"
-    return "over pixels clamped to [0, 1] after every step"
+    text = "over pixels clamped to [0, 1] after every step"
+    if cfg.get("clamp_seeds") is False:
+        text += ", starting from the raw noise (seen by the model through its input clamp)"
+    return text
+
+
+def _loop_text(cfg: dict[str, Any]) -> str:
+    """The loop's settings a reader must know beyond the optimizer: fake ReLU, shared seeds."""
+    parts = []
+    if cfg.get("fake_relu"):
+        parts.append("the final ReLU before the read layer passed gradients unchanged (fake ReLU)")
+    if cfg.get("share_seeds"):
+        parts.append("one noise seed per seed type was shared by all targets")
+    if not parts:
+        return ""
+    text = "; ".join(parts)
+    return f" {text[0].upper()}{text[1:]}."
 
 
 def _methods(
@@ -157,7 +173,7 @@ def _methods(
         f"{cfg['schedule']} schedule; {_preset_text(cfg)}) to minimize the relative "
         f"L{cfg['p']:g} distance between its representation and the target's, "
         f"{_param_text(cfg)}, and saved as an 8-bit PNG; distances were measured on the "
-        f"saved images.{stop_text}",
+        f"saved images.{_loop_text(cfg)}{stop_text}",
     ]
     adversarial = sorted(
         {
