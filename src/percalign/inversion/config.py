@@ -183,9 +183,10 @@ PRESET_FIELDS = (
     "clamp_seeds",
 )
 
-#: ``paper`` is the authors' loop exactly. ``default`` was chosen by the convergence study in
-#: ``benchmarks/convergence.py``: the cheapest setting tried that reaches the validity gate
-#: from every seed type on every model of the digits zoo (see benchmarks/README.md).
+#: ``paper`` is the authors' loop (docs/fidelity.md). ``default`` is kept by the convergence
+#: study in ``benchmarks/convergence.py``: its saved IRIs pass the validity gate from every seed
+#: type on every model of the digits zoo, where the paper's constant step leaves them near the
+#: threshold on two models (see benchmarks/README.md).
 PRESETS: dict[str, Preset] = {
     "paper": Preset(
         "paper",

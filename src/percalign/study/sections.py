@@ -165,11 +165,13 @@ class Inversion:
     preset: str = setting(
         default="default",
         help=(
-            "The optimizer settings to start from: `default` (sigmoid pixels, Adam 0.1 with "
-            "cosine decay, 2000 steps; chosen by `benchmarks/convergence.py` as the cheapest "
-            "setting that reaches the validity gate from every seed type on the digits zoo) or "
-            "`paper` (the authors' loop: clamped pixels, normalized gradient steps of 1.0, 5000 "
-            "steps). `parameterization`, `optimizer`, `steps`, `lr` and `schedule` override it."
+            "The loop's settings to start from: `default` (sigmoid pixels, Adam 0.1 with "
+            "cosine decay, 2000 steps; its saved IRIs pass the validity gate from every seed "
+            "type on every model of the digits zoo in `benchmarks/convergence.py`) or `paper` "
+            "(the authors' loop, `docs/fidelity.md`: clamped pixels, normalized gradient steps "
+            "of 1.0, 5000 steps, fake ReLU, one raw noise seed shared by all targets). "
+            "`parameterization`, `optimizer`, `steps`, `lr`, `schedule`, `fake_relu`, "
+            "`share_seeds` and `clamp_seeds` override it."
         ),
     )
     validity_percentile: float = setting(
