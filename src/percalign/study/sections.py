@@ -294,7 +294,10 @@ class Survey:
     )
     foil: str = setting(
         default="other-target",
-        help=("The wrong 2AFC candidate: `other-target` or `seed`."),
+        help=(
+            "The wrong 2AFC candidate: `other-target` (a target of the IRI's own run, of "
+            "another class, never its seed) or `seed`."
+        ),
     )
     k: int = setting(
         default=4,

@@ -61,6 +61,14 @@ def _image(url: str, cache: dict[bytes, Any], call: Any) -> Any:
     return cache[key]
 
 
+def _alike(images: Sequence[Any]) -> list[Any]:
+    """A trial's images with one channel count: grey ones as RGB where any is RGB (a judge
+    compares images of one format; a plan keeps a trial's images in one run, so this only
+    matters for a study built before that rule)."""
+    channels = max(int(i.shape[0]) for i in images)
+    return [i.expand(channels, -1, -1) if i.shape[0] != channels else i for i in images]
+
+
 def run_bots(
     base_url: str,
     bots: Sequence[Any],
@@ -100,12 +108,13 @@ def run_bots(
                 if t is None or t["position"] != pos:
                     t = call("GET", f"/api/participants/{pid}/trials/{pos}", headers=auth)
                 if t.get("kind") == "screen":  # every IRI matched to one of the targets
-                    targets = torch.stack([_image(u, cache, call) for u in t["candidates"]])
+                    shown = _alike([_image(u, cache, call) for u in t["candidates"] + t["iris"]])
+                    targets = torch.stack(shown[: len(t["candidates"])])
                     assignments = []
-                    for j, url in enumerate(t["iris"]):
+                    for j, image in enumerate(shown[len(t["candidates"]) :]):
                         if hasattr(bot, "start_trial"):
                             bot.start_trial(pos + j)
-                        iri = _image(url, cache, call).unsqueeze(0)
+                        iri = image.unsqueeze(0)
                         assignments.append(int(bot.match(iri, targets.unsqueeze(0))[0]))
                     a = call(
                         "POST",
@@ -117,8 +126,8 @@ def run_bots(
                     pos = None if a["done"] else a["next"]
                     t = a.get("trial")
                     continue
-                query = _image(t["query"], cache, call).unsqueeze(0)
-                cands = torch.stack([_image(u, cache, call) for u in t["candidates"]])
+                shown = _alike([_image(u, cache, call) for u in [t["query"], *t["candidates"]]])
+                query, cands = shown[0].unsqueeze(0), torch.stack(shown[1:])
                 if hasattr(bot, "start_trial"):  # draws that survive a resume
                     bot.start_trial(pos)
                 if len(cands) == 2:

@@ -21,7 +21,7 @@ import numpy as np
 from percalign._checks import check_choice, check_float, check_int
 from percalign.errors import ConfigError
 
-__all__ = ["DESIGNS", "Item", "Plan", "Trial", "make_plan"]
+__all__ = ["DESIGNS", "Item", "Plan", "Pools", "Trial", "make_plan"]
 
 DESIGNS = ("2afc", "matching", "clustering")
 FOILS = ("seed", "other-target")
@@ -69,21 +69,54 @@ class Plan:
         }
 
 
+class Pools:
+    """The targets foils may come from: each IRI's own pool (its run: the same model input
+    format and preprocessing), of another class than its target when both labels are known,
+    and never the IRI's own seed (by content, or by the pool image it was taken from).
+
+    Records without a ``pool`` share one pool; without a ``label`` no class is excluded.
+    """
+
+    def __init__(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self.targets: dict[str, dict[str, tuple[Any, Any]]] = {}  # pool -> sha -> (label, id)
+        for r in records:
+            pool = self.targets.setdefault(str(r.get("pool", "")), {})
+            pool.setdefault(r["target"], (r.get("label"), r.get("target_id")))
+
+    def foils(self, record: Mapping[str, Any]) -> list[str]:
+        """The targets that may stand beside ``record``'s target as wrong candidates, sorted."""
+        label, source = record.get("label"), record.get("seed_source_id")
+        return sorted(
+            sha
+            for sha, (other, tid) in self.targets[str(record.get("pool", ""))].items()
+            if sha not in (record["target"], record["seed"])
+            and not (label is not None and other is not None and other == label)
+            and not (source is not None and tid == source)
+        )
+
+    @staticmethod
+    def describe(record: Mapping[str, Any]) -> str:
+        pool = record.get("pool")
+        return f"IRI {record['iri'][:12]}" + (f" of run {pool!r}" if pool else "")
+
+
 def _items(
     records: Sequence[Mapping[str, Any]], design: str, foil: str, k: int, rng: np.random.Generator
 ) -> list[Item]:
-    targets = sorted({r["target"] for r in records})
+    pools = Pools(records)
     items = []
     for r in records:
         if design == "2afc" and foil == "seed":
             cands = (r["target"], r["seed"])
         else:
-            others = [t for t in targets if t != r["target"]]
+            others = pools.foils(r)
             need = 1 if design == "2afc" else k - 1
             if len(others) < need:
                 raise ConfigError(
-                    f"The {design} design needs {need} other target(s) per IRI; the runs have "
-                    f"{len(targets)} target(s) in all. Add targets or use --foil seed."
+                    f"The {design} design needs {need} other target(s) per IRI, from the IRI's "
+                    f"own run, of another class, other than its seed; {Pools.describe(r)} has "
+                    f"{len(others)}. Invert more images per run (--n-images, [images] n), "
+                    "lower --k, or use --foil seed."
                 )
             cands = (r["target"], *rng.choice(others, size=need, replace=False).tolist())
         items.append(
@@ -178,11 +211,14 @@ def make_plan(
 
     Args:
         records: one mapping per IRI with stimulus ids ``iri``, ``target``, ``seed``, a
-            ``valid`` flag, and a ``condition`` mapping (model, layer, loss, seed type...).
+            ``valid`` flag, and a ``condition`` mapping (model, layer, loss, seed type...);
+            optionally ``pool``, ``label``, ``target_id`` and ``seed_source_id``, which decide
+            the foils (see :class:`Pools`).
         design: ``2afc`` (query + 2 candidates), ``matching`` (query + k targets) or
             ``clustering`` (matching screens: k targets and ``iris_per_target`` IRIs of
             each, every IRI assigned to a target; see :mod:`percalign.survey.screens`).
-        foil: for 2AFC, the wrong candidate: the IRI's ``seed`` or an ``other-target``.
+        foil: for 2AFC, the wrong candidate: the IRI's ``seed`` or an ``other-target`` (a
+            target of the IRI's pool, of another class, not its seed: :class:`Pools`).
         k: candidates per matching trial; targets per matching screen.
         iris_per_target: for ``clustering``, IRIs of each target on a screen.
         trials_per_participant: trials per participant, catch and repeated trials included
