@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="a choice counts only after the trial has been on screen this long",
     )
     add_options(b, Survey, only=("practice",))
-    add_options(b, Exclusions, only=("min_catch_accuracy",))
+    add_options(b, Exclusions, only=("min_catch_accuracy", "max_side_share", "min_side_trials"))
     b.add_argument(
         "--texts",
         type=Path,
@@ -86,6 +86,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="MINUTES",
         help="a session without an answer for this long gives up its slot to the next "
         "participant (its answers are kept, marked abandoned)",
+    )
+    v.add_argument(
+        "--unanswered-after",
+        type=float,
+        default=5.0,
+        metavar="MINUTES",
+        help="a session that has not answered its first trial this long after it started "
+        "gives up its slot sooner (it can still come back)",
     )
     v.add_argument(
         "--close-when-covered",
@@ -138,6 +146,8 @@ def _build(args: argparse.Namespace) -> int:
         texts=_texts(args.texts),
         practice=args.practice,
         min_catch_accuracy=args.min_catch_accuracy,
+        max_side_share=args.max_side_share,
+        min_side_trials=args.min_side_trials,
         design=args.design,
         foil=args.foil,
         k=args.k,
@@ -208,8 +218,13 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["PERCALIGN_PROLIFIC_STUDY"] = args.prolific_study
     os.environ["PERCALIGN_PLAIN_LINKS"] = "0" if args.no_plain_links else "1"
     # checked here, not in each worker
-    ServeSettings(abandon_after_min=args.abandon_after, embed_kb=args.embed_images_kb)
+    ServeSettings(
+        abandon_after_min=args.abandon_after,
+        unanswered_after_min=args.unanswered_after,
+        embed_kb=args.embed_images_kb,
+    )
     os.environ["PERCALIGN_ABANDON_AFTER"] = str(args.abandon_after)
+    os.environ["PERCALIGN_UNANSWERED_AFTER"] = str(args.unanswered_after)
     os.environ["PERCALIGN_CLOSE_WHEN_COVERED"] = "1" if args.close_when_covered else "0"
     os.environ["PERCALIGN_EMBED_KB"] = str(args.embed_images_kb)
     base = f"http://{args.host}:{args.port}"

@@ -270,6 +270,15 @@ class ErrorBody(BaseModel):
     retry_after: float | None = None
 
 
+def next_step(platform: str) -> str:
+    """What a participant who cannot take part should do now, on their platform."""
+    return {
+        "prolific": "Please return the study on Prolific (its 'Return submission' button), "
+        "so that your place goes to someone else; nothing is held against you.",
+        "mturk": "Please return the HIT on MTurk (its 'Return' button); do not submit it.",
+    }.get(platform, "Please close this page; if you think this is a mistake, tell the researcher.")
+
+
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can answer (503 for all)."""
     return {code: {"model": ErrorBody} for code in (*codes, 503)}
@@ -314,7 +323,10 @@ def create_app(
     study = Path(study)
     settings = settings or ServeSettings()
     store = SurveyStore(
-        connect(study_url(study)), abandon_after_s=settings.abandon_after_min * 60, clock=clock
+        connect(study_url(study)),
+        abandon_after_s=settings.abandon_after_min * 60,
+        clock=clock,
+        unanswered_after_s=settings.unanswered_after_min * 60,
     )
     codes = completion_codes or {}
     starts = RateLimit(settings)
@@ -448,7 +460,9 @@ def create_app(
         else:
             params = {"platform": "link", "pid": pid or "", "study": None, "session": None}
         practice = [
-            {
+            {"targets": [f"/stimuli/{c}.png" for c in d["targets"]]}
+            if "targets" in d  # a practice matching screen: copies of the targets to match
+            else {
                 "query": f"/stimuli/{d['query']}.png",
                 "candidates": [f"/stimuli/{c}.png" for c in d["candidates"]],
                 "correct": d["correct"],
@@ -487,10 +501,18 @@ def create_app(
                 "Platform 'bot' is for simulated participants run by `percalign survey bots`, "
                 "which sends the study's bot token.",
             )
+        step = next_step(body.platform)
+        locked = settings.prolific_study is not None and not settings.plain_links
+        if locked and body.platform not in ("prolific", "bot"):
+            raise SurveyError(
+                403,
+                "This study runs on Prolific only; open it from your Prolific study page. " + step,
+            )
         if body.platform == "link" and not settings.plain_links:
             raise SurveyError(
                 403,
-                "This study is not open through a plain link; open it from your study platform.",
+                "This study is not open through a plain link; open it from your study "
+                "platform's page. " + step,
             )
         if (
             body.platform == "prolific"
@@ -498,7 +520,9 @@ def create_app(
             and body.study != settings.prolific_study
         ):
             raise SurveyError(
-                403, "This link is not for this study (its STUDY_ID is another study's)."
+                403,
+                "This link is not for this study (its STUDY_ID is missing or another study's). "
+                + step,
             )
         if not bot:
             wait = starts.take(request.client.host if request.client else "")
@@ -506,11 +530,15 @@ def create_app(
                 seconds = str(math.ceil(wait))
                 raise StarletteHTTPException(
                     429,
-                    f"Too many sessions are starting right now; retry in {seconds} s.",
+                    f"Many people are starting right now: you are in the queue, and your turn "
+                    f"comes in about {seconds} s. Keep this page open; it starts by itself.",
                     headers={"Retry-After": seconds},
                 )
         screen = body.screen.model_dump() if body.screen else None
-        row, resumed = store.start(body.platform, body.pid, body.study, body.session, screen)
+        try:
+            row, resumed = store.start(body.platform, body.pid, body.study, body.session, screen)
+        except SurveyError as exc:  # closed, or taken part already: say what to do now
+            raise SurveyError(exc.status, f"{exc} {step}") from exc
         answered, total = store.progress(row.id)
         reply = SessionReply(
             participant=row.id,
@@ -718,6 +746,7 @@ def app_from_env() -> FastAPI:
         prolific_study=os.environ.get("PERCALIGN_PROLIFIC_STUDY") or None,
         plain_links=os.environ.get("PERCALIGN_PLAIN_LINKS", "1") == "1",
         abandon_after_min=float(os.environ.get("PERCALIGN_ABANDON_AFTER", "30")),
+        unanswered_after_min=float(os.environ.get("PERCALIGN_UNANSWERED_AFTER", "5")),
         close_when_covered=os.environ.get("PERCALIGN_CLOSE_WHEN_COVERED", "0") == "1",
         embed_kb=float(os.environ.get("PERCALIGN_EMBED_KB", "64")),
     )

@@ -46,6 +46,23 @@ def _request(
     )
 
 
+def _reachable(client: httpx.Client, tries: int = 3) -> None:
+    """Fail at once when nothing answers at the URL (the retry policy is for a service that
+    was reached and restarts, not for a wrong URL)."""
+    for attempt in range(tries):
+        try:
+            client.get("/api/admin/progress")  # any answer, even a refusal, is a server
+            return
+        except httpx.TransportError as exc:
+            reason = type(exc).__name__
+            if attempt + 1 < tries:
+                time.sleep(0.5 * (attempt + 1))
+    raise ServiceError(
+        f"Nothing answers at {client.base_url} ({reason} after {tries} tries); start the "
+        "service with `percalign survey serve STUDY`, or check --url."
+    )
+
+
 def _image(url: str, cache: dict[bytes, Any], call: Any) -> Any:
     # every trial has its own image URLs, so decoded images are kept by content
     data = call("GET", url)
@@ -91,7 +108,8 @@ def run_bots(
     rng = random.Random(seed)
     done: dict[str, int] = {}
     cache: dict[bytes, Any] = {}
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(30, connect=5)) as client:
+        _reachable(client)
 
         def call(method: str, url: str, **kw: Any) -> Any:
             return _request(client, method, url, backoff, rng, **kw)

@@ -135,7 +135,10 @@ class _Sides:
 
     Each slot gets an equal share of every display position (the positions left over when the
     slot does not divide evenly go where the plan has used them least), so a participant who
-    always picks one side scores chance. Within that quota, each trial's item takes the
+    always picks one side scores chance. The catch trials' right answers take the positions
+    in turn, so within a slot each position holds as many of them as any other (one more at
+    most), and a one-side clicker fails them (:mod:`percalign.survey.attention`). Within
+    that quota, each trial's item takes the
     positions it has been shown in least (an assignment problem, solved exactly), and an item
     repeated in a slot is shown at two different positions.
     """
@@ -149,9 +152,13 @@ class _Sides:
     def _count(self, key: str) -> np.ndarray:
         return self.counts.setdefault(key, np.zeros(self.width, dtype=int))
 
-    def assign(self, keys: Sequence[str], pairs: Sequence[tuple[int, int]]) -> list[int]:
+    def assign(
+        self, keys: Sequence[str], pairs: Sequence[tuple[int, int]], catch: Sequence[int] = ()
+    ) -> list[int]:
         """The target position of each trial (items ``keys``); ``pairs`` are (trial, its
-        repeat) index pairs."""
+        repeat) index pairs; ``catch`` the catch trials, whose right answers are spread over
+        the positions as evenly as the slot's quota allows (so a participant who always picks
+        one side fails them)."""
         from scipy.optimize import linear_sum_assignment
 
         n, width = len(keys), self.width
@@ -160,6 +167,12 @@ class _Sides:
         quota = np.full(width, base)
         quota[spare] += 1
         positions = [-1] * n
+        caught = np.zeros(width, dtype=int)
+        for trial in catch:
+            pos = int(np.lexsort((self.rng.random(width), -quota, caught, quota <= 0))[0])
+            positions[trial] = pos
+            quota[pos] -= 1
+            caught[pos] += 1
         for first, second in pairs:
             count = self._count(keys[first])
             order = np.lexsort((self.rng.random(width), -quota, count))
@@ -292,7 +305,8 @@ def make_plan(
         again = sorted(rng.choice(regular, size=min(n_repeat, len(regular)), replace=False))
         keys = [item for item, _ in units] + [units[int(u)][0] for u in again]
         pairs = [(int(u), len(units) + r) for r, u in enumerate(again)]
-        positions = sides.assign(keys, pairs)
+        catch = [u for u, (_, is_catch) in enumerate(units) if is_catch]
+        positions = sides.assign(keys, pairs, catch)
         slots.append(
             [
                 Trial(
