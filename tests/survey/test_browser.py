@@ -618,3 +618,41 @@ def test_a_two_choice_trial_fits_a_phone_on_its_side(live):
         for part in ("#prompt", "#query", "#cands img"):
             _on_screen(page, part, 667, 375)
         browser.close()
+
+
+@pytest.mark.slow
+def test_a_queue_says_so_with_the_wait_and_a_slow_load_shows_a_cue(make_study, live_server):
+    """Held by the start limit, a participant reads that they are in a queue and the expected
+    wait, and gets in by themselves; while a trial's images are on their way, the page says
+    that it is loading them."""
+    import httpx
+    from playwright.sync_api import expect, sync_playwright
+
+    from percalign.survey.limits import ServeSettings
+
+    study = make_study("--catch-rate", "0")
+    settings = ServeSettings(starts_per_client=1, client_refill_s=4, embed_kb=0)
+    with live_server(create_app(study, "tok", settings=settings)) as url, sync_playwright() as pw:
+        assert httpx.post(f"{url}/api/sessions", json={"platform": "link", "pid": "first"})
+        browser = _browser(pw)
+        page = browser.new_page()
+        held, holding = [], [True]  # image requests, answered only once the cue was seen
+        page.route(
+            "**/images/**",
+            lambda route: held.append(route) if holding[0] else route.continue_(),
+        )
+        page.goto(f"{url}/?pid=second")
+        page.click("#agree")
+        page.click("#begin")
+        expect(page.locator("#status")).to_contain_text("you are in the queue")
+        expect(page.locator("#status")).to_contain_text(re.compile(r"about \d+ s"))
+        _practice(page, lambda: page.keyboard.press("f"))
+        expect(page.locator("#loadingCue")).to_be_visible()
+        expect(page.locator("#loadingCue")).to_have_text("Loading the next images...")
+        assert held
+        holding[0] = False
+        for route in held:
+            route.continue_()
+        expect(page.locator("#count")).to_have_text("Trial 1 of 6.")
+        expect(page.locator("#loadingCue")).to_be_hidden()
+        browser.close()

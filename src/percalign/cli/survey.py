@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from percalign._settings import add_options
-from percalign.cli._console import out
+from percalign.cli._console import err, out
 from percalign.errors import ConfigError
 from percalign.scoring.exclusions import Exclusions
 from percalign.study.spec import Bots, Survey
@@ -47,6 +47,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_options(b, Survey, only=("database",))
     b.add_argument("--overwrite", action="store_true")
     b.set_defaults(run=_build)
+
+    c = cmds.add_parser(
+        "copy",
+        help="a fresh copy of a survey, without its answers (for people)",
+        description="Build a new study folder from the same runs, design and texts as an "
+        "existing survey (say, the one a study's simulated participants answered), with none "
+        "of its answers.",
+    )
+    c.add_argument("source", type=Path, help="the survey folder to copy (STUDY/survey)")
+    c.add_argument("study", type=Path, help="the study folder to create")
+    c.add_argument("--texts", type=Path, default=None, help="TOML file with the texts to replace")
+    add_options(c, Survey, only=("database",))
+    c.add_argument("--overwrite", action="store_true")
+    c.set_defaults(run=_copy)
 
     v = cmds.add_parser("serve", help="serve the study to participants (uvicorn)")
     v.add_argument("study", type=Path)
@@ -160,16 +174,66 @@ def _build(args: argparse.Namespace) -> int:
         min_display_ms=args.min_display_ms,
         seed=args.seed,
     )
-    first, *notes = describe(plan.settings)
-    out.print(f"Built {args.study}: {first}")
+    _built(args.study, plan.settings, _texts(args.texts) or {})
+    return 0
+
+
+def _built(folder: Path, settings: dict, texts: dict[str, str]) -> None:
+    first, *notes = describe(settings)
+    out.print(f"Built {folder}: {first}")
     for note in notes:
         out.print(note)
-    for name, fields in unset_placeholders(_texts(args.texts) or {}).items():
+    for name, fields in unset_placeholders(texts).items():
         out.print(
             f"Warning: the {name} text still has placeholders to fill in: {', '.join(fields)} "
             "(pass --texts FILE with your own texts before serving it to people)."
         )
+
+
+def _copy(args: argparse.Namespace) -> int:
+    from percalign.store.study import read_meta, study_url
+    from percalign.survey.build import copy_survey
+
+    plan = copy_survey(
+        args.source,
+        args.study,
+        texts=_texts(args.texts),
+        database=args.database,
+        overwrite=args.overwrite,
+    )
+    _built(args.study, plan.settings, read_meta(study_url(args.study)).get("texts", {}))
     return 0
+
+
+def _warnings(study: Path, url: str) -> list[str]:
+    """What makes a study not ready for people: placeholder texts, simulated answers."""
+    from sqlalchemy import func, select
+
+    from percalign.store.db import ParticipantRow, connect
+    from percalign.store.study import read_meta
+
+    found = []
+    for name, fields in unset_placeholders(read_meta(url).get("texts", {})).items():
+        found.append(
+            f"WARNING: NOT READY FOR PEOPLE: the {name} text still shows {', '.join(fields)}; "
+            f"rebuild with your texts: percalign survey copy {study} NEW --texts FILE"
+        )
+    engine = connect(url)
+    try:
+        with engine.connect() as c:
+            bots = c.scalar(
+                select(func.count())
+                .select_from(ParticipantRow)
+                .where(ParticipantRow.platform == "bot")
+            )
+    finally:
+        engine.dispose()
+    if bots:
+        found.append(
+            f"WARNING: this survey holds the answers of {bots} simulated participants; for "
+            f"people, serve a fresh copy: percalign survey copy {study} NEW --texts FILE"
+        )
+    return found
 
 
 def _token(study: Path) -> str:
@@ -200,6 +264,8 @@ def _serve(args: argparse.Namespace) -> int:
     url = study_url(args.study)
     private_sqlite(url)
     migrate(url)
+    for line in _warnings(args.study, url):
+        err.print(f"[bold red]{line}[/]")
     where = (
         "$PERCALIGN_ADMIN_TOKEN"
         if os.environ.get("PERCALIGN_ADMIN_TOKEN")

@@ -18,7 +18,14 @@ from percalign.store.study import default_url, run_records, write_plan
 from percalign.survey.attention import AttentionRules
 from percalign.survey.design import Plan, make_plan
 
-__all__ = ["DEFAULT_TEXTS", "SCREEN_INSTRUCTIONS", "build_survey", "describe", "unset_placeholders"]
+__all__ = [
+    "DEFAULT_TEXTS",
+    "SCREEN_INSTRUCTIONS",
+    "build_survey",
+    "copy_survey",
+    "describe",
+    "unset_placeholders",
+]
 
 
 #: The texts a study shows; the consent text has placeholders the researcher must fill in.
@@ -142,6 +149,61 @@ def build_survey(
         (tmp / "survey.json").write_text(json.dumps(info, indent=1) + "\n")
         (tmp / "plan.json").write_text(json.dumps(plan.to_json()) + "\n")
     return plan
+
+
+#: make_plan's arguments, as a plan's settings record them
+_DESIGN_ARGS = (
+    "design",
+    "foil",
+    "k",
+    "iris_per_target",
+    "trials_per_participant",
+    "judgments_per_item",
+    "catch_rate",
+    "repeat_rate",
+    "include_invalid",
+    "min_display_ms",
+    "seed",
+)
+
+
+def copy_survey(
+    source: Path,
+    folder: Path,
+    *,
+    texts: dict[str, str] | None = None,
+    database: str | None = None,
+    overwrite: bool = False,
+) -> Plan:
+    """Build ``folder`` as a fresh copy of the survey ``source``: the same runs, design,
+    practice and attention rules (so the same trials), its texts unless ``texts`` replace
+    some, and none of its answers (a study's survey that simulated participants answered,
+    made ready for people)."""
+    from percalign.store.study import read_meta, study_url
+
+    url = study_url(Path(source))  # a one-line error for a folder that is not a study
+    info = json.loads((Path(source) / "survey.json").read_text())
+    if not info.get("runs"):
+        raise ConfigError(
+            f"{str(source)!r} has no survey.json naming its runs; copy a folder made by "
+            "`percalign survey build` or `percalign study run`."
+        )
+    meta = read_meta(url)
+    settings = info["design"]
+    design = {k: settings[k] for k in _DESIGN_ARGS if settings.get(k) is not None}
+    if design.get("design") != "2afc":
+        design.pop("foil", None)  # "targets": what the matching designs show, not an option
+    rules = meta.get("attention") or {"min_catch_accuracy": info.get("min_catch_accuracy", 0.8)}
+    return build_survey(
+        folder,
+        [Path(r) for r in info["runs"]],
+        database=database,
+        overwrite=overwrite,
+        texts={**meta.get("texts", {}), **(texts or {})},
+        practice=int(info.get("practice", 2)),
+        **rules,
+        **design,
+    )
 
 
 def _twin(data: bytes, nonce: bytes) -> bytes:

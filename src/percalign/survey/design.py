@@ -264,7 +264,7 @@ def make_plan(
     if design == "clustering":
         from percalign.survey.screens import clustering_plan
 
-        return clustering_plan(
+        plan = clustering_plan(
             kept,
             k=k,
             iris_per_target=iris_per_target,
@@ -275,6 +275,8 @@ def make_plan(
             catch_rate=catch_rate,
             excluded_invalid=len(records) - len(kept),
         )
+        plan.settings["include_invalid"] = include_invalid
+        return plan
     rng = np.random.default_rng(seed)
     items = _items(kept, design, foil, k, rng)
     n_catch = round(catch_rate * trials_per_participant)
