@@ -656,3 +656,36 @@ def test_a_queue_says_so_with_the_wait_and_a_slow_load_shows_a_cue(make_study, l
         expect(page.locator("#count")).to_have_text("Trial 1 of 6.")
         expect(page.locator("#loadingCue")).to_be_hidden()
         browser.close()
+
+
+@pytest.mark.slow
+def test_a_page_from_before_an_update_says_to_reload(live):
+    """The page sends its version with each answer; told (412) that it is out of date, it says
+    that the choice was not saved and that a reload continues."""
+    from playwright.sync_api import expect, sync_playwright
+
+    _, url = live
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page()
+        sent = []
+
+        def outdated(route):
+            sent.append(json.loads(route.request.post_data))
+            route.fulfill(
+                status=412,
+                content_type="application/json",
+                body=json.dumps({"error": "This study's page was updated since you opened it."}),
+            )
+
+        page.route("**/answers", outdated)
+        page.goto(f"{url}/?pid=old-tab")
+        page.click("#agree")
+        page.click("#begin")
+        _practice(page, lambda: page.keyboard.press("f"))
+        expect(page.locator("#count")).to_have_text("Trial 1 of 6.")
+        _ready(page)
+        page.keyboard.press("j")
+        expect(page.locator("#status")).to_contain_text("Reload this page to continue")
+        assert re.fullmatch(r"[0-9a-f]{16}", sent[0]["version"])
+        browser.close()

@@ -253,3 +253,54 @@ def test_a_catch_image_looks_like_its_twin_but_shares_no_bytes_or_etag(study):
             return found
 
     assert _run(go()) == 2  # the study's 2 catch trials
+
+
+def test_each_answer_records_its_page_version_and_a_page_from_before_a_text_change_is_refused(
+    make_study,
+):
+    import html
+
+    from percalign.store.sessions import SurveyStore
+
+    study = make_study()
+
+    def version_of(page):
+        data = re.search(r'data-survey="([^"]*)"', page).group(1)
+        return json.loads(html.unescape(data))["version"]
+
+    async def answer_first(c, pid, version):
+        s = (await c.post("/api/sessions", json={"platform": "link", "pid": pid})).json()
+        auth = {"Authorization": f"Bearer {s['token']}"}
+        url = f"/api/participants/{s['participant']}"
+        trial = (await c.get(f"{url}/trials/0", headers=auth)).json()
+        await asyncio.sleep(s["min_display_ms"] / 1000)
+        body = {"position": 0, "choice": 0, "shown": trial["shown"], "version": version}
+        return await c.post(f"{url}/answers", json=body, headers=auth)
+
+    async def before():
+        async with _client(study) as c:
+            old = version_of((await c.get("/", params={"pid": "v1"})).text)
+            assert (await answer_first(c, "v1", old)).status_code == 200
+            return old
+
+    old = _run(before())
+    engine = connect(study_url(study))
+    store = SurveyStore(engine)
+    texts = store.meta("texts")
+    store.set_meta("texts", {**texts, "instructions": "Pick the image most like the top one."})
+    engine.dispose()
+
+    async def after():
+        async with _client(study) as c:  # the service restarted with the new texts
+            new = version_of((await c.get("/", params={"pid": "v2"})).text)
+            assert new != old
+            stale = await answer_first(c, "v2", old)
+            assert stale.status_code == 412 and "reload the page" in stale.json()["error"]
+            assert (await answer_first(c, "v3", new)).status_code == 200
+            return new
+
+    new = _run(after())
+    engine = connect(study_url(study))
+    rows = {r["platform_pid"]: r["page_version"] for r in export_rows(engine)}
+    engine.dispose()
+    assert rows == {"v1": old, "v3": new}

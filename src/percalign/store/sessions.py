@@ -437,6 +437,7 @@ class SurveyStore:
         *,
         shown: str | None,
         now_ms: int,
+        version: str | None = None,
     ) -> Answer:
         """Store an answer once. Resending an acknowledged answer changes nothing; sending
         another choice for it is refused (409).
@@ -455,7 +456,7 @@ class SurveyStore:
                 f"Trial {position + 1} is on a matching screen: send the screen's assignments "
                 "together (POST .../screens).",
             )
-        return self._store(pid, position, [choice], rt_ms, client_time, shown, now_ms)
+        return self._store(pid, position, [choice], rt_ms, client_time, shown, now_ms, version)
 
     def answer_screen(
         self,
@@ -467,6 +468,7 @@ class SurveyStore:
         *,
         shown: str | None,
         now_ms: int,
+        version: str | None = None,
     ) -> Answer:
         """Store every assignment of the matching screen that starts at ``position`` at once
         (one answer per IRI, in the screen's display order; each the display position of the
@@ -485,7 +487,7 @@ class SurveyStore:
                 f"The matching screen at trial {position + 1} has {size} images to assign; "
                 f"got {len(assignments)} assignments.",
             )
-        return self._store(pid, position, assignments, rt_ms, client_time, shown, now_ms)
+        return self._store(pid, position, assignments, rt_ms, client_time, shown, now_ms, version)
 
     def _store(
         self,
@@ -496,8 +498,10 @@ class SurveyStore:
         client_time: float | None,
         shown: str | None,
         now_ms: int,
+        version: str | None = None,
     ) -> Answer:
-        """Store the answers to the trials from ``position`` on, all or none."""
+        """Store the answers to the trials from ``position`` on, all or none; ``version`` is
+        the page version they were given under (None: not through the page)."""
         trials = self._trials(pid)
         total = len(trials)
         width = len(trials[position].order)
@@ -535,6 +539,7 @@ class SurveyStore:
                         # simulated participants do not take time: only their rt_ms says
                         "server_rt_ms": None if bot else float(elapsed),
                         "server_time": now(),
+                        "page_version": version,
                     }
                     for i, choice in enumerate(choices)
                 ]

@@ -37,7 +37,13 @@ from percalign.store.sessions import Answer, SurveyError, SurveyStore, TrialView
 from percalign.store.study import study_url
 from percalign.survey.guard import BodyLimit, SecurityHeaders
 from percalign.survey.limits import RateLimit, ServeSettings
-from percalign.survey.pages import MTURK_HOSTS, admin_page, csp, participant_page
+from percalign.survey.pages import (
+    MTURK_HOSTS,
+    admin_page,
+    csp,
+    page_version,
+    participant_page,
+)
 
 __all__ = ["MAX_BODY", "RETRY_AFTER_S", "create_app"]
 
@@ -52,6 +58,7 @@ PARTICIPANT_PATTERN = r"^[0-9a-f]{32}$"
 KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MTURK_SUBMIT = r"^https://(www|workersandbox)\.mturk\.com/?$"
 SHOWN_PATTERN = r"^[0-9]{1,16}\.[0-9a-f]{32}$"
+VERSION_PATTERN = r"^[0-9a-f]{16}$"
 
 # The database is down, restarting, locked past the busy timeout, or the pool is exhausted.
 _UNAVAILABLE = (
@@ -157,6 +164,12 @@ class AnswerRequest(_Body):
         pattern=SHOWN_PATTERN,
         description="the trial's 'shown' value; required for a new answer",
     )
+    version: str | None = Field(
+        default=None,
+        pattern=VERSION_PATTERN,
+        description="the page's version (its data's 'version'); an answer from a page of "
+        "another version is refused (412) and the page must be reloaded",
+    )
 
 
 class ScreenRequest(_Body):
@@ -174,6 +187,7 @@ class ScreenRequest(_Body):
         pattern=SHOWN_PATTERN,
         description="the screen's 'shown' value; required for a new submission",
     )
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN)
 
     @model_validator(mode="before")
     @classmethod
@@ -437,6 +451,32 @@ def create_app(
             reply.trial = served(pid, store.serve(pid, a.next_position, now_ms()))
         return reply
 
+    @functools.cache
+    def page_state() -> tuple[dict[str, str], list[dict[str, Any]], str]:
+        """The texts and practice trials the page shows, and the page's version: read once
+        per process, so a change of texts takes a restart, and pages from before it are
+        refused (see :func:`~percalign.survey.pages.page_version`)."""
+        texts = store.meta("texts", {})
+        practice = [
+            {"targets": [f"/stimuli/{c}.png" for c in d["targets"]]}
+            if "targets" in d  # a practice matching screen: copies of the targets to match
+            else {
+                "query": f"/stimuli/{d['query']}.png",
+                "candidates": [f"/stimuli/{c}.png" for c in d["candidates"]],
+                "correct": d["correct"],
+            }
+            for d in store.meta("practice", [])
+        ]
+        return texts, practice, page_version(texts, practice, store.min_display_ms)
+
+    def check_version(version: str | None) -> None:
+        if version is not None and version != page_state()[2]:
+            raise SurveyError(
+                412,
+                "This study's page was updated since you opened it, so this answer was not "
+                "stored; reload the page to continue where you were.",
+            )
+
     @app.get("/", response_class=HTMLResponse, responses=_errors(422))
     def landing(
         PROLIFIC_PID: PlatformId = None,
@@ -459,20 +499,12 @@ def create_app(
             params.update(session=assignmentId, submit=submit + "/mturk/externalSubmit")
         else:
             params = {"platform": "link", "pid": pid or "", "study": None, "session": None}
-        practice = [
-            {"targets": [f"/stimuli/{c}.png" for c in d["targets"]]}
-            if "targets" in d  # a practice matching screen: copies of the targets to match
-            else {
-                "query": f"/stimuli/{d['query']}.png",
-                "candidates": [f"/stimuli/{c}.png" for c in d["candidates"]],
-                "correct": d["correct"],
-            }
-            for d in store.meta("practice", [])
-        ]
+        texts, practice, version = page_state()
         data = {
             "params": params,
-            "texts": store.meta("texts", {}),
+            "texts": texts,
             "min_display_ms": store.min_display_ms,
+            "version": version,
         }
         page, nonce = participant_page({**data, "practice": practice})
         return HTMLResponse(page, headers={"Content-Security-Policy": csp(nonce)})
@@ -574,7 +606,7 @@ def create_app(
     @app.post(
         "/api/participants/{pid}/answers",
         response_model=AnswerReply,
-        responses=_errors(400, 401, 403, 404, 409, 413, 422),
+        responses=_errors(400, 401, 403, 404, 409, 412, 413, 422),
     )
     def answer(pid: Participant, body: AnswerRequest) -> Response:
         """Store an answer; a resend of an acknowledged answer changes nothing.
@@ -584,6 +616,7 @@ def create_app(
         carries the next trial, served now, so a trial costs one round trip; the reply to the
         last answer carries the completion code of the participant's outcome instead.
         """
+        check_version(body.version)
         a = store.answer(
             pid,
             body.position,
@@ -592,13 +625,14 @@ def create_app(
             body.client_time,
             shown=body.shown,
             now_ms=now_ms(),
+            version=body.version,
         )
         return _json(replied(pid, a))
 
     @app.post(
         "/api/participants/{pid}/screens",
         response_model=AnswerReply,
-        responses=_errors(400, 401, 403, 404, 409, 413, 422),
+        responses=_errors(400, 401, 403, 404, 409, 412, 413, 422),
     )
     def screen(pid: Participant, body: ScreenRequest) -> Response:
         """Submit a matching screen: every IRI's assignment at once, stored all or none.
@@ -607,6 +641,7 @@ def create_app(
         a resend changes nothing and other assignments for a stored screen are refused (409).
         The screen counts as one trial; the reply carries the next one.
         """
+        check_version(body.version)
         a = store.answer_screen(
             pid,
             body.position,
@@ -615,6 +650,7 @@ def create_app(
             body.client_time,
             shown=body.shown,
             now_ms=now_ms(),
+            version=body.version,
         )
         return _json(replied(pid, a))
 

@@ -8,12 +8,13 @@ markup could not run a script even if it reached a page.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import secrets
 from typing import Any
 
-__all__ = ["admin_page", "csp", "participant_page"]
+__all__ = ["admin_page", "csp", "page_version", "participant_page"]
 
 #: MTurk shows the study in a frame and receives the final form post.
 MTURK_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
@@ -36,6 +37,14 @@ def participant_page(data: dict[str, Any]) -> tuple[str, str]:
     nonce = secrets.token_urlsafe(16)
     page = _PARTICIPANT.replace("__NONCE__", nonce)
     return page.replace("__DATA__", html.escape(json.dumps(data), quote=True)), nonce
+
+
+def page_version(texts: dict[str, Any], practice: list[Any], min_display_ms: int) -> str:
+    """The version of the participant page as served: a hash of its code and of everything it
+    shows or enforces (texts, practice, display minimum). Answers record it, and an answer from
+    a page of another version is refused, so nobody answers under texts that changed."""
+    state = json.dumps([texts, practice, min_display_ms], sort_keys=True)
+    return hashlib.sha256((_PARTICIPANT + state).encode()).hexdigest()[:16]
 
 
 def admin_page() -> tuple[str, str]:
@@ -262,8 +271,9 @@ async function submitScreen(){
   try{
     r = await call(`/api/participants/${pid}/screens`, {method:"POST", saving:true,
       body:JSON.stringify({position:pos, assignments:assign, rt_ms:performance.now()-shownAt,
-      client_time:Date.now()/1000, shown:trial.shown})});
-  }catch(e){ if(e.status===409) return resync(); accepting = true; paint(); throw e; }
+      client_time:Date.now()/1000, shown:trial.shown, version:S.version})});
+  }catch(e){ if(e.status===409) return resync(); if(e.status===412) return stale();
+    accepting = true; paint(); throw e; }
   sessionStorage.removeItem(screenKey());
   if(r.done) return finish(r);
   pos = r.next; $("feedback").textContent = "";
@@ -341,6 +351,13 @@ async function resync(){
   say(`This study is open in another tab or window too. Continue here: trial ${pos+1} of ` +
     `${total} (your answers so far are saved). Close the other one.`);
 }
+// The study's page or texts changed since this page was loaded: the answer was not stored,
+// and a reload brings the current page back at the same trial.
+function stale(){
+  finished = true;  // nothing unsaved to warn about
+  say("This study's page was updated since you opened it, so your last choice was not " +
+    "saved. Reload this page to continue where you were: your earlier answers are saved.");
+}
 async function choose(i, id){
   // one choice per displayed trial, and only once it has been on screen long enough
   if(!accepting || id!==shownId || performance.now() < readyAt) return;
@@ -361,8 +378,8 @@ async function choose(i, id){
   try{
     r = await call(`/api/participants/${pid}/answers`, {method:"POST", saving:true,
       body:JSON.stringify({position:pos, choice:i, rt_ms:performance.now()-shownAt,
-      client_time:Date.now()/1000, shown:trial.shown})});
-  }catch(e){ if(e.status===409) return resync(); throw e; }
+      client_time:Date.now()/1000, shown:trial.shown, version:S.version})});
+  }catch(e){ if(e.status===409) return resync(); if(e.status===412) return stale(); throw e; }
   if(r.done) return finish(r);
   pos = r.next; $("feedback").textContent = "";
   return next(r.trial && r.trial.position===pos ? r.trial : null);
