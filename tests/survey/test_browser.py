@@ -689,3 +689,28 @@ def test_a_page_from_before_an_update_says_to_reload(live):
         expect(page.locator("#status")).to_contain_text("Reload this page to continue")
         assert re.fullmatch(r"[0-9a-f]{16}", sent[0]["version"])
         browser.close()
+
+
+@pytest.mark.slow
+def test_a_phone_is_told_before_consent_when_the_study_needs_a_mouse(make_study, live_server):
+    from playwright.sync_api import expect, sync_playwright
+
+    study = make_study("--require-pointer", "mouse", "--require-viewport", "800x500")
+    with live_server(create_app(study, "tok")) as url, sync_playwright() as pw:
+        browser = _browser(pw)
+        phone = browser.new_context(
+            viewport={"width": 375, "height": 667}, has_touch=True, is_mobile=True
+        ).new_page()
+        phone.goto(f"{url}/?PROLIFIC_PID=on-phone&STUDY_ID=st&SESSION_ID=se")
+        expect(phone.locator("#done")).to_be_visible()
+        expect(phone.locator("#doneText")).to_contain_text("a mouse or trackpad")
+        expect(phone.locator("#doneText")).to_contain_text("800 px wide")
+        expect(phone.locator("#doneNote")).to_contain_text("return the study on Prolific")
+        expect(phone.locator("#consent")).to_be_hidden()
+        desk = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        desk.goto(f"{url}/?PROLIFIC_PID=at-desk&STUDY_ID=st&SESSION_ID=se")
+        expect(desk.locator("#consent")).to_be_visible()
+        desk.click("#agree")
+        desk.click("#begin")
+        expect(desk.locator("#count")).to_have_text("Practice 1 of 2.")
+        browser.close()

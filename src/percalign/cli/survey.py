@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--runs", type=Path, nargs="+", required=True, help="percalign invert output folders"
     )
     # the [survey] section's fields (but which losses and whether: a study's choices)
-    add_options(b, Survey, exclude=("enabled", "losses", "database", "practice"))
+    add_options(b, Survey, exclude=("enabled", "losses", "database", "practice", "requirements"))
     b.add_argument("--seed", type=int, default=0)
     b.add_argument(
         "--min-display-ms",
@@ -43,6 +43,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         help="TOML file with consent, instructions and debrief texts",
+    )
+    b.add_argument(
+        "--require-viewport",
+        default=None,
+        metavar="WxH",
+        help="the least browser window a participant needs, in CSS px (say 800x600)",
+    )
+    b.add_argument(
+        "--require-pointer",
+        choices=["any", "mouse", "touch"],
+        default="any",
+        help="the pointer a participant needs",
+    )
+    b.add_argument(
+        "--require-browser",
+        default=None,
+        metavar="LIST",
+        help="accepted browsers, NAME or NAME>=VERSION, comma-separated "
+        "(chrome, edge, firefox, safari)",
     )
     add_options(b, Survey, only=("database",))
     b.add_argument("--overwrite", action="store_true")
@@ -162,6 +181,7 @@ def _build(args: argparse.Namespace) -> int:
         min_catch_accuracy=args.min_catch_accuracy,
         max_side_share=args.max_side_share,
         min_side_trials=args.min_side_trials,
+        requirements=_requirements(args),
         design=args.design,
         foil=args.foil,
         k=args.k,
@@ -176,6 +196,26 @@ def _build(args: argparse.Namespace) -> int:
     )
     _built(args.study, plan.settings, _texts(args.texts) or {})
     return 0
+
+
+def _requirements(args: argparse.Namespace) -> dict[str, object] | None:
+    """The --require-* options as a requirements table (None: nothing required)."""
+    from percalign.survey.requirements import parse_browsers
+
+    found: dict[str, object] = {}
+    if args.require_viewport:
+        size = args.require_viewport.lower().split("x")
+        if len(size) != 2 or not all(p.strip().isdigit() for p in size):
+            raise ConfigError(
+                f"--require-viewport takes WIDTHxHEIGHT in CSS px, such as 800x600; got "
+                f"{args.require_viewport!r}."
+            )
+        found.update(min_width=int(size[0]), min_height=int(size[1]))
+    if args.require_pointer != "any":
+        found["pointer"] = args.require_pointer
+    if args.require_browser:
+        found["browsers"] = parse_browsers(args.require_browser)
+    return found or None
 
 
 def _built(folder: Path, settings: dict, texts: dict[str, str]) -> None:

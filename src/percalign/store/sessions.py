@@ -626,6 +626,19 @@ class SurveyStore:
         )
         return "failed_attention" if failed else "completed"
 
+    # -- screened out -----------------------------------------------------------
+    def count_screen_out(self, kinds: list[str]) -> None:
+        """Count a visitor whose device lacks what the study requires, by what it lacks
+        (meta ``screened_out``: {kind: visitors}); nothing else about them is kept."""
+        with self._write() as s:
+            row = s.execute(
+                select(MetaRow).where(MetaRow.key == "screened_out").with_for_update()
+            ).scalar_one_or_none()
+            counts = dict(row.value) if row is not None else {}
+            for kind in kinds:
+                counts[kind] = int(counts.get(kind, 0)) + 1
+            s.merge(MetaRow(key="screened_out", value=counts))
+
     # -- comments ----------------------------------------------------------------
     def comment(self, pid: str, key: str, position: int | None, text: str) -> bool:
         """Store a participant's comment once under the client's ``key``.
@@ -700,6 +713,7 @@ class SurveyStore:
             "answers_per_item": per_item,
             "comments": int(comments),
             "closed": bool(self.meta("closed", False)),
+            "screened_out": dict(self.meta("screened_out", {})),
             "coverage": self.coverage(),
         }
 

@@ -334,6 +334,17 @@ class Survey:
         default=2,
         help=("Practice trials with feedback (not stored)."),
     )
+    requirements: dict[str, Any] | None = setting(
+        default=None,
+        help=(
+            "What a participant's device must offer, checked before consent (those without "
+            "are told so with the platform's next step, and counted, not stored): "
+            '`{ min_width = 800, min_height = 600, pointer = "mouse", browsers = { chrome = '
+            "110, firefox = 115 } }` (pointer `mouse`, `touch` or `any`; a browser version 0: "
+            "any version)."
+        ),
+        shown="none",
+    )
     database: str | None = setting(
         default=None,
         help="A SQLAlchemy URL (PostgreSQL for a large study, say).",

@@ -41,7 +41,10 @@ def _survey_runs(inputs: Inputs) -> list[tuple[str, Path]]:
 def _survey_key(inputs: Inputs, _part: str) -> tuple[Any, ...]:
     spec = inputs.spec
     invert = [inputs.key("invert", part) for part, _ in _survey_runs(inputs)]
-    key: tuple[Any, ...] = ("survey", invert, dataclasses.asdict(spec.survey), spec.study.seed)
+    settings = dataclasses.asdict(spec.survey)
+    if settings["requirements"] is None:  # added later: keyed only when set
+        del settings["requirements"]
+    key: tuple[Any, ...] = ("survey", invert, settings, spec.study.seed)
     # the side rule entered the survey after studies were run: keyed only when not the default
     rules, default = spec.exclusions.attention(), Exclusions().attention()
     if (rules.max_side_share, rules.min_side_trials) != (
@@ -75,6 +78,7 @@ def _build_survey(inputs: Inputs, todo: list[str]) -> None:
             min_catch_accuracy=spec.exclusions.min_catch_accuracy,
             max_side_share=spec.exclusions.max_side_share,
             min_side_trials=spec.exclusions.min_side_trials,
+            requirements=sv.requirements,
             design=sv.design,
             foil=sv.foil,
             k=sv.k,

@@ -44,6 +44,7 @@ from percalign.survey.pages import (
     page_version,
     participant_page,
 )
+from percalign.survey.requirements import Requirements
 
 __all__ = ["MAX_BODY", "RETRY_AFTER_S", "create_app"]
 
@@ -100,9 +101,32 @@ class Screen(_Body):
     h: int = Field(ge=0, le=100_000)
 
 
+class Device(_Body):
+    """What the page measured of the participant's device (checked against the study's
+    requirements; the browser comes from the User-Agent header)."""
+
+    width: int = Field(ge=0, le=100_000, description="the window's inner width, CSS px")
+    height: int = Field(ge=0, le=100_000, description="the window's inner height, CSS px")
+    pointer: str = Field(pattern="^(mouse|touch|none)$", description="the primary pointer")
+
+
+class CheckRequest(_Body):
+    platform: str = Field(pattern="^(prolific|mturk|link)$")
+    device: Device
+
+
+class CheckReply(BaseModel):
+    ok: bool
+    lacks: list[str] = Field(description="what the device lacks, in a few words each")
+    next_step: str | None = Field(description="what to do instead, on the platform")
+
+
 class SessionRequest(_Body):
     platform: str = Field(pattern="^(prolific|mturk|link|bot)$")
     pid: str = Field(pattern=ID_PATTERN)
+    device: Device | None = Field(
+        default=None, description="required when the study has device requirements"
+    )
     study: str | None = Field(default=None, pattern=ID_PATTERN)
     session: str | None = Field(default=None, pattern=ID_PATTERN)
     screen: Screen | None = None
@@ -240,6 +264,10 @@ class Coverage(BaseModel):
 
 class Progress(BaseModel):
     participants: dict[str, int]
+    screened_out: dict[str, int] = Field(
+        default_factory=dict,
+        description="visitors whose device lacked what the study requires, by what it lacked",
+    )
     started: int
     completed: int
     answers: int
@@ -344,6 +372,7 @@ def create_app(
     )
     codes = completion_codes or {}
     starts = RateLimit(settings)
+    needs = Requirements.from_mapping(store.meta("requirements"))
     app = FastAPI(title="percalign survey", version="1", docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY, timeout_s=settings.body_timeout_s)
     app.add_middleware(SecurityHeaders, default_csp=csp())  # outermost: on every response
@@ -502,6 +531,7 @@ def create_app(
         texts, practice, version = page_state()
         data = {
             "params": params,
+            "requirements": needs.to_json() if needs.any else None,
             "texts": texts,
             "min_display_ms": store.min_display_ms,
             "version": version,
@@ -557,6 +587,9 @@ def create_app(
                 + step,
             )
         if not bot:
+            lacks = screen_out(body.device, request)
+            if lacks:
+                raise SurveyError(403, f"This study needs {'; '.join(lacks.values())}. {step}")
             wait = starts.take(request.client.host if request.client else "")
             if wait:
                 seconds = str(math.ceil(wait))
@@ -584,6 +617,28 @@ def create_app(
             reply.done, reply.outcome = True, store.status(row.id)
             reply.completion_code = code(reply.outcome)
         return reply
+
+    def screen_out(device: Device | None, request: Request) -> dict[str, str]:
+        """What the device lacks of the study's requirements, counted when anything."""
+        if not needs.any:
+            return {}
+        d = device or Device(width=0, height=0, pointer="none")
+        lacks = needs.unmet(d.width, d.height, d.pointer, request.headers.get("user-agent", ""))
+        if lacks:
+            store.count_screen_out(sorted(lacks))
+        return lacks
+
+    @app.post("/api/checks", response_model=CheckReply, responses=_errors(400, 408, 413, 422))
+    def check(body: CheckRequest, request: Request) -> CheckReply:
+        """Whether this device meets the study's requirements, asked before consent. One
+        that does not is counted by what it lacks (nothing else is stored) and told what to
+        do on its platform."""
+        lacks = screen_out(body.device, request)
+        return CheckReply(
+            ok=not lacks,
+            lacks=list(lacks.values()),
+            next_step=next_step(body.platform) if lacks else None,
+        )
 
     @app.post("/api/declines", response_model=DeclineReply, responses=_errors(400, 408, 413, 422))
     def decline(body: SessionRequest) -> DeclineReply:

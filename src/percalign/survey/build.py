@@ -17,6 +17,7 @@ from percalign.store.runs import atomic_folder
 from percalign.store.study import default_url, run_records, write_plan
 from percalign.survey.attention import AttentionRules
 from percalign.survey.design import Plan, make_plan
+from percalign.survey.requirements import Requirements
 
 __all__ = [
     "DEFAULT_TEXTS",
@@ -77,6 +78,7 @@ def build_survey(
     min_catch_accuracy: float = 0.8,
     max_side_share: float = 0.9,
     min_side_trials: int = 10,
+    requirements: dict[str, Any] | None = None,
     **design: Any,
 ) -> Plan:
     """Build the study folder ``folder`` from inversion run folders.
@@ -94,6 +96,8 @@ def build_survey(
         max_side_share, min_side_trials: so do participants with more than
             ``max_side_share`` of at least ``min_side_trials`` answers on one side
             (:mod:`percalign.survey.attention`).
+        requirements: what a participant's device must offer (min_width, min_height,
+            pointer, browsers: :class:`~percalign.survey.requirements.Requirements`).
         design: settings of :func:`~percalign.survey.design.make_plan`.
     """
     unknown = set(texts or {}) - set(DEFAULT_TEXTS)
@@ -103,6 +107,7 @@ def build_survey(
         )
     check_int("build_survey", "practice", practice, low=0)
     attention = AttentionRules(min_catch_accuracy, max_side_share, min_side_trials)
+    needs = Requirements.from_mapping(requirements)
     folder = Path(folder)
     with atomic_folder(folder, overwrite) as tmp:
         records, stimuli = run_records(tmp, runs)
@@ -144,6 +149,7 @@ def build_survey(
                 "practice": drills,
                 "min_catch_accuracy": min_catch_accuracy,
                 "attention": attention.to_json(),
+                "requirements": needs.to_json(),
             },
         )
         (tmp / "survey.json").write_text(json.dumps(info, indent=1) + "\n")
@@ -201,6 +207,7 @@ def copy_survey(
         overwrite=overwrite,
         texts={**meta.get("texts", {}), **(texts or {})},
         practice=int(info.get("practice", 2)),
+        requirements=meta.get("requirements"),
         **rules,
         **design,
     )

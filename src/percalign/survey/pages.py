@@ -280,9 +280,15 @@ async function submitScreen(){
   return next(r.trial && r.trial.position===pos ? r.trial : null);
 }
 $("submitScreen").onclick = () => submitScreen();
+// The device as the study's requirements see it (the browser is read from the User-Agent).
+function device(){
+  const pointer = matchMedia("(pointer: fine)").matches ? "mouse" :
+    matchMedia("(pointer: coarse)").matches ? "touch" : "none";
+  return {width:innerWidth, height:innerHeight, pointer};
+}
 function sessionBody(){
   const body = {platform:P.platform, pid:P.pid || crypto.randomUUID(), study:P.study,
-    session:P.session, screen:{w:screen.width, h:screen.height}};
+    session:P.session, screen:{w:screen.width, h:screen.height}, device:device()};
   if(P.platform==="link"){ const k = "percalign-pid";
     body.pid = localStorage.getItem(k) || body.pid; localStorage.setItem(k, body.pid); }
   return body;
@@ -468,7 +474,24 @@ async function decline(){
 }
 $("agree").onclick = () => show("instructions"); $("begin").onclick = begin;
 $("decline").onclick = decline;
-if(sessionStorage.getItem(resumeKey)) begin(); else show("consent");
+// Before consent: does this device meet the study's requirements? If not, say what it lacks
+// and what to do on the platform (the visit is counted; nothing else is stored).
+async function welcome(){
+  if(S.requirements && P.platform!=="bot"){
+    let r = {ok:true};
+    try{ r = await call("/api/checks", {method:"POST",
+      body:JSON.stringify({platform:P.platform, device:device()})}, 3); }
+    catch(e){ r = {ok:true}; }  // the server checks again when the session starts
+    if(!r.ok){
+      finished = true; show("done"); $("doneText").textContent = "Thank you for your " +
+        "interest. This study needs " + r.lacks.join("; ") + ", so it cannot be done " +
+        "on this device or browser.";
+      $("doneNote").textContent = r.next_step || ""; return;
+    }
+  }
+  show("consent");
+}
+if(sessionStorage.getItem(resumeKey)) begin(); else welcome();
 </script></body></html>
 """
 
