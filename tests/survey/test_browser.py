@@ -660,8 +660,8 @@ def test_a_queue_says_so_with_the_wait_and_a_slow_load_shows_a_cue(make_study, l
 
 @pytest.mark.slow
 def test_a_page_from_before_an_update_says_to_reload(live):
-    """The page sends its version with each answer; told (412) that it is out of date, it says
-    that the choice was not saved and that a reload continues."""
+    """The page sends its version with each answer; told (409, reload) that it is out of date,
+    it says that the choice was not saved and that a reload continues."""
     from playwright.sync_api import expect, sync_playwright
 
     _, url = live
@@ -673,9 +673,11 @@ def test_a_page_from_before_an_update_says_to_reload(live):
         def outdated(route):
             sent.append(json.loads(route.request.post_data))
             route.fulfill(
-                status=412,
+                status=409,
                 content_type="application/json",
-                body=json.dumps({"error": "This study's page was updated since you opened it."}),
+                body=json.dumps(
+                    {"error": "This study's page was updated since you opened it.", "reload": True}
+                ),
             )
 
         page.route("**/answers", outdated)

@@ -40,16 +40,3 @@ def test_percentiles_are_nearest_rank():
     assert LoadReport.percentile(values, 0.5) == 50.0
     assert LoadReport.percentile(values, 0.99) == 99.0
     assert LoadReport.percentile([7.0], 0.99) == 7.0
-
-
-def test_bots_fail_at_once_with_one_line_when_nothing_answers_at_the_url(
-    make_study, free_port, capsys
-):
-    from percalign.cli import main
-
-    study = make_study()
-    url = f"http://127.0.0.1:{free_port()}"  # free a moment ago: nothing listens there
-    assert main(["survey", "bots", str(study), "--url", url, "--n", "1"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    assert f"Nothing answers at {url}" in err and "percalign survey serve" in err

@@ -295,7 +295,8 @@ def test_each_answer_records_its_page_version_and_a_page_from_before_a_text_chan
             new = version_of((await c.get("/", params={"pid": "v2"})).text)
             assert new != old
             stale = await answer_first(c, "v2", old)
-            assert stale.status_code == 412 and "reload the page" in stale.json()["error"]
+            assert stale.status_code == 409 and stale.json()["reload"] is True
+            assert "reload the page" in stale.json()["error"]
             assert (await answer_first(c, "v3", new)).status_code == 200
             return new
 

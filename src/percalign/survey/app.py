@@ -192,7 +192,7 @@ class AnswerRequest(_Body):
         default=None,
         pattern=VERSION_PATTERN,
         description="the page's version (its data's 'version'); an answer from a page of "
-        "another version is refused (412) and the page must be reloaded",
+        "another version is refused (409 with 'reload': true) and the page must be reloaded",
     )
 
 
@@ -310,6 +310,20 @@ class Closed(BaseModel):
 class ErrorBody(BaseModel):
     error: str
     retry_after: float | None = None
+    reload: bool | None = Field(
+        default=None, description="true when the page is out of date: reload it (a 409)"
+    )
+
+
+class StalePage(SurveyError):
+    """An answer from a page of another version than the service's (409, ``reload``)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            409,
+            "This study's page was updated since you opened it, so this answer was not "
+            "stored; reload the page to continue where you were.",
+        )
 
 
 def next_step(platform: str) -> str:
@@ -380,6 +394,10 @@ def create_app(
     @app.exception_handler(SurveyError)
     async def survey_error(_r: Request, exc: SurveyError) -> JSONResponse:
         return _error(exc.status, str(exc))
+
+    @app.exception_handler(StalePage)
+    async def stale_page(_r: Request, exc: StalePage) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "reload": True}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
@@ -500,11 +518,7 @@ def create_app(
 
     def check_version(version: str | None) -> None:
         if version is not None and version != page_state()[2]:
-            raise SurveyError(
-                412,
-                "This study's page was updated since you opened it, so this answer was not "
-                "stored; reload the page to continue where you were.",
-            )
+            raise StalePage()
 
     @app.get("/", response_class=HTMLResponse, responses=_errors(422))
     def landing(
@@ -661,7 +675,7 @@ def create_app(
     @app.post(
         "/api/participants/{pid}/answers",
         response_model=AnswerReply,
-        responses=_errors(400, 401, 403, 404, 409, 412, 413, 422),
+        responses=_errors(400, 401, 403, 404, 409, 413, 422),
     )
     def answer(pid: Participant, body: AnswerRequest) -> Response:
         """Store an answer; a resend of an acknowledged answer changes nothing.
@@ -687,7 +701,7 @@ def create_app(
     @app.post(
         "/api/participants/{pid}/screens",
         response_model=AnswerReply,
-        responses=_errors(400, 401, 403, 404, 409, 412, 413, 422),
+        responses=_errors(400, 401, 403, 404, 409, 413, 422),
     )
     def screen(pid: Participant, body: ScreenRequest) -> Response:
         """Submit a matching screen: every IRI's assignment at once, stored all or none.

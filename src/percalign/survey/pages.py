@@ -143,7 +143,8 @@ async function call(url, opts={}, tries=20){
         if(hint>0) wait = Math.max(wait, hint*1000);
         throw new Error("server busy ("+r.status+")"); }
       const body = await r.json();
-      if(!r.ok) throw Object.assign(new Error(body.error), {fatal:true, status:r.status});
+      if(!r.ok) throw Object.assign(new Error(body.error),
+        {fatal:true, status:r.status, reload:!!body.reload});
       say(""); return body;
     }catch(e){
       if(e.fatal){ say(e.message); throw e; }
@@ -272,7 +273,7 @@ async function submitScreen(){
     r = await call(`/api/participants/${pid}/screens`, {method:"POST", saving:true,
       body:JSON.stringify({position:pos, assignments:assign, rt_ms:performance.now()-shownAt,
       client_time:Date.now()/1000, shown:trial.shown, version:S.version})});
-  }catch(e){ if(e.status===409) return resync(); if(e.status===412) return stale();
+  }catch(e){ if(e.reload) return stale(); if(e.status===409) return resync();
     accepting = true; paint(); throw e; }
   sessionStorage.removeItem(screenKey());
   if(r.done) return finish(r);
@@ -385,7 +386,7 @@ async function choose(i, id){
     r = await call(`/api/participants/${pid}/answers`, {method:"POST", saving:true,
       body:JSON.stringify({position:pos, choice:i, rt_ms:performance.now()-shownAt,
       client_time:Date.now()/1000, shown:trial.shown, version:S.version})});
-  }catch(e){ if(e.status===409) return resync(); if(e.status===412) return stale(); throw e; }
+  }catch(e){ if(e.reload) return stale(); if(e.status===409) return resync(); throw e; }
   if(r.done) return finish(r);
   pos = r.next; $("feedback").textContent = "";
   return next(r.trial && r.trial.position===pos ? r.trial : null);
