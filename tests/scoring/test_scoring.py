@@ -297,9 +297,48 @@ def test_exclusions_are_applied_and_reported_rule_by_rule():
     assert report["rule"].tolist()[1] == "session not finished"
     assert report["participants"].tolist() == [1, 1, 1, 1, 1]
     assert report["answers"].tolist() == [11, 1, 3, 11, 11]
-    assert report["rule"].tolist()[4] == "over 20% of catch trials faster than 250 ms"
+    assert report["rule"].tolist()[4] == "over 20% of catch trials faster than 600 ms"
     with pytest.raises(ConfigError, match="'min_catch_accuracy' parameter"):
         Exclusions(min_catch_accuracy=2.0)
+
+
+def test_side_bias_and_too_fast_answers_timed_from_the_images_are_excluded():
+    from percalign.scoring import Exclusions, apply_exclusions
+
+    def person(name, choices, rt, server):
+        return [
+            {
+                "participant": name,
+                "item": f"i{i}",
+                "correct": c == i % 2,
+                "is_catch": False,
+                "choice": c,
+                "rt_ms": rt,
+                "server_rt_ms": server,
+                "status": "completed",
+            }
+            for i, c in enumerate(choices)
+        ]
+
+    rows = (
+        person("attentive", [i % 2 for i in range(12)], 900, 1000)
+        + person("lefty", [0] * 12, 900, 1000)
+        + person("almost-lefty", [0] * 10 + [1] * 2, 900, 1000)  # 83%: kept
+        + person("short-lefty", [0] * 9, 900, 1000)  # under 10 answers: the rule says nothing
+        # presses 450 ms after the images showed; their transfer took the server's 1500 ms
+        + person("quick-look", [i % 2 for i in range(12)], 450, 1500)
+        # claims 5 s, but the server saw the answer 420 ms after serving the trial
+        + person("masher", [i % 2 for i in range(12)], 5000, 420)
+    )
+    kept, report = apply_exclusions(pd.DataFrame(rows), Exclusions())
+    assert set(kept["participant"]) == {"attentive", "almost-lefty", "short-lefty"}
+    by_rule = dict(zip(report["rule"], report["participants"], strict=True))
+    assert by_rule["over 20% of answers faster than 600 ms"] == 2
+    assert by_rule["over 90% of at least 10 answers on one side"] == 1
+    with pytest.raises(ConfigError, match="'max_side_share' parameter"):
+        Exclusions(max_side_share=1.5)
+    with pytest.raises(ConfigError, match="'min_side_trials' parameter"):
+        Exclusions(min_side_trials=0)
 
 
 def test_judge_agreement_by_hand_with_a_tie():

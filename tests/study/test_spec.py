@@ -169,6 +169,8 @@ BASE = {"models": [{"name": "tiny-cnn"}]}
         ({"models": {"name": "a"}}, ConfigError, "write [[models]]"),
         ({**BASE, "inversion": {"seeds": "pink"}}, UnknownNameError, "Unknown seed type"),
         ({**BASE, "exclusions": {"min_catch_accuracy": 1.5}}, ConfigError, "min_catch_accuracy"),
+        ({**BASE, "survey": {"requirements": {"pointer": "pen"}}}, ConfigError, "'pointer'"),
+        ({**BASE, "exclusions": {"max_side_share": 2.0}}, ConfigError, "max_side_share"),
     ],
 )
 def test_bad_specs_are_refused_with_what_to_fix(data, error, message):

@@ -48,6 +48,30 @@ def _practice(page, press):
         expect(page.locator("#feedback")).not_to_have_text("")
 
 
+def _settled(act, *args):
+    """``act(*args)`` once the selection the page moved by itself has been on screen a
+    moment (sooner, the page takes an input as the second half of a double one)."""
+    import time
+
+    time.sleep(0.35)
+    act(*args)
+
+
+def _practice_screen(page, select, press):
+    """The practice matching screen: match each copy below with its original on top (same
+    picture), then submit; the page checks and moves on to the real screens."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#count")).to_have_text("Practice 1 of 1.")
+    _ready(page)
+    tops = [img.get_attribute("src") for img in page.locator("#targets img").all()]
+    for i, img in enumerate(page.locator("#iris img").all()):
+        select(i)
+        _settled(press, str(tops.index(img.get_attribute("src")) + 1))
+    page.click("#submitScreen")
+    expect(page.locator("#feedback")).to_contain_text("Right: each copy")
+
+
 def _stored(study, pid):
     engine = connect(study_url(study))
     rows = [(r["trial"], r["choice"]) for r in export_rows(engine) if r["platform_pid"] == pid]
@@ -57,7 +81,9 @@ def _stored(study, pid):
 
 @pytest.fixture(scope="module")
 def live(make_study, live_server):
-    study = make_study()
+    # no catch trials: these participants answer by fixed keys and must finish as completed
+    # (the attention rules have tests of their own, and the done page's test below)
+    study = make_study("--catch-rate", "0")
     with live_server(create_app(study, "tok", completion_codes={"completed": "DONE42"})) as url:
         yield study, url
 
@@ -294,6 +320,7 @@ def test_a_refusal_at_begin_is_shown_on_the_page_the_participant_is_on(live):
         page.click("#begin")
         expect(page.locator("#status")).to_be_visible()
         expect(page.locator("#status")).to_contain_text("already took part")
+        expect(page.locator("#status")).to_contain_text("return the study on Prolific")
         expect(page.locator("#instructions")).to_be_visible()
         browser.close()
 
@@ -468,18 +495,19 @@ def test_a_matching_screen_by_keyboard_and_click_with_a_change_of_mind_and_a_rel
             lambda route: route.fulfill(status=200, content_type="text/html", body="<p>P</p>"),
         )
         page.goto(f"{url}/?PROLIFIC_PID=matcher&STUDY_ID=st&SESSION_ID=se")
+        expect(page.locator("#instructionText")).to_contain_text("numbered image on top")
         page.click("#agree")
         page.click("#begin")
-        _practice(page, lambda: page.keyboard.press("1"))
+        _practice_screen(page, lambda i: page.click(f"#iri{i} img"), page.keyboard.press)
         expect(page.locator("#count")).to_have_text("Trial 1 of 2.")
         _ready(page)
         label = lambda i: page.locator(f"#iri{i} p")  # noqa: E731
         target = lambda j: page.locator("#targets .target img").nth(j)  # noqa: E731
         for key in "123":  # by keyboard: each key assigns the selected image, then the next
-            page.keyboard.press(key)
+            _settled(page.keyboard.press, key)
         page.click("#iri3 img")  # by click: an image, then its target
         target(1).click()
-        target(2).click()  # the next open image (4) is selected by itself
+        _settled(target(2).click)  # the next open image (4), selected by itself, once seen
         expect(page.locator("#submitScreen")).to_be_disabled()
         page.click("#iri0 img")  # a change of mind
         page.keyboard.press("3")
@@ -490,13 +518,13 @@ def test_a_matching_screen_by_keyboard_and_click_with_a_change_of_mind_and_a_rel
         expect(label(4)).to_have_text("goes with 3")
         expect(label(5)).to_have_text("?")
         _ready(page)
-        page.keyboard.press("1")  # the one left open
+        _settled(page.keyboard.press, "1")  # the one left open
         expect(page.locator("#submitScreen")).to_be_enabled()
         page.keyboard.press("Enter")
         expect(page.locator("#count")).to_have_text("Trial 2 of 2.")
         _ready(page)
         for key in "123123":
-            page.keyboard.press(key)
+            _settled(page.keyboard.press, key)
         page.keyboard.press("ArrowLeft")  # from the last image back to the one before it
 
         page.keyboard.press("1")
@@ -504,3 +532,187 @@ def test_a_matching_screen_by_keyboard_and_click_with_a_change_of_mind_and_a_rel
         page.wait_for_url("https://app.prolific.com/**")
         browser.close()
     assert _stored(study, "matcher") == list(enumerate([2, 1, 2, 1, 2, 0, 0, 1, 2, 0, 0, 2]))
+
+
+def _on_screen(page, selector, width, height):
+    """Every element matching ``selector`` is wholly inside the viewport."""
+    boxes = [e.bounding_box() for e in page.locator(selector).all()]
+    assert boxes
+    for b in boxes:
+        assert b["x"] >= 0 and b["y"] >= 0, (selector, b)
+        assert b["x"] + b["width"] <= width + 0.5 and b["y"] + b["height"] <= height + 0.5, (
+            selector,
+            b,
+            (width, height),
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [(375, 667), (667, 375)], ids=["portrait", "landscape"])
+def test_a_matching_screen_on_a_phone_needs_no_scrolling_and_double_taps_assign_nothing_unseen(
+    make_study, live_server, size
+):
+    """On a 375 x 667 phone, upright and on its side, the whole screen (prompt, targets,
+    images, Submit) is in view for every assignment; a double tap on a target and a doubled
+    number key assign the selected image only, never the one the page selects next."""
+    from playwright.sync_api import expect, sync_playwright
+
+    width, height = size
+    study = make_study(
+        "--design", "clustering", "--k", "3", "--iris-per-target", "3",
+        "--trials-per-participant", "1", "--catch-rate", "0",
+    )  # fmt: skip
+    with live_server(create_app(study, "tok")) as url, sync_playwright() as pw:
+        browser = _browser(pw)
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, has_touch=True, is_mobile=True
+        )
+        page = context.new_page()
+        page.goto(f"{url}/?pid=thumbs-{width}")
+        page.tap("#agree")
+        page.tap("#begin")
+        _practice_screen(page, lambda i: page.tap(f"#iri{i} img"), page.keyboard.press)
+        expect(page.locator("#count")).to_have_text("Trial 1 of 1.")
+        _ready(page)
+        label = lambda i: page.locator(f"#iri{i} p")  # noqa: E731
+        target = page.locator("#targets .target img")
+        n = page.locator("#iris .iri").count()
+        assert n == 9
+        for i in range(n):
+            for part in ("#prompt", "#targets img", "#iris img", "#submitScreen"):
+                _on_screen(page, part, width, height)
+            page.tap(f"#iri{i} img")
+            target.nth(1).tap()
+            if i == 0:  # a double tap: the second tap lands 120 ms later on the same target
+                page.wait_for_timeout(120)
+                target.nth(1).tap(force=True)
+                expect(label(1)).to_have_text("?")
+            if i == 1:  # a doubled key
+                page.keyboard.press("3")
+                expect(label(2)).to_have_text("?")
+            expect(label(i)).to_have_text("goes with 2")
+        expect(page.locator("#submitScreen")).to_be_enabled()
+        page.screenshot(path=str(study.parent / f"screen-{width}x{height}.png"))
+        page.tap("#submitScreen")
+        expect(page.locator("#done")).to_be_visible()
+        browser.close()
+    assert [c for _, c in _stored(study, f"thumbs-{width}")] == [1] * 9
+
+
+@pytest.mark.slow
+def test_a_two_choice_trial_fits_a_phone_on_its_side(live):
+    from playwright.sync_api import expect, sync_playwright
+
+    _, url = live
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        context = browser.new_context(
+            viewport={"width": 667, "height": 375}, has_touch=True, is_mobile=True
+        )
+        page = context.new_page()
+        page.goto(f"{url}/?pid=sideways")
+        page.tap("#agree")
+        page.tap("#begin")
+        expect(page.locator("#count")).to_have_text("Practice 1 of 2.")
+        _ready(page)
+        for part in ("#prompt", "#query", "#cands img"):
+            _on_screen(page, part, 667, 375)
+        browser.close()
+
+
+@pytest.mark.slow
+def test_a_queue_says_so_with_the_wait_and_a_slow_load_shows_a_cue(make_study, live_server):
+    """Held by the start limit, a participant reads that they are in a queue and the expected
+    wait, and gets in by themselves; while a trial's images are on their way, the page says
+    that it is loading them."""
+    import httpx
+    from playwright.sync_api import expect, sync_playwright
+
+    from percalign.survey.limits import ServeSettings
+
+    study = make_study("--catch-rate", "0")
+    settings = ServeSettings(starts_per_client=1, client_refill_s=4, embed_kb=0)
+    with live_server(create_app(study, "tok", settings=settings)) as url, sync_playwright() as pw:
+        assert httpx.post(f"{url}/api/sessions", json={"platform": "link", "pid": "first"})
+        browser = _browser(pw)
+        page = browser.new_page()
+        held, holding = [], [True]  # image requests, answered only once the cue was seen
+        page.route(
+            "**/images/**",
+            lambda route: held.append(route) if holding[0] else route.continue_(),
+        )
+        page.goto(f"{url}/?pid=second")
+        page.click("#agree")
+        page.click("#begin")
+        expect(page.locator("#status")).to_contain_text("you are in the queue")
+        expect(page.locator("#status")).to_contain_text(re.compile(r"about \d+ s"))
+        _practice(page, lambda: page.keyboard.press("f"))
+        expect(page.locator("#loadingCue")).to_be_visible()
+        expect(page.locator("#loadingCue")).to_have_text("Loading the next images...")
+        assert held
+        holding[0] = False
+        for route in held:
+            route.continue_()
+        expect(page.locator("#count")).to_have_text("Trial 1 of 6.")
+        expect(page.locator("#loadingCue")).to_be_hidden()
+        browser.close()
+
+
+@pytest.mark.slow
+def test_a_page_from_before_an_update_says_to_reload(live):
+    """The page sends its version with each answer; told (409, reload) that it is out of date,
+    it says that the choice was not saved and that a reload continues."""
+    from playwright.sync_api import expect, sync_playwright
+
+    _, url = live
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page()
+        sent = []
+
+        def outdated(route):
+            sent.append(json.loads(route.request.post_data))
+            route.fulfill(
+                status=409,
+                content_type="application/json",
+                body=json.dumps(
+                    {"error": "This study's page was updated since you opened it.", "reload": True}
+                ),
+            )
+
+        page.route("**/answers", outdated)
+        page.goto(f"{url}/?pid=old-tab")
+        page.click("#agree")
+        page.click("#begin")
+        _practice(page, lambda: page.keyboard.press("f"))
+        expect(page.locator("#count")).to_have_text("Trial 1 of 6.")
+        _ready(page)
+        page.keyboard.press("j")
+        expect(page.locator("#status")).to_contain_text("Reload this page to continue")
+        assert re.fullmatch(r"[0-9a-f]{16}", sent[0]["version"])
+        browser.close()
+
+
+@pytest.mark.slow
+def test_a_phone_is_told_before_consent_when_the_study_needs_a_mouse(make_study, live_server):
+    from playwright.sync_api import expect, sync_playwright
+
+    study = make_study("--require-pointer", "mouse", "--require-viewport", "800x500")
+    with live_server(create_app(study, "tok")) as url, sync_playwright() as pw:
+        browser = _browser(pw)
+        phone = browser.new_context(
+            viewport={"width": 375, "height": 667}, has_touch=True, is_mobile=True
+        ).new_page()
+        phone.goto(f"{url}/?PROLIFIC_PID=on-phone&STUDY_ID=st&SESSION_ID=se")
+        expect(phone.locator("#done")).to_be_visible()
+        expect(phone.locator("#doneText")).to_contain_text("a mouse or trackpad")
+        expect(phone.locator("#doneText")).to_contain_text("800 px wide")
+        expect(phone.locator("#doneNote")).to_contain_text("return the study on Prolific")
+        expect(phone.locator("#consent")).to_be_hidden()
+        desk = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        desk.goto(f"{url}/?PROLIFIC_PID=at-desk&STUDY_ID=st&SESSION_ID=se")
+        expect(desk.locator("#consent")).to_be_visible()
+        desk.click("#agree")
+        desk.click("#begin")
+        expect(desk.locator("#count")).to_have_text("Practice 1 of 2.")
+        browser.close()

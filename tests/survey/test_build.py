@@ -155,3 +155,47 @@ def test_a_built_study_is_private_warns_of_unset_consent_and_practises_on_two_im
     )
     assert main([*args, "--overwrite", "--texts", str(texts)]) == 0
     assert "placeholders" not in capsys.readouterr().out
+
+
+def test_a_copy_of_an_answered_survey_has_its_trials_and_texts_but_no_answers(
+    make_study, tmp_path, capsys
+):
+    import asyncio
+
+    import httpx
+
+    from percalign.cli.survey import _warnings
+    from percalign.store.study import bot_token, read_meta
+    from percalign.survey.app import create_app
+
+    study = make_study("--design", "clustering", "--k", "3", "--catch-rate", "0.2")
+    app = create_app(study, "tok")
+
+    async def bot_starts():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            body = {"platform": "bot", "pid": "b0", "bot_token": bot_token(study)}
+            assert (await c.post("/api/sessions", json=body)).status_code == 200
+
+    asyncio.run(bot_starts())
+    url = study_url(study)
+    warned = _warnings(study, url)
+    assert len(warned) == 2 and "[RESEARCHER]" in warned[0] and "1 simulated" in warned[1]
+    texts = tmp_path / "texts.toml"
+    texts.write_text('consent = "Run by Ann (ann@example.org); pays 2 GBP; stop any time."\n')
+    copy = tmp_path / "people"
+    assert main(["survey", "copy", str(study), str(copy), "--texts", str(texts)]) == 0
+    assert "Built" in capsys.readouterr().out
+    original, fresh = (json.loads((f / "plan.json").read_text()) for f in (study, copy))
+    assert fresh["slots"] == original["slots"] and fresh["items"] == original["items"]
+    assert fresh["settings"] == original["settings"]
+    meta = read_meta(study_url(copy))
+    assert meta["texts"]["consent"].startswith("Run by Ann")
+    assert meta["texts"]["instructions"] == read_meta(url)["texts"]["instructions"]
+    assert meta["attention"] == read_meta(url)["attention"]
+    assert _warnings(copy, study_url(copy)) == []  # no placeholders, no simulated answers
+    assert main(["survey", "copy", str(tmp_path), str(tmp_path / "x")]) == 1
+    assert "not a study folder" in capsys.readouterr().err
+    (tmp_path / "survey.json").write_text("{}")
+    assert main(["survey", "copy", str(tmp_path), str(tmp_path / "x")]) == 1
+    assert "no survey.json naming its runs" in capsys.readouterr().err

@@ -192,6 +192,32 @@ def test_an_abandoned_session_that_returns_resumes_its_own_trials_or_is_told_why
     asyncio.run(go())
 
 
+def test_a_session_that_never_answers_gives_up_its_slot_in_minutes(study):
+    """Sessions started in a flood and never answered hold their slots for
+    --unanswered-after minutes (5), not --abandon-after (30); one that answered keeps its
+    slot; the one that left can still come back."""
+
+    async def go():
+        clock = Clock()
+        async with _client(study, clock, abandon_after_min=30, unanswered_after_min=5) as c:
+            slots = json.loads((study / "plan.json").read_text())["settings"]["slots"]
+            idle = [await _join(c, f"idle-{i}") for i in range(slots)]
+            busy, busy_auth = await _join(c, "busy")
+            await _finish(c, busy, busy_auth, upto=1)
+            clock.skip(6)
+            newcomer, _ = await _join(c, "newcomer")
+            table = (await c.get("/api/admin/participants", headers=ADMIN)).json()
+            rows = {p["participant"]: p for p in table["participants"]}
+            assert {rows[s["participant"]]["status"] for s, _ in idle} == {"abandoned"}
+            assert rows[busy["participant"]]["status"] == "active"
+            # the newcomer gets a slot no active session holds
+            assert rows[newcomer["participant"]]["slot"] != rows[busy["participant"]]["slot"]
+            back = await c.post("/api/sessions", json={"platform": "prolific", "pid": "idle-0"})
+            assert back.status_code == 200 and back.json()["resumed"]
+
+    asyncio.run(go())
+
+
 def test_a_study_served_with_close_when_covered_closes_itself(study):
     async def go():
         async with _client(study, Clock(), close_when_covered=True) as c:

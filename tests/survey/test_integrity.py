@@ -3,6 +3,7 @@ participant's own outcome, answers only after their trial was on screen, the tar
 balanced within every participant, and image URLs that give nothing away (in-process API)."""
 
 import asyncio
+import io
 import json
 import re
 
@@ -40,10 +41,18 @@ async def _images(c, trial):
     return query, [(await c.get(u)).content for u in trial["candidates"]]
 
 
+def _pixels(data):
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return img.tobytes()
+
+
 async def _sensible(c, trial):
-    """An attentive answer: the identical image on catch trials, else the first."""
+    """An attentive answer: the image that looks the same on catch trials, else the first."""
     query, cands = await _images(c, trial)
-    return cands.index(query) if query in cands else 0
+    looks = [_pixels(x) for x in cands]
+    return looks.index(_pixels(query)) if _pixels(query) in looks else 0
 
 
 async def _wrong(c, trial):
@@ -192,3 +201,107 @@ def test_image_urls_do_not_give_catch_trials_away(study):
     urls = [u for t in trials for u in (t["query"], *t["candidates"])]
     assert len(set(urls)) == len(urls)  # no URL shows twice, so none matches another
     assert not any(re.search(r"[0-9a-f]{64}", u) for u in urls)  # no content hash in sight
+
+
+async def _right(_c, trial):
+    return len(trial["candidates"]) - 1
+
+
+@pytest.mark.parametrize("pick", [_left, _right], ids=["always-left", "always-right"])
+def test_a_one_side_clicker_gets_the_failed_code_in_every_slot(make_study, pick):
+    study = make_study("--trials-per-participant", "10", "--catch-rate", "0.2")
+    slots = json.loads((study / "plan.json").read_text())["settings"]["slots"]
+
+    async def go():
+        async with _client(study, CODES, settings=ServeSettings(starts_per_client=20)) as c:
+            names = [f"side-{pick.__name__}-{i}" for i in range(2 * slots)]
+            finished = await asyncio.gather(*(_take_part(c, n, pick) for n in names))
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            people = (await c.get("/api/admin/participants", headers=auth)).json()
+            return finished, {p["slot"] for p in people["participants"]}
+
+    finished, used = _run(go())
+    assert len(used) == slots >= 2  # every slot was taken
+    for _, last in finished:
+        assert last["outcome"] == "failed_attention"
+        assert last["completion_code"] == CODES["failed"]
+
+
+def test_a_catch_image_looks_like_its_twin_but_shares_no_bytes_or_etag(study):
+    """A script comparing strings (the embedded data: URLs, the files, their ETags) cannot
+    spot a catch trial; only looking at the pixels can."""
+
+    async def go():
+        async with _client(study) as c:
+            replies = []
+            await _take_part(c, "string-bot", _sensible, replies)
+            found = 0
+            for t in map(json.loads, replies):
+                if "candidates" not in t:
+                    continue
+                query = await c.get(t["query"])
+                cands = [await c.get(u) for u in t["candidates"]]
+                same = [x for x in cands if _pixels(x.content) == _pixels(query.content)]
+                if not same:
+                    continue
+                found += 1
+                (twin,) = same
+                assert twin.content != query.content
+                assert twin.headers.get("etag") != query.headers.get("etag")
+                if t.get("embedded"):
+                    assert len(set(t["embedded"])) == len(t["embedded"])
+            return found
+
+    assert _run(go()) == 2  # the study's 2 catch trials
+
+
+def test_each_answer_records_its_page_version_and_a_page_from_before_a_text_change_is_refused(
+    make_study,
+):
+    import html
+
+    from percalign.store.sessions import SurveyStore
+
+    study = make_study()
+
+    def version_of(page):
+        data = re.search(r'data-survey="([^"]*)"', page).group(1)
+        return json.loads(html.unescape(data))["version"]
+
+    async def answer_first(c, pid, version):
+        s = (await c.post("/api/sessions", json={"platform": "link", "pid": pid})).json()
+        auth = {"Authorization": f"Bearer {s['token']}"}
+        url = f"/api/participants/{s['participant']}"
+        trial = (await c.get(f"{url}/trials/0", headers=auth)).json()
+        await asyncio.sleep(s["min_display_ms"] / 1000)
+        body = {"position": 0, "choice": 0, "shown": trial["shown"], "version": version}
+        return await c.post(f"{url}/answers", json=body, headers=auth)
+
+    async def before():
+        async with _client(study) as c:
+            old = version_of((await c.get("/", params={"pid": "v1"})).text)
+            assert (await answer_first(c, "v1", old)).status_code == 200
+            return old
+
+    old = _run(before())
+    engine = connect(study_url(study))
+    store = SurveyStore(engine)
+    texts = store.meta("texts")
+    store.set_meta("texts", {**texts, "instructions": "Pick the image most like the top one."})
+    engine.dispose()
+
+    async def after():
+        async with _client(study) as c:  # the service restarted with the new texts
+            new = version_of((await c.get("/", params={"pid": "v2"})).text)
+            assert new != old
+            stale = await answer_first(c, "v2", old)
+            assert stale.status_code == 409 and stale.json()["reload"] is True
+            assert "reload the page" in stale.json()["error"]
+            assert (await answer_first(c, "v3", new)).status_code == 200
+            return new
+
+    new = _run(after())
+    engine = connect(study_url(study))
+    rows = {r["platform_pid"]: r["page_version"] for r in export_rows(engine)}
+    engine.dispose()
+    assert rows == {"v1": old, "v3": new}

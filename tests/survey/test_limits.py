@@ -67,8 +67,36 @@ def test_the_prolific_study_id_and_plain_links_are_checked_when_configured(study
                 assert r.status_code == 403 and "STUDY_ID" in r.json()["error"]
             ok = await c.post("/api/sessions", json={**base, "study": "REAL"})
             assert ok.status_code == 200
+            # under the Prolific lock, MTurk parameters (a retake under new ids) and plain
+            # links are refused, each with what to do now
+            for body in (
+                {"platform": "link", "pid": "pp1"},
+                {"platform": "mturk", "pid": "W1", "study": "REAL", "session": "A1"},
+            ):
+                r = await c.post("/api/sessions", json=body)
+                assert r.status_code == 403, r.text
+                assert "runs on Prolific only" in r.json()["error"]
+            mturk = await c.post(
+                "/api/sessions", json={"platform": "mturk", "pid": "W1", "session": "A1"}
+            )
+            assert "return the HIT on MTurk" in mturk.json()["error"]
+            wrong = await c.post("/api/sessions", json={**base, "pid": "pp2", "study": "X"})
+            assert "return the study on Prolific" in wrong.json()["error"]
+
+    _run(go())
+
+
+def test_plain_links_alone_can_be_turned_off(study):
+    settings = ServeSettings(plain_links=False)
+
+    async def go():
+        async with _client(create_app(study, TOKEN, settings=settings)) as c:
             plain = await c.post("/api/sessions", json={"platform": "link", "pid": "pp1"})
             assert plain.status_code == 403 and "plain link" in plain.json()["error"]
+            mturk = await c.post(
+                "/api/sessions", json={"platform": "mturk", "pid": "W1", "session": "A1"}
+            )
+            assert mturk.status_code == 200
 
     _run(go())
 
@@ -87,7 +115,8 @@ def test_session_starts_are_rate_limited_per_client_and_for_everyone(study):
                 for i in range(3)
             ]
             assert [r.status_code for r in starts] == [200, 200, 429]
-            assert "retry in" in starts[2].json()["error"]
+            assert "in the queue" in starts[2].json()["error"]
+            assert f"about {starts[2].headers['retry-after']} s" in starts[2].json()["error"]
             assert int(starts[2].headers["retry-after"]) >= 1
             other = [
                 await two.post("/api/sessions", json={"platform": "link", "pid": f"q{i}"})

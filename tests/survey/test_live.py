@@ -146,7 +146,10 @@ def test_bots_and_export_report_problems_in_one_line(
         )
         == 1
     )
-    assert "is `percalign survey serve` running there?" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1  # at once, in one line
+    assert f"Nothing answers at http://127.0.0.1:{dead}" in err
+    assert "percalign survey serve" in err
     empty = tmp_path / "empty.csv"
     other = make_study()
     assert main(["survey", "export", str(other), "--out", str(empty)]) == 0

@@ -110,7 +110,7 @@ def test_catch_screens_show_the_targets_themselves_and_leave_coverage_alone():
 
 
 def test_too_few_targets_for_a_screen_is_refused():
-    with pytest.raises(ConfigError, match="k=5 targets; the runs have 4"):
+    with pytest.raises(ConfigError, match="k=5 targets of one run; the runs have 4"):
         make_plan(_records(), design="clustering", k=5)
 
 

@@ -252,3 +252,14 @@ def test_comments_are_stored_once_and_kept_as_plain_text(study):
     mine = [c for c in listed.json()["comments"] if c["participant"] == me]
     assert [c["text"] for c in mine] == [payload]
     assert listed.headers["content-type"] == "application/json"
+
+
+def test_a_non_ascii_bot_token_is_refused_not_a_server_error(study):
+    # found by the schemathesis fuzz run: compare_digest refuses non-ASCII str
+    async def go():
+        async with _client(study) as c:
+            body = {"platform": "bot", "pid": "b0", "bot_token": "jeton-\u00e9t\u00e9"}
+            r = await c.post("/api/sessions", json=body)
+            assert r.status_code == 403 and "bot token" in r.json()["error"]
+
+    _run(go())

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from percalign.cli._console import err, inversion_progress, out
-from percalign.cli.study import add_set_option
+from percalign.cli.study import add_set_option, people_hint
 
 DEMO_SPEC = "demo.toml"
 
@@ -56,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     )
     out.print(
         "The survey answers come from simulated participants (bots), labelled as such. "
-        "To ask people the same questions, serve the same survey:\n"
-        f"  percalign survey serve {(pipeline.folder / 'survey').resolve()}"
+        "To ask people the same questions, make a fresh copy of the survey (without the "
+        "bots' answers) with your consent text (researcher, contact, pay, withdrawal), and "
+        "serve that:\n" + people_hint(pipeline.folder)
     )
     return 0
 

@@ -132,9 +132,14 @@ def run(args: argparse.Namespace) -> int:
     if study:
         from percalign.store.study import read_meta, study_url
 
-        threshold = read_meta(study_url(args.source)).get("min_catch_accuracy")
-        if threshold is not None and args.min_catch_accuracy == Exclusions().min_catch_accuracy:
-            args.min_catch_accuracy = float(threshold)  # the study's declared rule
+        meta = read_meta(study_url(args.source))
+        declared = {
+            "min_catch_accuracy": meta.get("min_catch_accuracy"),
+            **meta.get("attention", {}),
+        }
+        for name, value in declared.items():  # the study's declared rules, unless overridden
+            if value is not None and getattr(args, name) == getattr(Exclusions(), name):
+                setattr(args, name, value)
         if args.out is None:
             args.out, args.overwrite = args.source / "scores", True
     rules = Exclusions(**options_from(Exclusions, args))

@@ -157,9 +157,20 @@ def _run(args: argparse.Namespace) -> int:
     out.print(f"Report: {pipeline.folder / 'report' / 'index.html'}")
     if spec.survey.enabled:
         out.print(
-            f"Serve the survey to people: percalign survey serve {pipeline.folder / 'survey'}"
+            "To ask people, serve a fresh copy of the survey:\n" + people_hint(pipeline.folder)
         )
     return 0
+
+
+def people_hint(folder: Path) -> str:
+    """The commands that serve a study's survey to people: a fresh copy, since the study's
+    own survey may hold simulated participants' answers, with the researcher's texts."""
+    survey = (Path(folder) / "survey").resolve()
+    people = (Path(folder) / "survey-people").resolve()
+    return (
+        f"  percalign survey copy {survey} {people} --texts YOUR_TEXTS.toml\n"
+        f"  percalign survey serve {people} --prolific-study ID --no-plain-links ..."
+    )
 
 
 def _docs(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from percalign._settings import add_options
-from percalign.cli._console import out
+from percalign.cli._console import err, out
 from percalign.errors import ConfigError
 from percalign.scoring.exclusions import Exclusions
 from percalign.study.spec import Bots, Survey
@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--runs", type=Path, nargs="+", required=True, help="percalign invert output folders"
     )
     # the [survey] section's fields (but which losses and whether: a study's choices)
-    add_options(b, Survey, exclude=("enabled", "losses", "database", "practice"))
+    add_options(b, Survey, exclude=("enabled", "losses", "database", "practice", "requirements"))
     b.add_argument("--seed", type=int, default=0)
     b.add_argument(
         "--min-display-ms",
@@ -37,16 +37,49 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="a choice counts only after the trial has been on screen this long",
     )
     add_options(b, Survey, only=("practice",))
-    add_options(b, Exclusions, only=("min_catch_accuracy",))
+    add_options(b, Exclusions, only=("min_catch_accuracy", "max_side_share", "min_side_trials"))
     b.add_argument(
         "--texts",
         type=Path,
         default=None,
         help="TOML file with consent, instructions and debrief texts",
     )
+    b.add_argument(
+        "--require-viewport",
+        default=None,
+        metavar="WxH",
+        help="the least browser window a participant needs, in CSS px (say 800x600)",
+    )
+    b.add_argument(
+        "--require-pointer",
+        choices=["any", "mouse", "touch"],
+        default="any",
+        help="the pointer a participant needs",
+    )
+    b.add_argument(
+        "--require-browser",
+        default=None,
+        metavar="LIST",
+        help="accepted browsers, NAME or NAME>=VERSION, comma-separated "
+        "(chrome, edge, firefox, safari)",
+    )
     add_options(b, Survey, only=("database",))
     b.add_argument("--overwrite", action="store_true")
     b.set_defaults(run=_build)
+
+    c = cmds.add_parser(
+        "copy",
+        help="a fresh copy of a survey, without its answers (for people)",
+        description="Build a new study folder from the same runs, design and texts as an "
+        "existing survey (say, the one a study's simulated participants answered), with none "
+        "of its answers.",
+    )
+    c.add_argument("source", type=Path, help="the survey folder to copy (STUDY/survey)")
+    c.add_argument("study", type=Path, help="the study folder to create")
+    c.add_argument("--texts", type=Path, default=None, help="TOML file with the texts to replace")
+    add_options(c, Survey, only=("database",))
+    c.add_argument("--overwrite", action="store_true")
+    c.set_defaults(run=_copy)
 
     v = cmds.add_parser("serve", help="serve the study to participants (uvicorn)")
     v.add_argument("study", type=Path)
@@ -86,6 +119,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="MINUTES",
         help="a session without an answer for this long gives up its slot to the next "
         "participant (its answers are kept, marked abandoned)",
+    )
+    v.add_argument(
+        "--unanswered-after",
+        type=float,
+        default=5.0,
+        metavar="MINUTES",
+        help="a session that has not answered its first trial this long after it started "
+        "gives up its slot sooner (it can still come back)",
     )
     v.add_argument(
         "--close-when-covered",
@@ -138,6 +179,9 @@ def _build(args: argparse.Namespace) -> int:
         texts=_texts(args.texts),
         practice=args.practice,
         min_catch_accuracy=args.min_catch_accuracy,
+        max_side_share=args.max_side_share,
+        min_side_trials=args.min_side_trials,
+        requirements=_requirements(args),
         design=args.design,
         foil=args.foil,
         k=args.k,
@@ -150,16 +194,86 @@ def _build(args: argparse.Namespace) -> int:
         min_display_ms=args.min_display_ms,
         seed=args.seed,
     )
-    first, *notes = describe(plan.settings)
-    out.print(f"Built {args.study}: {first}")
+    _built(args.study, plan.settings, _texts(args.texts) or {})
+    return 0
+
+
+def _requirements(args: argparse.Namespace) -> dict[str, object] | None:
+    """The --require-* options as a requirements table (None: nothing required)."""
+    from percalign.survey.requirements import parse_browsers
+
+    found: dict[str, object] = {}
+    if args.require_viewport:
+        size = args.require_viewport.lower().split("x")
+        if len(size) != 2 or not all(p.strip().isdigit() for p in size):
+            raise ConfigError(
+                f"--require-viewport takes WIDTHxHEIGHT in CSS px, such as 800x600; got "
+                f"{args.require_viewport!r}."
+            )
+        found.update(min_width=int(size[0]), min_height=int(size[1]))
+    if args.require_pointer != "any":
+        found["pointer"] = args.require_pointer
+    if args.require_browser:
+        found["browsers"] = parse_browsers(args.require_browser)
+    return found or None
+
+
+def _built(folder: Path, settings: dict, texts: dict[str, str]) -> None:
+    first, *notes = describe(settings)
+    out.print(f"Built {folder}: {first}")
     for note in notes:
         out.print(note)
-    for name, fields in unset_placeholders(_texts(args.texts) or {}).items():
+    for name, fields in unset_placeholders(texts).items():
         out.print(
             f"Warning: the {name} text still has placeholders to fill in: {', '.join(fields)} "
             "(pass --texts FILE with your own texts before serving it to people)."
         )
+
+
+def _copy(args: argparse.Namespace) -> int:
+    from percalign.store.study import read_meta, study_url
+    from percalign.survey.build import copy_survey
+
+    plan = copy_survey(
+        args.source,
+        args.study,
+        texts=_texts(args.texts),
+        database=args.database,
+        overwrite=args.overwrite,
+    )
+    _built(args.study, plan.settings, read_meta(study_url(args.study)).get("texts", {}))
     return 0
+
+
+def _warnings(study: Path, url: str) -> list[str]:
+    """What makes a study not ready for people: placeholder texts, simulated answers."""
+    from sqlalchemy import func, select
+
+    from percalign.store.db import ParticipantRow, connect
+    from percalign.store.study import read_meta
+
+    found = []
+    for name, fields in unset_placeholders(read_meta(url).get("texts", {})).items():
+        found.append(
+            f"WARNING: NOT READY FOR PEOPLE: the {name} text still shows {', '.join(fields)}; "
+            f"rebuild with your texts: percalign survey copy {study} NEW --texts FILE"
+        )
+    engine = connect(url)
+    try:
+        with engine.connect() as c:
+            bots = c.scalar(
+                select(func.count())
+                .select_from(ParticipantRow)
+                .where(ParticipantRow.platform == "bot")
+            )
+    finally:
+        engine.dispose()
+    if bots:
+        found.append(
+            f"WARNING: this survey holds the answers of {bots} simulated participants; for "
+            f"people, serve a fresh copy: percalign survey copy {study} NEW --texts FILE"
+        )
+    return found
 
 
 def _token(study: Path) -> str:
@@ -190,6 +304,8 @@ def _serve(args: argparse.Namespace) -> int:
     url = study_url(args.study)
     private_sqlite(url)
     migrate(url)
+    for line in _warnings(args.study, url):
+        err.print(f"[bold red]{line}[/]")
     where = (
         "$PERCALIGN_ADMIN_TOKEN"
         if os.environ.get("PERCALIGN_ADMIN_TOKEN")
@@ -208,8 +324,13 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["PERCALIGN_PROLIFIC_STUDY"] = args.prolific_study
     os.environ["PERCALIGN_PLAIN_LINKS"] = "0" if args.no_plain_links else "1"
     # checked here, not in each worker
-    ServeSettings(abandon_after_min=args.abandon_after, embed_kb=args.embed_images_kb)
+    ServeSettings(
+        abandon_after_min=args.abandon_after,
+        unanswered_after_min=args.unanswered_after,
+        embed_kb=args.embed_images_kb,
+    )
     os.environ["PERCALIGN_ABANDON_AFTER"] = str(args.abandon_after)
+    os.environ["PERCALIGN_UNANSWERED_AFTER"] = str(args.unanswered_after)
     os.environ["PERCALIGN_CLOSE_WHEN_COVERED"] = "1" if args.close_when_covered else "0"
     os.environ["PERCALIGN_EMBED_KB"] = str(args.embed_images_kb)
     base = f"http://{args.host}:{args.port}"

@@ -127,6 +127,8 @@ class ResponseRow(Base):
     # from serving the trial to receiving the answer, by the server's clock
     server_rt_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     server_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    # the version (a hash) of the participant page and texts the answer was given under
+    page_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class CommentRow(Base):

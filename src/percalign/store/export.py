@@ -35,6 +35,7 @@ EXPORT_COLUMNS = [
     "client_time",
     "server_rt_ms",
     "server_time",
+    "page_version",
     "is_catch",
     "is_repeat",
     "screen",
@@ -99,6 +100,7 @@ def export_rows(engine: Engine, hash_ids: bool = False) -> list[dict[str, Any]]:
                     "client_time": r.client_time,
                     "server_rt_ms": r.server_rt_ms,
                     "server_time": r.server_time.isoformat(),
+                    "page_version": r.page_version,
                     "is_catch": bool(t.is_catch),
                     "is_repeat": bool(t.is_repeat),
                     # the first trial of its matching screen (None: a trial of its own)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +32,7 @@ from percalign.store.db import (
     now,
 )
 from percalign.store.signing import Signer
+from percalign.survey.attention import AttentionRules, attention_failures
 
 __all__ = ["ABANDONED", "Answer", "SurveyError", "SurveyStore", "TrialView"]
 
@@ -87,7 +88,7 @@ class _Plan:
 
     slots: dict[int, list[_Trial]]
     items: dict[str, tuple[str, list[str]]]  # id -> (query, candidates)
-    min_catch_accuracy: float
+    attention: AttentionRules
     min_display_ms: int
     judgments_per_item: int
 
@@ -113,9 +114,12 @@ class SurveyStore:
         engine: Engine,
         abandon_after_s: float = 1800.0,
         clock: Callable[[], float] = time.time,
+        unanswered_after_s: float | None = None,
     ) -> None:
         self.engine = engine
         self.abandon_after_s = abandon_after_s
+        # a session that never answered holds its slot this long (at most abandon_after_s)
+        self.unanswered_after_s = min(abandon_after_s, unanswered_after_s or abandon_after_s)
         self.clock = clock
         self._session = sessionmaker(engine, expire_on_commit=False)
         database = engine.url.database if engine.dialect.name == "sqlite" else None
@@ -167,11 +171,17 @@ class SurveyStore:
                 paths = s.execute(select(StimulusRow.id, StimulusRow.path))
                 self._stimuli.update((sha, path) for sha, path in paths)
                 threshold = s.get(MetaRow, "min_catch_accuracy")
+                rules = s.get(MetaRow, "attention")
                 settings = s.get(MetaRow, "plan")
+            if rules is not None:
+                attention = AttentionRules(**rules.value)
+            else:  # a study built before the side rule keeps the rules it declared
+                catch = float(threshold.value or 0) if threshold else 0.0
+                attention = AttentionRules(min_catch_accuracy=catch, max_side_share=1.0)
             self._plan_cache = _Plan(
                 slots,
                 items,
-                float(threshold.value or 0) if threshold else 0.0,
+                attention,
                 int((settings.value if settings else {}).get("min_display_ms", 0)),
                 int((settings.value if settings else {}).get("judgments_per_item", 1)),
             )
@@ -275,10 +285,25 @@ class SurveyStore:
         with self._write() as s:  # pooled connection while it holds the lock
             # serialize slot choice between workers (a row lock on PostgreSQL)
             s.execute(select(MetaRow.key).where(MetaRow.key == "plan").with_for_update())
-            # silent sessions give up their slots; completed and active ones hold theirs
+            # silent sessions give up their slots, and sooner those that never answered;
+            # completed and active ones hold theirs
+            never = (
+                ~select(ResponseRow.participant)
+                .where(ResponseRow.participant == ParticipantRow.id)
+                .exists()
+            )
+            unanswered = datetime.fromtimestamp(
+                self.clock() - self.unanswered_after_s, timezone.utc
+            )
             s.execute(
                 update(ParticipantRow)
-                .where(ParticipantRow.status == "active", _last_active() < self.silent_since())
+                .where(
+                    ParticipantRow.status == "active",
+                    or_(
+                        _last_active() < self.silent_since(),
+                        and_(_last_active() < unanswered, never),
+                    ),
+                )
                 .values(status=ABANDONED)
             )
             used = dict(
@@ -412,6 +437,7 @@ class SurveyStore:
         *,
         shown: str | None,
         now_ms: int,
+        version: str | None = None,
     ) -> Answer:
         """Store an answer once. Resending an acknowledged answer changes nothing; sending
         another choice for it is refused (409).
@@ -430,7 +456,7 @@ class SurveyStore:
                 f"Trial {position + 1} is on a matching screen: send the screen's assignments "
                 "together (POST .../screens).",
             )
-        return self._store(pid, position, [choice], rt_ms, client_time, shown, now_ms)
+        return self._store(pid, position, [choice], rt_ms, client_time, shown, now_ms, version)
 
     def answer_screen(
         self,
@@ -442,6 +468,7 @@ class SurveyStore:
         *,
         shown: str | None,
         now_ms: int,
+        version: str | None = None,
     ) -> Answer:
         """Store every assignment of the matching screen that starts at ``position`` at once
         (one answer per IRI, in the screen's display order; each the display position of the
@@ -460,7 +487,7 @@ class SurveyStore:
                 f"The matching screen at trial {position + 1} has {size} images to assign; "
                 f"got {len(assignments)} assignments.",
             )
-        return self._store(pid, position, assignments, rt_ms, client_time, shown, now_ms)
+        return self._store(pid, position, assignments, rt_ms, client_time, shown, now_ms, version)
 
     def _store(
         self,
@@ -471,8 +498,10 @@ class SurveyStore:
         client_time: float | None,
         shown: str | None,
         now_ms: int,
+        version: str | None = None,
     ) -> Answer:
-        """Store the answers to the trials from ``position`` on, all or none."""
+        """Store the answers to the trials from ``position`` on, all or none; ``version`` is
+        the page version they were given under (None: not through the page)."""
         trials = self._trials(pid)
         total = len(trials)
         width = len(trials[position].order)
@@ -510,6 +539,7 @@ class SurveyStore:
                         # simulated participants do not take time: only their rt_ms says
                         "server_rt_ms": None if bot else float(elapsed),
                         "server_time": now(),
+                        "page_version": version,
                     }
                     for i, choice in enumerate(choices)
                 ]
@@ -581,21 +611,33 @@ class SurveyStore:
         )
 
     def _outcome(self, s: Connection, trials: list[_Trial], pid: str) -> str:
-        """'failed_attention' when catch-trial accuracy is below the study's threshold."""
-        threshold = self._plan().min_catch_accuracy
-        catch = {i for i, t in enumerate(trials) if t.is_catch}
-        hits = [
-            bool(correct)
-            for position, correct in s.execute(
-                select(ResponseRow.position, ResponseRow.correct).where(
-                    ResponseRow.participant == pid
-                )
-            )
-            if position in catch
-        ]
-        if hits and sum(hits) / len(hits) < threshold:
-            return "failed_attention"
-        return "completed"
+        """'failed_attention' when the answers break one of the study's attention rules
+        (catch accuracy, side bias: :mod:`percalign.survey.attention`)."""
+        rows = s.execute(
+            select(ResponseRow.position, ResponseRow.choice, ResponseRow.correct)
+            .where(ResponseRow.participant == pid)
+            .order_by(ResponseRow.position)
+        ).all()
+        failed = attention_failures(
+            [int(r.choice) for r in rows],
+            [bool(r.correct) for r in rows],
+            [trials[r.position].is_catch for r in rows],
+            self._plan().attention,
+        )
+        return "failed_attention" if failed else "completed"
+
+    # -- screened out -----------------------------------------------------------
+    def count_screen_out(self, kinds: list[str]) -> None:
+        """Count a visitor whose device lacks what the study requires, by what it lacks
+        (meta ``screened_out``: {kind: visitors}); nothing else about them is kept."""
+        with self._write() as s:
+            row = s.execute(
+                select(MetaRow).where(MetaRow.key == "screened_out").with_for_update()
+            ).scalar_one_or_none()
+            counts = dict(row.value) if row is not None else {}
+            for kind in kinds:
+                counts[kind] = int(counts.get(kind, 0)) + 1
+            s.merge(MetaRow(key="screened_out", value=counts))
 
     # -- comments ----------------------------------------------------------------
     def comment(self, pid: str, key: str, position: int | None, text: str) -> bool:
@@ -671,6 +713,7 @@ class SurveyStore:
             "answers_per_item": per_item,
             "comments": int(comments),
             "closed": bool(self.meta("closed", False)),
+            "screened_out": dict(self.meta("screened_out", {})),
             "coverage": self.coverage(),
         }
 

@@ -42,7 +42,9 @@ class Signer:
         return self.sign("simulated participants")
 
     def is_bot_token(self, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(str(token), self.bot_token())
+        # bytes: compare_digest refuses str with non-ASCII characters (a fuzzer's token)
+        given = str(token or "").encode("utf-8")
+        return bool(given) and hmac.compare_digest(given, self.bot_token().encode())
 
     def image_key(self, pid: str, position: int, index: int) -> str:
         """The unguessable part of the URL of image ``index`` of a participant's trial

@@ -62,7 +62,12 @@ def add_stimulus(
 def run_records(
     folder: Path, runs: Iterable[Path]
 ) -> tuple[list[dict[str, Any]], dict[str, StimulusRow]]:
-    """Stimuli of inversion runs, copied into the study, and one record per IRI for the plan."""
+    """Stimuli of inversion runs, copied into the study, and one record per IRI for the plan.
+
+    A record names the IRI's stimuli (``iri``, ``target``, ``seed``), its ``pool`` (the run:
+    foils are drawn among its targets), the target's class ``label`` (None when unknown),
+    ``target_id`` and ``seed_source_id`` (the pool image an ``image`` seed was taken from).
+    """
     stimuli: dict[str, StimulusRow] = {}
     records = []
     for run in runs:
@@ -80,6 +85,7 @@ def run_records(
             "steps": config["steps"],
             "code": manifest.get("code", {}),
         }
+        labels = {t["id"]: t.get("label") for t in manifest.get("targets", [])}
         for rec in manifest["iris"]:
             prov = {
                 **base,
@@ -113,6 +119,12 @@ def run_records(
                     "target": target,
                     "seed": seed,
                     "valid": rec["valid"],
+                    # foils come from the IRI's own run: its targets share the model's input
+                    # format; of another class than the target, never the IRI's seed
+                    "pool": run.name,
+                    "label": labels.get(rec["target_id"]),
+                    "target_id": rec["target_id"],
+                    "seed_source_id": rec["seed_source_id"],
                     "condition": {
                         "run": run.name,
                         "model": model["name"],

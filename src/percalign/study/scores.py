@@ -123,17 +123,24 @@ def judges_vs_humans(
             cache[sha] = read_png(Path(study) / "stimuli" / f"{sha}.png")
         return cache[sha]
 
-    queries = torch.stack([image(q) for q in items["query"]])
-    refs = torch.stack(
-        [torch.stack([image(c) for c in cands.split("|")]) for cands in items["candidates"]]
-    )
+    queries = [image(q) for q in items["query"]]
+    refs = [torch.stack([image(c) for c in cands.split("|")]) for cands in items["candidates"]]
+    # items of one run share an image format; a study of several formats is judged per format
+    formats: dict[tuple[int, ...], list[int]] = {}
+    for i, (q, r) in enumerate(zip(queries, refs, strict=True)):
+        formats.setdefault((*q.shape, *r.shape), []).append(i)
     human_by_group = regular.groupby(list(by))["correct"].mean() if by else None
     rows = []
     for judge in judges:
-        chosen = torch.cat(
-            [judge.match(queries[i : i + 64], refs[i : i + 64]) for i in range(0, len(items), 64)]
-        )
-        decisions = items.assign(correct=(chosen == 0).int().numpy())
+        chosen = np.zeros(len(items), dtype=int)
+        for group in formats.values():
+            for start in range(0, len(group), 64):
+                part = group[start : start + 64]
+                picked = judge.match(
+                    torch.stack([queries[i] for i in part]), torch.stack([refs[i] for i in part])
+                )
+                chosen[part] = picked.numpy()
+        decisions = items.assign(correct=(chosen == 0).astype(int))
         agree = judge_agreement(regular, decisions[["item", "correct"]])
         row = {"judge": judge.name, **agree, "judge_alignment": float(decisions["correct"].mean())}
         if human_by_group is not None and len(human_by_group) >= 3:

@@ -303,7 +303,10 @@ class Survey:
     )
     foil: str = setting(
         default="other-target",
-        help=("The wrong 2AFC candidate: `other-target` or `seed`."),
+        help=(
+            "The wrong 2AFC candidate: `other-target` (a target of the IRI's own run, of "
+            "another class, never its seed) or `seed`."
+        ),
     )
     k: int = setting(
         default=4,
@@ -339,6 +342,17 @@ class Survey:
     practice: int = setting(
         default=2,
         help=("Practice trials with feedback (not stored)."),
+    )
+    requirements: dict[str, Any] | None = setting(
+        default=None,
+        help=(
+            "What a participant's device must offer, checked before consent (those without "
+            "are told so with the platform's next step, and counted, not stored): "
+            '`{ min_width = 800, min_height = 600, pointer = "mouse", browsers = { chrome = '
+            "110, firefox = 115 } }` (pointer `mouse`, `touch` or `any`; a browser version 0: "
+            "any version)."
+        ),
+        shown="none",
     )
     database: str | None = setting(
         default=None,

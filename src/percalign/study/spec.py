@@ -173,6 +173,9 @@ def _check_values(spec: StudySpec) -> None:
     check_float("[survey]", "catch_rate", sv.catch_rate, 0.0, 0.5)
     check_float("[survey]", "repeat_rate", sv.repeat_rate, 0.0, 0.5)
     check_int("[survey]", "practice", sv.practice, low=0)
+    from percalign.survey.requirements import Requirements
+
+    Requirements.from_mapping(sv.requirements)
     check_int("[bots]", "n", spec.bots.n, low=0)
     if spec.bots.n and not spec.survey.enabled:
         raise ConfigError("[bots] n > 0 needs a survey; set [survey] enabled = true.")

@@ -14,6 +14,7 @@ from typing import Any
 
 from percalign import _provenance
 from percalign.errors import ConfigError
+from percalign.scoring.exclusions import Exclusions
 from percalign.study import model_steps as ms
 from percalign.study.graph import Inputs, Step
 from percalign.study.ledger import step_key
@@ -40,7 +41,18 @@ def _survey_runs(inputs: Inputs) -> list[tuple[str, Path]]:
 def _survey_key(inputs: Inputs, _part: str) -> tuple[Any, ...]:
     spec = inputs.spec
     invert = [inputs.key("invert", part) for part, _ in _survey_runs(inputs)]
-    return ("survey", invert, dataclasses.asdict(spec.survey), spec.study.seed)
+    settings = dataclasses.asdict(spec.survey)
+    if settings["requirements"] is None:  # added later: keyed only when set
+        del settings["requirements"]
+    key: tuple[Any, ...] = ("survey", invert, settings, spec.study.seed)
+    # the side rule entered the survey after studies were run: keyed only when not the default
+    rules, default = spec.exclusions.attention(), Exclusions().attention()
+    if (rules.max_side_share, rules.min_side_trials) != (
+        default.max_side_share,
+        default.min_side_trials,
+    ):
+        key += (rules.to_json(),)
+    return key
 
 
 def _build_survey(inputs: Inputs, todo: list[str]) -> None:
@@ -64,6 +76,9 @@ def _build_survey(inputs: Inputs, todo: list[str]) -> None:
             overwrite=True,
             practice=sv.practice,
             min_catch_accuracy=spec.exclusions.min_catch_accuracy,
+            max_side_share=spec.exclusions.max_side_share,
+            min_side_trials=spec.exclusions.min_side_trials,
+            requirements=sv.requirements,
             design=sv.design,
             foil=sv.foil,
             k=sv.k,

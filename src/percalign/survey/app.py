@@ -37,7 +37,14 @@ from percalign.store.sessions import Answer, SurveyError, SurveyStore, TrialView
 from percalign.store.study import study_url
 from percalign.survey.guard import BodyLimit, SecurityHeaders
 from percalign.survey.limits import RateLimit, ServeSettings
-from percalign.survey.pages import MTURK_HOSTS, admin_page, csp, participant_page
+from percalign.survey.pages import (
+    MTURK_HOSTS,
+    admin_page,
+    csp,
+    page_version,
+    participant_page,
+)
+from percalign.survey.requirements import Requirements
 
 __all__ = ["MAX_BODY", "RETRY_AFTER_S", "create_app"]
 
@@ -52,6 +59,7 @@ PARTICIPANT_PATTERN = r"^[0-9a-f]{32}$"
 KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MTURK_SUBMIT = r"^https://(www|workersandbox)\.mturk\.com/?$"
 SHOWN_PATTERN = r"^[0-9]{1,16}\.[0-9a-f]{32}$"
+VERSION_PATTERN = r"^[0-9a-f]{16}$"
 
 # The database is down, restarting, locked past the busy timeout, or the pool is exhausted.
 _UNAVAILABLE = (
@@ -93,9 +101,32 @@ class Screen(_Body):
     h: int = Field(ge=0, le=100_000)
 
 
+class Device(_Body):
+    """What the page measured of the participant's device (checked against the study's
+    requirements; the browser comes from the User-Agent header)."""
+
+    width: int = Field(ge=0, le=100_000, description="the window's inner width, CSS px")
+    height: int = Field(ge=0, le=100_000, description="the window's inner height, CSS px")
+    pointer: str = Field(pattern="^(mouse|touch|none)$", description="the primary pointer")
+
+
+class CheckRequest(_Body):
+    platform: str = Field(pattern="^(prolific|mturk|link)$")
+    device: Device
+
+
+class CheckReply(BaseModel):
+    ok: bool
+    lacks: list[str] = Field(description="what the device lacks, in a few words each")
+    next_step: str | None = Field(description="what to do instead, on the platform")
+
+
 class SessionRequest(_Body):
     platform: str = Field(pattern="^(prolific|mturk|link|bot)$")
     pid: str = Field(pattern=ID_PATTERN)
+    device: Device | None = Field(
+        default=None, description="required when the study has device requirements"
+    )
     study: str | None = Field(default=None, pattern=ID_PATTERN)
     session: str | None = Field(default=None, pattern=ID_PATTERN)
     screen: Screen | None = None
@@ -157,6 +188,12 @@ class AnswerRequest(_Body):
         pattern=SHOWN_PATTERN,
         description="the trial's 'shown' value; required for a new answer",
     )
+    version: str | None = Field(
+        default=None,
+        pattern=VERSION_PATTERN,
+        description="the page's version (its data's 'version'); an answer from a page of "
+        "another version is refused (409 with 'reload': true) and the page must be reloaded",
+    )
 
 
 class ScreenRequest(_Body):
@@ -174,6 +211,7 @@ class ScreenRequest(_Body):
         pattern=SHOWN_PATTERN,
         description="the screen's 'shown' value; required for a new submission",
     )
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN)
 
     @model_validator(mode="before")
     @classmethod
@@ -226,6 +264,10 @@ class Coverage(BaseModel):
 
 class Progress(BaseModel):
     participants: dict[str, int]
+    screened_out: dict[str, int] = Field(
+        default_factory=dict,
+        description="visitors whose device lacked what the study requires, by what it lacked",
+    )
     started: int
     completed: int
     answers: int
@@ -268,6 +310,29 @@ class Closed(BaseModel):
 class ErrorBody(BaseModel):
     error: str
     retry_after: float | None = None
+    reload: bool | None = Field(
+        default=None, description="true when the page is out of date: reload it (a 409)"
+    )
+
+
+class StalePage(SurveyError):
+    """An answer from a page of another version than the service's (409, ``reload``)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            409,
+            "This study's page was updated since you opened it, so this answer was not "
+            "stored; reload the page to continue where you were.",
+        )
+
+
+def next_step(platform: str) -> str:
+    """What a participant who cannot take part should do now, on their platform."""
+    return {
+        "prolific": "Please return the study on Prolific (its 'Return submission' button), "
+        "so that your place goes to someone else; nothing is held against you.",
+        "mturk": "Please return the HIT on MTurk (its 'Return' button); do not submit it.",
+    }.get(platform, "Please close this page; if you think this is a mistake, tell the researcher.")
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -314,10 +379,14 @@ def create_app(
     study = Path(study)
     settings = settings or ServeSettings()
     store = SurveyStore(
-        connect(study_url(study)), abandon_after_s=settings.abandon_after_min * 60, clock=clock
+        connect(study_url(study)),
+        abandon_after_s=settings.abandon_after_min * 60,
+        clock=clock,
+        unanswered_after_s=settings.unanswered_after_min * 60,
     )
     codes = completion_codes or {}
     starts = RateLimit(settings)
+    needs = Requirements.from_mapping(store.meta("requirements"))
     app = FastAPI(title="percalign survey", version="1", docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY, timeout_s=settings.body_timeout_s)
     app.add_middleware(SecurityHeaders, default_csp=csp())  # outermost: on every response
@@ -325,6 +394,10 @@ def create_app(
     @app.exception_handler(SurveyError)
     async def survey_error(_r: Request, exc: SurveyError) -> JSONResponse:
         return _error(exc.status, str(exc))
+
+    @app.exception_handler(StalePage)
+    async def stale_page(_r: Request, exc: StalePage) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "reload": True}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
@@ -425,6 +498,28 @@ def create_app(
             reply.trial = served(pid, store.serve(pid, a.next_position, now_ms()))
         return reply
 
+    @functools.cache
+    def page_state() -> tuple[dict[str, str], list[dict[str, Any]], str]:
+        """The texts and practice trials the page shows, and the page's version: read once
+        per process, so a change of texts takes a restart, and pages from before it are
+        refused (see :func:`~percalign.survey.pages.page_version`)."""
+        texts = store.meta("texts", {})
+        practice = [
+            {"targets": [f"/stimuli/{c}.png" for c in d["targets"]]}
+            if "targets" in d  # a practice matching screen: copies of the targets to match
+            else {
+                "query": f"/stimuli/{d['query']}.png",
+                "candidates": [f"/stimuli/{c}.png" for c in d["candidates"]],
+                "correct": d["correct"],
+            }
+            for d in store.meta("practice", [])
+        ]
+        return texts, practice, page_version(texts, practice, store.min_display_ms)
+
+    def check_version(version: str | None) -> None:
+        if version is not None and version != page_state()[2]:
+            raise StalePage()
+
     @app.get("/", response_class=HTMLResponse, responses=_errors(422))
     def landing(
         PROLIFIC_PID: PlatformId = None,
@@ -447,18 +542,13 @@ def create_app(
             params.update(session=assignmentId, submit=submit + "/mturk/externalSubmit")
         else:
             params = {"platform": "link", "pid": pid or "", "study": None, "session": None}
-        practice = [
-            {
-                "query": f"/stimuli/{d['query']}.png",
-                "candidates": [f"/stimuli/{c}.png" for c in d["candidates"]],
-                "correct": d["correct"],
-            }
-            for d in store.meta("practice", [])
-        ]
+        texts, practice, version = page_state()
         data = {
             "params": params,
-            "texts": store.meta("texts", {}),
+            "requirements": needs.to_json() if needs.any else None,
+            "texts": texts,
             "min_display_ms": store.min_display_ms,
+            "version": version,
         }
         page, nonce = participant_page({**data, "practice": practice})
         return HTMLResponse(page, headers={"Content-Security-Policy": csp(nonce)})
@@ -487,10 +577,18 @@ def create_app(
                 "Platform 'bot' is for simulated participants run by `percalign survey bots`, "
                 "which sends the study's bot token.",
             )
+        step = next_step(body.platform)
+        locked = settings.prolific_study is not None and not settings.plain_links
+        if locked and body.platform not in ("prolific", "bot"):
+            raise SurveyError(
+                403,
+                "This study runs on Prolific only; open it from your Prolific study page. " + step,
+            )
         if body.platform == "link" and not settings.plain_links:
             raise SurveyError(
                 403,
-                "This study is not open through a plain link; open it from your study platform.",
+                "This study is not open through a plain link; open it from your study "
+                "platform's page. " + step,
             )
         if (
             body.platform == "prolific"
@@ -498,19 +596,28 @@ def create_app(
             and body.study != settings.prolific_study
         ):
             raise SurveyError(
-                403, "This link is not for this study (its STUDY_ID is another study's)."
+                403,
+                "This link is not for this study (its STUDY_ID is missing or another study's). "
+                + step,
             )
         if not bot:
+            lacks = screen_out(body.device, request)
+            if lacks:
+                raise SurveyError(403, f"This study needs {'; '.join(lacks.values())}. {step}")
             wait = starts.take(request.client.host if request.client else "")
             if wait:
                 seconds = str(math.ceil(wait))
                 raise StarletteHTTPException(
                     429,
-                    f"Too many sessions are starting right now; retry in {seconds} s.",
+                    f"Many people are starting right now: you are in the queue, and your turn "
+                    f"comes in about {seconds} s. Keep this page open; it starts by itself.",
                     headers={"Retry-After": seconds},
                 )
         screen = body.screen.model_dump() if body.screen else None
-        row, resumed = store.start(body.platform, body.pid, body.study, body.session, screen)
+        try:
+            row, resumed = store.start(body.platform, body.pid, body.study, body.session, screen)
+        except SurveyError as exc:  # closed, or taken part already: say what to do now
+            raise SurveyError(exc.status, f"{exc} {step}") from exc
         answered, total = store.progress(row.id)
         reply = SessionReply(
             participant=row.id,
@@ -524,6 +631,28 @@ def create_app(
             reply.done, reply.outcome = True, store.status(row.id)
             reply.completion_code = code(reply.outcome)
         return reply
+
+    def screen_out(device: Device | None, request: Request) -> dict[str, str]:
+        """What the device lacks of the study's requirements, counted when anything."""
+        if not needs.any:
+            return {}
+        d = device or Device(width=0, height=0, pointer="none")
+        lacks = needs.unmet(d.width, d.height, d.pointer, request.headers.get("user-agent", ""))
+        if lacks:
+            store.count_screen_out(sorted(lacks))
+        return lacks
+
+    @app.post("/api/checks", response_model=CheckReply, responses=_errors(400, 408, 413, 422))
+    def check(body: CheckRequest, request: Request) -> CheckReply:
+        """Whether this device meets the study's requirements, asked before consent. One
+        that does not is counted by what it lacks (nothing else is stored) and told what to
+        do on its platform."""
+        lacks = screen_out(body.device, request)
+        return CheckReply(
+            ok=not lacks,
+            lacks=list(lacks.values()),
+            next_step=next_step(body.platform) if lacks else None,
+        )
 
     @app.post("/api/declines", response_model=DeclineReply, responses=_errors(400, 408, 413, 422))
     def decline(body: SessionRequest) -> DeclineReply:
@@ -556,6 +685,7 @@ def create_app(
         carries the next trial, served now, so a trial costs one round trip; the reply to the
         last answer carries the completion code of the participant's outcome instead.
         """
+        check_version(body.version)
         a = store.answer(
             pid,
             body.position,
@@ -564,6 +694,7 @@ def create_app(
             body.client_time,
             shown=body.shown,
             now_ms=now_ms(),
+            version=body.version,
         )
         return _json(replied(pid, a))
 
@@ -579,6 +710,7 @@ def create_app(
         a resend changes nothing and other assignments for a stored screen are refused (409).
         The screen counts as one trial; the reply carries the next one.
         """
+        check_version(body.version)
         a = store.answer_screen(
             pid,
             body.position,
@@ -587,6 +719,7 @@ def create_app(
             body.client_time,
             shown=body.shown,
             now_ms=now_ms(),
+            version=body.version,
         )
         return _json(replied(pid, a))
 
@@ -718,6 +851,7 @@ def app_from_env() -> FastAPI:
         prolific_study=os.environ.get("PERCALIGN_PROLIFIC_STUDY") or None,
         plain_links=os.environ.get("PERCALIGN_PLAIN_LINKS", "1") == "1",
         abandon_after_min=float(os.environ.get("PERCALIGN_ABANDON_AFTER", "30")),
+        unanswered_after_min=float(os.environ.get("PERCALIGN_UNANSWERED_AFTER", "5")),
         close_when_covered=os.environ.get("PERCALIGN_CLOSE_WHEN_COVERED", "0") == "1",
         embed_kb=float(os.environ.get("PERCALIGN_EMBED_KB", "64")),
     )

@@ -46,6 +46,23 @@ def _request(
     )
 
 
+def _reachable(client: httpx.Client, tries: int = 3) -> None:
+    """Fail at once when nothing answers at the URL (the retry policy is for a service that
+    was reached and restarts, not for a wrong URL)."""
+    for attempt in range(tries):
+        try:
+            client.get("/api/admin/progress")  # any answer, even a refusal, is a server
+            return
+        except httpx.TransportError as exc:
+            reason = type(exc).__name__
+            if attempt + 1 < tries:
+                time.sleep(0.5 * (attempt + 1))
+    raise ServiceError(
+        f"Nothing answers at {client.base_url} ({reason} after {tries} tries); start the "
+        "service with `percalign survey serve STUDY`, or check --url."
+    )
+
+
 def _image(url: str, cache: dict[bytes, Any], call: Any) -> Any:
     # every trial has its own image URLs, so decoded images are kept by content
     data = call("GET", url)
@@ -59,6 +76,14 @@ def _image(url: str, cache: dict[bytes, Any], call: Any) -> Any:
         t = torch.from_numpy(arr / 255.0)
         cache[key] = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)
     return cache[key]
+
+
+def _alike(images: Sequence[Any]) -> list[Any]:
+    """A trial's images with one channel count: grey ones as RGB where any is RGB (a judge
+    compares images of one format; a plan keeps a trial's images in one run, so this only
+    matters for a study built before that rule)."""
+    channels = max(int(i.shape[0]) for i in images)
+    return [i.expand(channels, -1, -1) if i.shape[0] != channels else i for i in images]
 
 
 def run_bots(
@@ -83,7 +108,8 @@ def run_bots(
     rng = random.Random(seed)
     done: dict[str, int] = {}
     cache: dict[bytes, Any] = {}
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(30, connect=5)) as client:
+        _reachable(client)
 
         def call(method: str, url: str, **kw: Any) -> Any:
             return _request(client, method, url, backoff, rng, **kw)
@@ -100,12 +126,13 @@ def run_bots(
                 if t is None or t["position"] != pos:
                     t = call("GET", f"/api/participants/{pid}/trials/{pos}", headers=auth)
                 if t.get("kind") == "screen":  # every IRI matched to one of the targets
-                    targets = torch.stack([_image(u, cache, call) for u in t["candidates"]])
+                    shown = _alike([_image(u, cache, call) for u in t["candidates"] + t["iris"]])
+                    targets = torch.stack(shown[: len(t["candidates"])])
                     assignments = []
-                    for j, url in enumerate(t["iris"]):
+                    for j, image in enumerate(shown[len(t["candidates"]) :]):
                         if hasattr(bot, "start_trial"):
                             bot.start_trial(pos + j)
-                        iri = _image(url, cache, call).unsqueeze(0)
+                        iri = image.unsqueeze(0)
                         assignments.append(int(bot.match(iri, targets.unsqueeze(0))[0]))
                     a = call(
                         "POST",
@@ -117,8 +144,8 @@ def run_bots(
                     pos = None if a["done"] else a["next"]
                     t = a.get("trial")
                     continue
-                query = _image(t["query"], cache, call).unsqueeze(0)
-                cands = torch.stack([_image(u, cache, call) for u in t["candidates"]])
+                shown = _alike([_image(u, cache, call) for u in [t["query"], *t["candidates"]]])
+                query, cands = shown[0].unsqueeze(0), torch.stack(shown[1:])
                 if hasattr(bot, "start_trial"):  # draws that survive a resume
                     bot.start_trial(pos)
                 if len(cands) == 2:

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import io
 import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from percalign._checks import check_float, check_int
+from percalign._checks import check_int
 from percalign.errors import ConfigError
 from percalign.store.runs import atomic_folder
 from percalign.store.study import default_url, run_records, write_plan
+from percalign.survey.attention import AttentionRules
 from percalign.survey.design import Plan, make_plan
+from percalign.survey.requirements import Requirements
 
-__all__ = ["DEFAULT_TEXTS", "build_survey", "describe", "unset_placeholders"]
+__all__ = [
+    "DEFAULT_TEXTS",
+    "SCREEN_INSTRUCTIONS",
+    "build_survey",
+    "copy_survey",
+    "describe",
+    "unset_placeholders",
+]
 
 
 #: The texts a study shows; the consent text has placeholders the researcher must fill in.
@@ -30,6 +42,14 @@ DEFAULT_TEXTS = {
     "debrief": "The images on top were made by computer vision models; your answers tell us "
     "whether the models see images the way people do.",
 }
+#: The default instructions of matching screens (``--design clustering``).
+SCREEN_INSTRUCTIONS = (
+    "Each screen shows a few numbered images on top and more images below them. Match every "
+    "image below with the numbered image on top that it looks most like: tap or click the image "
+    "below (it gets a blue frame), then its match on top; on a keyboard, press the match's "
+    "number (the arrow keys move the blue frame). You can change any match until you press "
+    "Submit. First comes a practice screen where the images below are copies."
+)
 _PLACEHOLDER = re.compile(r"\[(RESEARCHER|CONTACT|PAY|WITHDRAWAL)\]")
 
 
@@ -56,6 +76,9 @@ def build_survey(
     texts: dict[str, str] | None = None,
     practice: int = 2,
     min_catch_accuracy: float = 0.8,
+    max_side_share: float = 0.9,
+    min_side_trials: int = 10,
+    requirements: dict[str, Any] | None = None,
     **design: Any,
 ) -> Plan:
     """Build the study folder ``folder`` from inversion run folders.
@@ -70,6 +93,11 @@ def build_survey(
         practice: practice trials with feedback before the real ones (answers not stored).
         min_catch_accuracy: participants below it on catch trials finish as
             ``failed_attention`` (a separate completion code, per Prolific's policy).
+        max_side_share, min_side_trials: so do participants with more than
+            ``max_side_share`` of at least ``min_side_trials`` answers on one side
+            (:mod:`percalign.survey.attention`).
+        requirements: what a participant's device must offer (min_width, min_height,
+            pointer, browsers: :class:`~percalign.survey.requirements.Requirements`).
         design: settings of :func:`~percalign.survey.design.make_plan`.
     """
     unknown = set(texts or {}) - set(DEFAULT_TEXTS)
@@ -78,11 +106,13 @@ def build_survey(
             f"Unknown survey text(s) {sorted(unknown)}; use {', '.join(DEFAULT_TEXTS)}."
         )
     check_int("build_survey", "practice", practice, low=0)
-    check_float("build_survey", "min_catch_accuracy", min_catch_accuracy, low=0.0, high=1.0)
+    attention = AttentionRules(min_catch_accuracy, max_side_share, min_side_trials)
+    needs = Requirements.from_mapping(requirements)
     folder = Path(folder)
     with atomic_folder(folder, overwrite) as tmp:
         records, stimuli = run_records(tmp, runs)
         plan = make_plan(records, **design)
+        _catch_twins(tmp, plan, stimuli)
         # the database lives at its final path; the folder is renamed into place around it
         url = database or default_url(tmp)
         info = {
@@ -91,30 +121,130 @@ def build_survey(
             "database": database,
             "practice": practice,
             "min_catch_accuracy": min_catch_accuracy,
+            "attention": attention.to_json(),
         }
         # practice items with different images on top
         tops: dict[str, Any] = {}
         for i in plan.items.values():
             if not i.is_catch:
                 tops.setdefault(i.candidates[0], i)
-        drills = [
+        drills: list[dict[str, Any]] = [
             {"query": i.candidates[0], "candidates": list(i.candidates), "correct": 0}
             for i in list(tops.values())[:practice]
         ]
+        if plan.settings["design"] == "clustering" and drills:
+            # one practice screen: a regular screen's numbered targets, and a copy of each
+            first = next(i for i in plan.items.values() if not i.is_catch)
+            drills = [{"targets": sorted(first.candidates)}]
+        defaults = dict(DEFAULT_TEXTS)
+        if plan.settings["design"] == "clustering":
+            defaults["instructions"] = SCREEN_INSTRUCTIONS
         write_plan(
             url,
             stimuli,
             plan,
             {
                 "survey": info,
-                "texts": {**DEFAULT_TEXTS, **(texts or {})},
+                "texts": {**defaults, **(texts or {})},
                 "practice": drills,
                 "min_catch_accuracy": min_catch_accuracy,
+                "attention": attention.to_json(),
+                "requirements": needs.to_json(),
             },
         )
         (tmp / "survey.json").write_text(json.dumps(info, indent=1) + "\n")
         (tmp / "plan.json").write_text(json.dumps(plan.to_json()) + "\n")
     return plan
+
+
+#: make_plan's arguments, as a plan's settings record them
+_DESIGN_ARGS = (
+    "design",
+    "foil",
+    "k",
+    "iris_per_target",
+    "trials_per_participant",
+    "judgments_per_item",
+    "catch_rate",
+    "repeat_rate",
+    "include_invalid",
+    "min_display_ms",
+    "seed",
+)
+
+
+def copy_survey(
+    source: Path,
+    folder: Path,
+    *,
+    texts: dict[str, str] | None = None,
+    database: str | None = None,
+    overwrite: bool = False,
+) -> Plan:
+    """Build ``folder`` as a fresh copy of the survey ``source``: the same runs, design,
+    practice and attention rules (so the same trials), its texts unless ``texts`` replace
+    some, and none of its answers (a study's survey that simulated participants answered,
+    made ready for people)."""
+    from percalign.store.study import read_meta, study_url
+
+    url = study_url(Path(source))  # a one-line error for a folder that is not a study
+    info = json.loads((Path(source) / "survey.json").read_text())
+    if not info.get("runs"):
+        raise ConfigError(
+            f"{str(source)!r} has no survey.json naming its runs; copy a folder made by "
+            "`percalign survey build` or `percalign study run`."
+        )
+    meta = read_meta(url)
+    settings = info["design"]
+    design = {k: settings[k] for k in _DESIGN_ARGS if settings.get(k) is not None}
+    if design.get("design") != "2afc":
+        design.pop("foil", None)  # "targets": what the matching designs show, not an option
+    rules = meta.get("attention") or {"min_catch_accuracy": info.get("min_catch_accuracy", 0.8)}
+    return build_survey(
+        folder,
+        [Path(r) for r in info["runs"]],
+        database=database,
+        overwrite=overwrite,
+        texts={**meta.get("texts", {}), **(texts or {})},
+        practice=int(info.get("practice", 2)),
+        requirements=meta.get("requirements"),
+        **rules,
+        **design,
+    )
+
+
+def _twin(data: bytes, nonce: bytes) -> bytes:
+    """The same pixels as the PNG ``data``, as other bytes: recompressed at another level and
+    carrying ``nonce`` in a text chunk."""
+    from PIL import Image, PngImagePlugin
+
+    with Image.open(io.BytesIO(data)) as img:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("n", nonce.hex())
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", pnginfo=info, compress_level=1)
+    return buf.getvalue()
+
+
+def _catch_twins(folder: Path, plan: Plan, stimuli: dict[str, Any]) -> None:
+    """Give every catch item a query of its own: a twin of the candidate it copies, with the
+    same pixels and other bytes, so neither a ``data:`` URL, an ETag nor a file hash gives the
+    catch trial away (a participant has to look). Replaces the items' queries in ``plan``."""
+    from percalign.store.db import StimulusRow
+    from percalign.store.study import STIMULI
+
+    for key, item in list(plan.items.items()):
+        if not item.is_catch:
+            continue
+        original = stimuli[item.query]
+        nonce = hashlib.sha256(f"catch|{plan.settings['seed']}|{key}".encode()).digest()
+        data = _twin((folder / original.path).read_bytes(), nonce[:16])
+        sha = hashlib.sha256(data).hexdigest()
+        (folder / STIMULI / f"{sha}.png").write_bytes(data)
+        stimuli[sha] = StimulusRow(
+            id=sha, kind="catch", path=f"{STIMULI}/{sha}.png", provenance={"twin_of": item.query}
+        )
+        plan.items[key] = dataclasses.replace(item, query=sha)
 
 
 def describe(settings: dict[str, Any]) -> list[str]:

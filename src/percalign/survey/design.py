@@ -21,7 +21,7 @@ import numpy as np
 from percalign._checks import check_choice, check_float, check_int
 from percalign.errors import ConfigError
 
-__all__ = ["DESIGNS", "Item", "Plan", "Trial", "make_plan"]
+__all__ = ["DESIGNS", "Item", "Plan", "Pools", "Trial", "make_plan"]
 
 DESIGNS = ("2afc", "matching", "clustering")
 FOILS = ("seed", "other-target")
@@ -69,21 +69,54 @@ class Plan:
         }
 
 
+class Pools:
+    """The targets foils may come from: each IRI's own pool (its run: the same model input
+    format and preprocessing), of another class than its target when both labels are known,
+    and never the IRI's own seed (by content, or by the pool image it was taken from).
+
+    Records without a ``pool`` share one pool; without a ``label`` no class is excluded.
+    """
+
+    def __init__(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self.targets: dict[str, dict[str, tuple[Any, Any]]] = {}  # pool -> sha -> (label, id)
+        for r in records:
+            pool = self.targets.setdefault(str(r.get("pool", "")), {})
+            pool.setdefault(r["target"], (r.get("label"), r.get("target_id")))
+
+    def foils(self, record: Mapping[str, Any]) -> list[str]:
+        """The targets that may stand beside ``record``'s target as wrong candidates, sorted."""
+        label, source = record.get("label"), record.get("seed_source_id")
+        return sorted(
+            sha
+            for sha, (other, tid) in self.targets[str(record.get("pool", ""))].items()
+            if sha not in (record["target"], record["seed"])
+            and not (label is not None and other is not None and other == label)
+            and not (source is not None and tid == source)
+        )
+
+    @staticmethod
+    def describe(record: Mapping[str, Any]) -> str:
+        pool = record.get("pool")
+        return f"IRI {record['iri'][:12]}" + (f" of run {pool!r}" if pool else "")
+
+
 def _items(
     records: Sequence[Mapping[str, Any]], design: str, foil: str, k: int, rng: np.random.Generator
 ) -> list[Item]:
-    targets = sorted({r["target"] for r in records})
+    pools = Pools(records)
     items = []
     for r in records:
         if design == "2afc" and foil == "seed":
             cands = (r["target"], r["seed"])
         else:
-            others = [t for t in targets if t != r["target"]]
+            others = pools.foils(r)
             need = 1 if design == "2afc" else k - 1
             if len(others) < need:
                 raise ConfigError(
-                    f"The {design} design needs {need} other target(s) per IRI; the runs have "
-                    f"{len(targets)} target(s) in all. Add targets or use --foil seed."
+                    f"The {design} design needs {need} other target(s) per IRI, from the IRI's "
+                    f"own run, of another class, other than its seed; {Pools.describe(r)} has "
+                    f"{len(others)}. Invert more images per run (--n-images, [images] n), "
+                    "lower --k, or use --foil seed."
                 )
             cands = (r["target"], *rng.choice(others, size=need, replace=False).tolist())
         items.append(
@@ -102,7 +135,10 @@ class _Sides:
 
     Each slot gets an equal share of every display position (the positions left over when the
     slot does not divide evenly go where the plan has used them least), so a participant who
-    always picks one side scores chance. Within that quota, each trial's item takes the
+    always picks one side scores chance. The catch trials' right answers take the positions
+    in turn, so within a slot each position holds as many of them as any other (one more at
+    most), and a one-side clicker fails them (:mod:`percalign.survey.attention`). Within
+    that quota, each trial's item takes the
     positions it has been shown in least (an assignment problem, solved exactly), and an item
     repeated in a slot is shown at two different positions.
     """
@@ -116,9 +152,13 @@ class _Sides:
     def _count(self, key: str) -> np.ndarray:
         return self.counts.setdefault(key, np.zeros(self.width, dtype=int))
 
-    def assign(self, keys: Sequence[str], pairs: Sequence[tuple[int, int]]) -> list[int]:
+    def assign(
+        self, keys: Sequence[str], pairs: Sequence[tuple[int, int]], catch: Sequence[int] = ()
+    ) -> list[int]:
         """The target position of each trial (items ``keys``); ``pairs`` are (trial, its
-        repeat) index pairs."""
+        repeat) index pairs; ``catch`` the catch trials, whose right answers are spread over
+        the positions as evenly as the slot's quota allows (so a participant who always picks
+        one side fails them)."""
         from scipy.optimize import linear_sum_assignment
 
         n, width = len(keys), self.width
@@ -127,6 +167,12 @@ class _Sides:
         quota = np.full(width, base)
         quota[spare] += 1
         positions = [-1] * n
+        caught = np.zeros(width, dtype=int)
+        for trial in catch:
+            pos = int(np.lexsort((self.rng.random(width), -quota, caught, quota <= 0))[0])
+            positions[trial] = pos
+            quota[pos] -= 1
+            caught[pos] += 1
         for first, second in pairs:
             count = self._count(keys[first])
             order = np.lexsort((self.rng.random(width), -quota, count))
@@ -178,11 +224,14 @@ def make_plan(
 
     Args:
         records: one mapping per IRI with stimulus ids ``iri``, ``target``, ``seed``, a
-            ``valid`` flag, and a ``condition`` mapping (model, layer, loss, seed type...).
+            ``valid`` flag, and a ``condition`` mapping (model, layer, loss, seed type...);
+            optionally ``pool``, ``label``, ``target_id`` and ``seed_source_id``, which decide
+            the foils (see :class:`Pools`).
         design: ``2afc`` (query + 2 candidates), ``matching`` (query + k targets) or
             ``clustering`` (matching screens: k targets and ``iris_per_target`` IRIs of
             each, every IRI assigned to a target; see :mod:`percalign.survey.screens`).
-        foil: for 2AFC, the wrong candidate: the IRI's ``seed`` or an ``other-target``.
+        foil: for 2AFC, the wrong candidate: the IRI's ``seed`` or an ``other-target`` (a
+            target of the IRI's pool, of another class, not its seed: :class:`Pools`).
         k: candidates per matching trial; targets per matching screen.
         iris_per_target: for ``clustering``, IRIs of each target on a screen.
         trials_per_participant: trials per participant, catch and repeated trials included
@@ -215,7 +264,7 @@ def make_plan(
     if design == "clustering":
         from percalign.survey.screens import clustering_plan
 
-        return clustering_plan(
+        plan = clustering_plan(
             kept,
             k=k,
             iris_per_target=iris_per_target,
@@ -226,6 +275,8 @@ def make_plan(
             catch_rate=catch_rate,
             excluded_invalid=len(records) - len(kept),
         )
+        plan.settings["include_invalid"] = include_invalid
+        return plan
     rng = np.random.default_rng(seed)
     items = _items(kept, design, foil, k, rng)
     n_catch = round(catch_rate * trials_per_participant)
@@ -256,7 +307,8 @@ def make_plan(
         again = sorted(rng.choice(regular, size=min(n_repeat, len(regular)), replace=False))
         keys = [item for item, _ in units] + [units[int(u)][0] for u in again]
         pairs = [(int(u), len(units) + r) for r, u in enumerate(again)]
-        positions = sides.assign(keys, pairs)
+        catch = [u for u, (_, is_catch) in enumerate(units) if is_catch]
+        positions = sides.assign(keys, pairs, catch)
         slots.append(
             [
                 Trial(

@@ -29,6 +29,8 @@ class ServeSettings:
         body_timeout_s: seconds a client has to send its whole request body.
         abandon_after_min: minutes without an answer after which a session gives up its
             slot to the next participant (its answers are kept, marked ``abandoned``).
+        unanswered_after_min: minutes after which a session that never answered (started,
+            then left, or turned away by a flood) gives up its slot; it can still come back.
         close_when_covered: close the study once every item has its R judgments from
             completed participants.
         embed_kb: a trial whose images are each at most this many KiB carries them in its
@@ -43,6 +45,7 @@ class ServeSettings:
     starts_per_s: float = 10.0
     body_timeout_s: float = 10.0
     abandon_after_min: float = 30.0
+    unanswered_after_min: float = 5.0
     close_when_covered: bool = False
     embed_kb: float = 64.0
 
@@ -54,6 +57,7 @@ class ServeSettings:
         check_float(owner, "starts_per_s", self.starts_per_s, low=0.001)
         check_float(owner, "body_timeout_s", self.body_timeout_s, low=0.0)
         check_float(owner, "abandon_after_min", self.abandon_after_min, low=0.001)
+        check_float(owner, "unanswered_after_min", self.unanswered_after_min, low=0.001)
         check_float(owner, "embed_kb", self.embed_kb, low=0.0)
 
 

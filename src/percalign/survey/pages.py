@@ -8,12 +8,13 @@ markup could not run a script even if it reached a page.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import secrets
 from typing import Any
 
-__all__ = ["admin_page", "csp", "participant_page"]
+__all__ = ["admin_page", "csp", "page_version", "participant_page"]
 
 #: MTurk shows the study in a frame and receives the final form post.
 MTURK_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
@@ -38,6 +39,14 @@ def participant_page(data: dict[str, Any]) -> tuple[str, str]:
     return page.replace("__DATA__", html.escape(json.dumps(data), quote=True)), nonce
 
 
+def page_version(texts: dict[str, Any], practice: list[Any], min_display_ms: int) -> str:
+    """The version of the participant page as served: a hash of its code and of everything it
+    shows or enforces (texts, practice, display minimum). Answers record it, and an answer from
+    a page of another version is refused, so nobody answers under texts that changed."""
+    state = json.dumps([texts, practice, min_display_ms], sort_keys=True)
+    return hashlib.sha256((_PARTICIPANT + state).encode()).hexdigest()[:16]
+
+
 def admin_page() -> tuple[str, str]:
     """(HTML, nonce) of the admin page: progress, coverage, participants, comments, export,
     close."""
@@ -51,17 +60,24 @@ _PARTICIPANT = """<!doctype html>
 <style nonce="__NONCE__">
  body{font-family:system-ui,sans-serif;max-width:900px;margin:1em auto;padding:0 1em;color:#222}
  .row{display:flex;flex-wrap:wrap;gap:1em;justify-content:center;align-items:center}
- .card{text-align:center} img{width:min(192px,38vw);height:auto;aspect-ratio:1;
+ .card{text-align:center} img{width:min(192px,38vw,30vh);height:auto;aspect-ratio:1;
  image-rendering:pixelated;border:3px solid #ddd;border-radius:6px;box-sizing:border-box}
- .ready img.cand{cursor:pointer} .ready img.cand:hover{border-color:#36c}
+ .ready img.cand{cursor:pointer}
+ @media (hover:hover){.ready img.cand:hover{border-color:#36c}}
  img.chosen{border-color:#36c;outline:3px solid #36c} progress{width:100%} .hidden{display:none}
  #prompt,#feedback{text-align:center} #feedback{font-weight:bold;min-height:1.5em}
  #status{background:#fff3cd;border:1px solid #c90;border-radius:6px;padding:.5em 1em;
  margin:.5em 0} button{font-size:1.1em;padding:.5em 1.5em} #code{font-size:1.3em}
+ #loadingCue{display:none;text-align:center;color:#555} .loading #loadingCue{display:block}
+ .loading #queryBox,.loading #cands,.loading #screenBox{opacity:.2}
  details{margin-top:2em;color:#555} textarea{width:100%;box-sizing:border-box}
- #screenBox img{width:min(128px,26vw)} .ready .target img{cursor:pointer}
+ #screenBox .row{gap:12px} .ready .target img{cursor:pointer}
  .iri img{cursor:pointer} .iri.selected img{border-color:#36c;outline:3px solid #36c}
- .iri p,.target p{margin:.2em;font-weight:bold} #screenBox hr{margin:1em 0}
+ .iri.selected p{color:#36c}
+ .iri p,.target p{margin:.1em;font-weight:bold;font-size:.8em;line-height:1.1}
+ .iri p{min-height:2.2em}
+ #screenBox hr{margin:.4em 0} #screenBox .card button{margin:.3em}
+ @media (max-height:500px){body{margin:.3em auto} #prompt{margin:.2em 0;font-size:.9em}}
 </style></head>
 <body data-survey="__DATA__">
 <p id="status" class="hidden" role="alert"></p>
@@ -72,6 +88,7 @@ _PARTICIPANT = """<!doctype html>
 <button id="begin">Begin</button></section>
 <section id="task" class="hidden"><progress id="bar" value="0" max="1"></progress>
 <p id="prompt"><span id="how"></span> <span id="count"></span></p>
+<p id="loadingCue" role="status">Loading the next images...</p>
 <div class="card" id="queryBox"></div><p></p>
 <div class="row" id="cands"></div>
 <div id="screenBox" class="hidden"><div class="row" id="targets"></div><hr>
@@ -89,7 +106,11 @@ const P = S.params, $ = id => document.getElementById(id);
 let pid = null, token = null, pos = 0, total = 1, practice = null, trial = null;
 let shownId = 0, shownAt = 0, readyAt = Infinity, accepting = false, readyTimer = null;
 let started = false, finished = false;
-let sel = 0, assign = [];  // on a matching screen: the selected image, and each one's target
+// on a matching screen: the selected image, each one's target, and when the page (not the
+// participant) last moved the selection: an input that soon after is a double tap or a doubled
+// key meant for the image before, so it assigns nothing
+let sel = 0, assign = [], movedAt = -Infinity;
+const SETTLE_MS = 300;
 const resumeKey = "percalign-started:" + P.platform + ":" + (P.pid || "") + ":" + (P.session || "");
 const practiceKey = resumeKey + ":practiced";
 const touch = matchMedia("(pointer: coarse)").matches;
@@ -106,15 +127,24 @@ const sleep = ms => new Promise(r=>setTimeout(r, ms));
 async function call(url, opts={}, tries=20){
   opts.headers = Object.assign({"Content-Type":"application/json"}, opts.headers||{},
     token ? {"Authorization":"Bearer "+token} : {});
+  let queued = 0;
   for(let i=0;;i++){
     let wait = Math.min(500*2**i, 8000)*(0.5+Math.random());
     try{ const r = await fetch(url, opts);
-      if(r.status>=500 || r.status===429){
+      if(r.status===429){  // a queue, not an outage: say so, with the wait, and keep the place
+        const hint = parseFloat(r.headers.get("Retry-After")) || 2;
+        let body = {}; try{ body = await r.json(); }catch(e){ body = {}; }
+        say(body.error || `You are in the queue; your turn comes in about ${hint} s.`);
+        if(++queued > 120) throw Object.assign(new Error("The study is too busy right now. " +
+          "Please come back to this page in a few minutes."), {fatal:true, status:429});
+        await sleep(hint*1000*(0.8+0.4*Math.random())); i--; continue; }
+      if(r.status>=500){
         const hint = parseFloat(r.headers.get("Retry-After"));
         if(hint>0) wait = Math.max(wait, hint*1000);
         throw new Error("server busy ("+r.status+")"); }
       const body = await r.json();
-      if(!r.ok) throw Object.assign(new Error(body.error), {fatal:true, status:r.status});
+      if(!r.ok) throw Object.assign(new Error(body.error),
+        {fatal:true, status:r.status, reload:!!body.reload});
       say(""); return body;
     }catch(e){
       if(e.fatal){ say(e.message); throw e; }
@@ -138,8 +168,16 @@ async function image(url, tries=6){
   }
 }
 const images = urls => Promise.all(urls.map(u => image(u)));
+// While a trial's images load, the last one fades and a line says so (after a moment, so
+// a fast load does not flicker).
+let loadTimer = null;
+function loading(on){
+  clearTimeout(loadTimer);
+  if(on) loadTimer = setTimeout(() => $("task").classList.add("loading"), 200);
+  else $("task").classList.remove("loading");
+}
 function shownNow(){
-  $("task").classList.remove("ready"); clearTimeout(readyTimer);
+  loading(false); $("task").classList.remove("ready"); clearTimeout(readyTimer);
   shownAt = performance.now(); readyAt = shownAt + S.min_display_ms; accepting = true;
   readyTimer = setTimeout(() => $("task").classList.add("ready"), S.min_display_ms);
 }
@@ -166,11 +204,12 @@ function displayScreen(ims){
     $(id).classList.toggle("hidden", !on);
   const n = trial.iris.length, k = trial.candidates.length;
   let saved = null;
-  try{ saved = JSON.parse(sessionStorage.getItem(screenKey())); }catch(e){ saved = null; }
+  try{ saved = trial.practice ? null : JSON.parse(sessionStorage.getItem(screenKey())); }
+  catch(e){ saved = null; }
   assign = Array.isArray(saved) && saved.length===n &&
     saved.every(a => a===null || (Number.isInteger(a) && a>=0 && a<k)) ? saved :
     Array(n).fill(null);
-  sel = Math.max(0, assign.indexOf(null)); const id = ++shownId;
+  sel = Math.max(0, assign.indexOf(null)); movedAt = -Infinity; const id = ++shownId;
   $("targets").replaceChildren(...ims.slice(n).map((im,j) => {
     const d = document.createElement("div"), l = document.createElement("p");
     d.className = "card target"; im.alt = "match " + (j+1); im.onclick = () => assignTo(j, id);
@@ -178,44 +217,79 @@ function displayScreen(ims){
   $("iris").replaceChildren(...ims.slice(0, n).map((im,i) => {
     const d = document.createElement("div"), l = document.createElement("p");
     d.className = "card iri"; d.id = "iri" + i; im.alt = "image " + (i+1);
-    im.onclick = () => { sel = i; paint(); }; d.append(im, l); return d; }));
+    im.onclick = () => { sel = i; movedAt = -Infinity; paint(); }; d.append(im, l); return d; }));
   $("how").textContent = "Which numbered image on top does each image below go with? " +
     (touch ? "Tap an image below, then its match on top." : "Click an image below, then its " +
     "match on top, or press 1 to " + k + " (arrow keys pick the image below).") +
     " You can change any of them until you submit.";
   $("bar").max = trial.steps; $("bar").value = trial.step;
-  $("count").textContent = `Trial ${trial.step+1} of ${trial.steps}.`;
-  shownNow(); paint();
+  $("count").textContent = `${trial.practice ? "Practice" : "Trial"} ${trial.step+1} of ` +
+    `${trial.steps}.`;
+  shownNow(); paint(); fitScreen();
 }
+// Size a screen's images so that the whole screen (prompt, targets, images, Submit) fits the
+// window: every assignment is then made without scrolling, on a phone too.
+function fitScreen(){
+  if($("screenBox").classList.contains("hidden")) return;
+  const all = [...document.querySelectorAll("#screenBox img")];
+  const k = $("targets").children.length, n = $("iris").children.length;
+  const width = $("screenBox").clientWidth, gap = 12;
+  const set = px => all.forEach(im => { im.style.width = im.parentElement.style.width = px; });
+  set("40px");
+  // heights at 40 px: a row of targets, of images below (labels and gaps included), the rest
+  const card = sel => $(sel).firstElementChild, gapOf = e => e.offsetHeight - 40;
+  const tExtra = gapOf(card("targets")), iExtra = gapOf(card("iris")) + gap;
+  const rowsAt = s => Math.ceil(n / Math.max(1, Math.floor((width + gap) / (s + gap))));
+  const height = s => s + tExtra + rowsAt(s) * (s + iExtra);
+  const bottom = $("submitScreen").getBoundingClientRect().bottom + scrollY + 8;
+  const rest = bottom - height(40);
+  let size = 40;
+  for(let s = 140; s > 40; s -= 4){
+    if(k * (s + gap) - gap <= width && rest + height(s) <= innerHeight){ size = s; break; }
+  }
+  set(size + "px");
+}
+addEventListener("resize", fitScreen);
 function paint(){
   assign.forEach((a,i) => { const d = $("iri"+i); d.classList.toggle("selected", i===sel);
     d.lastChild.textContent = a===null ? "?" : "goes with " + (a+1); });
   $("submitScreen").disabled = assign.includes(null);
 }
 function assignTo(j, id){
-  if(!accepting || id!==shownId || performance.now() < readyAt) return;
-  assign[sel] = j; sessionStorage.setItem(screenKey(), JSON.stringify(assign));
-  const open = assign.indexOf(null); if(open>=0) sel = open;
-  paint();
+  const now = performance.now();
+  if(!accepting || id!==shownId || now < readyAt || now - movedAt < SETTLE_MS) return;
+  assign[sel] = j;
+  if(!trial.practice) sessionStorage.setItem(screenKey(), JSON.stringify(assign));
+  const open = assign.indexOf(null);
+  if(open>=0){ sel = open; movedAt = now; }  // the next open image, shown selected first
+  paint(); const d = $("iri"+sel); if(d && d.scrollIntoView) d.scrollIntoView({block:"nearest"});
 }
 async function submitScreen(){
   if(!accepting || performance.now() < readyAt || assign.includes(null)) return;
+  if(trial.practice) return checkPractice();
   accepting = false; $("submitScreen").disabled = true;
   let r;
   try{
     r = await call(`/api/participants/${pid}/screens`, {method:"POST", saving:true,
       body:JSON.stringify({position:pos, assignments:assign, rt_ms:performance.now()-shownAt,
-      client_time:Date.now()/1000, shown:trial.shown})});
-  }catch(e){ if(e.status===409) return resync(); accepting = true; paint(); throw e; }
+      client_time:Date.now()/1000, shown:trial.shown, version:S.version})});
+  }catch(e){ if(e.reload) return stale(); if(e.status===409) return resync();
+    accepting = true; paint(); throw e; }
   sessionStorage.removeItem(screenKey());
   if(r.done) return finish(r);
   pos = r.next; $("feedback").textContent = "";
   return next(r.trial && r.trial.position===pos ? r.trial : null);
 }
 $("submitScreen").onclick = () => submitScreen();
+// The device as the study's requirements see it (the browser is read from the User-Agent).
+function device(){
+  const pointer = matchMedia("(pointer: fine)").matches ? "mouse" :
+    matchMedia("(pointer: coarse)").matches ? "touch" : "none";
+  return {width:innerWidth, height:innerHeight, pointer};
+}
 function sessionBody(){
   const body = {platform:P.platform, pid:P.pid || crypto.randomUUID(), study:P.study,
-    session:P.session, screen:{w:screen.width, h:screen.height}};
+    session:P.session, screen:{w:screen.width, h:screen.height}, device:device()};
   if(P.platform==="link"){ const k = "percalign-pid";
     body.pid = localStorage.getItem(k) || body.pid; localStorage.setItem(k, body.pid); }
   return body;
@@ -230,15 +304,43 @@ async function start(){
     practice = 0; return nextPractice(); }
   return next();
 }
+// A practice screen: the numbered targets and a copy of each below, to match with feedback.
+async function practiceScreen(d){
+  const order = d.targets.map((_,i)=>i).sort(()=>Math.random()-0.5);
+  trial = {kind:"screen", practice:true, iris:order.map(i=>d.targets[i]), candidates:d.targets,
+    correct:order, step:practice, steps:S.practice.length};
+  loading(true);
+  const ims = await images([...trial.iris, ...trial.candidates]);
+  displayScreen(ims);
+}
+async function checkPractice(){
+  const wrong = assign.map((a,i) => a===trial.correct[i] ? null : i+1).filter(x => x!==null);
+  if(wrong.length){
+    $("feedback").textContent = "Look again: each image below is a copy of one numbered image " +
+      "on top. Not yet right: image" + (wrong.length>1 ? "s " : " ") + wrong.join(", ") + ".";
+    return;
+  }
+  accepting = false;
+  $("feedback").textContent = "Right: each copy goes with its original. In the real screens " +
+    "the images below are not copies: match each with the one it looks most like. A few " +
+    "screens are check screens with copies again.";
+  await sleep(2500); practice += 1;
+  if(practice < S.practice.length) return nextPractice();
+  practice = null; sessionStorage.setItem(practiceKey, "1");
+  $("feedback").textContent = "Practice done: now the real screens.";
+  return next();
+}
 async function nextPractice(){
+  if(S.practice[practice].targets) return practiceScreen(S.practice[practice]);
   const d = S.practice[practice]; const order = d.candidates.map((_,i)=>i)
     .sort(()=>Math.random()-0.5);
-  d.shown = order; $("feedback").textContent = "";
+  d.shown = order; $("feedback").textContent = ""; loading(true);
   const ims = await images([d.query, ...order.map(i=>d.candidates[i])]);
   display(ims, practice, S.practice.length, "Practice");
 }
 // The trial at pos: the one the last answer's reply carried, else fetched.
 async function next(given){
+  loading(true);
   trial = given || await call(`/api/participants/${pid}/trials/${pos}`);
   const screen = trial.kind==="screen";
   const ims = await images(trial.embedded ||
@@ -256,6 +358,13 @@ async function resync(){
   say(`This study is open in another tab or window too. Continue here: trial ${pos+1} of ` +
     `${total} (your answers so far are saved). Close the other one.`);
 }
+// The study's page or texts changed since this page was loaded: the answer was not stored,
+// and a reload brings the current page back at the same trial.
+function stale(){
+  finished = true;  // nothing unsaved to warn about
+  say("This study's page was updated since you opened it, so your last choice was not " +
+    "saved. Reload this page to continue where you were: your earlier answers are saved.");
+}
 async function choose(i, id){
   // one choice per displayed trial, and only once it has been on screen long enough
   if(!accepting || id!==shownId || performance.now() < readyAt) return;
@@ -264,7 +373,8 @@ async function choose(i, id){
     const d = S.practice[practice]; const same = d.shown[i]===d.correct;
     $("feedback").textContent = (same ? "Yes: that one is the same picture as the top one." :
       "Look again: the other one is the same picture as the top one.") +
-      " In the real trials no picture is the same: go with your impression.";
+      " In most real trials no picture below is the same as the top one: then go with " +
+      "your impression. A few are check trials where one is the same: pick that one.";
     await sleep(1500); practice += 1;
     if(practice < S.practice.length) return nextPractice();
     practice = null; sessionStorage.setItem(practiceKey, "1");
@@ -275,8 +385,8 @@ async function choose(i, id){
   try{
     r = await call(`/api/participants/${pid}/answers`, {method:"POST", saving:true,
       body:JSON.stringify({position:pos, choice:i, rt_ms:performance.now()-shownAt,
-      client_time:Date.now()/1000, shown:trial.shown})});
-  }catch(e){ if(e.status===409) return resync(); throw e; }
+      client_time:Date.now()/1000, shown:trial.shown, version:S.version})});
+  }catch(e){ if(e.reload) return stale(); if(e.status===409) return resync(); throw e; }
   if(r.done) return finish(r);
   pos = r.next; $("feedback").textContent = "";
   return next(r.trial && r.trial.position===pos ? r.trial : null);
@@ -324,11 +434,11 @@ $("copy").onclick = async () => {
 document.addEventListener("keydown", e => {
   if($("task").classList.contains("hidden") || e.target===$("comment")) return;
   if(e.repeat) return;  // a held key answers once
-  if(trial && trial.kind==="screen" && practice===null){
+  if(trial && trial.kind==="screen" && $("cands").classList.contains("hidden")){
     const k = e.key, n = assign.length;
     if(/^[1-9]$/.test(k) && +k<=trial.candidates.length) assignTo(+k-1, shownId);
-    else if(k==="ArrowLeft" || k==="ArrowUp"){ sel = (sel+n-1)%n; paint(); }
-    else if(k==="ArrowRight" || k==="ArrowDown"){ sel = (sel+1)%n; paint(); }
+    else if(k==="ArrowLeft" || k==="ArrowUp"){ sel = (sel+n-1)%n; movedAt = -Infinity; paint(); }
+    else if(k==="ArrowRight" || k==="ArrowDown"){ sel = (sel+1)%n; movedAt = -Infinity; paint(); }
     else if(k==="Enter") submitScreen();
     else return;
     e.preventDefault(); return;
@@ -365,7 +475,24 @@ async function decline(){
 }
 $("agree").onclick = () => show("instructions"); $("begin").onclick = begin;
 $("decline").onclick = decline;
-if(sessionStorage.getItem(resumeKey)) begin(); else show("consent");
+// Before consent: does this device meet the study's requirements? If not, say what it lacks
+// and what to do on the platform (the visit is counted; nothing else is stored).
+async function welcome(){
+  if(S.requirements && P.platform!=="bot"){
+    let r = {ok:true};
+    try{ r = await call("/api/checks", {method:"POST",
+      body:JSON.stringify({platform:P.platform, device:device()})}, 3); }
+    catch(e){ r = {ok:true}; }  // the server checks again when the session starts
+    if(!r.ok){
+      finished = true; show("done"); $("doneText").textContent = "Thank you for your " +
+        "interest. This study needs " + r.lacks.join("; ") + ", so it cannot be done " +
+        "on this device or browser.";
+      $("doneNote").textContent = r.next_step || ""; return;
+    }
+  }
+  show("consent");
+}
+if(sessionStorage.getItem(resumeKey)) begin(); else welcome();
 </script></body></html>
 """
 

@@ -8,7 +8,9 @@ chance 1/k. A screen is a run of consecutive trials of a slot that share ``scree
 position of the screen's first trial); all of them show the screen's targets in the same
 order, so an answer's ``choice`` is the display position of the target it was assigned to.
 
-Targets are split into groups of k (the last group fills up with targets of other groups);
+Targets are split into groups of k within each run (a screen never mixes runs, so its images
+share one input format), no class twice in a group when labels are known (the last groups
+fill up with targets of other groups);
 each group makes screens of ``iris_per_target`` IRIs of each of its targets (a target with
 fewer IRIs than its group's largest shows some again). Every screen is shown to at least
 ``judgments_per_item`` slots; across a screen's showings its targets rotate through the
@@ -36,29 +38,60 @@ from percalign.survey.design import Item, Plan, Trial
 __all__ = ["clustering_plan"]
 
 
+def _groups(targets: list[str], labels: Mapping[str, Any], k: int, pool: str) -> list[list[str]]:
+    """``targets`` (in a random order) in groups of k with no class twice in a group; the
+    last groups fill up with targets of other groups (of classes they lack)."""
+    groups: list[list[str]] = []
+
+    def fits(t: str, group: list[str]) -> bool:
+        label = labels[t]
+        return t not in group and (label is None or all(labels[u] != label for u in group))
+
+    for t in targets:
+        group = next((g for g in groups if len(g) < k and fits(t, g)), None)
+        if group is None:
+            groups.append([t])
+        else:
+            group.append(t)
+    for group in groups:
+        for t in targets:
+            if len(group) < k and fits(t, group):
+                group.append(t)
+        if len(group) < k:
+            raise ConfigError(
+                f"A matching screen shows k={k} targets of different classes from one run; "
+                f"run {pool!r} has targets of {len({labels[t] for t in targets})} class(es). "
+                "Lower --k or invert images of more classes."
+            )
+    return groups
+
+
 def _screens(
     records: Sequence[Mapping[str, Any]], k: int, per_target: int, rng: np.random.Generator
 ) -> list[list[Mapping[str, Any]]]:
-    """Screens as lists of IRI records: ``per_target`` of each of k targets."""
-    by_target: dict[str, list[Mapping[str, Any]]] = {}
+    """Screens as lists of IRI records: ``per_target`` of each of k targets, all from one
+    pool (run), of k different classes when labels are known."""
+    pools: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    labels: dict[str, Any] = {}
     for r in records:
-        by_target.setdefault(r["target"], []).append(r)
-    targets = sorted(by_target)
-    if len(targets) < k:
-        raise ConfigError(
-            f"A matching screen shows k={k} targets; the runs have {len(targets)} target(s) "
-            "in all. Lower --k or add targets."
-        )
-    shuffled = [targets[i] for i in rng.permutation(len(targets)).tolist()]
-    n_groups = math.ceil(len(shuffled) / k)
+        pools.setdefault(str(r.get("pool", "")), {}).setdefault(r["target"], []).append(r)
+        labels[r["target"]] = r.get("label")
     screens = []
-    for g in range(n_groups):
-        group = [shuffled[(g * k + j) % len(shuffled)] for j in range(k)]
-        pools = [[by_target[t][i] for i in rng.permutation(len(by_target[t]))] for t in group]
-        n = math.ceil(max(len(p) for p in pools) / per_target)
-        for s in range(n):
-            picks = range(s * per_target, (s + 1) * per_target)
-            screens.append([pool[j % len(pool)] for pool in pools for j in picks])
+    for pool, by_target in sorted(pools.items()):
+        targets = sorted(by_target)
+        if len(targets) < k:
+            where = f"run {pool!r} has" if pool else "the runs have"
+            raise ConfigError(
+                f"A matching screen shows k={k} targets of one run; {where} {len(targets)} "
+                "target(s). Lower --k or add targets."
+            )
+        shuffled = [targets[i] for i in rng.permutation(len(targets)).tolist()]
+        for group in _groups(shuffled, labels, k, pool):
+            stacks = [[by_target[t][i] for i in rng.permutation(len(by_target[t]))] for t in group]
+            n = math.ceil(max(len(p) for p in stacks) / per_target)
+            for s in range(n):
+                picks = range(s * per_target, (s + 1) * per_target)
+                screens.append([stack[j % len(stack)] for stack in stacks for j in picks])
     return screens
 
 
