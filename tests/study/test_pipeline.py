@@ -224,7 +224,7 @@ def test_score_study_gives_the_pipelines_cis_on_the_same_answers(tmp_path):
     assert main(["score", str(folder / "survey"), "--by", "model", "--out", str(out)]) == 0
     cli = pd.read_csv(out / "alignment.csv")
     step = pd.read_csv(folder / "scores" / "humans.csv")
-    columns = ["model", "alignment", "ci_low", "ci_high", "wilson_low", "wilson_high"]
+    columns = ["model", "alignment", "ci_low", "ci_high", "design_effect", "p_chance"]
     pd.testing.assert_frame_equal(cli[columns], step[columns])
     assert cli["ci_low"].lt(cli["ci_high"]).any()  # a CI that resampling can move
 

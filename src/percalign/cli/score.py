@@ -101,12 +101,13 @@ def _alignment_view(scores: pd.DataFrame, by: list[str], title: str) -> Table:
     for col in (
         *by,
         "answers",
-        "people",
+        "participants",
         "items",
         "alignment [95% CI, crossed bootstrap]",
-        "Wilson CI",
+        "design effect",
         "chance",
         "p vs chance",
+        "p (Holm)",
     ):
         view.add_column(col)
     for _, r in scores.iterrows():
@@ -116,9 +117,10 @@ def _alignment_view(scores: pd.DataFrame, by: list[str], title: str) -> Table:
             str(r["participants"]),
             str(r["items"]),
             f"{r['alignment']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
-            f"[{r['wilson_low']:.3f}, {r['wilson_high']:.3f}]",
+            f"{r['design_effect']:.2f}",
             f"{r['chance']:.2f}",
             f"{r['p_chance']:.2g}",
+            f"{r['p_chance_holm']:.2g}",
         )
     return view
 
@@ -188,14 +190,14 @@ def run(args: argparse.Namespace) -> int:
     if args.compare:
         pairs = compare(table, args.compare, n_boot=args.bootstrap, seed=args.seed)
         cmp_view = Table(title=f"Pairwise differences in alignment ({args.compare})")
-        for col in ("a", "b", "difference [95% CI]", "p (permutation)", "p (Holm)"):
+        for col in ("a", "b", "difference [95% CI]", "p (crossed bootstrap)", "p (Holm)"):
             cmp_view.add_column(col)
         for _, r in pairs.iterrows():
             cmp_view.add_row(
                 str(r["a"]),
                 str(r["b"]),
                 f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
-                f"{r['p_perm']:.3g}",
+                f"{r['p']:.3g}",
                 f"{r['p_holm']:.3g}",
             )
         out.print(cmp_view)

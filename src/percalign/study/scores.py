@@ -47,7 +47,8 @@ def participant_kind(answers: pd.DataFrame) -> str:
 def study_answers(answers: pd.DataFrame) -> pd.DataFrame:
     """A survey's answers keyed and ordered for scoring: each participant is
     ``platform:platform_pid`` (not the random id of their session), rows by participant and
-    trial, so that the same answers always give the same bootstrap (resampling follows order).
+    trial, so that the same answers always give the same bootstrap (resampling follows order),
+    and with a ``target`` column (the first of an item's candidates, the IRI's own target).
 
     Tables without the platform columns (an answer table from elsewhere) are returned as they
     are. ``percalign score STUDY`` and the study's score step both read answers through here.
@@ -57,6 +58,10 @@ def study_answers(answers: pd.DataFrame) -> pd.DataFrame:
     keyed = answers.assign(
         participant=answers["platform"].astype(str) + ":" + answers["platform_pid"].astype(str)
     )
+    if "candidates" in keyed.columns and "target" not in keyed.columns:
+        # the first candidate is the IRI's own target (display order is separate): the
+        # crossed bootstrap resamples targets, shared by the models that inverted them
+        keyed["target"] = keyed["candidates"].astype(str).str.split("|").str[0]
     return keyed.sort_values(["participant", "trial"], kind="stable")
 
 
