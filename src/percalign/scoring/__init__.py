@@ -15,7 +15,7 @@ from percalign.scoring.agreement import (
 )
 from percalign.scoring.alignment import alignment, paper_table
 from percalign.scoring.compare import compare, holm
-from percalign.scoring.crossed import CrossedDesign, percentile_p
+from percalign.scoring.crossed import CrossedDesign, percentile_p, target_ci
 from percalign.scoring.exclusions import Exclusions, apply_exclusions
 from percalign.scoring.judges import judge_agreement, ranking_agreement
 from percalign.scoring.matching import confusion_matrices, matching_accuracy
@@ -49,6 +49,7 @@ __all__ = [
     "paper_table",
     "percentile_p",
     "ranking_agreement",
+    "target_ci",
     "vote_fractions",
     "wilson",
 ]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["CrossedDesign", "percentile_p"]
+__all__ = ["CrossedDesign", "percentile_p", "target_ci"]
 
 #: replicates computed per chunk (bounds the memory of the (chunk, items) products)
 _CHUNK = 256
@@ -151,3 +151,37 @@ def percentile_p(replicates: np.ndarray, null: float) -> float:
     below = (1 + np.sum(r <= null)) / (r.size + 1)
     above = (1 + np.sum(r >= null)) / (r.size + 1)
     return float(min(1.0, 2 * min(below, above)))
+
+
+def target_ci(
+    correct: np.ndarray,
+    targets: np.ndarray,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile CI of one judge's share correct over IRIs that share targets: targets are
+    resampled, then IRIs within each drawn target (IRIs of one target are not independent).
+
+    Args:
+        correct: (N,) 0/1 (or bool) outcome per IRI.
+        targets: (N,) the target of each IRI.
+
+    >>> target_ci(np.array([1, 1, 1, 1]), np.array(["a", "a", "b", "b"]), n_boot=50)
+    (1.0, 1.0)
+    """
+    values = np.asarray(correct, dtype=np.float64)
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    table = pd.DataFrame(
+        {
+            "participant": "judge",
+            "item": np.arange(values.size).astype(str),
+            "target": np.asarray(targets).astype(str),
+            "correct": values,
+        }
+    )
+    reps = CrossedDesign.of(table).replicates(n_boot, seed)[:, 0]
+    alpha = (1 - level) / 2
+    lo, hi = np.nanquantile(reps, [alpha, 1 - alpha])
+    return float(lo), float(hi)

@@ -217,8 +217,9 @@ def _judges(
 
 
 def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> pd.DataFrame:
-    """Alignment (%) per model, loss and judge over its valid IRIs, with a bootstrap CI."""
-    from percalign.scoring.stats import bootstrap_ci
+    """Alignment (%) per model, loss and judge over its valid IRIs, with a bootstrap CI that
+    resamples targets, then IRIs within targets."""
+    from percalign.scoring import target_ci
     from percalign.study.tasks import JUDGMENTS
 
     metric = spec.judges.metric
@@ -227,8 +228,10 @@ def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> p
         every = pd.read_csv(folder / JUDGMENTS)
         table = _valid_judgments(folder)
         for judge, group in table.groupby("judge", sort=False):
-            values = group[metric].dropna().astype(float).to_numpy()
-            lo, hi = bootstrap_ci(values, spec.scoring.n_boot, spec.study.seed)
+            known = group[metric].notna()
+            values = group.loc[known, metric].astype(float).to_numpy()
+            targets = group.loc[known, "target_id"].to_numpy()
+            lo, hi = target_ci(values, targets, spec.scoring.n_boot, spec.study.seed)
             rows.append(
                 {
                     "model": model,
