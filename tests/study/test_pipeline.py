@@ -215,10 +215,14 @@ def test_kill_at_several_points_and_resume_to_the_same_outputs(done, tmp_path):
 def test_score_study_gives_the_pipelines_cis_on_the_same_answers(tmp_path):
     # the CLI and the score step key participants alike (platform:pid), so the crossed
     # bootstrap resamples the same participants in the same order; with session ids (random
-    # per session) the CLI's CIs differed from the step's
+    # per session) the CLI's CIs differed from the step's. A non-default seed and non-default
+    # exclusions: the CLI must read them from the study, not use its own defaults.
     folder = tmp_path / "s"
     text = SPEC.replace("[bots]\nn = 2", "[bots]\nn = 8\nlapse = 0.5")
     text = text.replace("[trust]\nenabled = true", "[trust]\nenabled = false")
+    text = text.replace("seed = 0", "seed = 7")
+    rules = {"min_catch_accuracy": 0.5, "min_rt_ms": 40.0, "max_fast_share": 0.6}
+    text += "\n[exclusions]\n" + "".join(f"{k} = {v}\n" for k, v in rules.items())
     run_study(load_spec(_spec(folder, text)), folder, log=lambda _m: None)
     out = tmp_path / "scores"
     assert main(["score", str(folder / "survey"), "--by", "model", "--out", str(out)]) == 0
@@ -227,6 +231,16 @@ def test_score_study_gives_the_pipelines_cis_on_the_same_answers(tmp_path):
     columns = ["model", "alignment", "ci_low", "ci_high", "design_effect", "p_chance"]
     pd.testing.assert_frame_equal(cli[columns], step[columns])
     assert cli["ci_low"].lt(cli["ci_high"]).any()  # a CI that resampling can move
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 7 and summary["overrides"] == {}
+    assert {k: summary["exclusions"][k] for k in rules} == rules
+    # a flag that overrides the declared analysis is recorded, and changes the CIs
+    again = tmp_path / "again"
+    assert main(["score", str(folder), "--by", "model", "--seed", "3", "--out", str(again)]) == 0
+    summary = json.loads((again / "summary.json").read_text())
+    assert summary["overrides"] == {"seed": {"declared": 7, "used": 3}}
+    moved = pd.read_csv(again / "alignment.csv")
+    assert not moved["ci_low"].equals(cli["ci_low"]) or not moved["ci_high"].equals(cli["ci_high"])
 
 
 def test_single_judge_cells_show_the_value_alone(done):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.table import Table
 
-from percalign._settings import add_options, options_from
+from percalign._settings import add_options
 from percalign.cli._console import out
 from percalign.errors import ConfigError, MissingFileError
 from percalign.scoring import (
@@ -24,8 +26,15 @@ from percalign.scoring import (
     paper_table,
 )
 from percalign.store.runs import atomic_folder
-from percalign.study.scores import human_scores, study_answers
+from percalign.study.scores import (
+    declared_exclusions,
+    declared_spec,
+    human_scores,
+    study_answers,
+)
 from percalign.study.spec import Scoring
+
+EXCLUSION_FIELDS = tuple(f.name for f in dataclasses.fields(Exclusions))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,9 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--by",
-        default="",
-        help="comma-separated grouping columns, e.g. model,layer (a study folder: "
-        "model,layer,seed_type)",
+        default=None,
+        help="comma-separated grouping columns, e.g. model,layer (a study folder: its "
+        "declared scoring.by; a survey folder: model,layer,seed_type)",
     )
     p.add_argument(
         "--compare", default=None, help="column whose levels are compared pairwise (e.g. model)"
@@ -61,17 +70,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="answers needed per group for a CI of +- this (these data as a pilot)",
     )
     g = p.add_argument_group(
-        "exclusions (applied when the table has the columns; results are "
-        "shown with and without them)"
+        "exclusions (applied when the table has the columns; results are shown with and "
+        "without them). A study folder's declared rules apply; a flag here overrides one, "
+        "and the override is printed and recorded in summary.json"
     )
     add_options(g, Exclusions)
+    g.set_defaults(**dict.fromkeys(EXCLUSION_FIELDS))
     p.add_argument(
         "--judges",
         default=None,
         help="study folders only: judges to compare with the people, e.g. pixel,ssim,lpips-alex",
     )
-    p.add_argument("--bootstrap", type=int, default=Scoring.n_boot, help="bootstrap resamples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=None,
+        help=f"bootstrap resamples (default: a study's declared scoring.n_boot, else "
+        f"{Scoring.n_boot})",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="resampling seed (default: a study's seed, else 0)"
+    )
     p.add_argument("--out", type=Path, default=None, help="folder for the score CSVs and JSON")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=run)
@@ -125,24 +144,56 @@ def _alignment_view(scores: pd.DataFrame, by: list[str], title: str) -> Table:
     return view
 
 
-def run(args: argparse.Namespace) -> int:
-    raw = _read(args.source)
+def _analysis(args: argparse.Namespace, columns: pd.Index) -> dict[str, Any]:
+    """The analysis to run: a study's declared one (seed, bootstrap count, exclusions,
+    grouping) with the flags given on top, and ``overrides``: each flag that changed a
+    declared value, as ``{name: {"declared": ..., "used": ...}}``."""
     study = args.source.is_dir()
-    by = [c for c in args.by.split(",") if c] or (
-        [c for c in ("model", "layer", "seed_type") if c in raw.columns] if study else []
-    )
-    if study:
-        from percalign.store.study import read_meta, study_url
+    spec = declared_spec(args.source) if study else None
+    if spec is not None:
+        declared: dict[str, Any] = {
+            "seed": spec.study.seed,
+            "bootstrap": spec.scoring.n_boot,
+            "by": list(spec.scoring.by),
+            **dataclasses.asdict(spec.exclusions),
+        }
+    else:
+        rules = declared_exclusions(_survey(args.source)) if study else Exclusions()
+        default_by = [c for c in ("model", "layer", "seed_type") if c in columns] if study else []
+        declared = {"seed": 0, "bootstrap": Scoring.n_boot, "by": default_by}
+        declared.update(dataclasses.asdict(rules))
+    given = {name: getattr(args, name) for name in ("seed", "bootstrap", *EXCLUSION_FIELDS)}
+    if args.by is not None:
+        given["by"] = [c for c in args.by.split(",") if c]
+    used = {**declared, **{k: v for k, v in given.items() if v is not None}}
+    overrides = {
+        k: {"declared": declared[k], "used": used[k]}
+        for k in used
+        if spec is not None and used[k] != declared[k]
+    }
+    return {**used, "declared_by": "study.toml" if spec else None, "overrides": overrides}
 
-        threshold = read_meta(study_url(args.source)).get("min_catch_accuracy")
-        if threshold is not None and args.min_catch_accuracy == Exclusions().min_catch_accuracy:
-            args.min_catch_accuracy = float(threshold)  # the study's declared rule
-        if args.out is None:
-            args.out, args.overwrite = args.source / "scores", True
-    rules = Exclusions(**options_from(Exclusions, args))
-    table, report, scores = human_scores(raw, rules, by, args.bootstrap, args.seed)
+
+def _survey(folder: Path) -> Path:
+    """The survey folder of a study folder (or the folder itself when it is one)."""
+    return folder / "survey" if (folder / "survey" / "survey.json").is_file() else folder
+
+
+def run(args: argparse.Namespace) -> int:
+    study = args.source.is_dir()
+    raw = _read(_survey(args.source) if study else args.source)
+    analysis = _analysis(args, raw.columns)
+    by, seed, n_boot = analysis["by"], analysis["seed"], analysis["bootstrap"]
+    for name, change in analysis["overrides"].items():
+        out.print(
+            f"Overrides the study's declared {name}: {change['declared']} -> {change['used']}"
+        )
+    if study and args.out is None:
+        args.out, args.overwrite = _survey(args.source) / "scores", True
+    rules = Exclusions(**{name: analysis[name] for name in EXCLUSION_FIELDS})
+    table, report, scores = human_scores(raw, rules, by, n_boot, seed)
     if int(report["participants"].sum()):
-        unexcluded = alignment(raw, by, n_boot=args.bootstrap, seed=args.seed)
+        unexcluded = alignment(raw, by, n_boot=n_boot, seed=seed)
         out.print(_alignment_view(unexcluded, by, f"Without exclusions: {args.source}"))
         for _, r in report.iterrows():
             out.print(
@@ -167,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{effect:.2f}; {need / max(int(r['participants']), 1):.0f} per "
                 "participant at this many participants)"
             )
-    ceiling = noise_ceiling(table, seed=args.seed)
+    ceiling = noise_ceiling(table, seed=seed)
     answers = table.assign(choice=table["correct"])
     try:
         fleiss: float | None = fleiss_kappa(answers)
@@ -188,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     )
     pairs = None
     if args.compare:
-        pairs = compare(table, args.compare, n_boot=args.bootstrap, seed=args.seed)
+        pairs = compare(table, args.compare, n_boot=n_boot, seed=seed)
         cmp_view = Table(title=f"Pairwise differences in alignment ({args.compare})")
         for col in ("a", "b", "difference [95% CI]", "p (crossed bootstrap)", "p (Holm)"):
             cmp_view.add_column(col)
@@ -208,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
         from percalign.judges import get_judges
         from percalign.study.scores import judges_vs_humans
 
-        versus = judges_vs_humans(args.source, table, get_judges(args.judges), by, args.seed)
+        versus = judges_vs_humans(_survey(args.source), table, get_judges(args.judges), by, seed)
         out.print(versus.to_string(index=False))
         best = versus[versus["majority"] >= 0.8].sort_values("expected", ascending=False)
         out.print(
@@ -233,8 +284,10 @@ def run(args: argparse.Namespace) -> int:
                 "excluded": report.to_dict(orient="records"),
                 "source": str(args.source),
                 "by": by,
-                "bootstrap": args.bootstrap,
-                "seed": args.seed,
+                "bootstrap": n_boot,
+                "seed": seed,
+                "declared_by": analysis["declared_by"],
+                "overrides": analysis["overrides"],
                 "noise_ceiling": ceiling,
                 "alignment": scores.to_dict(orient="records"),
             }

@@ -90,29 +90,43 @@ class CrossedDesign:
     def replicates(self, n_boot: int, seed: int) -> np.ndarray:
         """(n_boot, C) proportions correct of each condition under crossed resampling.
 
-        A replicate where a condition lost all its answers (no drawn participant answered its
-        drawn items) is NaN for that condition.
+        The replicates are spread about the estimate by sqrt(n/(n - 1)), n the fewest units
+        resampled (participants, or the targets of a stratum), which removes the bootstrap's
+        small-sample shrinkage, and clipped to [0, 1]. A replicate where a condition lost all
+        its answers (no drawn participant answered its drawn items) is NaN for that condition.
         """
         rng = np.random.default_rng(seed)
         n_p = self.hits.shape[0]
         wp = rng.multinomial(n_p, np.full(n_p, 1.0 / n_p), size=n_boot).astype(np.float64)
-        wi = self._item_weights(rng, n_boot)
-        return np.concatenate(
+        wi, fewest = self._item_weights(rng, n_boot)
+        reps = np.concatenate(
             [self._ratio(wp[s : s + _CHUNK], wi[s : s + _CHUNK]) for s in range(0, n_boot, _CHUNK)]
         )
+        # a bootstrap over n units has variance (n - 1)/n of the unbiased one; with 8 IRIs per
+        # model that made 95% intervals cover 93%. Spread the replicates about the estimate
+        # by sqrt(n/(n - 1)) for the fewest units resampled (participants or a stratum's
+        # targets).
+        n = min(n_p if n_p > 1 else np.inf, fewest)
+        if np.isfinite(n):
+            estimate = self.estimates()
+            reps = np.clip(estimate + np.sqrt(n / (n - 1)) * (reps - estimate), 0.0, 1.0)
+        return reps
 
-    def _item_weights(self, rng: np.random.Generator, n_boot: int) -> np.ndarray:
-        """(n_boot, I) how often each item is drawn: targets within strata, then items."""
+    def _item_weights(self, rng: np.random.Generator, n_boot: int) -> tuple[np.ndarray, float]:
+        """(n_boot, I) how often each item is drawn: targets within strata, then items; and
+        the size of the smallest stratum of more than one target (inf when there is none)."""
         n_t = int(self.target.max()) + 1
         n_c = len(self.levels)
         seen = np.zeros((n_t, n_c), dtype=bool)
         seen[self.target, self.condition] = True
         _, stratum = np.unique(seen, axis=0, return_inverse=True)
         wt = np.zeros((n_boot, n_t))
+        fewest = np.inf
         for s in np.unique(stratum):
             members = np.flatnonzero(stratum == s)
             k = len(members)
             wt[:, members] = rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot)
+            fewest = min(fewest, k) if k > 1 else fewest
         wi = wt[:, self.target].copy()  # items alone in their (target, condition) cell
         cell = self.target * n_c + self.condition
         cells, sizes = np.unique(cell, return_counts=True)
@@ -121,7 +135,7 @@ class CrossedDesign:
             k = len(members)
             drawn = wt[:, self.target[members[0]]].astype(np.int64) * k
             wi[:, members] = rng.multinomial(drawn, np.full(k, 1.0 / k))
-        return wi
+        return wi, fewest
 
     def _ratio(self, wp: np.ndarray, wi: np.ndarray) -> np.ndarray:
         """(B, C) weighted proportions correct for participant weights (B, P) and item

@@ -21,6 +21,8 @@ import pandas as pd
 from percalign.study.spec import StudySpec
 
 __all__ = [
+    "declared_exclusions",
+    "declared_spec",
     "human_scores",
     "judges_vs_humans",
     "over_judges",
@@ -63,6 +65,36 @@ def study_answers(answers: pd.DataFrame) -> pd.DataFrame:
         # crossed bootstrap resamples targets, shared by the models that inverted them
         keyed["target"] = keyed["candidates"].astype(str).str.split("|").str[0]
     return keyed.sort_values(["participant", "trial"], kind="stable")
+
+
+def declared_spec(folder: Path) -> StudySpec | None:
+    """The spec a study was run with (``study.toml``), given the study's folder or its
+    ``survey`` folder; None for a survey built on its own."""
+    from percalign.study.spec import load_spec
+
+    folder = Path(folder)
+    for root in (folder, folder.parent):
+        if (root / "study.toml").is_file() and (root / "survey").resolve() in (
+            folder.resolve(),
+            (folder / "survey").resolve(),
+        ):
+            return load_spec(root / "study.toml")
+    return None
+
+
+def declared_exclusions(survey: Path) -> Any:
+    """The exclusion rules declared for a survey's answers: its study's ``[exclusions]``, else
+    the catch accuracy the survey was built with over the defaults, else the defaults."""
+    from percalign.scoring import Exclusions
+    from percalign.store.study import read_meta, study_url
+
+    spec = declared_spec(survey)
+    if spec is not None:
+        return Exclusions(**dataclasses.asdict(spec.exclusions))
+    threshold = read_meta(study_url(survey)).get("min_catch_accuracy")
+    if threshold is None:
+        return Exclusions()
+    return Exclusions(min_catch_accuracy=float(threshold))
 
 
 def human_scores(
