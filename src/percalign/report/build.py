@@ -185,7 +185,8 @@ def _methods(
         f"Automated judges ({', '.join(spec.judges.names)}) decided, for each IRI, whether it "
         f"was closer to its target than to {foil} "
         f"({spec.judges.metric}); alignment is the percentage of such IRIs, with 95% "
-        f"percentile-bootstrap intervals over IRIs ({spec.scoring.n_boot} resamples)."
+        f"percentile-bootstrap intervals that resample targets, then IRIs within targets "
+        f"({spec.scoring.n_boot} resamples)."
     )
     if survey is not None and scores.get("answers"):
         design = survey["design"]
@@ -200,16 +201,23 @@ def _methods(
             f"In a {design['design'].upper()} survey (foil: {design['foil']}, "
             f"{design['trials_per_participant']} trials per participant including "
             f"{design['catch_rate']:.0%} catch and {design['repeat_rate']:.0%} repeated trials, "
-            f"each item judged at least {design['judgments_per_item']} times), "
+            f"{design['judgments_per_item']} judgments per item planned), "
             f"{scores['participants']} {who} gave {scores['answers']} answers. Pre-declared "
             f"exclusions (catch accuracy below {rules['min_catch_accuracy']:g}, more than "
             f"{rules['max_fast_share']:.0%} of answers, or of catch trials, faster than "
             f"{rules['min_rt_ms']:g} ms by the server's clock, "
             f"unfinished sessions) left {scores['kept_participants']} participants and "
-            f"{scores['kept_answers']} answers. "
+            f"{scores['kept_answers']} answers"
+            + (
+                f" (answers per item after exclusions: minimum {scores['answers_per_item_min']}, "
+                f"median {scores['answers_per_item_median']:g})"
+                if "answers_per_item_min" in scores
+                else ""
+            )
+            + ". "
             + ("Human alignment" if scores["participants_kind"] == "people" else "Their alignment")
             + " is the share of answers naming the IRI's target, with 95% CIs from a bootstrap "
-            "that resamples participants and items."
+            "that resamples participants, targets and items within targets."
         )
     from percalign import __version__
 
@@ -354,9 +362,11 @@ def build_report(folder: Path) -> Path:
         section(
             "comparisons",
             _table(comparisons) + '<p class="note">Differences in '
-            f"alignment between models ({html.escape(human_label)}), paired bootstrap CI; p "
-            "from a permutation "
-            "test, Holm-corrected.</p>"
+            f"alignment between the levels of each condition named in <i>column</i> "
+            f"({html.escape(human_label)}), 95% CI and two-sided p "
+            "from one bootstrap that resamples participants (shared by the models), targets "
+            "(shared where the models share them) and items within targets; p_holm corrects "
+            "p over every row of this table.</p>"
             if comparisons is not None
             else "<p>Needs answers on two or more models.</p>",
         )

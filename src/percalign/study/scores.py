@@ -344,7 +344,6 @@ def score_study(
     from percalign.scoring import (
         Exclusions,
         alignment,
-        compare,
         krippendorff_alpha,
         noise_ceiling,
         paper_table,
@@ -392,8 +391,8 @@ def score_study(
             _in_order(paper_table(cells, rows, cols), labels, spec).to_csv(tmp / "humans_table.csv")
             if spec.survey.design in ("matching", "clustering"):
                 _matching(kept, tmp)
-            if kept["model"].nunique() >= 2:
-                compared = compare(kept, "model", n_boot=spec.scoring.n_boot, seed=spec.study.seed)
+            compared = _comparisons(kept, ["model", *by], spec.scoring.n_boot, spec.study.seed)
+            if len(compared):
                 compared.insert(0, "participants", KIND_LABELS[kind])
                 compared.to_csv(tmp / "comparisons.csv", index=False)
             from percalign.judges import get_judges
@@ -409,12 +408,45 @@ def score_study(
                 participants=int(answers["participant"].nunique()),
                 kept_answers=len(kept),
                 kept_participants=int(kept["participant"].nunique()),
+                **_answers_per_item(kept),
                 excluded=report.to_dict(orient="records"),
                 krippendorff_alpha=krippendorff_alpha(kept.assign(choice=kept["correct"])),
                 noise_ceiling=noise_ceiling(kept, seed=spec.study.seed),
             )
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     return summary
+
+
+def _comparisons(
+    kept: pd.DataFrame, columns: Sequence[str], n_boot: int, seed: int
+) -> pd.DataFrame:
+    """Pairwise comparisons of the levels of each of ``columns`` that has two or more, one
+    table; ``p_holm`` corrects over every row of it (the family the report prints)."""
+    from percalign.scoring import compare, holm
+
+    frames = [
+        compare(kept, column, n_boot=n_boot, seed=seed).assign(column=column)
+        for column in dict.fromkeys(columns)
+        if column in kept.columns and kept[column].nunique() >= 2
+    ]
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    table["p_holm"] = holm(table["p"].to_numpy())
+    return table[["column", *[c for c in table.columns if c != "column"]]]
+
+
+def _answers_per_item(kept: pd.DataFrame) -> dict[str, float]:
+    """Minimum and median answers per (non-catch) item after exclusions: what the methods
+    text states, computed from what happened rather than from the plan."""
+    trials = kept[~kept["is_catch"].astype(bool)] if "is_catch" in kept else kept
+    per_item = trials.groupby("item").size()
+    if per_item.empty:
+        return {}
+    return {
+        "answers_per_item_min": int(per_item.min()),
+        "answers_per_item_median": float(per_item.median()),
+    }
 
 
 def _matching(kept: pd.DataFrame, tmp: Path) -> None:
