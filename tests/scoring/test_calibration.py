@@ -87,3 +87,16 @@ def test_bad_scenarios():
         Scenario("x", participants=0)
     with pytest.raises(ConfigError, match="answered"):
         Scenario("x", answered=0.0)
+
+
+def test_comparing_a_column_that_splits_items_is_refused():
+    t = pd.DataFrame(
+        {
+            "participant": ["a", "b"],
+            "item": ["x", "x"],
+            "platform": ["web", "lab"],
+            "correct": [1, 0],
+        }
+    )
+    with pytest.raises(ConfigError, match="item 'x' appears under 2"):
+        CrossedDesign.of(t, "platform")

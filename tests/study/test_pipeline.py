@@ -104,6 +104,13 @@ def test_report_has_every_section_and_no_broken_image(done):
     methods = re.search(r'<p class="methods">(.*?)</p>', page, re.S).group(1)
     assert "tiny-cnn" in methods and "3 steps of adam" in methods and "simulated" in methods
     assert "Human alignment" not in methods  # bots' answers are never called human
+    # answers per item as they happened, not as planned ("at least 2" was the plan)
+    answers = pd.read_csv(done / "scores" / "answers.csv")
+    per_item = answers[~answers["is_catch"].astype(bool)].groupby("item").size()
+    summary = json.loads((done / "scores" / "summary.json").read_text())
+    assert sum(r["participants"] for r in summary["excluded"]) == 0  # per_item is the kept
+    assert f"minimum {per_item.min()}, median {per_item.median():g})" in methods
+    assert "at least" not in methods
     # the navigation names the sections as they are headed: bots are not people
     nav = re.search(r"<nav>(.*?)</nav>", page, re.S).group(1)
     assert "Judges against simulated participants" in nav and "people" not in nav
@@ -129,6 +136,10 @@ def test_a_rerun_does_nothing_and_a_change_reruns_only_what_depends_on_it(done, 
     }
     judged = pd.read_csv(folder / "runs" / "tiny-cnn__regularizer-free" / "judgments.csv")
     assert set(judged["judge"]) == {"pixel", "ssim"}
+    # the bots decide with ssim: its agreement with them is flagged, pixel's is not
+    versus = pd.read_csv(folder / "scores" / "judges_vs_humans.csv").set_index("judge")
+    assert "not evidence of agreement" in versus.loc["ssim", "note"]
+    assert pd.isna(versus.loc["pixel", "note"])
     # new IRIs would orphan the answers already collected: refused, nothing changed
     _spec(folder, changed.replace("steps = 3\n\n[judges]", "steps = 4\n\n[judges]"))
     with pytest.raises(ConfigError, match="already holds 16 answers"):

@@ -7,7 +7,7 @@ For every IRI r with target t and seed s, and every judge D:
   * k-way matching: correct when t is the nearest of t and k - 1 other targets.
 Alignment is the percentage over IRIs, with a percentile bootstrap CI that resamples targets,
 then IRIs within targets (:func:`~percalign.scoring.target_ci`); across
-judges, mean +- std as the paper reports. Judges see the saved 8-bit PNGs.
+judges, mean and SD as the paper reports. Judges see the saved 8-bit PNGs.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from percalign.errors import ConfigError
+
 __all__ = ["CrossedDesign", "percentile_p", "target_ci"]
 
 #: replicates computed per chunk (bounds the memory of the (chunk, items) products)
@@ -60,6 +62,9 @@ class CrossedDesign:
         Args:
             table: answers with ``participant``, ``item``, ``correct``, optionally ``target``.
             column: the condition column (e.g. ``model``); None for one condition.
+
+        Raises:
+            ConfigError: an item appears under two levels of ``column``.
         """
         p = table["participant"].astype("category").cat.codes.to_numpy()
         items = table["item"].astype("category")
@@ -70,6 +75,15 @@ class CrossedDesign:
         np.add.at(hits, (p, i), table["correct"].to_numpy(dtype=np.float64))
         np.add.at(counts, (p, i), 1.0)
         first = table.assign(_i=i).drop_duplicates("_i").sort_values("_i")
+        if column is not None:
+            levels_per_item = table.groupby(i)[column].nunique()
+            if (levels_per_item > 1).any():
+                item = items.cat.categories[int(levels_per_item.idxmax())]
+                raise ConfigError(
+                    f"Comparing levels of {column!r} needs each item under one level; item "
+                    f"{item!r} appears under {levels_per_item.max()}. Compare a column that "
+                    "describes the IRIs (model, layer, loss, seed_type), not the participants."
+                )
         if column is None:
             condition = np.zeros(shape[1], dtype=np.int64)
             levels: tuple[Hashable, ...] = (None,)

@@ -1,7 +1,7 @@
 """The scoring step of a study: judges' alignment, people's alignment, and how they relate.
 
 Writes ``scores/`` (atomically): ``validity.csv``, ``judges.csv`` (alignment per run, judge,
-layer and seed type), ``judges_table.csv`` (the paper's table: mean +- std over judges), and
+layer and seed type), ``judges_table.csv`` (the paper's table: mean and SD over judges), and
 when the survey has answers ``answers.csv``, ``exclusions.csv``, ``humans.csv``,
 ``humans_table.csv``, ``comparisons.csv``, ``judges_vs_humans.csv``; ``summary.json`` last.
 Simulated participants (platform ``bot``) are labelled as such in every table and figure.
@@ -113,15 +113,16 @@ def human_scores(
 
 
 def over_judges(values: Sequence[float] | pd.Series, digits: int = 1) -> str:
-    """``mean +- std`` of one number per judge (the paper's summary over judges).
+    """``mean (SD std)`` of one number per judge (the paper's summary over judges); the
+    spread is named as an SD so that it is never read as a CI.
 
     The std is the sample standard deviation (``ddof=1``): the judges are a few of the many
     one could have chosen, and the spread says how much the number depends on that choice;
     ``ddof=0`` would understate it (by a factor 0.71 for two judges). A single judge has no
-    spread, so its value is shown alone with "1 judge" rather than "+- 0.0".
+    spread, so its value is shown alone with "1 judge" rather than "SD 0.0".
 
     >>> over_judges([60.0, 70.0])
-    '65.0 +- 7.1'
+    '65.0 (SD 7.1)'
     >>> over_judges([61.25])
     '61.2 (1 judge)'
     """
@@ -131,7 +132,7 @@ def over_judges(values: Sequence[float] | pd.Series, digits: int = 1) -> str:
         return "-"
     if len(array) == 1:
         return f"{array[0]:.{digits}f} (1 judge)"
-    return f"{array.mean():.{digits}f} +- {array.std(ddof=1):.{digits}f}"
+    return f"{array.mean():.{digits}f} (SD {array.std(ddof=1):.{digits}f})"
 
 
 def judges_vs_humans(
@@ -250,7 +251,7 @@ def _judges(
 
 def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> pd.DataFrame:
     """Alignment (%) per model, loss and judge over its valid IRIs, with a bootstrap CI that
-    resamples targets, then IRIs within targets."""
+    resamples targets, then IRIs within targets, and the paper's proxy (``seed_2afc``, %)."""
     from percalign.scoring import target_ci
     from percalign.study.tasks import JUDGMENTS
 
@@ -274,13 +275,16 @@ def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> p
                     "alignment": 100 * values.mean() if len(values) else float("nan"),
                     "lo": 100 * lo,
                     "hi": 100 * hi,
+                    # the paper's own proxy beside it: the IRI closer to its target than to
+                    # its seed, on the same valid IRIs
+                    "seed_2afc": 100 * group["seed_2afc"].dropna().astype(float).mean(),
                 }
             )
     return pd.DataFrame(rows)
 
 
 def _judges_by_loss(by_model: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """Model x loss family: mean +- std over the judges that judged it (valid IRIs), with
+    """Model x loss family: mean (SD) over the judges that judged it (valid IRIs), with
     how many of the run's IRIs were valid."""
     if by_model.empty:  # no valid IRI anywhere: an empty table, not a crash
         return pd.DataFrame(index=pd.Index([], name="model"))
@@ -303,7 +307,7 @@ def _judges_by_loss(by_model: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
 
 
 def _judges_table(judged: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """Rows x columns of the paper's table: mean +- std over judges of the chosen metric, on
+    """Rows x columns of the paper's table: mean (SD) over judges of the chosen metric, on
     the IRIs of :func:`comparison_loss`."""
     metric = spec.judges.metric
     rows, cols = spec.scoring.table_rows, spec.scoring.table_columns
@@ -401,6 +405,13 @@ def score_study(
                 folder / "survey", kept, get_judges(spec.judges.names), by, spec.study.seed
             )
             versus.insert(0, "participants", KIND_LABELS[kind])
+            if kind != "people":
+                # the bots decide with this judge: its agreement with them is by construction
+                versus["note"] = np.where(
+                    versus["judge"] == spec.bots.judge,
+                    "decides the simulated participants: not evidence of agreement",
+                    "",
+                )
             versus.to_csv(tmp / "judges_vs_humans.csv", index=False)
             summary.update(
                 participants_kind=kind,
