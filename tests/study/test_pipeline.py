@@ -223,7 +223,7 @@ def test_kill_at_several_points_and_resume_to_the_same_outputs(done, tmp_path):
     assert set(ledger) == ALL_STEPS
 
 
-def test_score_study_gives_the_pipelines_cis_on_the_same_answers(tmp_path):
+def test_score_study_gives_the_pipelines_cis_on_the_same_answers(tmp_path, capsys):
     # the CLI and the score step key participants alike (platform:pid), so the crossed
     # bootstrap resamples the same participants in the same order; with session ids (random
     # per session) the CLI's CIs differed from the step's. A non-default seed and non-default
@@ -252,6 +252,13 @@ def test_score_study_gives_the_pipelines_cis_on_the_same_answers(tmp_path):
     assert summary["overrides"] == {"seed": {"declared": 7, "used": 3}}
     moved = pd.read_csv(again / "alignment.csv")
     assert not moved["ci_low"].equals(cli["ci_low"]) or not moved["ci_high"].equals(cli["ci_high"])
+    assert "Overrides the study's declared seed: 7 -> 3" in capsys.readouterr().out
+    # the bots decide with ssim (the default): never recommended on their answers
+    judged = tmp_path / "judged"
+    assert main(["score", str(folder), "--judges", "pixel,ssim", "--out", str(judged)]) == 0
+    printed = capsys.readouterr().out
+    assert "ssim decides the simulated participants" in printed
+    assert "Recommended stand-in for people on these stimuli: ssim" not in printed
 
 
 def test_single_judge_cells_show_the_value_alone(done):

@@ -146,8 +146,9 @@ def _alignment_view(scores: pd.DataFrame, by: list[str], title: str) -> Table:
 
 def _analysis(args: argparse.Namespace, columns: pd.Index) -> dict[str, Any]:
     """The analysis to run: a study's declared one (seed, bootstrap count, exclusions,
-    grouping) with the flags given on top, and ``overrides``: each flag that changed a
-    declared value, as ``{name: {"declared": ..., "used": ...}}``."""
+    grouping) with the flags given on top; ``overrides``: each flag that changed a declared
+    value, as ``{name: {"declared": ..., "used": ...}}``; ``bots_judge``: the judge the
+    study's simulated participants decide with (None without a study spec)."""
     study = args.source.is_dir()
     spec = declared_spec(args.source) if study else None
     if spec is not None:
@@ -171,7 +172,12 @@ def _analysis(args: argparse.Namespace, columns: pd.Index) -> dict[str, Any]:
         for k in used
         if spec is not None and used[k] != declared[k]
     }
-    return {**used, "declared_by": "study.toml" if spec else None, "overrides": overrides}
+    return {
+        **used,
+        "declared_by": "study.toml" if spec else None,
+        "overrides": overrides,
+        "bots_judge": spec.bots.judge if spec is not None else None,
+    }
 
 
 def _survey(folder: Path) -> Path:
@@ -263,6 +269,14 @@ def run(args: argparse.Namespace) -> int:
         versus = judges_vs_humans(_survey(args.source), table, get_judges(args.judges), by, seed)
         out.print(versus.to_string(index=False))
         best = versus[versus["majority"] >= 0.8].sort_values("expected", ascending=False)
+        bots = "platform" in table.columns and table["platform"].astype(str).eq("bot").any()
+        if bots and analysis["bots_judge"] in set(versus["judge"]):
+            # the simulated participants decide with this judge: agreement by construction
+            out.print(
+                f"{analysis['bots_judge']} decides the simulated participants: its agreement "
+                "with them is not evidence, and it is not recommended."
+            )
+            best = best[best["judge"] != analysis["bots_judge"]]
         out.print(
             "Recommended stand-in for people on these stimuli: "
             + (
