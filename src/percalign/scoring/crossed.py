@@ -78,7 +78,7 @@ class CrossedDesign:
         if column is not None:
             levels_per_item = table.groupby(i)[column].nunique()
             if (levels_per_item > 1).any():
-                item = items.cat.categories[int(levels_per_item.idxmax())]
+                item = items.cat.categories[int(np.argmax(levels_per_item.to_numpy()))]
                 raise ConfigError(
                     f"Comparing levels of {column!r} needs each item under one level; item "
                     f"{item!r} appears under {levels_per_item.max()}. Compare a column that "

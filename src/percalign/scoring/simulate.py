@@ -112,7 +112,12 @@ def calibration(
     """
     rng = np.random.default_rng(seed)
     truth = population_alignment(scenario)
-    covered, diff_covered, fp, fwer, chance_fp, chance_fwer = [], [], [], [], [], []
+    covered: list[bool] = []
+    diff_covered: list[bool] = []
+    fp: list[bool] = []
+    fwer: list[bool] = []
+    chance_fp: list[bool] = []
+    chance_fwer: list[bool] = []
     for k in range(tables):
         table = simulate(scenario, rng)
         per_model = alignment(table, ["model"], n_boot=n_boot, seed=seed + k)

@@ -102,7 +102,7 @@ def cross_validate(
     n_groups = len(np.unique(groups))
     k = min(folds, n_groups)
     out = np.empty(len(y))
-    z_cols = [features.columns.get_loc(c) for c in standardize]
+    z_cols = [int(list(features.columns).index(c)) for c in standardize]
     levels = np.zeros(len(y)) if within is None else np.asarray(within)
 
     def design(train: np.ndarray) -> np.ndarray:
