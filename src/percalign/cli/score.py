@@ -241,8 +241,8 @@ def run(args: argparse.Namespace) -> int:
     )
     out.print(
         f"Split-half reliability (Spearman-Brown), the noise ceiling: "
-        f"{ceiling['reliability']:.3f}, ranging {ceiling['low']:.3f} to {ceiling['high']:.3f} "
-        f"over the middle 95% of {ceiling['splits']} random splits (a spread, not a CI)"
+        f"{ceiling['reliability']:.3f} (middle 95% of {ceiling['splits']} random splits: "
+        f"{ceiling['low']:.3f} to {ceiling['high']:.3f}; a spread, not a CI)"
     )
     pairs = None
     if args.compare:
