@@ -265,6 +265,12 @@ def test_single_judge_cells_show_the_value_alone(done):
     table = pd.read_csv(done / "scores" / "judges_table.csv", index_col=0)
     cells = table.to_numpy().ravel()
     assert all(c.endswith("(1 judge)") and "+-" not in c for c in cells if isinstance(c, str))
+    # one source per number: the paper-style table shows each model's value of the by-loss
+    # table (tiny-cnn is cnn x random, tiny-vgg vgg x random)
+    by_loss = pd.read_csv(done / "scores" / "judges_by_loss.csv", index_col=0)
+    for model, arch in (("tiny-cnn", "cnn"), ("tiny-vgg", "vgg")):
+        shown = str(table.loc[arch, "random"]).split(" ")[0]
+        assert shown == str(by_loss.loc[model, "regularizer-free"]).split(" ")[0]
 
 
 def test_adding_a_step_is_one_declaration(done, tmp_path):

@@ -306,16 +306,31 @@ def _judges_by_loss(by_model: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     )
 
 
-def _judges_table(judged: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+def _judges_table(
+    judged: pd.DataFrame,
+    by_model: pd.DataFrame,
+    labels: Mapping[str, tuple[str, str]],
+    spec: StudySpec,
+) -> pd.DataFrame:
     """Rows x columns of the paper's table: mean (SD) over judges of the chosen metric, on
-    the IRIs of :func:`comparison_loss`."""
+    the IRIs of :func:`comparison_loss`.
+
+    Each judge's number for a model is the one of ``judges_by_model.csv`` (over the model's
+    valid IRIs), so a result has one value wherever the report shows it; axes that are not
+    model labels (layer, seed type) come from the per-group ``judged`` summary instead.
+    """
     metric = spec.judges.metric
     rows, cols = spec.scoring.table_rows, spec.scoring.table_columns
-    if judged.empty:  # no valid IRI anywhere: an empty table, not a crash
+    if judged.empty or by_model.empty:  # no valid IRI anywhere: an empty table, not a crash
         return pd.DataFrame(index=pd.Index([], name=rows))
-    judged = judged[judged["loss"] == comparison_loss(spec)]
-    per_model = judged.groupby([rows, cols, "judge"], sort=False)[metric].mean().reset_index()
-    cells = per_model.groupby([rows, cols], sort=False)[metric].agg(over_judges)
+    per_model = by_model.assign(
+        architecture=by_model["model"].map(lambda m: labels[m][0]),
+        training=by_model["model"].map(lambda m: labels[m][1]),
+    ).rename(columns={"alignment": metric})
+    source = per_model if {rows, cols} <= set(per_model.columns) else judged
+    source = source[source["loss"] == comparison_loss(spec)]
+    per_judge = source.groupby([rows, cols, "judge"], sort=False)[metric].mean().reset_index()
+    cells = per_judge.groupby([rows, cols], sort=False)[metric].agg(over_judges)
     return cells.unstack(cols)
 
 
@@ -370,7 +385,8 @@ def score_study(
         by_model = _judges_by_model(spec, runs)
         by_model.to_csv(tmp / "judges_by_model.csv", index=False)
         _judges_by_loss(by_model, spec).to_csv(tmp / "judges_by_loss.csv")
-        _in_order(_judges_table(judged, spec), labels, spec).to_csv(tmp / "judges_table.csv")
+        table = _judges_table(judged, by_model, labels, spec)
+        _in_order(table, labels, spec).to_csv(tmp / "judges_table.csv")
         if answers is not None and len(answers):
             kind = participant_kind(answers)
             arch = {m: labels[m][0] for m in labels}
