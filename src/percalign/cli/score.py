@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def _alignment_view(scores: pd.DataFrame, by: list[str], title: str) -> Table:
     return view
 
 
-def _analysis(args: argparse.Namespace, columns: pd.Index) -> dict[str, Any]:
+def _analysis(args: argparse.Namespace, columns: Sequence[str]) -> dict[str, Any]:
     """The analysis to run: a study's declared one (seed, bootstrap count, exclusions,
     grouping) with the flags given on top; ``overrides``: each flag that changed a declared
     value, as ``{name: {"declared": ..., "used": ...}}``; ``bots_judge``: the judge the
@@ -188,7 +189,7 @@ def _survey(folder: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     study = args.source.is_dir()
     raw = _read(_survey(args.source) if study else args.source)
-    analysis = _analysis(args, raw.columns)
+    analysis = _analysis(args, list(raw.columns))
     by, seed, n_boot = analysis["by"], analysis["seed"], analysis["bootstrap"]
     for name, change in analysis["overrides"].items():
         out.print(
