@@ -69,25 +69,47 @@ def test_wilson_matches_scipy():
         assert wilson(k, n, level) == pytest.approx((ref.low, ref.high), abs=1e-12)
 
 
-def test_alignment_point_estimate_and_binomial_test_match_scipy():
-    from scipy.stats import binomtest
-
+def test_alignment_point_estimate_and_test_against_chance():
     t = _simulated({"a": 0.7, "b": 0.55}, participants=10, items=8)
     out = alignment(t, by=["model"], n_boot=300)
     for _, row in out.iterrows():
         sub = t[t["model"] == row["model"]]
         assert row["alignment"] == pytest.approx(sub["correct"].mean())
-        assert row["p_chance"] == pytest.approx(
-            binomtest(int(sub["correct"].sum()), len(sub), 0.5).pvalue
-        )
         assert row["ci_low"] <= row["alignment"] <= row["ci_high"]
         assert row["participants"] == 10 and row["items"] == 8
+        # the test against chance inverts the same interval
+        assert (row["p_chance"] < 0.05) == (row["ci_low"] > 0.5 or row["ci_high"] < 0.5)
+    assert out["p_chance_holm"].tolist() == pytest.approx(holm(out["p_chance"]).tolist())
+
+
+def test_percentile_p_inverts_the_percentile_interval():
+    from percalign.scoring import percentile_p
+
+    reps = np.random.default_rng(0).normal(0.3, 0.1, 4000)
+    lo, hi = np.quantile(reps, [0.025, 0.975])
+    for null in (lo - 0.01, lo + 0.01, 0.3, hi - 0.01, hi + 0.01):
+        assert (percentile_p(reps, null) < 0.05) == (not lo <= null <= hi)
+    assert percentile_p(reps, 0.3) > 0.9
+    # 1 of 4000 replicates below 0: 2 x (1 + 1) / 4001
+    assert percentile_p(np.r_[-1.0, np.ones(3999)], 0.0) == pytest.approx(4 / 4001)
 
 
 def test_crossed_bootstrap_is_wider_than_wilson_when_items_vary():
     t = _simulated({"a": 0.7}, participants=40, items=15, item_sd=1.0)
     row = alignment(t, n_boot=1000).iloc[0]
-    assert row["ci_high"] - row["ci_low"] > row["wilson_high"] - row["wilson_low"]
+    w_lo, w_hi = wilson(int(t["correct"].sum()), len(t))
+    assert row["ci_high"] - row["ci_low"] > w_hi - w_lo
+    assert row["design_effect"] > 1.5
+
+
+def test_design_effect_is_the_bootstrap_variance_over_the_binomial_one():
+    t = _simulated({"a": 0.6}, participants=12, items=10, seed=4)
+    row = alignment(t, n_boot=400, seed=3).iloc[0]
+    from percalign.scoring import CrossedDesign
+
+    reps = CrossedDesign.of(t).replicates(400, 3)[:, 0]
+    p = t["correct"].mean()
+    assert row["design_effect"] == pytest.approx(reps.var() / (p * (1 - p) / len(t)))
 
 
 @settings(max_examples=25, deadline=None)
@@ -102,7 +124,7 @@ def test_row_order_does_not_matter(rows, rnd):
     shuffled = t.sample(frac=1.0, random_state=rnd.randint(0, 10**6)).reset_index(drop=True)
     a, b = alignment(t, n_boot=50), alignment(shuffled, n_boot=50)
     assert a["alignment"].iloc[0] == pytest.approx(b["alignment"].iloc[0])
-    assert a["wilson_low"].iloc[0] == pytest.approx(b["wilson_low"].iloc[0])
+    assert a["ci_low"].iloc[0] == pytest.approx(b["ci_low"].iloc[0])
     assert a["ci_low"].iloc[0] <= a["alignment"].iloc[0] + 1e-12 <= a["ci_high"].iloc[0] + 2e-12
 
 
@@ -138,7 +160,8 @@ def test_crossed_bootstrap_covers_the_truth_at_about_its_nominal_rate():
         )
         row = alignment(t, n_boot=400, seed=s).iloc[0]
         hits += row["ci_low"] <= population_truth <= row["ci_high"]
-        wilson_hits += row["wilson_low"] <= population_truth <= row["wilson_high"]
+        w_lo, w_hi = wilson(int(t["correct"].sum()), len(t))
+        wilson_hits += w_lo <= population_truth <= w_hi
         total += 1
     # found: the crossed bootstrap covered the truth in 97 of 100, Wilson in 85 (the README's
     # figures); Wilson treats the answers as independent, so it is too narrow here
@@ -224,8 +247,8 @@ def test_holm_matches_statsmodels():
 
 def test_compare_finds_a_real_difference_and_not_a_null_one():
     t = _simulated({"robust": 0.8, "standard": 0.5, "standard2": 0.5}, participants=30, items=20)
-    # the same participants judge every model: make items shared across models too
-    out = compare(t, "model", n_boot=500, n_perm=500).set_index(["a", "b"])
+    # the same participants judge every model; each model has its own items
+    out = compare(t, "model", n_boot=2000).set_index(["a", "b"])
     real = out.loc[("robust", "standard")]
     assert real["ci_low"] > 0 and real["p_holm"] < 0.01
     null = out.loc[("standard", "standard2")]

@@ -104,6 +104,13 @@ def test_report_has_every_section_and_no_broken_image(done):
     methods = re.search(r'<p class="methods">(.*?)</p>', page, re.S).group(1)
     assert "tiny-cnn" in methods and "3 steps of adam" in methods and "simulated" in methods
     assert "Human alignment" not in methods  # bots' answers are never called human
+    # answers per item as they happened, not as planned ("at least 2" was the plan)
+    answers = pd.read_csv(done / "scores" / "answers.csv")
+    per_item = answers[~answers["is_catch"].astype(bool)].groupby("item").size()
+    summary = json.loads((done / "scores" / "summary.json").read_text())
+    assert sum(r["participants"] for r in summary["excluded"]) == 0  # per_item is the kept
+    assert f"minimum {per_item.min()}, median {per_item.median():g})" in methods
+    assert "at least" not in methods
     # the navigation names the sections as they are headed: bots are not people
     nav = re.search(r"<nav>(.*?)</nav>", page, re.S).group(1)
     assert "Judges against simulated participants" in nav and "people" not in nav
@@ -129,6 +136,10 @@ def test_a_rerun_does_nothing_and_a_change_reruns_only_what_depends_on_it(done, 
     }
     judged = pd.read_csv(folder / "runs" / "tiny-cnn__regularizer-free" / "judgments.csv")
     assert set(judged["judge"]) == {"pixel", "ssim"}
+    # the bots decide with ssim: its agreement with them is flagged, pixel's is not
+    versus = pd.read_csv(folder / "scores" / "judges_vs_humans.csv").set_index("judge")
+    assert "not evidence of agreement" in versus.loc["ssim", "note"]
+    assert pd.isna(versus.loc["pixel", "note"])
     # new IRIs would orphan the answers already collected: refused, nothing changed
     _spec(folder, changed.replace("steps = 3\n\n[judges]", "steps = 4\n\n[judges]"))
     with pytest.raises(ConfigError, match="already holds 16 answers"):
@@ -212,27 +223,54 @@ def test_kill_at_several_points_and_resume_to_the_same_outputs(done, tmp_path):
     assert set(ledger) == ALL_STEPS
 
 
-def test_score_study_gives_the_pipelines_cis_on_the_same_answers(tmp_path):
+def test_score_study_gives_the_pipelines_cis_on_the_same_answers(tmp_path, capsys):
     # the CLI and the score step key participants alike (platform:pid), so the crossed
     # bootstrap resamples the same participants in the same order; with session ids (random
-    # per session) the CLI's CIs differed from the step's
+    # per session) the CLI's CIs differed from the step's. A non-default seed and non-default
+    # exclusions: the CLI must read them from the study, not use its own defaults.
     folder = tmp_path / "s"
     text = SPEC.replace("[bots]\nn = 2", "[bots]\nn = 8\nlapse = 0.5")
     text = text.replace("[trust]\nenabled = true", "[trust]\nenabled = false")
+    text = text.replace("seed = 0", "seed = 7")
+    rules = {"min_catch_accuracy": 0.5, "min_rt_ms": 40.0, "max_fast_share": 0.6}
+    text += "\n[exclusions]\n" + "".join(f"{k} = {v}\n" for k, v in rules.items())
     run_study(load_spec(_spec(folder, text)), folder, log=lambda _m: None)
     out = tmp_path / "scores"
     assert main(["score", str(folder / "survey"), "--by", "model", "--out", str(out)]) == 0
     cli = pd.read_csv(out / "alignment.csv")
     step = pd.read_csv(folder / "scores" / "humans.csv")
-    columns = ["model", "alignment", "ci_low", "ci_high", "wilson_low", "wilson_high"]
+    columns = ["model", "alignment", "ci_low", "ci_high", "design_effect", "p_chance"]
     pd.testing.assert_frame_equal(cli[columns], step[columns])
     assert cli["ci_low"].lt(cli["ci_high"]).any()  # a CI that resampling can move
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 7 and summary["overrides"] == {}
+    assert {k: summary["exclusions"][k] for k in rules} == rules
+    # a flag that overrides the declared analysis is recorded, and changes the CIs
+    again = tmp_path / "again"
+    assert main(["score", str(folder), "--by", "model", "--seed", "3", "--out", str(again)]) == 0
+    summary = json.loads((again / "summary.json").read_text())
+    assert summary["overrides"] == {"seed": {"declared": 7, "used": 3}}
+    moved = pd.read_csv(again / "alignment.csv")
+    assert not moved["ci_low"].equals(cli["ci_low"]) or not moved["ci_high"].equals(cli["ci_high"])
+    assert "Overrides the study's declared seed: 7 -> 3" in capsys.readouterr().out
+    # the bots decide with ssim (the default): never recommended on their answers
+    judged = tmp_path / "judged"
+    assert main(["score", str(folder), "--judges", "pixel,ssim", "--out", str(judged)]) == 0
+    printed = capsys.readouterr().out
+    assert "ssim decides the simulated participants" in printed
+    assert "Recommended stand-in for people on these stimuli: ssim" not in printed
 
 
 def test_single_judge_cells_show_the_value_alone(done):
     table = pd.read_csv(done / "scores" / "judges_table.csv", index_col=0)
     cells = table.to_numpy().ravel()
     assert all(c.endswith("(1 judge)") and "+-" not in c for c in cells if isinstance(c, str))
+    # one source per number: the paper-style table shows each model's value of the by-loss
+    # table (tiny-cnn is cnn x random, tiny-vgg vgg x random)
+    by_loss = pd.read_csv(done / "scores" / "judges_by_loss.csv", index_col=0)
+    for model, arch in (("tiny-cnn", "cnn"), ("tiny-vgg", "vgg")):
+        shown = str(table.loc[arch, "random"]).split(" ")[0]
+        assert shown == str(by_loss.loc[model, "regularizer-free"]).split(" ")[0]
 
 
 def test_adding_a_step_is_one_declaration(done, tmp_path):

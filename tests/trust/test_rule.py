@@ -244,3 +244,35 @@ def test_only_the_sampled_inputs_are_evaluated():
     )
     assert list(per_input["input_id"]) == ["b", "d"]
     assert set(summary["inputs"]) == {2}
+
+
+def test_standardized_features_are_fitted_on_the_training_folds_alone():
+    from sklearn.model_selection import GroupKFold
+
+    from percalign.trust.confidence import cross_validate
+
+    rng = np.random.default_rng(0)
+    n = 60
+    groups = np.repeat(np.arange(30), 2)
+    models = np.tile(["a", "b"], 30)
+    features = pd.DataFrame({"confidence": rng.normal(size=n), "alignment": rng.random(n)})
+    right = (rng.random(n) < 0.5).astype(int)
+    first = cross_validate(features, right, groups, 5, standardize=("alignment",), within=models)
+    # one test row's own value moves; the other rows of its fold keep their predictions (a
+    # z-score fitted over every row would move them all)
+    _, test = next(iter(GroupKFold(n_splits=5).split(features, right, groups)))
+    moved = features.copy()
+    moved.loc[test[0], "alignment"] = 50.0
+    second = cross_validate(moved, right, groups, 5, standardize=("alignment",), within=models)
+    np.testing.assert_allclose(second.probability[test[1:]], first.probability[test[1:]])
+    assert second.probability[test[0]] != pytest.approx(first.probability[test[0]])
+
+
+def test_within_z_uses_only_the_fitted_rows():
+    from percalign.trust.confidence import within_z
+
+    values = np.array([[1.0], [3.0], [10.0], [0.0], [4.0]])
+    within = np.array(["a", "a", "a", "b", "b"])
+    z = within_z(values, within, fitted_on=np.array([0, 1, 3, 4]))
+    # a: mean 2, SD 1 from rows 0 and 1; b: mean 2, SD 2
+    assert z.ravel().tolist() == pytest.approx([-1.0, 1.0, 8.0, -1.0, 1.0])

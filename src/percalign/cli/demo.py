@@ -79,7 +79,7 @@ def _headline(folder: Path) -> str:
         table = pd.read_csv(judges, index_col=0)
         lines.append(
             "Alignment by judges, regularizer-free IRIs (% other-target 2AFC, valid IRIs, "
-            "mean +- std over judges):"
+            "mean (SD) over judges):"
         )
         lines.append(table.to_string())
     by_loss = folder / "scores" / "judges_by_loss.csv"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.table import Table
 
-from percalign._settings import add_options, options_from
+from percalign._settings import add_options
 from percalign.cli._console import out
 from percalign.errors import ConfigError, MissingFileError
 from percalign.scoring import (
@@ -24,8 +27,15 @@ from percalign.scoring import (
     paper_table,
 )
 from percalign.store.runs import atomic_folder
-from percalign.study.scores import human_scores, study_answers
+from percalign.study.scores import (
+    declared_exclusions,
+    declared_spec,
+    human_scores,
+    study_answers,
+)
 from percalign.study.spec import Scoring
+
+EXCLUSION_FIELDS = tuple(f.name for f in dataclasses.fields(Exclusions))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,9 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--by",
-        default="",
-        help="comma-separated grouping columns, e.g. model,layer (a study folder: "
-        "model,layer,seed_type)",
+        default=None,
+        help="comma-separated grouping columns, e.g. model,layer (a study folder: its "
+        "declared scoring.by; a survey folder: model,layer,seed_type)",
     )
     p.add_argument(
         "--compare", default=None, help="column whose levels are compared pairwise (e.g. model)"
@@ -61,17 +71,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="answers needed per group for a CI of +- this (these data as a pilot)",
     )
     g = p.add_argument_group(
-        "exclusions (applied when the table has the columns; results are "
-        "shown with and without them)"
+        "exclusions (applied when the table has the columns; results are shown with and "
+        "without them). A study folder's declared rules apply; a flag here overrides one, "
+        "and the override is printed and recorded in summary.json"
     )
     add_options(g, Exclusions)
+    g.set_defaults(**dict.fromkeys(EXCLUSION_FIELDS))
     p.add_argument(
         "--judges",
         default=None,
         help="study folders only: judges to compare with the people, e.g. pixel,ssim,lpips-alex",
     )
-    p.add_argument("--bootstrap", type=int, default=Scoring.n_boot, help="bootstrap resamples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=None,
+        help=f"bootstrap resamples (default: a study's declared scoring.n_boot, else "
+        f"{Scoring.n_boot})",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="resampling seed (default: a study's seed, else 0)"
+    )
     p.add_argument("--out", type=Path, default=None, help="folder for the score CSVs and JSON")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=run)
@@ -101,12 +121,13 @@ def _alignment_view(scores: pd.DataFrame, by: list[str], title: str) -> Table:
     for col in (
         *by,
         "answers",
-        "people",
+        "participants",
         "items",
         "alignment [95% CI, crossed bootstrap]",
-        "Wilson CI",
+        "design effect",
         "chance",
         "p vs chance",
+        "p (Holm)",
     ):
         view.add_column(col)
     for _, r in scores.iterrows():
@@ -116,36 +137,70 @@ def _alignment_view(scores: pd.DataFrame, by: list[str], title: str) -> Table:
             str(r["participants"]),
             str(r["items"]),
             f"{r['alignment']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
-            f"[{r['wilson_low']:.3f}, {r['wilson_high']:.3f}]",
+            f"{r['design_effect']:.2f}",
             f"{r['chance']:.2f}",
             f"{r['p_chance']:.2g}",
+            f"{r['p_chance_holm']:.2g}",
         )
     return view
 
 
-def run(args: argparse.Namespace) -> int:
-    raw = _read(args.source)
+def _analysis(args: argparse.Namespace, columns: Sequence[str]) -> dict[str, Any]:
+    """The analysis to run: a study's declared one (seed, bootstrap count, exclusions,
+    grouping) with the flags given on top; ``overrides``: each flag that changed a declared
+    value, as ``{name: {"declared": ..., "used": ...}}``; ``bots_judge``: the judge the
+    study's simulated participants decide with (None without a study spec)."""
     study = args.source.is_dir()
-    by = [c for c in args.by.split(",") if c] or (
-        [c for c in ("model", "layer", "seed_type") if c in raw.columns] if study else []
-    )
-    if study:
-        from percalign.store.study import read_meta, study_url
-
-        meta = read_meta(study_url(args.source))
-        declared = {
-            "min_catch_accuracy": meta.get("min_catch_accuracy"),
-            **meta.get("attention", {}),
+    spec = declared_spec(args.source) if study else None
+    if spec is not None:
+        declared: dict[str, Any] = {
+            "seed": spec.study.seed,
+            "bootstrap": spec.scoring.n_boot,
+            "by": list(spec.scoring.by),
+            **dataclasses.asdict(spec.exclusions),
         }
-        for name, value in declared.items():  # the study's declared rules, unless overridden
-            if value is not None and getattr(args, name) == getattr(Exclusions(), name):
-                setattr(args, name, value)
-        if args.out is None:
-            args.out, args.overwrite = args.source / "scores", True
-    rules = Exclusions(**options_from(Exclusions, args))
-    table, report, scores = human_scores(raw, rules, by, args.bootstrap, args.seed)
+    else:
+        rules = declared_exclusions(_survey(args.source)) if study else Exclusions()
+        default_by = [c for c in ("model", "layer", "seed_type") if c in columns] if study else []
+        declared = {"seed": 0, "bootstrap": Scoring.n_boot, "by": default_by}
+        declared.update(dataclasses.asdict(rules))
+    given = {name: getattr(args, name) for name in ("seed", "bootstrap", *EXCLUSION_FIELDS)}
+    if args.by is not None:
+        given["by"] = [c for c in args.by.split(",") if c]
+    used = {**declared, **{k: v for k, v in given.items() if v is not None}}
+    overrides = {
+        k: {"declared": declared[k], "used": used[k]}
+        for k in used
+        if spec is not None and used[k] != declared[k]
+    }
+    return {
+        **used,
+        "declared_by": "study.toml" if spec else None,
+        "overrides": overrides,
+        "bots_judge": spec.bots.judge if spec is not None else None,
+    }
+
+
+def _survey(folder: Path) -> Path:
+    """The survey folder of a study folder (or the folder itself when it is one)."""
+    return folder / "survey" if (folder / "survey" / "survey.json").is_file() else folder
+
+
+def run(args: argparse.Namespace) -> int:
+    study = args.source.is_dir()
+    raw = _read(_survey(args.source) if study else args.source)
+    analysis = _analysis(args, list(raw.columns))
+    by, seed, n_boot = analysis["by"], analysis["seed"], analysis["bootstrap"]
+    for name, change in analysis["overrides"].items():
+        out.print(
+            f"Overrides the study's declared {name}: {change['declared']} -> {change['used']}"
+        )
+    if study and args.out is None:
+        args.out, args.overwrite = _survey(args.source) / "scores", True
+    rules = Exclusions(**{name: analysis[name] for name in EXCLUSION_FIELDS})
+    table, report, scores = human_scores(raw, rules, by, n_boot, seed)
     if int(report["participants"].sum()):
-        unexcluded = alignment(raw, by, n_boot=args.bootstrap, seed=args.seed)
+        unexcluded = alignment(raw, by, n_boot=n_boot, seed=seed)
         out.print(_alignment_view(unexcluded, by, f"Without exclusions: {args.source}"))
         for _, r in report.iterrows():
             out.print(
@@ -170,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{effect:.2f}; {need / max(int(r['participants']), 1):.0f} per "
                 "participant at this many participants)"
             )
-    ceiling = noise_ceiling(table, seed=args.seed)
+    ceiling = noise_ceiling(table, seed=seed)
     answers = table.assign(choice=table["correct"])
     try:
         fleiss: float | None = fleiss_kappa(answers)
@@ -187,20 +242,21 @@ def run(args: argparse.Namespace) -> int:
     )
     out.print(
         f"Split-half reliability (Spearman-Brown), the noise ceiling: "
-        f"{ceiling['reliability']:.3f} [{ceiling['low']:.3f}, {ceiling['high']:.3f}]"
+        f"{ceiling['reliability']:.3f} (middle 95% of {ceiling['splits']} random splits: "
+        f"{ceiling['low']:.3f} to {ceiling['high']:.3f}; a spread, not a CI)"
     )
     pairs = None
     if args.compare:
-        pairs = compare(table, args.compare, n_boot=args.bootstrap, seed=args.seed)
+        pairs = compare(table, args.compare, n_boot=n_boot, seed=seed)
         cmp_view = Table(title=f"Pairwise differences in alignment ({args.compare})")
-        for col in ("a", "b", "difference [95% CI]", "p (permutation)", "p (Holm)"):
+        for col in ("a", "b", "difference [95% CI]", "p (crossed bootstrap)", "p (Holm)"):
             cmp_view.add_column(col)
         for _, r in pairs.iterrows():
             cmp_view.add_row(
                 str(r["a"]),
                 str(r["b"]),
                 f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
-                f"{r['p_perm']:.3g}",
+                f"{r['p']:.3g}",
                 f"{r['p_holm']:.3g}",
             )
         out.print(cmp_view)
@@ -211,9 +267,17 @@ def run(args: argparse.Namespace) -> int:
         from percalign.judges import get_judges
         from percalign.study.scores import judges_vs_humans
 
-        versus = judges_vs_humans(args.source, table, get_judges(args.judges), by, args.seed)
+        versus = judges_vs_humans(_survey(args.source), table, get_judges(args.judges), by, seed)
         out.print(versus.to_string(index=False))
         best = versus[versus["majority"] >= 0.8].sort_values("expected", ascending=False)
+        bots = "platform" in table.columns and table["platform"].astype(str).eq("bot").any()
+        if bots and analysis["bots_judge"] in set(versus["judge"]):
+            # the simulated participants decide with this judge: agreement by construction
+            out.print(
+                f"{analysis['bots_judge']} decides the simulated participants: its agreement "
+                "with them is not evidence, and it is not recommended."
+            )
+            best = best[best["judge"] != analysis["bots_judge"]]
         out.print(
             "Recommended stand-in for people on these stimuli: "
             + (
@@ -236,8 +300,10 @@ def run(args: argparse.Namespace) -> int:
                 "excluded": report.to_dict(orient="records"),
                 "source": str(args.source),
                 "by": by,
-                "bootstrap": args.bootstrap,
-                "seed": args.seed,
+                "bootstrap": n_boot,
+                "seed": seed,
+                "declared_by": analysis["declared_by"],
+                "overrides": analysis["overrides"],
                 "noise_ceiling": ceiling,
                 "alignment": scores.to_dict(orient="records"),
             }

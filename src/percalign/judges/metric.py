@@ -5,8 +5,9 @@ For every IRI r with target t and seed s, and every judge D:
   * other-target 2AFC: correct when D(r, t) <= D(r, t'), t' another target (of another class
     when labels are known), chosen reproducibly;
   * k-way matching: correct when t is the nearest of t and k - 1 other targets.
-Alignment is the percentage over IRIs, with a percentile bootstrap CI over IRIs; across
-judges, mean +- std as the paper reports. Judges see the saved 8-bit PNGs.
+Alignment is the percentage over IRIs, with a percentile bootstrap CI that resamples targets,
+then IRIs within targets (:func:`~percalign.scoring.target_ci`); across
+judges, mean and SD as the paper reports. Judges see the saved 8-bit PNGs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from percalign._checks import check_int
 from percalign._random import stream
 from percalign.judges.base import Judge
+from percalign.scoring.crossed import target_ci
 from percalign.scoring.stats import bootstrap_ci
 
 __all__ = [
@@ -148,14 +150,16 @@ def summarize(
     seed: int = 0,
     by: Sequence[str] = ("layer", "seed_type"),
 ) -> pd.DataFrame:
-    """Percent per judge and group for each metric, with 95% bootstrap CIs over IRIs."""
+    """Percent per judge and group for each metric, with 95% bootstrap CIs that resample
+    targets (``target_id``), then IRIs within targets."""
     out = []
     for keys, group in table.groupby(["judge", *by], sort=False):
         row = dict(zip(["judge", *by], keys if isinstance(keys, tuple) else (keys,), strict=True))
         row["iris"] = len(group)
         for metric in METRICS:
-            vals = group[metric].dropna().astype(float).to_numpy()
-            lo, hi = bootstrap_ci(vals, n_boot, seed)
+            known = group[metric].notna()
+            vals = group.loc[known, metric].astype(float).to_numpy()
+            lo, hi = target_ci(vals, group.loc[known, "target_id"].to_numpy(), n_boot, seed)
             row[metric] = 100 * vals.mean() if vals.size else float("nan")
             row[f"{metric}_lo"], row[f"{metric}_hi"] = 100 * lo, 100 * hi
         out.append(row)

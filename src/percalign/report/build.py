@@ -201,7 +201,8 @@ def _methods(
         f"Automated judges ({', '.join(spec.judges.names)}) decided, for each IRI, whether it "
         f"was closer to its target than to {foil} "
         f"({spec.judges.metric}); alignment is the percentage of such IRIs, with 95% "
-        f"percentile-bootstrap intervals over IRIs ({spec.scoring.n_boot} resamples)."
+        f"percentile-bootstrap intervals that resample targets, then IRIs within targets "
+        f"({spec.scoring.n_boot} resamples)."
     )
     if survey is not None and scores.get("answers"):
         design = survey["design"]
@@ -216,16 +217,23 @@ def _methods(
             f"In a {design['design'].upper()} survey (foil: {design['foil']}, "
             f"{design['trials_per_participant']} trials per participant including "
             f"{design['catch_rate']:.0%} catch and {design['repeat_rate']:.0%} repeated trials, "
-            f"each item judged at least {design['judgments_per_item']} times), "
+            f"{design['judgments_per_item']} judgments per item planned), "
             f"{scores['participants']} {who} gave {scores['answers']} answers. Pre-declared "
             f"exclusions (catch accuracy below {rules['min_catch_accuracy']:g}, more than "
             f"{rules['max_fast_share']:.0%} of answers, or of catch trials, faster than "
             f"{rules['min_rt_ms']:g} ms by the server's clock, "
             f"unfinished sessions) left {scores['kept_participants']} participants and "
-            f"{scores['kept_answers']} answers. "
+            f"{scores['kept_answers']} answers"
+            + (
+                f" (answers per item after exclusions: minimum {scores['answers_per_item_min']}, "
+                f"median {scores['answers_per_item_median']:g})"
+                if "answers_per_item_min" in scores
+                else ""
+            )
+            + ". "
             + ("Human alignment" if scores["participants_kind"] == "people" else "Their alignment")
             + " is the share of answers naming the IRI's target, with 95% CIs from a bootstrap "
-            "that resamples participants and items."
+            "that resamples participants, targets and items within targets."
         )
     from percalign import __version__
 
@@ -236,6 +244,30 @@ def _methods(
         + f", PyTorch {first.get('packages', {}).get('torch', '?')}."
     )
     return " ".join(text)
+
+
+def _judge_failures(by_model: pd.DataFrame, metric: str) -> str:
+    """A note naming each judge x model x loss whose CI lies wholly below chance (2AFC: 50%).
+
+    IRIs that keep their model's representation of the target are below chance only if they
+    look more like the foil than like their target; a judge that says so may be failing on
+    these images (the adversarial family, built to fool a perceptual metric, is the known
+    case), so the note says that the judge, not the IRIs, may be the problem.
+    """
+    if not metric.endswith("2afc") or by_model.empty:
+        return ""
+    below = by_model[by_model["hi"] < 50]
+    if below.empty:
+        return ""
+    cases = "; ".join(
+        f"{r.judge} on {r.model} ({r.loss}): {r.alignment:.1f} [{r.lo:.1f}, {r.hi:.1f}]"
+        for r in below.itertuples()
+    )
+    return (
+        '<p class="note"><b>A judge may be failing.</b> Far below chance (the whole CI under '
+        f"50%): {html.escape(cases)}. Look at the IRIs: when they show their target, the "
+        "judge, not the IRIs, is what fails here.</p>"
+    )
 
 
 def build_report(folder: Path) -> Path:
@@ -249,8 +281,17 @@ def build_report(folder: Path) -> Path:
     order = {m.name: i for i, m in enumerate(spec.models)}
     runs = [r for r in (folder / "runs").glob("*") if (r / "manifest.json").is_file()]
     manifests = {r.name: read_manifest(r) for r in runs}
+    # only the current spec's runs: a model or loss removed from the spec leaves its run
+    # folder behind, and it must not reappear in the methods or the grids
     manifests = dict(
-        sorted(manifests.items(), key=lambda kv: (order.get(kv[1]["model"]["name"], 99), kv[0]))
+        sorted(
+            (
+                (name, man)
+                for name, man in manifests.items()
+                if man["model"]["name"] in order and man["config"]["loss"] in spec.inversion.losses
+            ),
+            key=lambda kv: (order[kv[1]["model"]["name"]], kv[0]),
+        )
     )
     survey = None
     if (folder / "survey" / "survey.json").is_file():
@@ -346,13 +387,17 @@ def build_report(folder: Path) -> Path:
             )
             body = (
                 f'<p class="note">{html.escape(spec.judges.metric)} (%) per model and loss '
-                "family: mean +- sample std (ddof 1) over the judges named in brackets, valid "
+                "family: mean (SD: sample standard deviation, ddof 1, not a CI) over the judges "
+                "named in brackets, valid "
                 "IRIs only; a single judge's value stands alone."
                 + (f" Held out: {html.escape('; '.join(held))}." if held else "")
                 + "</p>"
                 + _table(by_loss, index=True)
-                + "<h3>Per judge (%, 95% bootstrap CI over valid IRIs)</h3>"
+                + "<h3>Per judge (%, 95% bootstrap CI over targets, then valid IRIs; "
+                "seed_2afc: the paper's proxy, the IRI closer to its target than to its "
+                "seed)</h3>"
                 + _table(every_loss, digits=1)
+                + _judge_failures(every_loss, spec.judges.metric)
             )
         section("losses", body)
         body = ""
@@ -362,7 +407,8 @@ def build_report(folder: Path) -> Path:
         t = _read(scores_dir / "judges_table.csv", index_col=0)
         if t is not None:
             body += (
-                f"<h3>Judges: {spec.judges.metric} (%), mean +- sample std over judges "
+                f"<h3>Judges: {spec.judges.metric} (%), mean (SD: sample standard deviation, not a "
+                "CI) over judges "
                 "(one judge: its value)</h3>" + _table(t, index=True)
             )
         section("table", body)
@@ -370,9 +416,11 @@ def build_report(folder: Path) -> Path:
         section(
             "comparisons",
             _table(comparisons) + '<p class="note">Differences in '
-            f"alignment between models ({html.escape(human_label)}), paired bootstrap CI; p "
-            "from a permutation "
-            "test, Holm-corrected.</p>"
+            f"alignment between the levels of each condition named in <i>column</i> "
+            f"({html.escape(human_label)}), 95% CI and two-sided p "
+            "from one bootstrap that resamples participants (shared by the models), targets "
+            "(shared where the models share them) and items within targets; p_holm corrects "
+            "p over every row of this table.</p>"
             if comparisons is not None
             else "<p>Needs answers on two or more models.</p>",
         )

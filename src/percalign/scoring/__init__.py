@@ -1,8 +1,9 @@
 """Statistics on answer tables (pure numpy/scipy/pandas: no torch, no database, no HTTP).
 
-Alignment with crossed-bootstrap and Wilson intervals and binomial tests; agreement (vote
-fractions, Fleiss' kappa, Krippendorff's alpha, split-half noise ceiling); model comparisons
-(paired bootstrap, permutation tests, Holm); pre-declared exclusions; judges against people;
+Alignment with crossed-bootstrap intervals and tests against chance; agreement (vote
+fractions, Fleiss' kappa, Krippendorff's alpha, split-half noise ceiling); comparisons of
+models, layers, seed types or losses (one crossed bootstrap over participants, targets and
+items, Holm); pre-declared exclusions; judges against people;
 power.
 """
 
@@ -14,6 +15,7 @@ from percalign.scoring.agreement import (
 )
 from percalign.scoring.alignment import alignment, paper_table
 from percalign.scoring.compare import compare, holm
+from percalign.scoring.crossed import CrossedDesign, percentile_p, target_ci
 from percalign.scoring.exclusions import Exclusions, apply_exclusions
 from percalign.scoring.judges import judge_agreement, ranking_agreement
 from percalign.scoring.matching import confusion_matrices, matching_accuracy
@@ -22,11 +24,11 @@ from percalign.scoring.power import (
     answers_for_halfwidth,
     design_effect,
 )
-from percalign.scoring.stats import Cells, bootstrap_ci, crossed_bootstrap, wilson
+from percalign.scoring.stats import bootstrap_ci, wilson
 from percalign.scoring.table import check_table, from_judgments
 
 __all__ = [
-    "Cells",
+    "CrossedDesign",
     "Exclusions",
     "alignment",
     "answers_for_difference",
@@ -36,7 +38,6 @@ __all__ = [
     "check_table",
     "compare",
     "confusion_matrices",
-    "crossed_bootstrap",
     "design_effect",
     "fleiss_kappa",
     "from_judgments",
@@ -46,7 +47,9 @@ __all__ = [
     "matching_accuracy",
     "noise_ceiling",
     "paper_table",
+    "percentile_p",
     "ranking_agreement",
+    "target_ci",
     "vote_fractions",
     "wilson",
 ]

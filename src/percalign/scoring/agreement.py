@@ -67,7 +67,8 @@ def noise_ceiling(table: pd.DataFrame, n_splits: int = 200, seed: int = 0) -> di
 
     Participants are split in random halves; per-item proportions correct of the halves are
     correlated (Pearson), the correlation is corrected to full length (2r / (1 + r)), and the
-    mean over splits is returned with its 2.5 and 97.5 percentiles.
+    mean over splits is returned with its 2.5 and 97.5 percentiles (``low``, ``high``): how
+    much the value depends on the split, a range to print as such, not a confidence interval.
     """
     table = check_table(table)
     people = table["participant"].unique()

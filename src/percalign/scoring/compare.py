@@ -1,5 +1,5 @@
-"""Model comparisons: difference in alignment with a paired bootstrap CI, a permutation test,
-and Holm's correction over all pairs."""
+"""Comparisons of conditions (models, layers, seed types, losses): differences in alignment
+with crossed-bootstrap CIs and p-values, and Holm's correction over all pairs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from percalign.scoring.crossed import CrossedDesign, percentile_p
 from percalign.scoring.table import check_table
 
 __all__ = ["compare", "holm"]
@@ -32,59 +33,52 @@ def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
     return adjusted
 
 
-def _participant_means(table: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Per participant and level of ``column``: correct answers and answer count."""
-    g = table.groupby(["participant", column], observed=True)["correct"]
-    return pd.DataFrame({"hits": g.sum(), "n": g.count()}).reset_index()
-
-
 def compare(
     table: pd.DataFrame,
     column: str = "model",
     *,
     n_boot: int = 2000,
-    n_perm: int = 2000,
     seed: int = 0,
+    level: float = 0.95,
 ) -> pd.DataFrame:
-    """Every pair of levels of ``column`` (models): difference in alignment, 95% CI, p-values.
+    """Every pair of levels of ``column``: difference in alignment, its CI and a p-value.
 
-    The bootstrap resamples participants (pairing holds when participants judged both models);
-    the permutation test swaps the two labels within each participant's answers. p-values are
-    two-sided; ``p_holm`` corrects them over all pairs.
+    One crossed resampling (:class:`~percalign.scoring.crossed.CrossedDesign`) serves every
+    pair: participants are drawn once for all levels (so participants who judged both levels
+    pair their answers), targets once for the levels that share them (so a paired design keeps
+    its power), and each level's items within their targets. The CI is the percentile interval
+    of the resampled differences; ``p`` is two-sided, from the same replicates
+    (:func:`~percalign.scoring.crossed.percentile_p`), and ``p_holm`` corrects it over all
+    pairs.
+
+    Returns:
+        One row per pair ``a`` < ``b``: ``alignment_a``, ``alignment_b``, ``difference``
+        (a - b), ``ci_low``, ``ci_high``, ``p``, ``p_holm``.
     """
     table = check_table(table, [column])
-    levels = sorted(table[column].unique())
-    rng = np.random.default_rng(seed)
+    design = CrossedDesign.of(table, column)
+    point = design.estimates()
+    reps = design.replicates(n_boot, seed)
+    alpha = (1 - level) / 2
     rows = []
-    for a, b in combinations(levels, 2):
-        sub = table[table[column].isin([a, b])]
-        per = _participant_means(sub, column)
-        wide = per.pivot(index="participant", columns=column, values=["hits", "n"]).fillna(0)
-        ha, hb = wide[("hits", a)].to_numpy(), wide[("hits", b)].to_numpy()
-        na, nb = wide[("n", a)].to_numpy(), wide[("n", b)].to_numpy()
-        diff = ha.sum() / na.sum() - hb.sum() / nb.sum()
-        n_p = len(ha)
-        w = rng.multinomial(n_p, np.full(n_p, 1.0 / n_p), size=n_boot)
-        boot = (w @ ha) / np.maximum(w @ na, 1) - (w @ hb) / np.maximum(w @ nb, 1)
-        # permutation: per participant, the labels of all their answers swap with prob 1/2
-        flips = rng.random((n_perm, n_p)) < 0.5
-        pa = np.where(flips, hb, ha).sum(1) / np.where(flips, nb, na).sum(1)
-        pb = np.where(flips, ha, hb).sum(1) / np.where(flips, na, nb).sum(1)
-        null = pa - pb
-        p_perm = (1 + np.sum(np.abs(null) >= abs(diff) - 1e-12)) / (n_perm + 1)
+    for a, b in combinations(range(len(design.levels)), 2):
+        diffs = reps[:, a] - reps[:, b]
+        lo, hi = np.nanquantile(diffs, [alpha, 1 - alpha])
         rows.append(
             {
-                "a": a,
-                "b": b,
-                "alignment_a": ha.sum() / na.sum(),
-                "alignment_b": hb.sum() / nb.sum(),
-                "difference": diff,
-                "ci_low": float(np.quantile(boot, 0.025)),
-                "ci_high": float(np.quantile(boot, 0.975)),
-                "p_perm": float(p_perm),
+                "a": design.levels[a],
+                "b": design.levels[b],
+                "alignment_a": point[a],
+                "alignment_b": point[b],
+                "difference": point[a] - point[b],
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+                "p": percentile_p(diffs, 0.0),
             }
         )
-    out = pd.DataFrame(rows)
-    if len(out):
-        out["p_holm"] = holm(out["p_perm"].to_numpy())
+    out = pd.DataFrame(
+        rows,
+        columns=["a", "b", "alignment_a", "alignment_b", "difference", "ci_low", "ci_high", "p"],
+    )
+    out["p_holm"] = holm(out["p"].to_numpy())
     return out

@@ -1,7 +1,7 @@
 """The scoring step of a study: judges' alignment, people's alignment, and how they relate.
 
 Writes ``scores/`` (atomically): ``validity.csv``, ``judges.csv`` (alignment per run, judge,
-layer and seed type), ``judges_table.csv`` (the paper's table: mean +- std over judges), and
+layer and seed type), ``judges_table.csv`` (the paper's table: mean and SD over judges), and
 when the survey has answers ``answers.csv``, ``exclusions.csv``, ``humans.csv``,
 ``humans_table.csv``, ``comparisons.csv``, ``judges_vs_humans.csv``; ``summary.json`` last.
 Simulated participants (platform ``bot``) are labelled as such in every table and figure.
@@ -21,6 +21,8 @@ import pandas as pd
 from percalign.study.spec import StudySpec
 
 __all__ = [
+    "declared_exclusions",
+    "declared_spec",
     "human_scores",
     "judges_vs_humans",
     "over_judges",
@@ -47,7 +49,8 @@ def participant_kind(answers: pd.DataFrame) -> str:
 def study_answers(answers: pd.DataFrame) -> pd.DataFrame:
     """A survey's answers keyed and ordered for scoring: each participant is
     ``platform:platform_pid`` (not the random id of their session), rows by participant and
-    trial, so that the same answers always give the same bootstrap (resampling follows order).
+    trial, so that the same answers always give the same bootstrap (resampling follows order),
+    and with a ``target`` column (the first of an item's candidates, the IRI's own target).
 
     Tables without the platform columns (an answer table from elsewhere) are returned as they
     are. ``percalign score STUDY`` and the study's score step both read answers through here.
@@ -57,7 +60,41 @@ def study_answers(answers: pd.DataFrame) -> pd.DataFrame:
     keyed = answers.assign(
         participant=answers["platform"].astype(str) + ":" + answers["platform_pid"].astype(str)
     )
+    if "candidates" in keyed.columns and "target" not in keyed.columns:
+        # the first candidate is the IRI's own target (display order is separate): the
+        # crossed bootstrap resamples targets, shared by the models that inverted them
+        keyed["target"] = keyed["candidates"].astype(str).str.split("|").str[0]
     return keyed.sort_values(["participant", "trial"], kind="stable")
+
+
+def declared_spec(folder: Path) -> StudySpec | None:
+    """The spec a study was run with (``study.toml``), given the study's folder or its
+    ``survey`` folder; None for a survey built on its own."""
+    from percalign.study.spec import load_spec
+
+    folder = Path(folder)
+    for root in (folder, folder.parent):
+        if (root / "study.toml").is_file() and (root / "survey").resolve() in (
+            folder.resolve(),
+            (folder / "survey").resolve(),
+        ):
+            return load_spec(root / "study.toml")
+    return None
+
+
+def declared_exclusions(survey: Path) -> Any:
+    """The exclusion rules declared for a survey's answers: its study's ``[exclusions]``, else
+    the attention rules the survey was built with (catch accuracy, side rule) over the
+    defaults, else the defaults."""
+    from percalign.scoring import Exclusions
+    from percalign.store.study import read_meta, study_url
+
+    spec = declared_spec(survey)
+    if spec is not None:
+        return Exclusions(**dataclasses.asdict(spec.exclusions))
+    meta = read_meta(study_url(survey))
+    declared = {"min_catch_accuracy": meta.get("min_catch_accuracy"), **meta.get("attention", {})}
+    return Exclusions(**{k: v for k, v in declared.items() if v is not None})
 
 
 def human_scores(
@@ -76,15 +113,16 @@ def human_scores(
 
 
 def over_judges(values: Sequence[float] | pd.Series, digits: int = 1) -> str:
-    """``mean +- std`` of one number per judge (the paper's summary over judges).
+    """``mean (SD std)`` of one number per judge (the paper's summary over judges); the
+    spread is named as an SD so that it is never read as a CI.
 
     The std is the sample standard deviation (``ddof=1``): the judges are a few of the many
     one could have chosen, and the spread says how much the number depends on that choice;
     ``ddof=0`` would understate it (by a factor 0.71 for two judges). A single judge has no
-    spread, so its value is shown alone with "1 judge" rather than "+- 0.0".
+    spread, so its value is shown alone with "1 judge" rather than "SD 0.0".
 
     >>> over_judges([60.0, 70.0])
-    '65.0 +- 7.1'
+    '65.0 (SD 7.1)'
     >>> over_judges([61.25])
     '61.2 (1 judge)'
     """
@@ -94,7 +132,7 @@ def over_judges(values: Sequence[float] | pd.Series, digits: int = 1) -> str:
         return "-"
     if len(array) == 1:
         return f"{array[0]:.{digits}f} (1 judge)"
-    return f"{array.mean():.{digits}f} +- {array.std(ddof=1):.{digits}f}"
+    return f"{array.mean():.{digits}f} (SD {array.std(ddof=1):.{digits}f})"
 
 
 def judges_vs_humans(
@@ -219,8 +257,9 @@ def _judges(
 
 
 def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> pd.DataFrame:
-    """Alignment (%) per model, loss and judge over its valid IRIs, with a bootstrap CI."""
-    from percalign.scoring.stats import bootstrap_ci
+    """Alignment (%) per model, loss and judge over its valid IRIs, with a bootstrap CI that
+    resamples targets, then IRIs within targets, and the paper's proxy (``seed_2afc``, %)."""
+    from percalign.scoring import target_ci
     from percalign.study.tasks import JUDGMENTS
 
     metric = spec.judges.metric
@@ -229,8 +268,10 @@ def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> p
         every = pd.read_csv(folder / JUDGMENTS)
         table = _valid_judgments(folder)
         for judge, group in table.groupby("judge", sort=False):
-            values = group[metric].dropna().astype(float).to_numpy()
-            lo, hi = bootstrap_ci(values, spec.scoring.n_boot, spec.study.seed)
+            known = group[metric].notna()
+            values = group.loc[known, metric].astype(float).to_numpy()
+            targets = group.loc[known, "target_id"].to_numpy()
+            lo, hi = target_ci(values, targets, spec.scoring.n_boot, spec.study.seed)
             rows.append(
                 {
                     "model": model,
@@ -241,13 +282,16 @@ def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> p
                     "alignment": 100 * values.mean() if len(values) else float("nan"),
                     "lo": 100 * lo,
                     "hi": 100 * hi,
+                    # the paper's own proxy beside it: the IRI closer to its target than to
+                    # its seed, on the same valid IRIs
+                    "seed_2afc": 100 * group["seed_2afc"].dropna().astype(float).mean(),
                 }
             )
     return pd.DataFrame(rows)
 
 
 def _judges_by_loss(by_model: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """Model x loss family: mean +- std over the judges that judged it (valid IRIs), with
+    """Model x loss family: mean (SD) over the judges that judged it (valid IRIs), with
     how many of the run's IRIs were valid."""
     if by_model.empty:  # no valid IRI anywhere: an empty table, not a crash
         return pd.DataFrame(index=pd.Index([], name="model"))
@@ -269,16 +313,31 @@ def _judges_by_loss(by_model: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     )
 
 
-def _judges_table(judged: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """Rows x columns of the paper's table: mean +- std over judges of the chosen metric, on
-    the IRIs of :func:`comparison_loss`."""
+def _judges_table(
+    judged: pd.DataFrame,
+    by_model: pd.DataFrame,
+    labels: Mapping[str, tuple[str, str]],
+    spec: StudySpec,
+) -> pd.DataFrame:
+    """Rows x columns of the paper's table: mean (SD) over judges of the chosen metric, on
+    the IRIs of :func:`comparison_loss`.
+
+    Each judge's number for a model is the one of ``judges_by_model.csv`` (over the model's
+    valid IRIs), so a result has one value wherever the report shows it; axes that are not
+    model labels (layer, seed type) come from the per-group ``judged`` summary instead.
+    """
     metric = spec.judges.metric
     rows, cols = spec.scoring.table_rows, spec.scoring.table_columns
-    if judged.empty:  # no valid IRI anywhere: an empty table, not a crash
+    if judged.empty or by_model.empty:  # no valid IRI anywhere: an empty table, not a crash
         return pd.DataFrame(index=pd.Index([], name=rows))
-    judged = judged[judged["loss"] == comparison_loss(spec)]
-    per_model = judged.groupby([rows, cols, "judge"], sort=False)[metric].mean().reset_index()
-    cells = per_model.groupby([rows, cols], sort=False)[metric].agg(over_judges)
+    per_model = by_model.assign(
+        architecture=by_model["model"].map(lambda m: labels[m][0]),
+        training=by_model["model"].map(lambda m: labels[m][1]),
+    ).rename(columns={"alignment": metric})
+    source = per_model if {rows, cols} <= set(per_model.columns) else judged
+    source = source[source["loss"] == comparison_loss(spec)]
+    per_judge = source.groupby([rows, cols, "judge"], sort=False)[metric].mean().reset_index()
+    cells = per_judge.groupby([rows, cols], sort=False)[metric].agg(over_judges)
     return cells.unstack(cols)
 
 
@@ -311,7 +370,6 @@ def score_study(
     from percalign.scoring import (
         Exclusions,
         alignment,
-        compare,
         krippendorff_alpha,
         noise_ceiling,
         paper_table,
@@ -334,7 +392,8 @@ def score_study(
         by_model = _judges_by_model(spec, runs)
         by_model.to_csv(tmp / "judges_by_model.csv", index=False)
         _judges_by_loss(by_model, spec).to_csv(tmp / "judges_by_loss.csv")
-        _in_order(_judges_table(judged, spec), labels, spec).to_csv(tmp / "judges_table.csv")
+        table = _judges_table(judged, by_model, labels, spec)
+        _in_order(table, labels, spec).to_csv(tmp / "judges_table.csv")
         if answers is not None and len(answers):
             kind = participant_kind(answers)
             arch = {m: labels[m][0] for m in labels}
@@ -359,8 +418,8 @@ def score_study(
             _in_order(paper_table(cells, rows, cols), labels, spec).to_csv(tmp / "humans_table.csv")
             if spec.survey.design in ("matching", "clustering"):
                 _matching(kept, tmp)
-            if kept["model"].nunique() >= 2:
-                compared = compare(kept, "model", n_boot=spec.scoring.n_boot, seed=spec.study.seed)
+            compared = _comparisons(kept, ["model", *by], spec.scoring.n_boot, spec.study.seed)
+            if len(compared):
                 compared.insert(0, "participants", KIND_LABELS[kind])
                 compared.to_csv(tmp / "comparisons.csv", index=False)
             from percalign.judges import get_judges
@@ -369,6 +428,13 @@ def score_study(
                 folder / "survey", kept, get_judges(spec.judges.names), by, spec.study.seed
             )
             versus.insert(0, "participants", KIND_LABELS[kind])
+            if kind != "people":
+                # the bots decide with this judge: its agreement with them is by construction
+                versus["note"] = np.where(
+                    versus["judge"] == spec.bots.judge,
+                    "decides the simulated participants: not evidence of agreement",
+                    "",
+                )
             versus.to_csv(tmp / "judges_vs_humans.csv", index=False)
             summary.update(
                 participants_kind=kind,
@@ -376,12 +442,45 @@ def score_study(
                 participants=int(answers["participant"].nunique()),
                 kept_answers=len(kept),
                 kept_participants=int(kept["participant"].nunique()),
+                **_answers_per_item(kept),
                 excluded=report.to_dict(orient="records"),
                 krippendorff_alpha=krippendorff_alpha(kept.assign(choice=kept["correct"])),
                 noise_ceiling=noise_ceiling(kept, seed=spec.study.seed),
             )
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     return summary
+
+
+def _comparisons(
+    kept: pd.DataFrame, columns: Sequence[str], n_boot: int, seed: int
+) -> pd.DataFrame:
+    """Pairwise comparisons of the levels of each of ``columns`` that has two or more, one
+    table; ``p_holm`` corrects over every row of it (the family the report prints)."""
+    from percalign.scoring import compare, holm
+
+    frames = [
+        compare(kept, column, n_boot=n_boot, seed=seed).assign(column=column)
+        for column in dict.fromkeys(columns)
+        if column in kept.columns and kept[column].nunique() >= 2
+    ]
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    table["p_holm"] = holm(table["p"].to_numpy())
+    return table[["column", *[c for c in table.columns if c != "column"]]]
+
+
+def _answers_per_item(kept: pd.DataFrame) -> dict[str, float]:
+    """Minimum and median answers per (non-catch) item after exclusions: what the methods
+    text states, computed from what happened rather than from the plan."""
+    trials = kept[~kept["is_catch"].astype(bool)] if "is_catch" in kept else kept
+    per_item = trials.groupby("item").size()
+    if per_item.empty:
+        return {}
+    return {
+        "answers_per_item_min": int(per_item.min()),
+        "answers_per_item_median": float(per_item.median()),
+    }
 
 
 def _matching(kept: pd.DataFrame, tmp: Path) -> None:

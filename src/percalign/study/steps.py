@@ -137,6 +137,7 @@ def _score_key(inputs: Inputs, _part: str) -> tuple[Any, ...]:
         spec.section("scoring"),
         spec.judges.metric,
         inputs.value("models").labels,
+        spec.bots.judge,  # the judge the bots decide with is flagged in judges_vs_humans
     )
 
 
@@ -274,6 +275,7 @@ STEPS: tuple[Step, ...] = (
             "scoring",
             "study.seed",
             "survey.design",  # in the survey step's key, which this key holds
+            "bots.judge",
         ),
         key=_score_key,
         output=lambda i, _p: i.folder / "scores" / "summary.json",

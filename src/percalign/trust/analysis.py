@@ -180,13 +180,14 @@ def _model_table(
 
 
 def _human(study: Path, runs: dict[str, Path]) -> pd.DataFrame:
-    from percalign.scoring.exclusions import Exclusions, apply_exclusions
+    from percalign.scoring.exclusions import apply_exclusions
     from percalign.store.study import read_answers
+    from percalign.study.scores import declared_exclusions, study_answers
 
     answers = read_answers(study)
     if answers.empty:
         raise MissingFileError(f"The study {str(study)!r} has no answers yet.")
-    kept, _ = apply_exclusions(answers, Exclusions())
+    kept, _ = apply_exclusions(study_answers(answers), declared_exclusions(study))
     iris = pd.DataFrame(
         [
             {"iri_sha256": r["iri_sha256"], "input_id": r["target_id"], "model": name}
@@ -285,7 +286,7 @@ def analyze(
             model's in one call (seeds depend on the target and ``config.seed`` only, so
             every model starts from the same seeds). Only IRIs that pass the validity gate
             are scored.
-        study: a survey folder whose answers (after the default exclusions) add the source
+        study: a survey folder whose answers (after its study's declared exclusions) add the source
             ``humans`` (from people) and ``bots`` (from simulated participants).
         select: build a survey of the this many least certain used inputs into
             ``out/survey``.

@@ -3,8 +3,8 @@
 Rows are disputed input x model. Two scikit-learn logistic regressions predict whether the
 model's label is right: one from its confidence alone (the logit of its max-softmax), one from
 confidence plus the input's **standardized** alignment (the alignment and margin of the
-model's IRIs of this input as z-scores within the model, see
-:func:`percalign.trust.rule.standardize`), so that the second asks "is this model's
+model's IRIs of this input as z-scores within the model, their mean and SD fitted on each
+training fold alone, :func:`within_z`), so that the second asks "is this model's
 representation of *this* input better than usual", not "is this an aligned model".
 
 Both are fit with grouped K-fold cross-validation (all models of an input in the same fold),
@@ -37,6 +37,7 @@ __all__ = [
     "cross_validate",
     "paired_difference",
     "weighted_auc",
+    "within_z",
 ]
 
 #: fewest disputed inputs the comparison is fit on (below it: not computed)
@@ -58,30 +59,72 @@ class CrossValidated:
     coefficients: dict[str, float]  # of the standardized features, fit on every row
 
 
+def within_z(values: np.ndarray, within: np.ndarray, fitted_on: np.ndarray) -> np.ndarray:
+    """(rows, columns) ``values`` as z-scores within each level of ``within``, with the mean
+    and (population) SD of the rows ``fitted_on`` only (a level whose value never varies
+    there, or that has no such row, gets z = 0).
+
+    >>> within_z(np.array([[0.0], [2.0], [4.0]]), np.array(["m", "m", "m"]), np.array([0, 1]))
+    array([[-1.],
+           [ 1.],
+           [ 3.]])
+    """
+    out = np.zeros_like(values, dtype=np.float64)
+    for level in np.unique(within):
+        rows = within == level
+        fit = values[np.intersect1d(np.flatnonzero(rows), fitted_on)]
+        if len(fit) == 0:
+            continue
+        mean, sd = fit.mean(axis=0), fit.std(axis=0)
+        ok = sd > 0
+        out[np.ix_(rows, ok)] = (values[np.ix_(rows, ok)] - mean[ok]) / sd[ok]
+    return out
+
+
 def cross_validate(
-    features: pd.DataFrame, right: np.ndarray, groups: np.ndarray, folds: int = 5
+    features: pd.DataFrame,
+    right: np.ndarray,
+    groups: np.ndarray,
+    folds: int = 5,
+    *,
+    standardize: tuple[str, ...] = (),
+    within: np.ndarray | None = None,
 ) -> CrossValidated:
     """Grouped K-fold logistic regression of ``right`` (0/1) on ``features``.
 
-    A training fold in which every row is right (or wrong) predicts that constant.
+    The ``standardize`` columns enter as z-scores within each level of ``within`` (e.g. the
+    model), their mean and SD fitted on each training fold alone, so that no test row shapes
+    its own features. A training fold in which every row is right (or wrong) predicts that
+    constant.
     """
     x = features.to_numpy(dtype=np.float64)
     y = np.asarray(right, dtype=int)
     n_groups = len(np.unique(groups))
     k = min(folds, n_groups)
     out = np.empty(len(y))
+    z_cols = [int(list(features.columns).index(c)) for c in standardize]
+    levels = np.zeros(len(y)) if within is None else np.asarray(within)
 
-    def fit(rows: np.ndarray) -> Pipeline | float:
+    def design(train: np.ndarray) -> np.ndarray:
+        if not z_cols:
+            return x
+        fitted = x.copy()
+        fitted[:, z_cols] = within_z(x[:, z_cols], levels, train)
+        return fitted
+
+    def fit(rows: np.ndarray, xs: np.ndarray) -> Pipeline | float:
         if len(np.unique(y[rows])) < 2:
             return float(y[rows].mean())
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(
-            x[rows], y[rows]
+            xs[rows], y[rows]
         )
 
     for train, test in GroupKFold(n_splits=k).split(x, y, groups):
-        model = fit(train)
-        out[test] = model if isinstance(model, float) else model.predict_proba(x[test])[:, 1]
-    whole = fit(np.arange(len(y)))
+        xs = design(train)
+        model = fit(train, xs)
+        out[test] = model if isinstance(model, float) else model.predict_proba(xs[test])[:, 1]
+    every = np.arange(len(y))
+    whole = fit(every, design(every))
     coefficients = (
         {c: 0.0 for c in features.columns}
         if isinstance(whole, float)

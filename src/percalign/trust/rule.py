@@ -157,11 +157,21 @@ def _combined(
     groups = rows["input_id"].to_numpy()
     right = rows["right"].to_numpy(dtype=int)
     base = pd.DataFrame({"confidence": confidence_logit(rows["confidence"].to_numpy())})
-    features = base.assign(alignment=rows["z_alignment"].to_numpy())
-    if rows["z_margin"].notna().all():
-        features["margin"] = rows["z_margin"].to_numpy()
+    # raw alignment and margin: cross_validate makes them z-scores within each model on
+    # the training folds alone (z-scores over every row would let test rows shape them)
+    features = base.assign(alignment=rows["alignment"].to_numpy(dtype=np.float64))
+    if rows["margin"].notna().all():
+        features["margin"] = rows["margin"].to_numpy(dtype=np.float64)
+    standardized = tuple(c for c in ("alignment", "margin") if c in features.columns)
     alone = cross_validate(base, right, groups, folds)
-    both = cross_validate(features, right, groups, folds)
+    both = cross_validate(
+        features,
+        right,
+        groups,
+        folds,
+        standardize=standardized,
+        within=rows["model"].to_numpy(),
+    )
     rows = rows.assign(p_confidence=alone.probability, p_combined=both.probability)
     aucs = auc_with_ci(right, [alone.probability, both.probability], groups, n_boot, seed)
     stats: dict[str, Any] = {"rows": len(rows), "folds": both.folds}
