@@ -3,7 +3,7 @@
 Builds the README's default plan (`survey build --design 2afc --trials-per-participant 40
 --judgments-per-item 5`, catch rate 0.1, repeat rate 0.05) over IRIs like the demo's (2 runs
 of 48 digits of 10 classes, 2 seeds each: 192 items) and, for every slot, applies the rules
-that decide the failed code (:func:`percalign.survey.attention.attention_failures`, as the
+that decide the failed code (:func:`percalign.scoring.attention.attention_failures`, as the
 server does) to an always-left, an always-right and ``--random`` random clickers.
 
     PYTHONPATH=src python benchmarks/attention_rules.py [--random 200] [--design matching]
@@ -15,8 +15,8 @@ import argparse
 
 import numpy as np
 
+from percalign.scoring.attention import AttentionRules, attention_failures
 from percalign.survey import make_plan
-from percalign.survey.attention import AttentionRules, attention_failures
 
 
 def records(runs: int = 2, targets: int = 48, seeds: int = 2) -> list[dict]:

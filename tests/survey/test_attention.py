@@ -8,8 +8,8 @@ import pytest
 from scipy.stats import binomtest
 
 from percalign.errors import ConfigError
+from percalign.scoring.attention import AttentionRules, attention_failures, side_share
 from percalign.survey import make_plan
-from percalign.survey.attention import AttentionRules, attention_failures, side_share
 
 #: the README's `survey build` line: 2AFC, 40 trials per participant, 5 judgments per item
 README = {"design": "2afc", "trials_per_participant": 40, "judgments_per_item": 5}

@@ -8,8 +8,8 @@ import pandas as pd
 
 from percalign._checks import check_float, check_int
 from percalign._settings import setting
+from percalign.scoring.attention import AttentionRules, side_share
 from percalign.scoring.table import check_table
-from percalign.survey.attention import AttentionRules, side_share
 
 __all__ = ["Exclusions", "apply_exclusions"]
 
@@ -38,7 +38,7 @@ class Exclusions:
         max_side_share: drop participants with more than this share of their answers at one
             display position ...
         min_side_trials: ... over at least this many answers. The survey's failed code uses
-            the same rule (:mod:`percalign.survey.attention`: why 90% over 10).
+            the same rule (:mod:`percalign.scoring.attention`: why 90% over 10).
     """
 
     min_catch_accuracy: float = setting(

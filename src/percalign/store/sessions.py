@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from percalign.errors import PercalignError
+from percalign.scoring.attention import AttentionRules, attention_failures
 from percalign.store.coverage import coverage, participant_table
 from percalign.store.db import (
     CommentRow,
@@ -32,7 +33,6 @@ from percalign.store.db import (
     now,
 )
 from percalign.store.signing import Signer
-from percalign.survey.attention import AttentionRules, attention_failures
 
 __all__ = ["ABANDONED", "Answer", "SurveyError", "SurveyStore", "TrialView"]
 
@@ -612,7 +612,7 @@ class SurveyStore:
 
     def _outcome(self, s: Connection, trials: list[_Trial], pid: str) -> str:
         """'failed_attention' when the answers break one of the study's attention rules
-        (catch accuracy, side bias: :mod:`percalign.survey.attention`)."""
+        (catch accuracy, side bias: :mod:`percalign.scoring.attention`)."""
         rows = s.execute(
             select(ResponseRow.position, ResponseRow.choice, ResponseRow.correct)
             .where(ResponseRow.participant == pid)

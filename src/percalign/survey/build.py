@@ -13,9 +13,9 @@ from typing import Any
 
 from percalign._checks import check_int
 from percalign.errors import ConfigError
+from percalign.scoring.attention import AttentionRules
 from percalign.store.runs import atomic_folder
 from percalign.store.study import default_url, run_records, write_plan
-from percalign.survey.attention import AttentionRules
 from percalign.survey.design import Plan, make_plan
 from percalign.survey.requirements import Requirements
 
@@ -95,7 +95,7 @@ def build_survey(
             ``failed_attention`` (a separate completion code, per Prolific's policy).
         max_side_share, min_side_trials: so do participants with more than
             ``max_side_share`` of at least ``min_side_trials`` answers on one side
-            (:mod:`percalign.survey.attention`).
+            (:mod:`percalign.scoring.attention`).
         requirements: what a participant's device must offer (min_width, min_height,
             pointer, browsers: :class:`~percalign.survey.requirements.Requirements`).
         design: settings of :func:`~percalign.survey.design.make_plan`.

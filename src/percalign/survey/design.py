@@ -137,7 +137,7 @@ class _Sides:
     slot does not divide evenly go where the plan has used them least), so a participant who
     always picks one side scores chance. The catch trials' right answers take the positions
     in turn, so within a slot each position holds as many of them as any other (one more at
-    most), and a one-side clicker fails them (:mod:`percalign.survey.attention`). Within
+    most), and a one-side clicker fails them (:mod:`percalign.scoring.attention`). Within
     that quota, each trial's item takes the
     positions it has been shown in least (an assignment problem, solved exactly), and an item
     repeated in a slot is shown at two different positions.
