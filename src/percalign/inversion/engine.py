@@ -309,9 +309,10 @@ def invert(
         for c in range(s.count)
     ]
     chosen = _chosen(jobs, only_targets, len(targets), only_objectives, len(objectives))
-    seed_list, seed_sources = [], []
-    parameterization = config.resolved_parameterization
-    spectrum_noise = parameterization == "fourier" and config.fourier_start == "spectrum"
+    seed_list: list[torch.Tensor] = []
+    seed_sources: list[int | None] = []
+    fourier = config.resolved_parameterization == "fourier"
+    spectrum_noise = fourier and config.fourier_start == "spectrum"
     for job in jobs:
         shared = config.share_seeds and job.kind != "image"
         key = (
