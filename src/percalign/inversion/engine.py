@@ -31,6 +31,8 @@ Perceptual = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: Noise seeds the ``fourier`` family draws in the spectrum (``fourier_start='spectrum'``),
 #: with their standard deviation there (the authors').
 _SPECTRUM_SD = {"super-noise": 1.0, "light-noise": 0.01}
+#: Seeds that ``clamp_seeds=False`` starts from unclamped (their values leave [0, 1]).
+_RAW_NOISE = ("super-noise", "light-noise")
 _Targets = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -342,8 +344,12 @@ def invert(
         seed_sources.append(src)
     raw_seeds = torch.stack(seed_list).to(device)
     all_seeds = quantize(raw_seeds)  # the seeds as saved and shown
-    # where the optimization starts: the shown seed, or the raw noise (the authors' loop)
-    starts = all_seeds if config.clamp_seeds else raw_seeds
+    # where the optimization starts: the shown seed, or for noise seeds the raw noise (the
+    # authors' loop; natural-image and constant seeds start as shown either way)
+    starts = all_seeds
+    if not config.clamp_seeds:
+        noise = torch.tensor([j.kind in _RAW_NOISE for j in jobs], device=device)
+        starts = torch.where(noise.view(-1, 1, 1, 1), raw_seeds, all_seeds)
 
     batches = [
         (o, index[s : s + config.batch_size])
