@@ -338,9 +338,10 @@ class InversionConfig:
     clamp_seeds: bool = setting(
         _DEFAULT["clamp_seeds"],
         "Start from the noise seed clamped to [0, 1] and rounded to 8 bits, the seed that is "
-        "saved and shown. Off, the loop starts from the raw noise (super-noise, light-noise), which the model sees "
-        "through its input clamp and the first step's projection brings into [0, 1] (the "
-        "authors' loop); the saved seed is the clamped, rounded noise either way.",
+        "saved and shown. Off, the loop starts from the raw noise (super-noise, light-noise), "
+        "which the model sees through its input clamp and the first step's projection brings "
+        "into [0, 1] (the authors' loop); the saved seed is the clamped, rounded noise either "
+        "way.",
         shown="the preset's",
     )
     record_every: int | None = setting(
