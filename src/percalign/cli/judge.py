@@ -1,4 +1,5 @@
-"""``percalign judge OUT``: the paper's automated alignment metric over an inversion run."""
+"""``percalign judge OUT``: the paper's automated alignment metric over an inversion run;
+``percalign judge --validate FILE``: the judges against people's 2AFC choices on an external set."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from percalign.cli._console import err, out
 from percalign.errors import ConfigError
 from percalign.judges import METRICS, Ensemble, get_judges, summarize
 from percalign.judges.metric import held_out_judge
+from percalign.judges.validation import read_triplets, validate_judges
 from percalign.store import read_manifest
 from percalign.study.scores import over_judges
 from percalign.study.spec import Judges, Scoring
@@ -24,13 +26,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "judge",
         help="score an inversion run with automated judges",
         description="Ask automated judges whether each IRI looks like its "
-        "target; writes OUT/judgments.csv and prints alignment.",
+        "target; writes OUT/judgments.csv and prints alignment. With --validate FILE instead "
+        "of OUT: how often each judge picks what people picked on a human 2AFC set.",
     )
     p.add_argument(
         "folder",
         metavar="OUT",
         type=Path,
+        nargs="?",
         help="an inversion output folder (percalign invert --out)",
+    )
+    p.add_argument(
+        "--validate",
+        metavar="FILE",
+        type=Path,
+        help="a human 2AFC CSV with columns reference, a, b, votes_a, votes_b (image paths "
+        "relative to --image-root): print each judge's agreement with people instead",
+    )
+    p.add_argument(
+        "--image-root",
+        type=Path,
+        help="with --validate: the folder the CSV's image paths start from (default: its folder)",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        help="with --validate: resize every image to SIZE x SIZE first (default: as stored; "
+        "the three images of a row must then match)",
+    )
+    p.add_argument(
+        "--picks",
+        type=Path,
+        help="with --validate: also write each judge's pick per row to this CSV",
     )
     p.add_argument(
         "--judges",
@@ -54,6 +81,15 @@ def _pct(row, metric: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.folder is None) == (args.validate is None):
+        raise ConfigError(
+            "percalign judge needs either an inversion folder OUT or --validate FILE (not both)."
+        )
+    if args.validate is not None:
+        return _validate(args)
+    for flag in ("image_root", "size", "picks"):
+        if getattr(args, flag) is not None:
+            raise ConfigError(f"--{flag.replace('_', '-')} applies only with --validate FILE.")
     manifest = read_manifest(args.folder)  # a bad folder fails before judges load
     iris = manifest["iris"]
     wanted = [n.strip() for n in args.judges.split(",") if n.strip()]
@@ -102,4 +138,45 @@ def run(args: argparse.Namespace) -> int:
                 f"{layer}, {seed}: paper metric over {len(vals)} judges {over_judges(vals)} %"
             )
     out.print(f"Wrote {path} ({len(table)} rows: one per IRI and judge)")
+    return 0
+
+
+def _share(row, metric: str) -> str:
+    lo, hi = 100 * row[metric + "_lo"], 100 * row[metric + "_hi"]
+    return f"{100 * row[metric]:.1f} [{lo:.1f}, {hi:.1f}]"
+
+
+def _validate(args: argparse.Namespace) -> int:
+    if args.ensemble:
+        raise ConfigError("--ensemble applies to inversion runs; drop it with --validate.")
+    triplets = read_triplets(args.validate, args.image_root, args.size, seed=args.seed)
+    wanted = [n.strip() for n in args.judges.split(",") if n.strip()]
+    judges = get_judges(wanted, device=resolve_device(args.device))
+    rows = len(triplets.table)
+    err.print(f"Judging {rows} rows of {args.validate} with {', '.join(j.name for j in judges)}")
+    summary, picks = validate_judges(judges, triplets, n_boot=args.bootstrap, seed=args.seed)
+    first = summary.iloc[0]
+    view = Table(
+        title=f"Judges against people on {args.validate} ({rows} rows; sides randomized; "
+        "95% bootstrap CI over references, then rows)"
+    )
+    for col in ("judge", "agrees with majority (%)", "share of people agreeing (%)"):
+        view.add_column(col)
+    for _, r in summary.iterrows():
+        view.add_row(r["judge"], *(_share(r, m) for m in ("majority", "votes")))
+    view.add_row(
+        "people (ceiling)",
+        f"{100 * first['ceiling_majority']:.1f} (split halves: {100 * first['ceiling_low']:.1f}"
+        f" to {100 * first['ceiling_high']:.1f}, a range, not a CI)",
+        f"{100 * first['ceiling_votes']:.1f} (two people of a row)",
+    )
+    out.print(view)
+    out.print(
+        "The majority ceiling compares half-size groups of people, so a judge can exceed it; "
+        "rows with one vote have no two-people ceiling."
+    )
+    if args.picks is not None:
+        args.picks.parent.mkdir(parents=True, exist_ok=True)
+        picks.to_csv(args.picks, index=False)
+        out.print(f"Wrote {args.picks} ({len(picks)} rows: one per CSV row and judge)")
     return 0

@@ -27,6 +27,7 @@ from percalign.judges.registry import (
     summaries,
 )
 from percalign.judges.simple import MSSSIM, SSIM, PixelL2
+from percalign.judges.validation import human_ceiling, read_triplets, validate_judges
 
 __all__ = [
     "LPIPS",
@@ -44,11 +45,14 @@ __all__ = [
     "fit_channels",
     "get_judge",
     "get_judges",
+    "human_ceiling",
     "judge",
     "judge_run",
     "names",
+    "read_triplets",
     "summaries",
     "summarize",
+    "validate_judges",
 ]
 
 
