@@ -37,7 +37,7 @@ _SUBMODULES = (
     "training",
     "trust",
 )
-_FROM_INVERSION = ("InversionConfig", "InversionResult", "invert", "null_distribution")
+_FROM_INVERSION = ("InversionConfig", "InversionResult", "invert", "null_distribution", "validity")
 
 __all__ = [
     "InversionConfig",
@@ -57,6 +57,7 @@ __all__ = [
     "survey",
     "training",
     "trust",
+    "validity",
 ]
 
 

@@ -128,17 +128,17 @@ def test_super_noise_passes_with_both_presets_and_stalls_only_with_a_frozen_clam
         )
 
     default, paper = run("default"), run("paper")
-    assert null.valid(default.distance).mean() >= 5 / 6
-    assert null.valid(paper.distance).mean() >= 5 / 6
+    assert null.valid(default).mean() >= 5 / 6
+    assert null.valid(paper).mean() >= 5 / 6
     assert float((paper.at_zero + paper.at_one).mean()) < 0.2  # few pixels stay on a bound
-    passed = paper.first_valid_step[null.valid(paper.distance)]
+    passed = paper.first_valid_step[null.valid(paper)]
     assert ((passed >= 0) & (passed <= steps)).all()
     # the same loop with the clamp gradient of PyTorch 2.14: the pixels freeze at the bounds
     monkeypatch.setattr(
         "percalign.models.model.clamp", lambda x, low=0.0, high=1.0: _ZeroAtBoundsClamp.apply(x)
     )
     frozen = run("paper")
-    assert null.valid(frozen.distance).mean() <= 1 / 2
+    assert null.valid(frozen).mean() <= 1 / 2
     assert float((frozen.at_zero + frozen.at_one).mean()) > 0.5
     assert frozen.distance.median() > 1.3 * paper.distance.median()
 

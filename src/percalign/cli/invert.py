@@ -236,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
                 if result.objective[i] == objective.name and result.seed_kind[i] == kind
             ]
             idx = torch.tensor(rows)
-            valid = nulls[objective.name].valid(result.distance[idx])
+            valid = nulls[objective.name].valid(result.distance[idx], objective=objective.name)
             first = result.first_valid_step[idx]
             first = first[first >= 0]
             table.add_row(

@@ -11,7 +11,7 @@ from percalign.inversion.config import (
 )
 from percalign.inversion.engine import InversionResult, Progress, invert, quantize
 from percalign.inversion.seeds import SEED_KINDS, SeedSpec, parse_seeds
-from percalign.inversion.validity import NullDistribution, null_distribution
+from percalign.inversion.validity import NullDistribution, null_distribution, validity
 
 __all__ = [
     "LOSS_FAMILIES",
@@ -28,4 +28,5 @@ __all__ = [
     "parse_objectives",
     "parse_seeds",
     "quantize",
+    "validity",
 ]

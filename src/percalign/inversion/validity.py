@@ -4,11 +4,19 @@ For a model and objective, the null distribution is the relative representation 
 between random pairs of *different* natural images. An IRI is valid when its distance lies
 below a low percentile (default the 1st) of that null: it is closer to its target, in the
 model's eyes, than almost any two distinct natural images are to each other.
+
+A null belongs to one layer objective, and says so: :meth:`NullDistribution.valid` judges an
+:class:`~percalign.inversion.InversionResult` only when every IRI in it was inverted at that
+objective, and bare distances only with ``objective=`` named; :func:`validity` judges a result
+of several objectives with one null per objective. A null is never applied to another layer's
+IRIs by accident.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,7 +27,10 @@ from percalign.inversion.config import Objective
 from percalign.inversion.objective import feature_norm, relative_distance
 from percalign.models.model import Model
 
-__all__ = ["NullDistribution", "gate_warning", "null_distribution"]
+if TYPE_CHECKING:
+    from percalign.inversion.engine import InversionResult
+
+__all__ = ["NullDistribution", "gate_warning", "null_distribution", "validity"]
 
 
 @dataclass(frozen=True)
@@ -38,9 +49,43 @@ class NullDistribution:
     percentile: float
     threshold: float
 
-    def valid(self, distance: torch.Tensor | np.ndarray) -> np.ndarray:
-        """Boolean validity flags for IRI distances."""
-        return np.asarray(distance, dtype=np.float64) < self.threshold
+    def valid(
+        self,
+        iris: InversionResult | torch.Tensor | np.ndarray,
+        *,
+        objective: str | None = None,
+    ) -> np.ndarray:
+        """Boolean validity flags of IRIs inverted at this null's objective.
+
+        Args:
+            iris: an inversion result whose IRIs all have this objective (for a result of
+                several objectives use :func:`validity`), or their distances.
+            objective: with bare distances, the objective they were measured at (required:
+                it must be this null's).
+
+        Raises:
+            ConfigError: the IRIs or distances belong to another objective, or bare distances
+                come without ``objective``.
+        """
+        if isinstance(iris, (torch.Tensor, np.ndarray)):
+            if objective is None:
+                raise ConfigError(
+                    f"NullDistribution.valid(distances) needs objective= (this null is "
+                    f"{self.objective!r}'s); or pass the InversionResult itself."
+                )
+            self._check({objective})
+            return np.asarray(iris, dtype=np.float64) < self.threshold
+        self._check(set(iris.objective))
+        return iris.distance.detach().cpu().numpy().astype(np.float64) < self.threshold
+
+    def _check(self, objectives: set[str]) -> None:
+        other = sorted(objectives - {self.objective})
+        if other:
+            raise ConfigError(
+                f"The validity null of {self.objective!r} cannot judge IRIs of {other[0]!r}: "
+                "each objective has its own null; use percalign.inversion.validity(result, "
+                "nulls) with one null per objective."
+            )
 
     def summary(self) -> dict[str, float | int | str]:
         d = self.distances
@@ -112,6 +157,41 @@ def null_distribution(
     return NullDistribution(
         obj.name, distances, float(percentile), float(np.percentile(distances, percentile))
     )
+
+
+def validity(
+    result: InversionResult,
+    nulls: Mapping[str, NullDistribution] | Iterable[NullDistribution],
+) -> np.ndarray:
+    """(M,) validity flags of every IRI of ``result``, each by the null of its own objective.
+
+    ``nulls`` is a mapping from objective name to null, or the nulls themselves (each knows
+    its objective).
+
+    Raises:
+        ConfigError: an objective of ``result`` has no null, or a null is filed under another
+            objective's name.
+    """
+    if isinstance(nulls, Mapping):
+        for name, null in nulls.items():
+            if null.objective != name:
+                raise ConfigError(
+                    f"The null filed under {name!r} is {null.objective!r}'s; key each null by "
+                    "its own objective (null.objective)."
+                )
+        by_objective = dict(nulls)
+    else:
+        by_objective = {null.objective: null for null in nulls}
+    missing = sorted(set(result.objective) - set(by_objective))
+    if missing:
+        raise ConfigError(
+            f"No validity null for objective {missing[0]!r} (nulls given: "
+            f"{sorted(by_objective)}); make one with null_distribution(model, images, "
+            f"{missing[0]!r})."
+        )
+    distance = result.distance.detach().cpu().numpy().astype(np.float64)
+    thresholds = np.array([by_objective[name].threshold for name in result.objective])
+    return distance < thresholds
 
 
 def gate_warning(

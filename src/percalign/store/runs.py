@@ -182,7 +182,9 @@ def save_run(
                     "seed_distance": _number(result.seed_distance[i]),
                     "valid": None
                     if null is None
-                    else bool(null.valid(result.distance[i : i + 1])[0]),
+                    else bool(
+                        null.valid(result.distance[i : i + 1], objective=result.objective[i])[0]
+                    ),
                     "steps": int(result.steps_taken[i]),
                     "first_valid_step": _step_or_none(result.first_valid_step[i]),
                     "at_zero": round(float(result.at_zero[i]), 4),
