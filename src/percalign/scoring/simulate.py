@@ -9,7 +9,7 @@ and tests hold their rates (``benchmarks/stats_calibration.py``, ``tests/scoring
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,13 @@ from percalign._checks import check_float, check_int
 from percalign.scoring.alignment import alignment
 from percalign.scoring.compare import compare
 
-__all__ = ["Scenario", "calibration", "population_alignment", "simulate"]
+__all__ = [
+    "Scenario",
+    "calibration",
+    "population_alignment",
+    "population_components",
+    "simulate",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class Scenario:
         answered: share of participant x IRI pairs answered (1: complete design).
         name_targets: whether the table has a ``target`` column (False: the analysis sees
             only items, as in an answer table without targets).
+        shift: logit difference between consecutive models (0: a true null; model ``j``
+            has mean logit ``logit + j * shift``).
     """
 
     name: str
@@ -51,6 +59,7 @@ class Scenario:
     logit: float = 0.0
     answered: float = 1.0
     name_targets: bool = True
+    shift: float = 0.0
 
     def __post_init__(self) -> None:
         for field in ("participants", "targets", "iris_per_target", "models"):
@@ -69,6 +78,35 @@ def population_alignment(scenario: Scenario) -> float:
     return float(np.sum(weights * values) / np.sqrt(2 * np.pi))
 
 
+def population_components(scenario: Scenario, model: int = 0) -> dict[str, float]:
+    """The true variance components of one model's answers on the probability scale (see
+    :mod:`percalign.scoring.components`): ``mean``, ``participant`` (variance over
+    participants of their expected share correct), ``target``, ``iri`` and ``residual``, by
+    nested Gauss-Hermite quadrature."""
+    s = scenario
+    nodes, weights = np.polynomial.hermite_e.hermegauss(60)
+    weights = weights / weights.sum()
+    logit = s.logit + model * s.shift
+
+    def spread(outer: float, inner: float) -> float:
+        """Variance over x ~ N(0, outer) of E over z ~ N(0, inner) of expit(logit + x + z)."""
+        means = (1 / (1 + np.exp(-(logit + outer * nodes[:, None] + inner * nodes)))) @ weights
+        return float(weights @ means**2 - (weights @ means) ** 2)
+
+    item_sd = np.hypot(s.target_sd, s.iri_sd)
+    participant = spread(s.participant_sd, item_sd)
+    target = spread(s.target_sd, np.hypot(s.participant_sd, s.iri_sd))
+    item = spread(item_sd, s.participant_sd)
+    mean = population_alignment(replace(s, logit=logit))
+    return {
+        "mean": mean,
+        "participant": participant,
+        "target": target,
+        "iri": item - target,
+        "residual": mean * (1 - mean) - participant - item,
+    }
+
+
 def simulate(scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
     """One answer table of ``scenario``: ``participant``, ``item``, ``target`` (when named),
     ``model``, ``correct``; one answer per answered participant x IRI pair."""
@@ -79,7 +117,7 @@ def simulate(scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
     target = np.tile(np.repeat(np.arange(s.targets), s.iris_per_target), s.models)
     model = np.repeat(np.arange(s.models), per_model)
     w = rng.normal(0, s.iri_sd, per_model * s.models)
-    logits = s.logit + u[:, None] + (v[target] + w)[None, :]
+    logits = s.logit + u[:, None] + (s.shift * model + v[target] + w)[None, :]
     correct = rng.random(logits.shape) < 1 / (1 + np.exp(-logits))
     answered = rng.random(logits.shape) < s.answered
     p_idx, i_idx = np.nonzero(answered)
