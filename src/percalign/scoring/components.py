@@ -241,7 +241,9 @@ def difference_variance(
     For a paired design the true covariance is close to
     shared.participant / P + shared.target / T.
     """
-    ca, ct = shared.participant, max(shared.target, 0.0)
+    # estimated covariances can exceed what the variances allow (a correlation over 1); clip
+    ca = _clip(shared.participant, a.participant, b.participant)
+    ct = _clip(shared.target, _targets(a), _targets(b))
     m, k, r = layout.per_participant, layout.iris_per_target, layout.per_iri
     s = shared.targets_shared
     # per answer of the first condition: the answers of the second paired with it (target
@@ -286,6 +288,17 @@ def _shrinkage(participants: float, targets: float) -> float:
     participants and targets."""
     n = min(participants if participants > 1 else np.inf, targets if targets > 1 else np.inf)
     return float(n / (n - 1)) if np.isfinite(n) else 1.0
+
+
+def _clip(covariance: float, var_a: float, var_b: float) -> float:
+    bound = float(np.sqrt(max(var_a, 0.0) * max(var_b, 0.0)))
+    return float(np.clip(covariance, -bound, bound))
+
+
+def _targets(c: Components) -> float:
+    """The variance of a target's effect: ``target``, or all IRI variance when the pilot had
+    one IRI per target (then the two cannot be told apart)."""
+    return c.target if c.layout.iris_per_target > 1 else c.target + c.iri
 
 
 def _parts(c: Components) -> tuple[float, float, float, float]:
