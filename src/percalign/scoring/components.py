@@ -132,7 +132,7 @@ class Layout:
     def of(cls, design: CrossedDesign, condition: int = 0) -> Layout:
         """The layout of one condition (a code of ``design.levels``) of an observed design,
         with the mean answers per participant among those who answered it."""
-        hits, counts, target = _condition(design, condition)
+        _, counts, target = _condition(design, condition)
         answered = counts.sum(axis=1)
         iris = counts.shape[1]
         return cls(
@@ -259,9 +259,7 @@ def difference_variance(
     return mean_variance(a, layout, printed) + mean_variance(b, layout, printed) - 2 * covariance
 
 
-def _sum(
-    classes: list[tuple[float, float, bool, int]], layout: Layout, printed: bool
-) -> float:
+def _sum(classes: list[tuple[float, float, bool, int]], layout: Layout, printed: bool) -> float:
     """Sum over classes of pairs of answers of count x covariance: the true variance (times
     the answers); ``printed``: weighted by the covariance of the bootstrap weights of the pair,
     answers centred at their mean, spread by the bootstrap's n/(n - 1)."""
