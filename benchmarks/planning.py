@@ -21,7 +21,8 @@ Scenarios simulate answer tables with logit-normal participant, target and IRI e
     says only more IRIs can reach it; tables with 10 times the participants at 40 IRIs do not,
     and the design it offers does.
 
-    .venv/bin/python benchmarks/planning.py --tables 200 --boot 500
+    .venv/bin/python benchmarks/planning.py --tables 150 --boot 400
+    .venv/bin/python benchmarks/planning.py --tables 400 --boot 300 --parts c
 """
 
 from __future__ import annotations
@@ -253,13 +254,18 @@ def main() -> None:
     parser.add_argument("--tables", type=int, default=200, help="simulated tables per cell")
     parser.add_argument("--boot", type=int, default=500, help="bootstrap resamples per table")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parts", default="abcd", help="which of (a)-(d) to run, e.g. bc")
     args = parser.parse_args()
     print(f"# {args.tables} tables per cell, {args.boot} bootstrap resamples, seed {args.seed}")
     start = time.perf_counter()
-    components_rows(args.tables, args.boot, args.seed)
-    halfwidth_rows(args.tables, args.boot, args.seed)
-    power_rows(args.tables, args.boot, args.seed)
-    issue_case(min(args.tables, 100), args.boot, args.seed)
+    if "a" in args.parts:
+        components_rows(args.tables, args.boot, args.seed)
+    if "b" in args.parts:
+        halfwidth_rows(args.tables, args.boot, args.seed)
+    if "c" in args.parts:
+        power_rows(args.tables, args.boot, args.seed)
+    if "d" in args.parts:
+        issue_case(min(args.tables, 100), args.boot, args.seed)
     print(f"\n# {time.perf_counter() - start:.0f} s")
 
 
