@@ -13,7 +13,7 @@ Scenarios simulate answer tables with logit-normal participant, target and IRI e
     design are simulated and scored as ``percalign score`` does (:func:`alignment`): the median
     printed half-width should be at most the target. Also: the share of plans made from a
     pilot instead of the truth whose design reaches the target (by the closed form);
-(c) **power**: from components of a large simulated table, the participants
+(c) **power**: from the true components and covariances, the participants
     :func:`plan_difference` asks for to detect the difference two models have at power 0.8;
     tables of that design are scored with :func:`compare` and the share whose difference CI
     excludes 0 should be within a couple of points of 0.8;
@@ -37,16 +37,21 @@ from percalign.scoring import (
     Components,
     CrossedDesign,
     Layout,
+    Shared,
     alignment,
     compare,
     mean_variance,
     plan_difference,
     plan_halfwidth,
     predicted_halfwidth,
-    shared_components,
     variance_components,
 )
-from percalign.scoring.simulate import Scenario, population_components, simulate
+from percalign.scoring.simulate import (
+    Scenario,
+    population_components,
+    population_shared,
+    simulate,
+)
 
 SCENARIOS = (
     Scenario("P30 x 40 IRIs, P SD 0.5, IRI SD 1", targets=40, models=1, name_targets=False),
@@ -105,9 +110,9 @@ def layout_of(s: Scenario) -> Layout:
     return Layout(s.participants, iris, s.answered * iris, float(s.iris_per_target))
 
 
-def true_components(s: Scenario) -> Components:
+def true_components(s: Scenario, model: int = 0) -> Components:
     """The truth in the form a pilot estimates it (one IRI per target: no target part)."""
-    t = population_components(s)
+    t = population_components(s, model)
     target, iri = (
         (t["target"], t["iri"]) if s.iris_per_target > 1 else (0.0, t["target"] + t["iri"])
     )
@@ -205,13 +210,11 @@ def power_rows(tables: int, boot: int, seed: int) -> None:
     print("| scenario | difference | plan | planned power | simulated power |")
     print("|---|---|---|---|---|")
     for s in DIFFERENCES:
-        big = dataclasses.replace(s, participants=400, targets=s.targets * 10)
-        design = CrossedDesign.of(simulate(big, np.random.default_rng(seed)), "model")
-        a, b = variance_components(design)
-        shared = shared_components(design, 0, 1)
-        d = population_components(s, 1)["mean"] - population_components(s, 0)["mean"]
-        pilot = layout_of(s)
-        a, b = (dataclasses.replace(c, layout=pilot) for c in (a, b))
+        a, b = true_components(s), true_components(s, 1)
+        truth = population_shared(s)
+        paired = float(s.name_targets)
+        shared = Shared(truth["participant"], truth["target"] * paired, paired)
+        d = b.mean - a.mean
         plan = plan_difference(a, b, shared, d, power=0.8)
         lay = plan.layout if plan.reachable else plan.examples[0]
         rng = np.random.default_rng(seed + 2)

@@ -23,6 +23,7 @@ __all__ = [
     "calibration",
     "population_alignment",
     "population_components",
+    "population_shared",
     "simulate",
 ]
 
@@ -78,25 +79,34 @@ def population_alignment(scenario: Scenario) -> float:
     return float(np.sum(weights * values) / np.sqrt(2 * np.pi))
 
 
+def _expected(logit: float, outer: float, inner: float) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature weights over x ~ N(0, outer), and E over z ~ N(0, inner) of
+    expit(logit + x + z) at each node."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(60)
+    weights = weights / weights.sum()
+    means = (1 / (1 + np.exp(-(logit + outer * nodes[:, None] + inner * nodes)))) @ weights
+    return weights, means
+
+
+def _covariance(logits: tuple[float, float], outer: float, inner: float) -> float:
+    """Covariance over x ~ N(0, outer) of the expected answers of two models sharing x."""
+    w, a = _expected(logits[0], outer, inner)
+    _, b = _expected(logits[1], outer, inner)
+    return float(w @ (a * b) - (w @ a) * (w @ b))
+
+
 def population_components(scenario: Scenario, model: int = 0) -> dict[str, float]:
     """The true variance components of one model's answers on the probability scale (see
     :mod:`percalign.scoring.components`): ``mean``, ``participant`` (variance over
     participants of their expected share correct), ``target``, ``iri`` and ``residual``, by
     nested Gauss-Hermite quadrature."""
     s = scenario
-    nodes, weights = np.polynomial.hermite_e.hermegauss(60)
-    weights = weights / weights.sum()
     logit = s.logit + model * s.shift
-
-    def spread(outer: float, inner: float) -> float:
-        """Variance over x ~ N(0, outer) of E over z ~ N(0, inner) of expit(logit + x + z)."""
-        means = (1 / (1 + np.exp(-(logit + outer * nodes[:, None] + inner * nodes)))) @ weights
-        return float(weights @ means**2 - (weights @ means) ** 2)
-
+    both = (logit, logit)
     item_sd = np.hypot(s.target_sd, s.iri_sd)
-    participant = spread(s.participant_sd, item_sd)
-    target = spread(s.target_sd, np.hypot(s.participant_sd, s.iri_sd))
-    item = spread(item_sd, s.participant_sd)
+    participant = _covariance(both, s.participant_sd, item_sd)
+    target = _covariance(both, s.target_sd, np.hypot(s.participant_sd, s.iri_sd))
+    item = _covariance(both, item_sd, s.participant_sd)
     mean = population_alignment(replace(s, logit=logit))
     return {
         "mean": mean,
@@ -104,6 +114,18 @@ def population_components(scenario: Scenario, model: int = 0) -> dict[str, float
         "target": target,
         "iri": item - target,
         "residual": mean * (1 - mean) - participant - item,
+    }
+
+
+def population_shared(scenario: Scenario, a: int = 0, b: int = 1) -> dict[str, float]:
+    """The true covariances of models ``a`` and ``b`` (see
+    :class:`~percalign.scoring.components.Shared`): ``participant``, over participants, and
+    ``target``, over the targets both models inverted, of their expected shares correct."""
+    s = scenario
+    logits = (s.logit + a * s.shift, s.logit + b * s.shift)
+    return {
+        "participant": _covariance(logits, s.participant_sd, np.hypot(s.target_sd, s.iri_sd)),
+        "target": _covariance(logits, s.target_sd, np.hypot(s.participant_sd, s.iri_sd)),
     }
 
 
