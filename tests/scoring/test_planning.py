@@ -25,7 +25,12 @@ from percalign.scoring import (
     shared_components,
     variance_components,
 )
-from percalign.scoring.simulate import Scenario, population_components, simulate
+from percalign.scoring.simulate import (
+    Scenario,
+    population_components,
+    population_shared,
+    simulate,
+)
 
 
 def _pairs_by_brute_force(table: pd.DataFrame) -> dict[str, float]:
@@ -111,6 +116,10 @@ def test_shared_components_recover_shared_participants_and_targets():
     )
     design = CrossedDesign.of(simulate(scenario, np.random.default_rng(2)), "model")
     truth = population_components(scenario)
+    # equal models: what they share is each one's own participant and target variance
+    assert population_shared(scenario) == pytest.approx(
+        {"participant": truth["participant"], "target": truth["target"]}
+    )
     shared = shared_components(design, 0, 1)
     # the models are equal: a participant's (a target's) effect is the same in both
     assert shared.participant == pytest.approx(truth["participant"], abs=0.004)
