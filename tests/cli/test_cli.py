@@ -462,7 +462,7 @@ def test_score_with_exclusions_paper_table_and_power(tmp_path, capsys):
     assert (
         "Without exclusions" in printed and "catch accuracy below 0.8': 1 participants" in printed
     )
-    assert "answers for +-0.1" in printed and "resnet" in printed
+    assert "robust, resnet: variance components" in printed and "+-0.1 needs" in printed
     report = pd.read_csv(tmp_path / "s" / "exclusions.csv")
     assert report["participants"].sum() == 1
     assert main(["score", str(path), "--by", "training", "--table", "training,arch"]) == 1

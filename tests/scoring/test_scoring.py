@@ -9,8 +9,6 @@ from hypothesis import strategies as st
 from percalign.errors import ConfigError, InputShapeError
 from percalign.scoring import (
     alignment,
-    answers_for_difference,
-    answers_for_halfwidth,
     compare,
     fleiss_kappa,
     holm,
@@ -253,18 +251,6 @@ def test_compare_finds_a_real_difference_and_not_a_null_one():
     assert real["ci_low"] > 0 and real["p_holm"] < 0.01
     null = out.loc[("standard", "standard2")]
     assert null["ci_low"] < 0 < null["ci_high"] and null["p_holm"] > 0.05
-
-
-def test_power_formulas():
-    from statsmodels.stats.power import NormalIndPower
-    from statsmodels.stats.proportion import proportion_effectsize
-
-    assert answers_for_halfwidth(0.5, 0.05) == 385  # the classic survey number
-    n = answers_for_difference(0.6, 0.5)
-    ref = NormalIndPower().solve_power(proportion_effectsize(0.6, 0.5), power=0.8, alpha=0.05)
-    assert abs(n - ref) / ref < 0.02
-    with pytest.raises(ConfigError, match=r"p1 = p2 = 0\.5"):
-        answers_for_difference(0.5, 0.5)
 
 
 def test_bad_tables():

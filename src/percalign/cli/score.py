@@ -12,19 +12,26 @@ from typing import Any
 import pandas as pd
 from rich.table import Table
 
+from percalign._checks import check_float
 from percalign._settings import add_options
 from percalign.cli._console import out
 from percalign.errors import ConfigError, MissingFileError
 from percalign.scoring import (
+    CrossedDesign,
     Exclusions,
+    Layout,
     alignment,
-    answers_for_halfwidth,
+    check_table,
     compare,
-    design_effect,
     fleiss_kappa,
     krippendorff_alpha,
     noise_ceiling,
     paper_table,
+    plan_difference,
+    plan_halfwidth,
+    predicted_halfwidth,
+    shared_components,
+    variance_components,
 )
 from percalign.store.runs import atomic_folder
 from percalign.study.scores import (
@@ -68,7 +75,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--halfwidth",
         type=float,
         default=None,
-        help="answers needed per group for a CI of +- this (these data as a pilot)",
+        help="plan from these data as a pilot: the participants each group needs for a 95%% "
+        "CI of +- this at its IRIs, or, when no number of participants can reach it, the IRIs "
+        "it needs",
+    )
+    p.add_argument(
+        "--plan-difference",
+        type=float,
+        default=None,
+        metavar="D",
+        help="with --compare: plan the participants (or IRIs) each pair of levels needs to "
+        "detect a difference of D in alignment (share correct) at --power",
+    )
+    p.add_argument(
+        "--power",
+        type=float,
+        default=0.8,
+        help="power of --plan-difference's comparison at alpha 0.05 (default 0.8)",
     )
     g = p.add_argument_group(
         "exclusions (applied when the table has the columns; results are shown with and "
@@ -186,7 +209,97 @@ def _survey(folder: Path) -> Path:
     return folder / "survey" if (folder / "survey" / "survey.json").is_file() else folder
 
 
+def _check_plans(args: argparse.Namespace) -> None:
+    """Refuse bad planning flags before any work."""
+    if args.halfwidth is not None:
+        check_float("score", "--halfwidth", args.halfwidth, 0.0, 0.5, low_open=True)
+    if args.plan_difference is not None:
+        if not args.compare:
+            raise ConfigError(
+                "--plan-difference needs --compare COLUMN: the levels whose difference to plan."
+            )
+        check_float("score", "--plan-difference", args.plan_difference, 0.0, 1.0, low_open=True)
+        check_float("score", "--power", args.power, 0.05, 1.0, low_open=True)
+
+
+def _layout(lay: Layout) -> str:
+    return f"{lay.iris} IRIs with {lay.participants} participants"
+
+
+def _halfwidth_advice(table: pd.DataFrame, by: list[str], halfwidth: float) -> list[str]:
+    """One line per group: the participants a 95% CI of +- ``halfwidth`` needs at the group's
+    IRIs (its variance components from these answers), or the floor and the IRIs needed."""
+    lines = []
+    groups = table.groupby(by, sort=True, observed=True) if by else [((), table)]
+    for key, group in groups:
+        label = ", ".join(map(str, key if isinstance(key, tuple) else (key,))) or "all"
+        try:
+            c = variance_components(CrossedDesign.of(group))[0]
+        except ConfigError as exc:
+            lines.append(f"{label}: no plan: {exc}")
+            continue
+        plan = plan_halfwidth(c, halfwidth)
+        lay, each = c.layout, f"each answering {c.layout.per_participant:.0f}"
+        target = f"target {c.target:.4f}, " if lay.iris_per_target > 1 else ""
+        parts = (
+            f"{label}: variance components (participant {c.participant:.4f}, {target}IRI "
+            f"{c.iri:.4f}, residual {c.residual:.4f}); with {lay.participants} participants "
+            f"the CI is +-{predicted_halfwidth(c, lay):.3f}. "
+        )
+        if plan.reachable:
+            lines.append(
+                parts + f"+-{halfwidth:g} needs {plan.layout.participants} participants at its "
+                f"{lay.iris} IRIs, {each} (with unlimited participants: +-{plan.floor:.3f})."
+            )
+        else:
+            examples = "; ".join(_layout(e) for e in plan.examples)
+            lines.append(
+                parts + f"+-{halfwidth:g} cannot be reached with {lay.iris} IRIs at any number "
+                f"of participants: the IRIs' variance alone leaves +-{plan.floor:.3f}. It needs "
+                f"at least {plan.iris_needed} IRIs (with very many participants), e.g. "
+                f"{examples} ({each})."
+            )
+    return lines
+
+
+def _difference_advice(
+    table: pd.DataFrame, column: str, difference: float, power: float
+) -> list[str]:
+    """One line per pair of levels of ``column``: the participants (answering both) needed to
+    detect ``difference`` with ``power`` at the first level's IRIs, or the IRIs needed."""
+    design = CrossedDesign.of(check_table(table, [column]), column)
+    components = variance_components(design)
+    lines = []
+    for a in range(len(components)):
+        for b in range(a + 1, len(components)):
+            ca, cb = components[a], components[b]
+            label = f"{ca.level} vs {cb.level}"
+            try:
+                shared = shared_components(design, a, b)
+            except ConfigError as exc:
+                lines.append(f"{label}: no plan: {exc}")
+                continue
+            plan = plan_difference(ca, cb, shared, difference, power)
+            lay, each = ca.layout, f"each answering {ca.layout.per_participant:.0f} per level"
+            if plan.reachable:
+                lines.append(
+                    f"{label}: a difference of {difference:g} at power {power:g} needs "
+                    f"{plan.layout.participants} participants who answer both, at {lay.iris} "
+                    f"IRIs per level, {each}."
+                )
+            else:
+                examples = "; ".join(_layout(e) for e in plan.examples)
+                lines.append(
+                    f"{label}: a difference of {difference:g} cannot reach power {power:g} with "
+                    f"{lay.iris} IRIs per level at any number of participants (at most "
+                    f"{plan.floor:.2f}). It needs at least {plan.iris_needed} IRIs per level "
+                    f"(with very many participants), e.g. {examples} ({each})."
+                )
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_plans(args)
     study = args.source.is_dir()
     raw = _read(_survey(args.source) if study else args.source)
     analysis = _analysis(args, list(raw.columns))
@@ -215,16 +328,9 @@ def run(args: argparse.Namespace) -> int:
         if rows not in by or cols not in by:
             raise ConfigError(f"--table {args.table} needs both of its columns in --by.")
         out.print(paper_table(scores, rows, cols).to_string())
-    if args.halfwidth:
-        for _, r in scores.iterrows():
-            effect = design_effect(r, int(r["answers"]))
-            need = answers_for_halfwidth(float(r["alignment"]), args.halfwidth, effect)
-            label = ", ".join(str(r[c]) for c in by) or "all"
-            out.print(
-                f"{label}: {need} answers for +-{args.halfwidth:g} (design effect "
-                f"{effect:.2f}; {need / max(int(r['participants']), 1):.0f} per "
-                "participant at this many participants)"
-            )
+    plans: dict[str, list[str]] = {}
+    if args.halfwidth is not None:
+        plans["halfwidth"] = _halfwidth_advice(table, by, args.halfwidth)
     ceiling = noise_ceiling(table, seed=seed)
     answers = table.assign(choice=table["correct"])
     try:
@@ -260,6 +366,12 @@ def run(args: argparse.Namespace) -> int:
                 f"{r['p_holm']:.3g}",
             )
         out.print(cmp_view)
+    if args.plan_difference is not None:
+        plans["difference"] = _difference_advice(
+            table, args.compare, args.plan_difference, args.power
+        )
+    for line in (line for lines in plans.values() for line in lines):
+        out.print(line)
     versus = None
     if args.judges:
         if not study:
@@ -306,6 +418,7 @@ def run(args: argparse.Namespace) -> int:
                 "overrides": analysis["overrides"],
                 "noise_ceiling": ceiling,
                 "alignment": scores.to_dict(orient="records"),
+                **({"plans": plans} if plans else {}),
             }
             (tmp / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
         out.print(f"Wrote {args.out}/alignment.csv and summary.json")

@@ -3,8 +3,9 @@
 Alignment with crossed-bootstrap intervals and tests against chance; agreement (vote
 fractions, Fleiss' kappa, Krippendorff's alpha, split-half noise ceiling); comparisons of
 models, layers, seed types or losses (one crossed bootstrap over participants, targets and
-items, Holm); pre-declared exclusions; judges against people;
-power.
+items, Holm); pre-declared exclusions; judges against people; variance components of a
+crossed design and planning from a pilot (participants and IRIs for a CI half-width or a
+difference).
 """
 
 from percalign.scoring.agreement import (
@@ -15,41 +16,63 @@ from percalign.scoring.agreement import (
 )
 from percalign.scoring.alignment import alignment, paper_table
 from percalign.scoring.compare import compare, holm
+from percalign.scoring.components import (
+    Components,
+    Layout,
+    Shared,
+    difference_variance,
+    mean_variance,
+    shared_components,
+    variance_components,
+)
 from percalign.scoring.crossed import CrossedDesign, percentile_p, target_ci
 from percalign.scoring.exclusions import Exclusions, apply_exclusions
 from percalign.scoring.judges import judge_agreement, ranking_agreement
 from percalign.scoring.matching import confusion_matrices, matching_accuracy
 from percalign.scoring.power import (
-    answers_for_difference,
-    answers_for_halfwidth,
-    design_effect,
+    DifferencePlan,
+    HalfwidthPlan,
+    difference_power,
+    plan_difference,
+    plan_halfwidth,
+    predicted_halfwidth,
 )
 from percalign.scoring.stats import bootstrap_ci, wilson
 from percalign.scoring.table import check_table, from_judgments
 
 __all__ = [
+    "Components",
     "CrossedDesign",
+    "DifferencePlan",
     "Exclusions",
+    "HalfwidthPlan",
+    "Layout",
+    "Shared",
     "alignment",
-    "answers_for_difference",
-    "answers_for_halfwidth",
     "apply_exclusions",
     "bootstrap_ci",
     "check_table",
     "compare",
     "confusion_matrices",
-    "design_effect",
+    "difference_power",
+    "difference_variance",
     "fleiss_kappa",
     "from_judgments",
     "holm",
     "judge_agreement",
     "krippendorff_alpha",
     "matching_accuracy",
+    "mean_variance",
     "noise_ceiling",
     "paper_table",
     "percentile_p",
+    "plan_difference",
+    "plan_halfwidth",
+    "predicted_halfwidth",
     "ranking_agreement",
+    "shared_components",
     "target_ci",
+    "variance_components",
     "vote_fractions",
     "wilson",
 ]

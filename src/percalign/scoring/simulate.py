@@ -9,7 +9,7 @@ and tests hold their rates (``benchmarks/stats_calibration.py``, ``tests/scoring
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,14 @@ from percalign._checks import check_float, check_int
 from percalign.scoring.alignment import alignment
 from percalign.scoring.compare import compare
 
-__all__ = ["Scenario", "calibration", "population_alignment", "simulate"]
+__all__ = [
+    "Scenario",
+    "calibration",
+    "population_alignment",
+    "population_components",
+    "population_shared",
+    "simulate",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,8 @@ class Scenario:
         answered: share of participant x IRI pairs answered (1: complete design).
         name_targets: whether the table has a ``target`` column (False: the analysis sees
             only items, as in an answer table without targets).
+        shift: logit difference between consecutive models (0: a true null; model ``j``
+            has mean logit ``logit + j * shift``).
     """
 
     name: str
@@ -51,6 +60,7 @@ class Scenario:
     logit: float = 0.0
     answered: float = 1.0
     name_targets: bool = True
+    shift: float = 0.0
 
     def __post_init__(self) -> None:
         for field in ("participants", "targets", "iris_per_target", "models"):
@@ -69,6 +79,56 @@ def population_alignment(scenario: Scenario) -> float:
     return float(np.sum(weights * values) / np.sqrt(2 * np.pi))
 
 
+def _expected(logit: float, outer: float, inner: float) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature weights over x ~ N(0, outer), and E over z ~ N(0, inner) of
+    expit(logit + x + z) at each node."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(60)
+    weights = weights / weights.sum()
+    means = (1 / (1 + np.exp(-(logit + outer * nodes[:, None] + inner * nodes)))) @ weights
+    return weights, means
+
+
+def _covariance(logits: tuple[float, float], outer: float, inner: float) -> float:
+    """Covariance over x ~ N(0, outer) of the expected answers of two models sharing x."""
+    w, a = _expected(logits[0], outer, inner)
+    _, b = _expected(logits[1], outer, inner)
+    return float(w @ (a * b) - (w @ a) * (w @ b))
+
+
+def population_components(scenario: Scenario, model: int = 0) -> dict[str, float]:
+    """The true variance components of one model's answers on the probability scale (see
+    :mod:`percalign.scoring.components`): ``mean``, ``participant`` (variance over
+    participants of their expected share correct), ``target``, ``iri`` and ``residual``, by
+    nested Gauss-Hermite quadrature."""
+    s = scenario
+    logit = s.logit + model * s.shift
+    both = (logit, logit)
+    item_sd = np.hypot(s.target_sd, s.iri_sd)
+    participant = _covariance(both, s.participant_sd, item_sd)
+    target = _covariance(both, s.target_sd, np.hypot(s.participant_sd, s.iri_sd))
+    item = _covariance(both, item_sd, s.participant_sd)
+    mean = population_alignment(replace(s, logit=logit))
+    return {
+        "mean": mean,
+        "participant": participant,
+        "target": target,
+        "iri": item - target,
+        "residual": mean * (1 - mean) - participant - item,
+    }
+
+
+def population_shared(scenario: Scenario, a: int = 0, b: int = 1) -> dict[str, float]:
+    """The true covariances of models ``a`` and ``b`` (see
+    :class:`~percalign.scoring.components.Shared`): ``participant``, over participants, and
+    ``target``, over the targets both models inverted, of their expected shares correct."""
+    s = scenario
+    logits = (s.logit + a * s.shift, s.logit + b * s.shift)
+    return {
+        "participant": _covariance(logits, s.participant_sd, np.hypot(s.target_sd, s.iri_sd)),
+        "target": _covariance(logits, s.target_sd, np.hypot(s.participant_sd, s.iri_sd)),
+    }
+
+
 def simulate(scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
     """One answer table of ``scenario``: ``participant``, ``item``, ``target`` (when named),
     ``model``, ``correct``; one answer per answered participant x IRI pair."""
@@ -79,7 +139,7 @@ def simulate(scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
     target = np.tile(np.repeat(np.arange(s.targets), s.iris_per_target), s.models)
     model = np.repeat(np.arange(s.models), per_model)
     w = rng.normal(0, s.iri_sd, per_model * s.models)
-    logits = s.logit + u[:, None] + (v[target] + w)[None, :]
+    logits = s.logit + u[:, None] + (s.shift * model + v[target] + w)[None, :]
     correct = rng.random(logits.shape) < 1 / (1 + np.exp(-logits))
     answered = rng.random(logits.shape) < s.answered
     p_idx, i_idx = np.nonzero(answered)
