@@ -34,9 +34,8 @@ from percalign.errors import ConfigError
 from percalign.scoring.stats import bootstrap_ci, wilson
 from percalign.trust.confidence import (
     MIN_INPUTS,
-    auc_with_ci,
+    compare_confidence,
     confidence_logit,
-    cross_validate,
     paired_difference,
 )
 from percalign.trust.sources import SCORE_COLUMNS, require, source_label
@@ -162,23 +161,10 @@ def _combined(
     features = base.assign(alignment=rows["alignment"].to_numpy(dtype=np.float64))
     if rows["margin"].notna().all():
         features["margin"] = rows["margin"].to_numpy(dtype=np.float64)
-    standardized = tuple(c for c in ("alignment", "margin") if c in features.columns)
-    alone = cross_validate(base, right, groups, folds)
-    both = cross_validate(
-        features,
-        right,
-        groups,
-        folds,
-        standardize=standardized,
-        within=rows["model"].to_numpy(),
+    alone, both, stats = compare_confidence(
+        features, right, groups, rows["model"].to_numpy(), folds, n_boot, seed
     )
     rows = rows.assign(p_confidence=alone.probability, p_combined=both.probability)
-    aucs = auc_with_ci(right, [alone.probability, both.probability], groups, n_boot, seed)
-    stats: dict[str, Any] = {"rows": len(rows), "folds": both.folds}
-    for name, (value, lo, hi) in zip(("confidence", "combined", "gain"), aucs, strict=True):
-        stats[f"auc_{name}"], stats[f"auc_{name}_lo"], stats[f"auc_{name}_hi"] = value, lo, hi
-    for name, value in both.coefficients.items():
-        stats[f"coef_{name}"] = value
     return rows, stats
 
 
@@ -269,35 +255,18 @@ def evaluate(
         if fitted is None:
             continue
         probabilities, stats = fitted
-        outcome: dict[str, dict[str, float]] = {"confidence": {}, "combined": {}}
+        outcome: dict[str, float] = {}
         for key, p in probabilities.groupby("input_id", sort=False):
             row, right = rows[str(key)], p.set_index("model")["right"].to_dict()
-            for kind in outcome:
-                picked = _pick(p.assign(none=np.nan), f"p_{kind}", "none")
-                outcome[kind][str(key)] = _share(picked, right)
-            row["pick:confidence+alignment:" + source] = "|".join(
-                _pick(p.assign(none=np.nan), "p_combined", "none")
-            )
-            row["confidence+alignment:" + source] = outcome["combined"][str(key)]
-        ids = list(outcome["combined"])
+            picked = _pick(p.assign(none=np.nan), "p_combined", "none")
+            row["pick:confidence+alignment:" + source] = "|".join(picked)
+            row["confidence+alignment:" + source] = outcome[str(key)] = _share(picked, right)
         entry: dict[str, Any] = {
             "source": source,
             "source_label": source_label(source),
-            "inputs": len(ids),
+            "inputs": len(outcome),
             **stats,
         }
-        for kind in ("confidence", "combined"):
-            values = np.array([outcome[kind][i] for i in ids])
-            lo, hi, _ = _interval(values, n_boot, seed)
-            entry[f"accuracy_{kind}"], entry[f"accuracy_{kind}_lo"] = values.mean(), lo
-            entry[f"accuracy_{kind}_hi"] = hi
-        gain = paired_difference(
-            np.array([outcome["combined"][i] for i in ids]),
-            np.array([outcome["confidence"][i] for i in ids]),
-            n_boot,
-            seed,
-        )
-        entry["accuracy_gain"], entry["accuracy_gain_lo"], entry["accuracy_gain_hi"] = gain
         confidence_rows.append(entry)
     per_input = pd.DataFrame(list(rows.values()))
     summary = _summary(per_input, sources, best_model, n_boot, seed)
