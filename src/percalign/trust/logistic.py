@@ -11,16 +11,13 @@ against scikit-learn.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit as _sigmoid
 
 __all__ = ["fit_predict"]
 
 #: Newton iterations at most; the penalized problem converges in well under this
 MAX_ITER = 50
 TOL = 1e-10
-
-
-def _sigmoid(eta: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * eta))
 
 
 def fit_predict(
