@@ -10,7 +10,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from percalign.errors import ConfigError
 from percalign.trust import answer_source, human_scores, judge_scores, source_label, valid_judgments
-from percalign.trust.confidence import compare_confidence, cross_validate, weighted_auc
+from percalign.trust.confidence import _aucs, compare_confidence, cross_validate, weighted_auc
 
 
 def test_only_people_platforms_are_humans_and_bots_are_bots():
@@ -101,6 +101,11 @@ def test_weighted_auc_matches_sklearn_on_repeated_rows():
         rows = np.repeat(np.arange(40), w)
         assert value == pytest.approx(roc_auc_score(y[rows], score[rows]))
     assert np.isnan(weighted_auc(np.ones(3), np.arange(3.0), np.ones((1, 3))))[0]
+    # the batched form: one score array per weighting
+    scores = np.round(rng.normal(size=(5, 40)) + y, 1)
+    batched = _aucs(y, scores, weights)
+    for s, w, value in zip(scores, weights, batched, strict=True):
+        assert value == pytest.approx(weighted_auc(y, s, w[None, :])[0])
 
 
 def test_refit_intervals_cover_the_point_and_the_difference_is_paired():

@@ -97,7 +97,7 @@ def standardize(scores: pd.DataFrame) -> pd.DataFrame:
     groups = out.groupby(["source", "model"], sort=False)
     for column in ("alignment", "margin"):
         mean = groups[column].transform("mean")
-        sd = groups[column].transform(lambda v: v.std(ddof=0))
+        sd = groups[column].transform("std", ddof=0)
         out[f"z_{column}"] = ((out[column] - mean) / sd.where(sd > 0)).where(sd > 0, 0.0)
     return out
 
