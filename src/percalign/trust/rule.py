@@ -278,8 +278,8 @@ def evaluate(
         fitted = _combined(pred, mine, folds, n_boot, seed)
         if fitted is not None:
             probabilities, stats = fitted
-            p = probabilities.pivot(index="input_id", columns="model")["p_combined"]
-            p = p.reindex(index=table.index)[models].to_numpy(np.float64)
+            wide_p = probabilities.pivot(index="input_id", columns="model")["p_combined"]
+            p = wide_p.reindex(index=table.index)[models].to_numpy(np.float64)
             tied = _tied(p, np.full_like(p, np.nan))
             added["pick:confidence+alignment:" + source] = _names(tied, models)
             added["confidence+alignment:" + source] = _mean_where(tied, own)
