@@ -76,11 +76,13 @@ def test_bad_scenarios_are_refused(field: str, value: float):
 @pytest.mark.slow
 def test_the_gains_hold_their_false_positive_rate_under_the_null():
     """Alignment correlated with confidence and the model, but no information beyond
-    confidence. Intervals over fixed out-of-fold predictions called this gain negative in
-    about 17% of such tables; the refit intervals must stay within 10% (nominal 5%)."""
+    confidence, 100 tables of 40 inputs x 2 models. Intervals over fixed out-of-fold
+    predictions called the AUC gain nonzero in 10% of these tables; the refit intervals must
+    stay within the project's bar of 6% for a nominal 5% (and far within 10%)."""
     rates = calibration(Scenario("null", inputs=40, models=2), tables=100, n_boot=100)
-    assert rates["fp:auc_gain"] <= 0.10
-    assert rates["fp:accuracy_gain"] <= 0.10
+    assert rates["fp:auc_gain"] <= 0.06
+    assert rates["fp:accuracy_gain"] <= 0.06
+    assert rates["raised:auc_gain"] <= 0.03 and rates["raised:accuracy_gain"] <= 0.03
     assert rates["cover:auc_confidence"] >= 0.85
     assert rates["cover:accuracy_confidence"] >= 0.85
 
