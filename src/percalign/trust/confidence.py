@@ -66,7 +66,7 @@ __all__ = [
 #: fewest disputed inputs the comparison is fit on (below it: not computed)
 MIN_INPUTS = 6
 #: largest float count held at once while refitting (bounds memory)
-CHUNK = 4_000_000
+CHUNK = 1_000_000
 
 
 def confidence_logit(confidence: np.ndarray) -> np.ndarray:
