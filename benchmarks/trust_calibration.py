@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--boot", type=int, default=200, help="bootstrap resamples per table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--only", default="", help="comma-separated: run the scenarios whose name has one"
+        "--only", default="", help="run the scenarios whose name has one of these (|-separated)"
     )
     parser.add_argument("--out", type=Path, default=None, help="write every rate as JSON")
     args = parser.parse_args()
@@ -91,7 +91,7 @@ def main() -> None:
     every = {}
     start = time.perf_counter()
     for scenario in SCENARIOS:
-        if not any(part in scenario.name for part in args.only.split(",")):
+        if not any(part in scenario.name for part in args.only.split("|")):
             continue
         rates = calibration(scenario, args.tables, args.boot, seed=args.seed)
         every[scenario.name] = rates
