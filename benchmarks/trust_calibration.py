@@ -16,7 +16,7 @@ of ``percalign trust``, and against the scenario's estimands we count:
   (the lowest of 23 noisy rates sits below their common value: at 100 tables each rate has a
   Monte Carlo SE of about 0.02).
 
-    .venv/bin/python benchmarks/trust_calibration.py                  # about 10 min, 2 cores
+    .venv/bin/python benchmarks/trust_calibration.py     # 40 tables: about 9 min, 2 busy cores
     .venv/bin/python benchmarks/trust_calibration.py --tables 400 --out trust_calibration.json
 """
 
@@ -83,7 +83,7 @@ def _row(scenario: Scenario, rates: dict[str, float], tables: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", type=int, default=60, help="tables per scenario")
+    parser.add_argument("--tables", type=int, default=40, help="tables per scenario")
     parser.add_argument("--boot", type=int, default=200, help="bootstrap resamples per table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
