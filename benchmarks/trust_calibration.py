@@ -16,7 +16,7 @@ of ``percalign trust``, and against the scenario's estimands we count:
   (the lowest of 23 noisy rates sits below their common value: at 100 tables each rate has a
   Monte Carlo SE of about 0.02).
 
-    .venv/bin/python benchmarks/trust_calibration.py     # 40 tables: about 9 min, 2 busy cores
+    .venv/bin/python benchmarks/trust_calibration.py     # 40 tables: 245 s at load 8-10, 2 cores
     .venv/bin/python benchmarks/trust_calibration.py --tables 400 --out trust_calibration.json
 """
 
