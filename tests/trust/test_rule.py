@@ -247,9 +247,7 @@ def test_only_the_sampled_inputs_are_evaluated():
 
 
 def test_standardized_features_are_fitted_on_the_training_folds_alone():
-    from sklearn.model_selection import GroupKFold
-
-    from percalign.trust.confidence import cross_validate
+    from percalign.trust.confidence import _grouped_folds, _problem, cross_validate
 
     rng = np.random.default_rng(0)
     n = 60
@@ -260,7 +258,8 @@ def test_standardized_features_are_fitted_on_the_training_folds_alone():
     first = cross_validate(features, right, groups, 5, standardize=("alignment",), within=models)
     # one test row's own value moves; the other rows of its fold keep their predictions (a
     # z-score fitted over every row would move them all)
-    _, test = next(iter(GroupKFold(n_splits=5).split(features, right, groups)))
+    fold = _grouped_folds(_problem(features, right, groups, (), models), 5)[0][0][groups]
+    test = np.flatnonzero(fold == 0)
     moved = features.copy()
     moved.loc[test[0], "alignment"] = 50.0
     second = cross_validate(moved, right, groups, 5, standardize=("alignment",), within=models)

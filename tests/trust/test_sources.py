@@ -10,7 +10,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from percalign.errors import ConfigError
 from percalign.trust import answer_source, human_scores, judge_scores, source_label, valid_judgments
-from percalign.trust.confidence import auc_with_ci, cross_validate, weighted_auc
+from percalign.trust.confidence import _aucs, compare_confidence, cross_validate, weighted_auc
 
 
 def test_only_people_platforms_are_humans_and_bots_are_bots():
@@ -101,16 +101,26 @@ def test_weighted_auc_matches_sklearn_on_repeated_rows():
         rows = np.repeat(np.arange(40), w)
         assert value == pytest.approx(roc_auc_score(y[rows], score[rows]))
     assert np.isnan(weighted_auc(np.ones(3), np.arange(3.0), np.ones((1, 3))))[0]
+    # the batched form: one score array per weighting
+    scores = np.round(rng.normal(size=(5, 40)) + y, 1)
+    batched = _aucs(y, scores, weights)
+    for s, w, value in zip(scores, weights, batched, strict=True):
+        assert value == pytest.approx(weighted_auc(y, s, w[None, :])[0])
 
 
-def test_auc_interval_covers_and_the_difference_is_paired():
+def test_refit_intervals_cover_the_point_and_the_difference_is_paired():
     rng = np.random.default_rng(1)
     groups = np.repeat(np.arange(100), 3)
     y = rng.integers(0, 2, 300)
-    good = y + rng.normal(0, 0.8, 300)
-    (a, a_lo, a_hi), _, (d, d_lo, d_hi) = auc_with_ci(y, [good, good], groups, n_boot=500)
-    assert a == pytest.approx(roc_auc_score(y, good)) and a_lo < a < a_hi
-    assert (d, d_lo, d_hi) == (0.0, 0.0, 0.0)  # the same scores: no difference in any resample
+    features = pd.DataFrame({"confidence": y + rng.normal(0, 0.8, 300), "alignment": 0.5})
+    models = np.tile(["a", "b", "c"], 100)
+    alone, both, stats = compare_confidence(features, y, groups, models, n_boot=200)
+    assert stats["auc_confidence"] == pytest.approx(roc_auc_score(y, alone.probability))
+    assert stats["auc_confidence_lo"] < stats["auc_confidence"] < stats["auc_confidence_hi"]
+    # a constant alignment adds nothing in any resample: the paired gains are exactly zero
+    np.testing.assert_allclose(both.probability, alone.probability)
+    for measure in ("auc", "accuracy"):
+        assert [stats[f"{measure}_gain{e}"] for e in ("", "_lo", "_hi")] == [0.0, 0.0, 0.0]
 
 
 def test_cross_validation_is_out_of_fold_by_group():

@@ -122,7 +122,10 @@ def _summary_table(result: TrustResult) -> Table:
 
 
 def _confidence_table(confidence: pd.DataFrame) -> Table:
-    table = Table(title="Does alignment add to confidence? (cross-validated logistic models)")
+    table = Table(
+        title="Does alignment add to confidence? (cross-validated logistic models; 95% CIs "
+        "refit the cross-validation on every bootstrap resample of inputs)"
+    )
     for col in (
         "source",
         "AUC confidence",

@@ -137,6 +137,8 @@ def trust_section(
             f"model, fit with {meta['folds']}-fold cross-validation grouped by input: from the "
             "logit of the max-softmax alone, and with the input's standardized alignment "
             "added. AUC for telling right from wrong predictions, and the accuracy of picking "
-            "the model most likely right; CIs from a bootstrap over inputs.</p>"
+            "the model most likely right; 95% CIs from a bootstrap over inputs that reruns the "
+            "whole cross-validation (z-scores, folds and both fits) on every resample, so "
+            "that they include how much the fitted models vary.</p>"
         )
     return body

@@ -34,9 +34,8 @@ from percalign.errors import ConfigError
 from percalign.scoring.stats import bootstrap_ci, wilson
 from percalign.trust.confidence import (
     MIN_INPUTS,
-    auc_with_ci,
+    compare_confidence,
     confidence_logit,
-    cross_validate,
     paired_difference,
 )
 from percalign.trust.sources import SCORE_COLUMNS, require, source_label
@@ -98,7 +97,7 @@ def standardize(scores: pd.DataFrame) -> pd.DataFrame:
     groups = out.groupby(["source", "model"], sort=False)
     for column in ("alignment", "margin"):
         mean = groups[column].transform("mean")
-        sd = groups[column].transform(lambda v: v.std(ddof=0))
+        sd = groups[column].transform("std", ddof=0)
         out[f"z_{column}"] = ((out[column] - mean) / sd.where(sd > 0)).where(sd > 0, 0.0)
     return out
 
@@ -111,10 +110,6 @@ def _pick(scores: pd.DataFrame, first: str, second: str) -> list[str]:
     return best["model"].tolist()
 
 
-def _share(models: Sequence[str], right: Mapping[Any, bool]) -> float:
-    return float(np.mean([right[m] for m in models]))
-
-
 def _interval(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, str]:
     if np.isin(values, (0.0, 1.0)).all():
         lo, hi = wilson(int(values.sum()), len(values))
@@ -123,18 +118,43 @@ def _interval(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float,
     return lo, hi, "bootstrap"
 
 
-def _baselines(group: pd.DataFrame, models: list[str], best_model: str) -> dict[str, float]:
-    right = group["right"].to_dict()
-    conf = group["confidence"]
-    votes = group["predicted"].value_counts()
-    top = votes[votes == votes.max()].index
-    label = group["label"].iloc[0]
+def _tied(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(inputs, models) True for the models with the highest ``first``, then (among ties,
+    where none of them lacks it) the highest ``second`` (as :func:`_pick`, per row)."""
+    best = first == np.nanmax(first, axis=1, keepdims=True)
+    known = ~(best & np.isnan(second)).any(axis=1, keepdims=True)
+    among = np.where(best, second, -np.inf)
+    second_best = best & (among == np.max(among, axis=1, keepdims=True))
+    return np.where(known, second_best, best)
+
+
+def _mean_where(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Row means of ``values`` over ``mask`` (a tie scores the mean of the tied models)."""
+    with np.errstate(invalid="ignore"):
+        return (mask * values).sum(axis=1) / mask.sum(axis=1)
+
+
+def _names(mask: np.ndarray, models: list[str]) -> np.ndarray:
+    return np.array(["|".join(m for m, t in zip(models, row, strict=True) if t) for row in mask])
+
+
+def _baselines(
+    wide: pd.DataFrame, right: np.ndarray, models: list[str], best_model: str
+) -> dict[str, np.ndarray]:
+    """Each baseline's outcome per input of ``wide`` (inputs x (column, model))."""
+    conf = wide["confidence"][models].to_numpy(np.float64)
+    predicted = wide["predicted"][models].to_numpy()
+    votes = (predicted[:, :, None] == predicted[:, None, :]).sum(axis=2)
+    top = votes == votes.max(axis=1, keepdims=True)
+    # the majority's expected accuracy: the mean, over the most voted labels, of "is the
+    # truth"; a top label with v votes appears v times among the top models
+    majority = (top * right / votes).sum(axis=1) / (top / votes).sum(axis=1)
     return {
-        "random": _share(models, right),
-        "max-softmax": _share(conf[conf == conf.max()].index.tolist(), right),
-        "best-on-average": float(right[best_model]),
-        "majority": float(np.mean([lab == label for lab in top])),
-        "oracle": float(any(right.values())),
+        "random": right.mean(axis=1),
+        "max-softmax": _mean_where(conf == conf.max(axis=1, keepdims=True), right),
+        "best-on-average": right[:, models.index(best_model)],
+        "majority": majority,
+        "oracle": right.max(axis=1),
     }
 
 
@@ -162,23 +182,10 @@ def _combined(
     features = base.assign(alignment=rows["alignment"].to_numpy(dtype=np.float64))
     if rows["margin"].notna().all():
         features["margin"] = rows["margin"].to_numpy(dtype=np.float64)
-    standardized = tuple(c for c in ("alignment", "margin") if c in features.columns)
-    alone = cross_validate(base, right, groups, folds)
-    both = cross_validate(
-        features,
-        right,
-        groups,
-        folds,
-        standardize=standardized,
-        within=rows["model"].to_numpy(),
+    alone, both, stats = compare_confidence(
+        features, right, groups, rows["model"].to_numpy(), folds, n_boot, seed
     )
     rows = rows.assign(p_confidence=alone.probability, p_combined=both.probability)
-    aucs = auc_with_ci(right, [alone.probability, both.probability], groups, n_boot, seed)
-    stats: dict[str, Any] = {"rows": len(rows), "folds": both.folds}
-    for name, (value, lo, hi) in zip(("confidence", "combined", "gain"), aucs, strict=True):
-        stats[f"auc_{name}"], stats[f"auc_{name}_lo"], stats[f"auc_{name}_hi"] = value, lo, hi
-    for name, value in both.coefficients.items():
-        stats[f"coef_{name}"] = value
     return rows, stats
 
 
@@ -240,66 +247,55 @@ def evaluate(
         )
     scored = standardize(_complete(scores, models, disputed))
     sources = list(dict.fromkeys(scored["source"]))
-    by_input = {k: g.set_index("model") for k, g in pred.groupby("input_id", sort=False)}
-    rows: dict[str, dict[str, object]] = {}
-    for input_id in disputed:
-        group = by_input[input_id]
-        row: dict[str, object] = {"input_id": input_id, "label": group["label"].iloc[0]}
-        confidence = group["confidence"].to_numpy(dtype=np.float64)
-        for m, c in zip(group.index, confidence, strict=True):
-            row[f"pred:{m}"] = group.at[m, "predicted"]
-            row[f"conf:{m}"] = round(float(c), 4)
-        row.update(_baselines(group, models, best_model))
-        rows[input_id] = row
+    wide = pred.pivot(index="input_id", columns="model").reindex(index=disputed)
+    right = wide["right"][models].to_numpy(dtype=np.float64)
+    columns: dict[str, Any] = {"input_id": disputed, "label": wide["label"][models[0]].tolist()}
+    for m in models:
+        columns[f"pred:{m}"] = wide["predicted"][m].tolist()
+        columns[f"conf:{m}"] = wide["confidence"][m].to_numpy(dtype=np.float64).round(4)
+    columns.update(_baselines(wide, right, models, best_model))
+    per_input = pd.DataFrame(columns)
+    position = {input_id: i for i, input_id in enumerate(disputed)}
     confidence_rows = []
     for source in sources:
         mine = scored[scored["source"] == source]
-        for input_id, s in mine.groupby("input_id", sort=False):
-            row, right = rows[str(input_id)], by_input[str(input_id)]["right"].to_dict()
-            for model, value in zip(s["model"], s["alignment"], strict=True):
-                row[f"align:{source}:{model}"] = round(float(value), 4)
-            for rule, (first, second) in {
-                "absolute": ("alignment", "margin"),
-                "standardized": ("z_alignment", "z_margin"),
-            }.items():
-                picked = _pick(s, first, second)
-                row[f"pick:{rule}:{source}"] = "|".join(picked)
-                row[f"{rule}:{source}"] = _share(picked, right)
-        fitted = _combined(pred, mine, folds, n_boot, seed)
-        if fitted is None:
-            continue
-        probabilities, stats = fitted
-        outcome: dict[str, dict[str, float]] = {"confidence": {}, "combined": {}}
-        for key, p in probabilities.groupby("input_id", sort=False):
-            row, right = rows[str(key)], p.set_index("model")["right"].to_dict()
-            for kind in outcome:
-                picked = _pick(p.assign(none=np.nan), f"p_{kind}", "none")
-                outcome[kind][str(key)] = _share(picked, right)
-            row["pick:confidence+alignment:" + source] = "|".join(
-                _pick(p.assign(none=np.nan), "p_combined", "none")
+        table = mine.pivot(index="input_id", columns="model")
+        at = np.array([position[str(i)] for i in table.index])
+        own = right[at]
+        added: dict[str, np.ndarray] = {}
+        for m in models:
+            added[f"align:{source}:{m}"] = table["alignment"][m].to_numpy(np.float64).round(4)
+        for rule, (first, second) in {
+            "absolute": ("alignment", "margin"),
+            "standardized": ("z_alignment", "z_margin"),
+        }.items():
+            tied = _tied(
+                table[first][models].to_numpy(np.float64),
+                table[second][models].to_numpy(np.float64),
             )
-            row["confidence+alignment:" + source] = outcome["combined"][str(key)]
-        ids = list(outcome["combined"])
-        entry: dict[str, Any] = {
-            "source": source,
-            "source_label": source_label(source),
-            "inputs": len(ids),
-            **stats,
-        }
-        for kind in ("confidence", "combined"):
-            values = np.array([outcome[kind][i] for i in ids])
-            lo, hi, _ = _interval(values, n_boot, seed)
-            entry[f"accuracy_{kind}"], entry[f"accuracy_{kind}_lo"] = values.mean(), lo
-            entry[f"accuracy_{kind}_hi"] = hi
-        gain = paired_difference(
-            np.array([outcome["combined"][i] for i in ids]),
-            np.array([outcome["confidence"][i] for i in ids]),
-            n_boot,
-            seed,
-        )
-        entry["accuracy_gain"], entry["accuracy_gain_lo"], entry["accuracy_gain_hi"] = gain
-        confidence_rows.append(entry)
-    per_input = pd.DataFrame(list(rows.values()))
+            added[f"pick:{rule}:{source}"] = _names(tied, models)
+            added[f"{rule}:{source}"] = _mean_where(tied, own)
+        fitted = _combined(pred, mine, folds, n_boot, seed)
+        if fitted is not None:
+            probabilities, stats = fitted
+            wide_p = probabilities.pivot(index="input_id", columns="model")["p_combined"]
+            p = wide_p.reindex(index=table.index)[models].to_numpy(np.float64)
+            tied = _tied(p, np.full_like(p, np.nan))
+            added["pick:confidence+alignment:" + source] = _names(tied, models)
+            added["confidence+alignment:" + source] = _mean_where(tied, own)
+            confidence_rows.append(
+                {
+                    "source": source,
+                    "source_label": source_label(source),
+                    "inputs": len(at),
+                    **stats,
+                }
+            )
+        for name, values in added.items():
+            text = values.dtype.kind in "OUS"
+            column = np.full(len(disputed), np.nan, dtype=object if text else np.float64)
+            column[at] = values
+            per_input[name] = column
     summary = _summary(per_input, sources, best_model, n_boot, seed)
     return per_input, summary, pd.DataFrame(confidence_rows)
 
