@@ -137,7 +137,16 @@ def contrast_moments(
     df_p = np.maximum(n - 1, 1.0)
     df_i = np.maximum(g - strata, 1.0)
     participant = v_p * np.where(n > 1, n / df_p, 1.0)
-    item = np.maximum(v_t * np.where(g > strata, g / df_i, 1.0) - v_pt, 0.0)
+    v_t = v_t * np.where(g > strata, g / df_i, 1.0)
+    # V_PT holds the answer noise E plus a = 1/(targets per participant) of the participant
+    # part and b = 1/(participants per target) of the item part: solve for E
+    cells = ((counts @ onehot_t) > 0).sum(axis=(-2, -1)).astype(np.float64)
+    a = np.maximum(n, 1.0) / np.maximum(cells, 1.0)
+    b = np.maximum(g, 1.0) / np.maximum(cells, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        solved = (v_pt - a * participant - b * v_t) / (1.0 - a - b)
+    noise = np.where(a + b < 0.9, solved, v_pt)
+    item = np.maximum(v_t - np.clip(noise, 0.0, v_pt), 0.0)
     denom = np.square(participant) / df_p + np.square(item) / df_i
     total = participant + item
     with np.errstate(divide="ignore", invalid="ignore"):
