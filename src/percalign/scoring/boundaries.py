@@ -25,14 +25,15 @@ integrated against it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
 __all__ = ["SPENDING", "crossing_probabilities", "efficacy_bound", "futility_bound"]
 
 #: Simpson grid points per continuation interval (odd)
-_POINTS = 201
+_POINTS = 101
 #: |z| beyond which a boundary is treated as never crossed
 _NEVER = 12.0
 
@@ -47,7 +48,7 @@ def obrien_fleming(t: float | np.ndarray, rate: float) -> np.ndarray:
     0.05
     """
     t = np.clip(np.asarray(t, dtype=np.float64), 1e-12, 1.0)
-    return 2 * stats.norm.sf(stats.norm.isf(rate / 2) / np.sqrt(t))
+    return 2 * special.ndtr(special.ndtri(rate / 2) / np.sqrt(t))
 
 
 def pocock(t: float | np.ndarray, rate: float) -> np.ndarray:
@@ -67,12 +68,18 @@ SPENDING: dict[str, Callable[[float | np.ndarray, float], np.ndarray]] = {
 }
 
 
-def _simpson(lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points and Simpson weights on [lo, hi]."""
-    x = np.linspace(lo, hi, _POINTS)
+def _unit_simpson() -> tuple[np.ndarray, np.ndarray]:
     w = np.ones(_POINTS)
     w[1:-1:2], w[2:-1:2] = 4.0, 2.0
-    return x, w * (hi - lo) / (3 * (_POINTS - 1))
+    return np.linspace(0.0, 1.0, _POINTS), w / (3 * (_POINTS - 1))
+
+
+_UNIT, _UNIT_WEIGHTS = _unit_simpson()
+
+
+def _simpson(lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points and Simpson weights on [lo, hi]."""
+    return lo + (hi - lo) * _UNIT, (hi - lo) * _UNIT_WEIGHTS
 
 
 def _region(lower: float, upper: float) -> list[tuple[float, float]]:
@@ -85,20 +92,8 @@ def _region(lower: float, upper: float) -> list[tuple[float, float]]:
     return [(-upper, -lower), (lower, upper)]
 
 
-def _carry(
-    regions: Sequence[list[tuple[float, float]]], info: np.ndarray, theta: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Points z and weights (Simpson weight x density) of Z_{k-1} on the paths that continued
-    through every region (k - 1 = len(regions))."""
-    z, w = _points(regions[0])
-    dens = w * stats.norm.pdf(z - theta * np.sqrt(info[0]))
-    for j in range(1, len(regions)):
-        new_z, new_w = _points(regions[j])
-        mean, sd = _step(z, info[j - 1], info[j], theta)
-        kernel = stats.norm.pdf((new_z[None, :] - mean[:, None]) / sd) / sd
-        dens = new_w * (dens @ kernel)
-        z = new_z
-    return z, dens
+def _pdf(x: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * np.square(x)) / np.sqrt(2 * np.pi)
 
 
 def _points(region: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -114,24 +109,33 @@ def _step(z: np.ndarray, before: float, now: float, theta: float) -> tuple[np.nd
     return (z * np.sqrt(before) + theta * gain) / np.sqrt(now), float(np.sqrt(gain / now))
 
 
-def _outside(z: np.ndarray, dens: np.ndarray, bound: float, mean: np.ndarray, sd: float) -> float:
+def _outside(dens: np.ndarray, mean: np.ndarray, sd: float, bound: float) -> float:
     """P(continued, |Z_k| >= bound)."""
-    tails = stats.norm.sf((bound - mean) / sd) + stats.norm.cdf((-bound - mean) / sd)
+    tails = special.ndtr((mean - bound) / sd) + special.ndtr((-bound - mean) / sd)
     return float(dens @ tails)
 
 
-def _look(
+def _looks(
     regions: Sequence[list[tuple[float, float]]], info: np.ndarray, theta: float
-) -> tuple[float, Callable[[float], float]]:
-    """For look k = len(regions) + 1: P(continued through ``regions``), and the function
-    bound -> P(continued, |Z_k| >= bound)."""
-    k = len(regions)
-    if k == 0:
-        mu = theta * np.sqrt(info[0])
-        return 1.0, lambda b: float(stats.norm.sf(b - mu) + stats.norm.cdf(-b - mu))
-    z, dens = _carry(regions, info, theta)
-    mean, sd = _step(z, info[k - 1], info[k], theta)
-    return float(dens.sum()), lambda b: _outside(z, dens, b, mean, sd)
+) -> list[tuple[float, Callable[[float], float]]]:
+    """For each look k = 1..len(regions) + 1: P(the study continued through the regions of
+    the looks before k), and the function bound -> P(continued, |Z_k| >= bound).
+
+    One pass carries the density of Z on the continuation regions from look to look."""
+    mu = theta * np.sqrt(info[0])
+    out: list[tuple[float, Callable[[float], float]]] = [
+        (1.0, lambda b: float(special.ndtr(mu - b) + special.ndtr(-b - mu)))
+    ]
+    z, w = _points(regions[0]) if regions else (np.zeros(0), np.zeros(0))
+    dens = w * _pdf(z - mu)
+    for k in range(1, len(regions) + 1):
+        mean, sd = _step(z, info[k - 1], info[k], theta)
+        out.append((float(dens.sum()), partial(_outside, dens, mean, sd)))
+        if k < len(regions):
+            new_z, new_w = _points(regions[k])
+            dens = new_w * (dens @ (_pdf((new_z[None, :] - mean[:, None]) / sd) / sd))
+            z = new_z
+    return out
 
 
 def crossing_probabilities(
@@ -152,8 +156,8 @@ def crossing_probabilities(
     growth = np.asarray(info, dtype=np.float64)
     lower = list(futility) if futility is not None else [0.0] * len(efficacy)
     regions = [_region(lo, hi) for lo, hi in zip(lower, efficacy, strict=True)]
-    probs = [_look(regions[:k], growth, theta)[1](bound) for k, bound in enumerate(efficacy)]
-    return np.asarray(probs)
+    looks = _looks(regions[:-1], growth, theta)
+    return np.asarray([cross(bound) for (_, cross), bound in zip(looks, efficacy, strict=True)])
 
 
 def efficacy_bound(
@@ -173,14 +177,12 @@ def efficacy_bound(
     1.96
     """
     growth = np.asarray(info, dtype=np.float64)
-    k = len(previous)
-    spent = 0.0
-    if k:
-        spent = float(crossing_probabilities(list(previous), growth[:k]).sum())
+    looks = _looks([_region(0.0, c) for c in previous], growth, 0.0)
+    spent = sum(cross(bound) for (_, cross), bound in zip(looks, previous, strict=False))
     increment = cumulative - spent
     if increment <= 1e-12:
         return float("inf")
-    _, cross = _look([_region(0.0, c) for c in previous], growth, 0.0)
+    cross = looks[-1][1]
     if cross(0.0) <= increment:
         return 0.0
     return float(optimize.brentq(lambda b: cross(b) - increment, 0.0, _NEVER, xtol=1e-7))
@@ -208,14 +210,15 @@ def futility_bound(
     """
     growth = np.asarray(info, dtype=np.float64)
     regions = [_region(lo, hi) for lo, hi in previous]
-    spent = 0.0
-    for j, (lower, _) in enumerate(previous):
-        reach, cross = _look(regions[:j], growth, theta)
-        spent += reach - cross(lower)
+    looks = _looks(regions, growth, theta)
+    spent = sum(
+        reach - cross(lower) for (reach, cross), (lower, _) in zip(looks, previous, strict=False)
+    )
     increment = cumulative - spent
     if increment <= 1e-12:
         return 0.0
-    reach, cross = _look(regions, growth, theta)
-    if reach - cross(efficacy) <= increment:
+    reach, cross = looks[-1]
+    upper = min(efficacy, _NEVER)
+    if reach - cross(upper) <= increment:
         return float(efficacy)
-    return float(optimize.brentq(lambda b: reach - cross(b) - increment, 0.0, efficacy, xtol=1e-7))
+    return float(optimize.brentq(lambda b: reach - cross(b) - increment, 0.0, upper, xtol=1e-7))

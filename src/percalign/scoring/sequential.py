@@ -50,7 +50,7 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from percalign._checks import check_choice, check_float, check_int
 from percalign.errors import ConfigError, unknown_name
@@ -305,11 +305,10 @@ def look(
     estimate = float(moments.estimate)
     se = float(np.sqrt(variance[-1]))
     df = float(moments.df)
-    t = estimate / se if se > 0 else np.sign(estimate) * np.inf
-    z = float(np.sign(t) * stats.norm.isf(stats.t.sf(abs(t), df))) if t == t else 0.0
-    half = float(stats.t.isf(stats.norm.sf(efficacy), df) * se) if np.isfinite(efficacy) else np.inf
+    z = _z(estimate, se, df)
+    half = _t_quantile(efficacy, df) * se
     floor = float(np.sqrt(moments.variance_at(np.inf)))
-    z_fixed = float(stats.norm.isf(alpha / 2))
+    z_fixed = float(-special.ndtri(alpha / 2))
     futility = 0.0
     if contrast.kind == "compare":
         futility = futility_bound(
@@ -319,7 +318,7 @@ def look(
             contrast.difference,
             float(spend(fraction, 1 - contrast.power)),
         )
-        ceiling = float(stats.norm.sf(z_fixed - contrast.difference / floor)) if floor > 0 else 1.0
+        ceiling = float(special.ndtr(contrast.difference / floor - z_fixed)) if floor > 0 else 1.0
         decision = (
             "difference" if abs(z) >= efficacy else "futile" if abs(z) < futility else "undecided"
         )
@@ -346,6 +345,26 @@ def look(
         ceiling,
         decision,
     )
+
+
+def _z(estimate: float, se: float, df: float) -> float:
+    """estimate / se as a z: the normal quantile of its Student-t tail on ``df``."""
+    if se <= 0:
+        return float(np.sign(estimate) * np.inf)
+    t = abs(estimate) / se
+    tail = special.stdtr(df, -t)
+    return (
+        float(np.sign(estimate) * -special.ndtri(tail))
+        if tail > 0
+        else float(np.sign(estimate) * np.inf)
+    )
+
+
+def _t_quantile(z: float, df: float) -> float:
+    """The Student-t (``df``) quantile with the normal tail of ``z``."""
+    if not np.isfinite(z):
+        return float("inf")
+    return float(-special.stdtrit(df, special.ndtr(-z)))
 
 
 def settled(history: Mapping[str, tuple[Look, ...]]) -> bool:
