@@ -33,7 +33,7 @@ from scipy import optimize, special
 __all__ = ["SPENDING", "crossing_probabilities", "efficacy_bound", "futility_bound"]
 
 #: Simpson grid points per continuation interval (odd)
-_POINTS = 101
+_POINTS = 61
 #: |z| beyond which a boundary is treated as never crossed
 _NEVER = 12.0
 
