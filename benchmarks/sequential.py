@@ -21,8 +21,8 @@ IRIs) with two questions, m0 - m1 and m0 - m2 (the second settles early), and co
 balanced allocation with allocation by uncertainty (:mod:`percalign.scoring.allocation`) on
 the same simulated answers: participants used, and the bias and coverage of m0 - m1.
 
-    .venv/bin/python benchmarks/sequential.py            # 1,000 studies per row
-    .venv/bin/python benchmarks/sequential.py --studies 200   # a quick run
+    .venv/bin/python benchmarks/sequential.py   # 1,000 null studies, 500 per alternative
+    .venv/bin/python benchmarks/sequential.py --studies 200 --alternatives 100 --allocation 60
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize, stats
 
-from percalign.scoring.allocation import priorities
+from percalign.scoring.allocation import allocate
 from percalign.scoring.moments import ContrastMoments, contrast_moments
 from percalign.scoring.sequential import SETTLED, Contrast, Look, Question, look
 from percalign.scoring.simulate import Scenario, population_alignment
 
 #: the main design: two models invert the same 40 targets; each participant judges 20 of the
-#: 80 IRIs (the least judged first); simulated up to ``MAIN.participants``, the budget is planned
+#: 80 IRIs (allocate() with even needs); simulated up to ``MAIN.participants``; the budget is
+#: planned from the fixed design
 MAIN = Scenario(
     "paired, 40 targets x 2 models",
     participants=120,
@@ -122,24 +123,32 @@ def contrasts(levels: int, pairs: list[tuple[int, int]]) -> list[Contrast]:
 
 
 def balanced(studies: int, people: int, model: np.ndarray, slots: int, seed: int) -> np.ndarray:
-    """(studies, people, items) 1 where a participant gets the item: ``slots`` items each,
-    the least judged first (:func:`percalign.scoring.allocation.priorities` with every model
-    the same need), ties broken at random. It ignores the answers, so the first N
-    participants of a sequential study get what a fixed design of N would give them."""
-    rng = np.random.default_rng(seed)
-    levels = int(model.max()) + 1
+    """(studies, people, items) 1 where a participant gets the item:
+    :func:`percalign.scoring.allocation.allocate` with every model the same need. It ignores
+    the answers, so the first N participants of a sequential study get what a fixed design
+    of N would give them."""
     counts = np.zeros((studies, people, model.size))
     judged = np.zeros((studies, model.size))
-    for p in range(people):
-        worth = priorities(judged, model, np.ones((studies, levels)), MINIMUM)
-        _give(counts[:, p], worth + 1e-9 * rng.random(judged.shape), slots)
-        judged += counts[:, p]
+    even = np.ones(int(model.max()) + 1)
+    for s in range(studies):
+        for p in range(people):
+            _give(counts[s], judged[s], even, model, slots, p, seed + s)
     return counts
 
 
-def _give(row: np.ndarray, worth: np.ndarray, slots: int) -> None:
-    chosen = np.argpartition(-worth, slots - 1, axis=1)[:, :slots]
-    np.put_along_axis(row, chosen, 1.0, axis=1)
+def _give(
+    counts: np.ndarray,
+    judged: np.ndarray,
+    need: np.ndarray,
+    model: np.ndarray,
+    slots: int,
+    p: int,
+    seed: int,
+) -> None:
+    """Allocate participant ``p``'s slots in one study's (people, items) ``counts``."""
+    chosen = allocate(judged, model, need, np.zeros(model.size, bool), slots, MINIMUM, seed + p)
+    counts[p, chosen] = 1.0
+    judged[chosen] += 1.0
 
 
 def run(
@@ -155,8 +164,8 @@ def run(
     """Run every study through its looks; a study stops when every contrast is settled.
 
     ``counts``: which participant gets which item (:func:`balanced`). None: allocate by
-    uncertainty as participants arrive, ``slots`` items each, ranked by
-    :func:`percalign.scoring.allocation.priorities` with each model's need the participant
+    uncertainty as participants arrive, ``slots`` items each, by
+    :func:`percalign.scoring.allocation.allocate` with each model's need the participant
     part of its alignment's variance, summed over the contrasts still undecided at the last
     look (outcomes never enter, only how uncertain they are).
     """
@@ -166,15 +175,13 @@ def run(
     counts = np.zeros_like(answers) if counts is None else counts
     judged = np.zeros((studies, items))
     need = np.ones((studies, levels))
-    rng = np.random.default_rng(seed)
     histories: list[list[tuple[Look, ...]]] = [[() for _ in range(studies)] for _ in decide]
     active = np.ones(studies, dtype=bool)
     used = np.full(studies, budget)
     for n in range(1, budget + 1):
         if adaptive:
-            worth = priorities(judged, model, need, MINIMUM)
-            _give(counts[:, n - 1], worth + 1e-9 * rng.random(judged.shape), slots)
-            judged += counts[:, n - 1]
+            for s in np.flatnonzero(active):
+                _give(counts[s], judged[s], need[s], model, slots, n - 1, seed + s)
         if n % EVERY and n != budget:
             continue
         idx = np.flatnonzero(active)
@@ -247,7 +254,7 @@ def matched_n(grid: list[int], power: np.ndarray, goal: float) -> float:
     return float(grid[k - 1] + (goal - lo) / (hi - lo) * (grid[k] - grid[k - 1]))
 
 
-def main_table(studies: int, seed: int) -> tuple[int, list[dict[str, float]]]:
+def main_table(studies: int, alternatives: int, seed: int) -> tuple[int, list[dict[str, float]]]:
     """The planned budget and one row per true difference (the declared one first: its fixed
     design sets the budget)."""
     rng = np.random.default_rng(seed)
@@ -260,8 +267,9 @@ def main_table(studies: int, seed: int) -> tuple[int, list[dict[str, float]]]:
     for diff in sorted(DIFFERENCES, key=lambda d: d != QUESTION.difference):
         logits = logits_for(MAIN, [base + diff, base])
         chunks = []
-        for start in range(0, studies, CHUNK):
-            size = min(CHUNK, studies - start)
+        count = studies if diff == 0 else alternatives
+        for start in range(0, count, CHUNK):
+            size = min(CHUNK, count - start)
             answers, model, target = draw(MAIN, logits, size, rng)
             counts = balanced(size, MAIN.participants, model, MAIN_SLOTS, seed + start)
             chunks.append((answers, counts, fixed_power(answers, counts, model, target, grid)))
@@ -337,19 +345,26 @@ def allocation_table(studies: int, seed: int) -> list[dict[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--studies", type=int, default=1000, help="simulated studies per row")
+    parser.add_argument("--studies", type=int, default=1000, help="null studies")
+    parser.add_argument(
+        "--alternatives", type=int, default=500, help="studies per alternative (5, 10, 20 points)"
+    )
+    parser.add_argument(
+        "--allocation", type=int, default=300, help="studies per row of the allocation table"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-allocation", action="store_true", help="only the main table")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
     start = time.perf_counter()
     print(
-        f"# {args.studies} studies per row, seed {args.seed}; {MAIN.name}, participant SD "
+        f"# {args.studies} null studies, {args.alternatives} per alternative, seed {args.seed}; "
+        f"{MAIN.name}, participant SD "
         f"{MAIN.participant_sd}, target SD {MAIN.target_sd}, IRI SD {MAIN.iri_sd}; looks every "
         f"{EVERY} participants; {MAIN_SLOTS} IRIs per participant; alpha {QUESTION.alpha}, power "
         f"{QUESTION.power} at {QUESTION.difference:.2f}"
     )
-    budget, rows = main_table(args.studies, args.seed)
+    budget, rows = main_table(args.studies, args.alternatives, args.seed)
     print(
         f"# fixed design: {rows[0]['fixed_n']:.1f} participants for power {QUESTION.power} at "
         f"{QUESTION.difference:.2f}; planned budget {budget} ({INFLATION} x, rounded up to a look)"
@@ -371,7 +386,7 @@ def main() -> None:
     alloc: list[dict[str, float]] = []
     if not args.skip_allocation:
         print(
-            f"# {ALLOCATION.name}: {ALLOCATION_SLOTS} of "
+            f"# {args.allocation} studies per row; {ALLOCATION.name}: {ALLOCATION_SLOTS} of "
             f"{ALLOCATION.targets * ALLOCATION.models} IRIs per "
             f"participant, at least {MINIMUM} judgments per IRI, budget {ALLOCATION.participants}; "
             "m0 - m2 differs by 0.20; rows describe m0 - m1"
@@ -381,7 +396,7 @@ def main() -> None:
             "90th pct | bias | repeated CI covers | plain CI covers |"
         )
         print("|---" * 8 + "|")
-        alloc = allocation_table(args.studies, args.seed)
+        alloc = allocation_table(args.allocation, args.seed)
         for r in alloc:
             print(
                 f"| {r['difference']:.2f} | {r['policy']} | {r['found']:.3f} | "

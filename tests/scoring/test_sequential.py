@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from percalign.errors import ConfigError, UnknownNameError
-from percalign.scoring.allocation import allocate, condition_needs, priorities
+from percalign.scoring.allocation import allocate, condition_needs, quotas
 from percalign.scoring.boundaries import (
     SPENDING,
     crossing_probabilities,
@@ -223,17 +223,21 @@ def test_settled_questions_stop_drawing_answers():
         assert need == {"m0": 0.0, "m1": 0.0, "m2": 0.0}
 
 
-def test_allocation_serves_the_minimum_first_and_never_repeats_an_item():
-    judged = np.array([5, 1, 0, 9, 9, 9])
-    condition = np.array([0, 0, 0, 1, 1, 1])
-    seen = np.array([False, False, False, True, False, False])
+def test_allocation_serves_the_minimum_first_then_splits_by_need():
+    judged = np.array([5, 1, 0, 9, 9, 9, 4, 4])
+    condition = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    seen = np.array([False, False, False, True, False, False, False, False])
     chosen = allocate(judged, condition, np.array([0.0, 1.0]), seen, slots=4, minimum=2)
     assert chosen[:2].tolist() == [2, 1]  # below the minimum, fewest first
+    assert sorted(chosen[2:].tolist()) == [6, 7]  # the undecided condition, least judged
     assert 3 not in chosen and len(set(chosen.tolist())) == 4
-    worth = priorities(judged, condition, np.array([0.0, 1.0]), minimum=2)
-    assert worth[4] > worth[0]  # the undecided condition before the settled one
-    with pytest.raises(ConfigError, match="only 5 are left unseen"):
-        allocate(judged, condition, np.ones(2), seen, slots=6, minimum=2)
+    # a condition short of unseen items passes its slots on
+    short = allocate(judged, condition, np.array([1.0, 0.0]), seen, slots=5, minimum=0)
+    assert set(short.tolist()) >= {0, 1, 2} and 3 not in short
+    assert quotas(np.array([1.0, 1.0, 2.0]), 8).tolist() == [2, 2, 4]
+    assert quotas(np.zeros(3), 7).sum() == 7
+    with pytest.raises(ConfigError, match="only 7 are left unseen"):
+        allocate(judged, condition, np.ones(2), seen, slots=8, minimum=2)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ Alignment with crossed-bootstrap intervals and tests against chance; agreement (
 fractions, Fleiss' kappa, Krippendorff's alpha, split-half noise ceiling); comparisons of
 models, layers, seed types or losses (one crossed bootstrap over participants, targets and
 items, Holm); pre-declared exclusions; judges against people;
-power.
+power; declared questions decided at sequential looks with error spending, and allocation
+of answers by uncertainty.
 """
 
 from percalign.scoring.agreement import (
@@ -14,30 +15,41 @@ from percalign.scoring.agreement import (
     vote_fractions,
 )
 from percalign.scoring.alignment import alignment, paper_table
+from percalign.scoring.allocation import allocate, condition_needs
 from percalign.scoring.compare import compare, holm
 from percalign.scoring.crossed import CrossedDesign, percentile_p, target_ci
 from percalign.scoring.exclusions import Exclusions, apply_exclusions
 from percalign.scoring.judges import judge_agreement, ranking_agreement
 from percalign.scoring.matching import confusion_matrices, matching_accuracy
+from percalign.scoring.moments import ContrastMoments, contrast_moments
 from percalign.scoring.power import (
     answers_for_difference,
     answers_for_halfwidth,
     design_effect,
 )
+from percalign.scoring.sequential import Look, Question, SequentialPlan, decide, settled
 from percalign.scoring.stats import bootstrap_ci, wilson
 from percalign.scoring.table import check_table, from_judgments
 
 __all__ = [
+    "ContrastMoments",
     "CrossedDesign",
     "Exclusions",
+    "Look",
+    "Question",
+    "SequentialPlan",
     "alignment",
+    "allocate",
     "answers_for_difference",
     "answers_for_halfwidth",
     "apply_exclusions",
     "bootstrap_ci",
     "check_table",
     "compare",
+    "condition_needs",
     "confusion_matrices",
+    "contrast_moments",
+    "decide",
     "design_effect",
     "fleiss_kappa",
     "from_judgments",
@@ -49,6 +61,7 @@ __all__ = [
     "paper_table",
     "percentile_p",
     "ranking_agreement",
+    "settled",
     "target_ci",
     "vote_fractions",
     "wilson",

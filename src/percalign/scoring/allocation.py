@@ -26,30 +26,23 @@ from percalign.scoring.crossed import CrossedDesign
 from percalign.scoring.moments import contrast_moments
 from percalign.scoring.sequential import SETTLED, Look, SequentialPlan
 
-__all__ = ["allocate", "condition_needs", "priorities"]
+__all__ = ["allocate", "condition_needs", "quotas"]
 
 
-def priorities(
-    judgments: np.ndarray, condition: np.ndarray, need: np.ndarray, minimum: int
-) -> np.ndarray:
-    """(..., I) how much one more answer to each item is worth; larger first.
+def quotas(need: np.ndarray, slots: int) -> np.ndarray:
+    """(C,) how many of ``slots`` each condition gets: in proportion to ``need`` (largest
+    remainders), evenly when every need is 0.
 
-    Items with fewer than ``minimum`` judgments rank above every other (fewest first). Then
-    an item is worth its condition's ``need`` over (n + 1)(n + 2), n its judgments: the
-    marginal fall of an item mean's variance, so answers spread over a condition's items.
-
-    Args:
-        judgments: (..., I) judgments per item so far.
-        condition: (I,) int: each item's condition.
-        need: (..., C) >= 0: how much each condition still needs answers (see
-            :func:`condition_needs`; 0 for conditions whose questions are settled).
-        minimum: the plan's minimum judgments per item.
+    >>> quotas(np.array([0.0, 1.0, 3.0]), 10).tolist()
+    [0, 3, 7]
     """
-    n = np.asarray(judgments, dtype=np.float64)
-    worth = np.take(np.asarray(need, dtype=np.float64), condition, axis=-1) / ((n + 1) * (n + 2))
-    scale = 1.0 + np.max(worth, axis=-1, keepdims=True, initial=0.0)
-    below = n < minimum
-    return np.where(below, scale * (1.0 + (minimum - n)), worth)
+    need = np.clip(np.asarray(need, dtype=np.float64), 0.0, None)
+    share = need / need.sum() if need.sum() > 0 else np.full(need.shape, 1.0 / need.size)
+    exact = share * slots
+    out = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - out), kind="stable")
+    out[order[: slots - int(out.sum())]] += 1
+    return out
 
 
 def allocate(
@@ -61,35 +54,59 @@ def allocate(
     minimum: int,
     seed: int = 0,
 ) -> np.ndarray:
-    """The items for a new participant's ``slots``, most useful first.
+    """The items for a new participant's ``slots``.
+
+    First the items below ``minimum`` judgments, fewest first (the plan's guarantee). The
+    other slots are split over the conditions in proportion to their ``need``
+    (:func:`quotas`), and each condition gives its least-judged items. Every participant of
+    a stretch between looks thus gets the same mix of conditions, so a participant's own
+    leniency cancels in a comparison as it does in a balanced plan. A condition short of
+    unseen items passes its slots on to the others.
 
     Args:
         judgments: (I,) judgments per item so far.
         condition: (I,) int: each item's condition.
-        need: (C,) per-condition need (:func:`condition_needs`).
+        need: (C,) per-condition need (:func:`condition_needs`); all 0: an even split.
         seen: (I,) bool: items this participant has already had (never given again).
         slots: how many items to choose.
         minimum: the plan's minimum judgments per item.
-        seed: breaks ties between items of equal worth (a seeded draw, not an answer).
+        seed: breaks ties between equally judged items (a seeded draw, not an answer).
 
     Raises:
         ConfigError: fewer unseen items than slots.
 
-    >>> allocate(np.array([3, 0, 5, 6]), np.array([0, 0, 1, 1]), np.array([0.0, 1.0]),
-    ...          np.zeros(4, bool), slots=2, minimum=1).tolist()
+    >>> allocate(np.array([3, 0, 5, 6, 7]), np.array([0, 0, 1, 1, 1]), np.array([0.0, 1.0]),
+    ...          np.zeros(5, bool), slots=2, minimum=1).tolist()
     [1, 2]
     """
     check_int("allocate", "slots", slots, low=0)
-    seen = np.asarray(seen, dtype=bool)
-    if slots > int((~seen).sum()):
+    judged = np.asarray(judgments, dtype=np.float64)
+    condition = np.asarray(condition, dtype=np.int64)
+    free = ~np.asarray(seen, dtype=bool)
+    if slots > int(free.sum()):
         raise ConfigError(
-            f"A participant needs {slots} items but only {int((~seen).sum())} are left unseen; "
+            f"A participant needs {slots} items but only {int(free.sum())} are left unseen; "
             "lower the trials per participant or add IRIs."
         )
-    worth = priorities(judgments, condition, need, minimum)
-    jitter = np.random.default_rng(seed).random(worth.shape)
-    order = np.lexsort((jitter, -np.where(seen, -np.inf, worth)))
-    return order[:slots]
+    jitter = np.random.default_rng(seed).random(judged.shape)
+    order = np.lexsort((jitter, judged))  # least judged first, ties at random
+    below = [i for i in order if free[i] and judged[i] < minimum][:slots]
+    chosen = list(below)
+    free[below] = False
+    need = np.asarray(need, dtype=np.float64).copy()
+    while len(chosen) < slots:
+        left = np.bincount(condition[free], minlength=need.size)
+        want = quotas(
+            np.where(left > 0, need, 0.0)
+            if (need[left > 0] > 0).any()
+            else (left > 0).astype(np.float64),
+            slots - len(chosen),
+        )
+        for c in np.flatnonzero(want):
+            take = [i for i in order if free[i] and condition[i] == c][: want[c]]
+            chosen.extend(take)
+            free[take] = False
+    return np.asarray(chosen[:slots], dtype=np.int64)
 
 
 def condition_needs(
