@@ -56,8 +56,9 @@ MAIN = Scenario(
 )
 MAIN_SLOTS = 20
 EVERY = 5
-#: the budget is the fixed design's participants for the declared power, times this
-INFLATION = 1.15
+#: the budget gives this many times the information (1 / variance) of the fixed design with
+#: the declared power (IRIs cap the information, so participants grow faster than this)
+INFLATION = 1.2
 DIFFERENCES = (0.0, 0.05, 0.10, 0.20)
 QUESTION = Question("model", "compare", ("m0", "m1"), difference=0.10, alpha=0.05, power=0.8)
 #: the allocation design: three models x 30 targets, 30 of the 90 IRIs per participant
@@ -231,15 +232,26 @@ def fixed_power(
     answers: np.ndarray, counts: np.ndarray, model: np.ndarray, target: np.ndarray, grid: list[int]
 ) -> np.ndarray:
     """(len(grid), studies) rejections of the fixed test of m0 - m1 on the first N
-    participants."""
+    participants, and (len(grid), 2) the mean participant part x N and item part of its
+    variance."""
     weights = np.zeros(int(model.max()) + 1)
     weights[:2] = (1.0, -1.0)
-    out = []
+    out, parts = [], []
     for n in grid:
         m = contrast_moments(answers[:, :n] * counts[:, :n], counts[:, :n], model, target, weights)
         t = m.estimate / np.sqrt(m.variance)
         out.append(2 * stats.t.sf(np.abs(t), m.df) < QUESTION.alpha)
-    return np.array(out)  # (grid, studies)
+        parts.append((float(np.mean(m.participant)) * n, float(np.mean(m.item))))
+    return np.array(out), np.array(parts)
+
+
+def planned_budget(grid: list[int], parts: np.ndarray, fixed_n: float) -> int:
+    """Participants for ``INFLATION`` x the fixed design's information, from the variance
+    parts (rounded up to a look, at most the participants simulated)."""
+    per, item = parts[int(np.argmin(np.abs(np.array(grid) - fixed_n)))]
+    goal = (per / fixed_n + item) / INFLATION
+    n = per / (goal - item) if goal > item else np.inf
+    return int(min(np.ceil(n / EVERY) * EVERY, MAIN.participants))
 
 
 def matched_n(grid: list[int], power: np.ndarray, goal: float) -> float:
@@ -273,10 +285,11 @@ def main_table(studies: int, alternatives: int, seed: int) -> tuple[int, list[di
             answers, model, target = draw(MAIN, logits, size, rng)
             counts = balanced(size, MAIN.participants, model, MAIN_SLOTS, seed + start)
             chunks.append((answers, counts, fixed_power(answers, counts, model, target, grid)))
-        fixed = np.concatenate([c[2] for c in chunks], axis=1).mean(axis=1)
+        fixed = np.concatenate([c[2][0] for c in chunks], axis=1).mean(axis=1)
         if not budget:
             fixed_at_design = matched_n(grid, fixed, QUESTION.power)
-            budget = int(np.ceil(INFLATION * fixed_at_design / EVERY) * EVERY)
+            parts_at = np.mean([c[2][1] for c in chunks], axis=0)
+            budget = planned_budget(grid, parts_at, fixed_at_design)
         parts = [
             run(answers, model, target, decide, budget, counts)[0] for answers, counts, _ in chunks
         ]
@@ -367,7 +380,8 @@ def main() -> None:
     budget, rows = main_table(args.studies, args.alternatives, args.seed)
     print(
         f"# fixed design: {rows[0]['fixed_n']:.1f} participants for power {QUESTION.power} at "
-        f"{QUESTION.difference:.2f}; planned budget {budget} ({INFLATION} x, rounded up to a look)"
+        f"{QUESTION.difference:.2f}; planned budget {budget} ({INFLATION} x its information, "
+        "rounded up to a look)"
     )
     print(
         "| true difference | difference found | fixed design's power | participants: mean | "
