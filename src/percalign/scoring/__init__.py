@@ -5,7 +5,8 @@ fractions, Fleiss' kappa, Krippendorff's alpha, split-half noise ceiling); compa
 models, layers, seed types or losses (one crossed bootstrap over participants, targets and
 items, Holm); pre-declared exclusions; judges against people; variance components of a
 crossed design and planning from a pilot (participants and IRIs for a CI half-width or a
-difference).
+difference); declared questions decided at sequential looks with error spending, and
+allocation of answers by uncertainty.
 """
 
 from percalign.scoring.agreement import (
@@ -15,6 +16,7 @@ from percalign.scoring.agreement import (
     vote_fractions,
 )
 from percalign.scoring.alignment import alignment, paper_table
+from percalign.scoring.allocation import allocate, condition_needs
 from percalign.scoring.compare import compare, holm
 from percalign.scoring.components import (
     Components,
@@ -29,6 +31,7 @@ from percalign.scoring.crossed import CrossedDesign, percentile_p, target_ci
 from percalign.scoring.exclusions import Exclusions, apply_exclusions
 from percalign.scoring.judges import judge_agreement, ranking_agreement
 from percalign.scoring.matching import confusion_matrices, matching_accuracy
+from percalign.scoring.moments import ContrastMoments, contrast_moments
 from percalign.scoring.power import (
     DifferencePlan,
     HalfwidthPlan,
@@ -37,23 +40,32 @@ from percalign.scoring.power import (
     plan_halfwidth,
     predicted_halfwidth,
 )
+from percalign.scoring.sequential import Look, Question, SequentialPlan, decide, settled
 from percalign.scoring.stats import bootstrap_ci, wilson
 from percalign.scoring.table import check_table, from_judgments
 
 __all__ = [
     "Components",
+    "ContrastMoments",
     "CrossedDesign",
     "DifferencePlan",
     "Exclusions",
     "HalfwidthPlan",
     "Layout",
+    "Look",
+    "Question",
+    "SequentialPlan",
     "Shared",
     "alignment",
+    "allocate",
     "apply_exclusions",
     "bootstrap_ci",
     "check_table",
     "compare",
+    "condition_needs",
     "confusion_matrices",
+    "contrast_moments",
+    "decide",
     "difference_power",
     "difference_variance",
     "fleiss_kappa",
@@ -70,6 +82,7 @@ __all__ = [
     "plan_halfwidth",
     "predicted_halfwidth",
     "ranking_agreement",
+    "settled",
     "shared_components",
     "target_ci",
     "variance_components",
