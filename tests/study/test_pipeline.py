@@ -293,8 +293,7 @@ def test_adding_a_step_is_one_declaration(done, tmp_path):
     extra = Step(
         "count",
         reads=("judge",),
-        settings=("models", "inversion"),
-        key=lambda i, p: ("count", i.key("judge", p)),
+        settings=("models.name", "inversion.losses"),
         output=lambda i, p: i.folder / "runs" / p / "count.txt",
         run=count,
         parts=lambda i: list(i.keys("judge")),

@@ -120,15 +120,6 @@ class Images:
 
 #: InversionConfig fields a study sets itself (per run), so ``[inversion]`` does not take them
 STUDY_SETS = ("loss", "seed")
-#: InversionConfig fields that were ``[inversion]`` keys before every field was: these are
-#: always part of the invert step's key; the others only when set (so that a study run before
-#: keeps its keys and its answers)
-_KEYED: tuple[str, ...] = ("parameterization", "optimizer", "lr", "schedule", "steps")
-_KEYED += ("batch_size", "adversary", "adversarial_lambda", "stop_at_valid")
-#: Loop settings that presets fix since the paper preset became the authors' loop, with the
-#: value every run had before: keyed by their resolved value when it differs (``fake_relu``
-#: always), so that a paper-preset study is inverted again and any other keeps its key.
-_LOOP_BEFORE = {"share_seeds": False, "clamp_seeds": True}
 
 
 @dataclass(frozen=True)
@@ -227,24 +218,17 @@ class Inversion:
             return defaults[name]
         return default_of(InversionConfig.__dataclass_fields__[name])
 
-    @property
-    def batch_size(self) -> int:
-        return int(self.option("batch_size"))
+    @classmethod
+    def setting_names(cls) -> list[str]:
+        """Every setting of the section: its own fields and the InversionConfig fields."""
+        own = [f.name for f in dataclasses.fields(cls) if f.name != "options"]
+        return own + [f.name for f in _config_fields()]
 
-    @property
-    def adversary(self) -> str:
-        return str(self.option("adversary"))
-
-    def key_settings(self) -> dict[str, Any]:
-        """What the invert step's key holds of this section (every field but the device)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        del out["device"], out["options"]
-        out.update({name: self.option(name) for name in _KEYED})
-        out.update({k: v for k, v in self.options.items() if k not in _KEYED})
-        loop = self.config("regularizer-free", 0)
-        out["fake_relu"] = loop.fake_relu
-        out.update({k: getattr(loop, k) for k, v in _LOOP_BEFORE.items() if getattr(loop, k) != v})
-        return out
+    def __getattr__(self, name: str) -> Any:
+        # an InversionConfig field reads as its value here (``inversion.steps``)
+        if name in _config_names():
+            return self.option(name)
+        raise AttributeError(name)
 
     def seeds_for(self, loss: str) -> str:
         """The seed types of ``loss``'s runs: its ``loss_seeds`` entry, else ``seeds``."""
@@ -263,6 +247,10 @@ class Inversion:
 
 def _config_fields() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(InversionConfig) if f.init and f.name not in STUDY_SETS]
+
+
+def _config_names() -> frozenset[str]:
+    return frozenset(f.name for f in _config_fields())
 
 
 @dataclass(frozen=True)
@@ -502,8 +490,8 @@ class Trust:
             steps=self.steps,
             stop_at_valid=self.stop_at_valid,
             batch_size=self.batch_size,
-            fake_relu=inversion.option("fake_relu"),
-            channels_last=inversion.option("channels_last"),
+            fake_relu=inversion.fake_relu,
+            channels_last=inversion.channels_last,
             seed=seed,
         )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,9 @@ __all__ = [
     "Trust",
     "load_spec",
     "parse_spec",
+    "read_setting",
+    "setting_names",
+    "setting_paths",
 ]
 
 
@@ -110,6 +113,50 @@ class StudySpec:
         if name == "models":
             return {"models": [dataclasses.asdict(m) for m in value]}
         return dataclasses.asdict(value)
+
+
+def setting_names(section: str) -> list[str]:
+    """The settings of one section, by name (``[inversion]``: its own and every
+    InversionConfig field it takes)."""
+    cls = SECTIONS[section]
+    if cls is Inversion:
+        return Inversion.setting_names()
+    return [f.name for f in dataclasses.fields(cls) if f.init]
+
+
+def setting_paths(declared: Sequence[str]) -> list[str]:
+    """Declared sections and fields as field paths (``"survey"`` -> ``"survey.design"``...)."""
+    paths: list[str] = []
+    for item in declared:
+        section, _, name = item.partition(".")
+        for path in [item] if name else [f"{section}.{n}" for n in setting_names(section)]:
+            if path not in paths:
+                paths.append(path)
+    return paths
+
+
+def read_setting(spec: StudySpec, path: str) -> Any:
+    """The value of the setting ``path`` (``"survey.k"``; ``"models.name"``: a list, one per
+    entry), as plain data.
+
+    >>> read_setting(parse_spec({"models": [{"name": "tiny-cnn"}]}), "models.name")
+    ['tiny-cnn']
+    """
+    section, _, name = path.partition(".")
+    value = getattr(spec, section)
+    if isinstance(value, tuple):
+        return [_plain(getattr(v, name)) for v in value]
+    return _plain(getattr(value, name))
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _section(cls: type, data: Any, where: str) -> Any:
