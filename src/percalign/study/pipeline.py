@@ -71,6 +71,7 @@ class Pipeline:
     def run(self) -> Path:
         """Run every step that is not done; return the report's path."""
         from percalign.study.backends import get_backend
+        from percalign.study.legacy_keys import OLD_KEYS
         from percalign.study.steps import STEPS
 
         tasks = self.spec.tasks
@@ -92,7 +93,8 @@ class Pipeline:
             sweep(self.folder)
             self._write_spec()
             context = Context(self.folder, self.log, self.progress, backend, self.on_task)
-            runner = Runner(self.spec, self.steps or STEPS, context, self.executed)
+            steps = self.steps or STEPS
+            runner = Runner(self.spec, steps, context, self.executed, old_keys=OLD_KEYS)
             runner.run()
         return self.folder / "report" / "index.html"
 
