@@ -93,7 +93,9 @@ def test_a_changed_setting_reruns_the_steps_that_declare_it(tmp_path):
             "read step 'a'",
         ),
         (
-            Step("x", extra=lambda i, _p: (i.spec.section("judges"),), output=lambda i, _p: i.folder),
+            Step(
+                "x", extra=lambda i, _p: (i.spec.section("judges"),), output=lambda i, _p: i.folder
+            ),
             "does not declare section 'judges'",
         ),
     ],

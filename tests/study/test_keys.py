@@ -35,7 +35,8 @@ BASE = parse_spec(
 class _Models:
     """Stands in for the loaded models: keys need their identity and labels only."""
 
-    labels: dict[str, tuple[str, str]] = {}
+    def __init__(self) -> None:
+        self.labels: dict[str, tuple[str, str]] = {}
 
     def id(self, name: str) -> dict[str, Any]:
         return {"name": name, "sha256": "0" * 64}

@@ -171,7 +171,6 @@ BASE = {"models": [{"name": "tiny-cnn"}]}
         ({**BASE, "survey": {"design": "2afx"}}, ConfigError, "did you mean '2afc'"),
         ({**BASE, "bots": {"lapse": 2.0}}, ConfigError, "'lapse' parameter of [bots]"),
         ({**BASE, "trust": {"enabled": True}}, ConfigError, "two or more models"),
-        ({**BASE, "trust": {"models": ["tiny-cn"]}}, UnknownNameError, "Did you mean 'tiny-cnn'"),
         ({"models": [{"name": "a", "train": {"epochz": 3}}]}, UnknownNameError, "'epochs'"),
         ({"models": [{"name": "a"}, {"name": "a"}]}, ConfigError, "appears twice"),
         ({}, ConfigError, "at least one [[models]]"),

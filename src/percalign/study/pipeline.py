@@ -72,8 +72,11 @@ class Pipeline:
         """Run every step that is not done; return the report's path."""
         from percalign.study.backends import get_backend
         from percalign.study.legacy_keys import OLD_KEYS
+        from percalign.study.preflight import check_study
         from percalign.study.steps import STEPS
 
+        self._check_spec()
+        check_study(self.spec)  # every value a step would refuse, before any work
         tasks = self.spec.tasks
         backend = (
             get_backend(
@@ -87,7 +90,6 @@ class Pipeline:
             if isinstance(self.backend, str)
             else self.backend
         )
-        self._check_spec()
         self.folder.mkdir(parents=True, exist_ok=True)
         with lock(self.folder), backend:
             sweep(self.folder)
