@@ -236,8 +236,9 @@ def check_table(cls: type, data: Any, where: str, exclude: Iterable[str] = ()) -
             )
     rules = {f.name: f.metadata.get("check") for f in dataclasses.fields(cls)}
     for key, value in data.items():
-        if rules.get(key) is not None:
-            rules[key].check(where, key, value)
+        rule = rules.get(key)
+        if rule is not None:
+            rule.check(where, key, value)
     return dict(data)
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from percalign._settings import add_options, options_from
 from percalign.cli._console import err, out
 from percalign.errors import ConfigError
+from percalign.judges.bots import BotSettings
 from percalign.scoring.exclusions import Exclusions
-from percalign.study.spec import Bots, Survey
+from percalign.study.spec import Survey
 from percalign.survey.build import build_survey, describe, unset_placeholders
 from percalign.survey.limits import ServeSettings
 from percalign.survey.settings import SurveyDesign
@@ -148,7 +149,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("study", type=Path)
     t.add_argument("--url", required=True, help="base URL of the running service")
     t.add_argument("--n", type=int, default=20, help="number of simulated participants")
-    add_options(t, Bots, only=("judge", "lapse", "temperature"))  # as [bots] of a study
+    add_options(t, BotSettings)  # as [bots] of a study
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(run=_bots)
 
@@ -356,15 +357,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _bots(args: argparse.Namespace) -> int:
-    from percalign.judges import Bot, get_judge
     from percalign.store.study import bot_token
     from percalign.survey.bots import run_bots
 
-    judge = get_judge(args.judge)
-    bots = [
-        Bot(judge, lapse=args.lapse, temperature=args.temperature, seed=args.seed + i)
-        for i in range(args.n)
-    ]
+    bots = BotSettings(**options_from(BotSettings, args)).bots(args.n, seed=args.seed)
     done = run_bots(args.url, bots, prefix=f"bot{args.seed}", bot_token=bot_token(args.study))
     out.print(
         f"{len(done)} simulated participants finished "

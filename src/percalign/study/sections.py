@@ -17,6 +17,7 @@ from percalign._settings import Interval, OneOf, check_settings, check_table, de
 from percalign.data.images import SPLITS
 from percalign.errors import unknown_name
 from percalign.inversion.config import PRESET_FIELDS, InversionConfig
+from percalign.judges.bots import BotSettings
 from percalign.survey.settings import SurveyDesign
 
 __all__ = [
@@ -337,25 +338,14 @@ class Survey(SurveyDesign):
 
 
 @dataclass(frozen=True)
-class Bots(_Checked):
+class Bots(BotSettings):
+    """``[bots]``: how many simulated participants, and the
+    :class:`~percalign.judges.bots.BotSettings` fields: how they decide."""
+
     n: int = setting(
         default=0,
         help=("Simulated participants sent through the real survey service (127.0.0.1)."),
         check=Interval(int, 0),
-    )
-    judge: str = setting(
-        default="ssim",
-        help=("The judge they decide with."),
-    )
-    lapse: float = setting(
-        default=0.1,
-        help=("Probability of answering at random on a trial."),
-        check=Interval(float, 0.0, 1.0),
-    )
-    temperature: float = setting(
-        default=0.0,
-        help=("Softmax temperature of their choices (0: always the nearest)."),
-        check=Interval(float, 0.0),
     )
 
 

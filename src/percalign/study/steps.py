@@ -87,7 +87,6 @@ def answer_digest(survey: Path) -> tuple[int, str]:
 
 
 def _run_bots(inputs: Inputs, todo: list[str]) -> None:
-    from percalign.judges import Bot, get_judge
     from percalign.store.study import bot_token
     from percalign.study.serve import local_survey
     from percalign.survey.bots import run_bots
@@ -96,11 +95,7 @@ def _run_bots(inputs: Inputs, todo: list[str]) -> None:
     bots = spec.bots
 
     def work(_part: str) -> None:
-        judge = get_judge(bots.judge)
-        simulated = [
-            Bot(judge, lapse=bots.lapse, temperature=bots.temperature, seed=spec.study.seed + i)
-            for i in range(bots.n)
-        ]
+        simulated = bots.bots(bots.n, seed=spec.study.seed)
         with local_survey(folder) as url:
             run_bots(url, simulated, prefix="simulated", bot_token=bot_token(folder))
 
