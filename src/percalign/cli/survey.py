@@ -10,7 +10,7 @@ from percalign.cli._console import err, out
 from percalign.errors import ConfigError
 from percalign.judges.bots import BotSettings
 from percalign.scoring.exclusions import Exclusions
-from percalign.study.spec import Survey
+from percalign.study.spec import Study, Survey
 from percalign.survey.build import build_survey, describe, unset_placeholders
 from percalign.survey.limits import ServeSettings
 from percalign.survey.settings import SurveyDesign
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     # the plan's settings (the [survey] section has them too)
     add_options(b, SurveyDesign)
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=int, default=Study.seed)
     add_options(b, Survey, only=("practice",))
     add_options(b, Exclusions, only=("min_catch_accuracy", "max_side_share", "min_side_trials"))
     b.add_argument(
@@ -150,7 +150,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--url", required=True, help="base URL of the running service")
     t.add_argument("--n", type=int, default=20, help="number of simulated participants")
     add_options(t, BotSettings)  # as [bots] of a study
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=Study.seed)
     t.set_defaults(run=_bots)
 
 
