@@ -23,6 +23,8 @@ _KEYED += ("batch_size", "adversary", "adversarial_lambda", "stop_at_valid")
 #: loop settings keyed by their resolved value when it differed from this one
 _LOOP_BEFORE = {"share_seeds": False, "clamp_seeds": True}
 _TRUST_FORMAT = 2
+#: the minimum display time of every survey built before [survey] could set it
+_MIN_DISPLAY_MS = 400
 
 
 def _inversion_settings(inv: Inversion) -> dict[str, Any]:
@@ -66,9 +68,10 @@ def _survey(inputs: Inputs, _part: str) -> tuple[Any, ...]:
     spec = inputs.spec
     invert = [inputs.key("invert", part) for part, _ in survey_runs(inputs)]
     settings = dataclasses.asdict(spec.survey)
-    for name in ("requirements", "min_display_ms"):  # added later: keyed only when set
-        if settings.get(name) is None:
-            settings.pop(name, None)
+    if settings["requirements"] is None:  # added later: keyed only when set
+        del settings["requirements"]
+    if settings["min_display_ms"] == _MIN_DISPLAY_MS:  # not a [survey] setting then
+        del settings["min_display_ms"]
     key: tuple[Any, ...] = ("survey", invert, settings, spec.study.seed)
     rules, default = spec.exclusions.attention(), Exclusions().attention()
     if (rules.max_side_share, rules.min_side_trials) != (
