@@ -181,7 +181,7 @@ class TrainConfig:
         >>> try:
         ...     TrainConfig(eps=0.5).check_options(["eps"])
         ... except ConfigError as exc:
-        ...     print(str(exc)[:40])
+        ...     print(str(exc)[:39])
         eps has no effect on recipe 'standard';
         """
         if "eps" in given and self.attack_norm is None:
