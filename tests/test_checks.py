@@ -6,9 +6,20 @@ from percalign.errors import ConfigError, PercalignError, UnknownNameError, unkn
 
 def test_int_message_follows_the_template():
     with pytest.raises(
-        ConfigError, match=r"The 'steps' parameter of X must be an int in \[1, inf\)\. Got 0\."
+        ConfigError,
+        match=r"The 'steps' parameter of X must be an int in \[1, inf\)\. Got 0; the closest "
+        r"valid value is 1\.",
     ):
         check_int("X", "steps", 0, low=1)
+
+
+def test_a_number_out_of_range_is_told_the_closest_valid_value():
+    with pytest.raises(ConfigError, match=r"Got 50; the closest valid value is 20\.$"):
+        check_int("X", "n", 50, low=1, high=20)
+    with pytest.raises(ConfigError, match=r"Got 0\.7; the closest valid value is 0\.5\.$"):
+        check_float("X", "rate", 0.7, 0.0, 0.5)
+    with pytest.raises(ConfigError, match=r"Got 0\.$"):  # (0, inf) holds no closest value
+        check_float("X", "rate", 0, 0.0, low_open=True)
 
 
 @pytest.mark.parametrize("value", [1.5, True, "3", None])

@@ -29,8 +29,15 @@ def check_int(
         return int(value)
     raise ConfigError(
         f"The {param!r} parameter of {owner} must be an int in {_interval(low, high)}. "
-        f"Got {value!r}."
+        f"Got {value!r}{_closest(value, low, high) if ok else ''}."
     )
+
+
+def _closest(value: float, low: float | None, high: float | None) -> str:
+    """``; the closest valid value is X`` for a number outside [low, high]."""
+    closest = value if low is None else max(value, low)
+    closest = closest if high is None else min(closest, high)
+    return f"; the closest valid value is {closest!r}" if closest != value else ""
 
 
 def check_float(
@@ -48,10 +55,14 @@ def check_float(
         if above and (high is None or value <= high):
             return float(value)
     interval = _interval(low, high)
+    closest = ""
+    if ok and math.isfinite(value) and not (low_open and low is not None and value <= low):
+        closest = _closest(value, low, high)
     if low_open and low is not None:
         interval = "(" + interval[1:]
     raise ConfigError(
-        f"The {param!r} parameter of {owner} must be a finite number in {interval}. Got {value!r}."
+        f"The {param!r} parameter of {owner} must be a finite number in {interval}. "
+        f"Got {value!r}{closest}."
     )
 
 

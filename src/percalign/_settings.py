@@ -4,8 +4,10 @@ A component's settings are one frozen dataclass whose fields carry their help in
 ``metadata`` (:func:`setting`). From it come the study spec's section (type checks with
 close matches: :func:`check_table`), the command-line options (:func:`add_options`,
 :func:`options_from`) and the reference in ``docs/study.md`` (:func:`reference`), so a default
-or a help text changed in the dataclass changes all three. Range checks stay in the
-dataclass's ``__post_init__`` (one message template, ``_checks``).
+or a help text changed in the dataclass changes all three. A field's constraint
+(:class:`Interval`, :class:`OneOf`) is declared on it once, like scikit-learn's parameter
+constraints: :func:`check_settings` applies it where the dataclass is made, and
+:func:`check_table` where a spec section is read, in one message template (``_checks``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from percalign._checks import check_choice, check_float, check_int
 from percalign.errors import ConfigError, unknown_name
 
 __all__ = [
+    "Interval",
+    "OneOf",
     "add_options",
+    "check_settings",
     "check_table",
     "default_of",
     "doc_default",
@@ -36,6 +42,36 @@ __all__ = [
 _UNSET: Any = dataclasses.MISSING
 
 
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """A number of ``kind`` (int or float) in [low, high] (``low_open``: above ``low``);
+    None passes (whether a field may be None is its type's business)."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def check(self, owner: str, name: str, value: Any) -> None:
+        if value is None:
+            return
+        if self.kind is int:
+            check_int(owner, name, value, self.low, self.high)  # type: ignore[arg-type]
+        else:
+            check_float(owner, name, value, self.low, self.high, self.low_open)
+
+
+@dataclasses.dataclass(frozen=True)
+class OneOf:
+    """One of ``choices`` (a close match is named when it is not)."""
+
+    choices: tuple[str, ...]
+
+    def check(self, owner: str, name: str, value: Any) -> None:
+        if value is not None:
+            check_choice(owner, name, value, self.choices)
+
+
 def setting(
     default: Any = _UNSET,
     help: str = "",
@@ -44,6 +80,7 @@ def setting(
     shown: str | None = None,
     cli: bool = True,
     flag: str | None = None,
+    check: Interval | OneOf | None = None,
 ) -> Any:
     """A dataclass field with its help text.
 
@@ -54,8 +91,10 @@ def setting(
             say it (``"the preset's"``).
         cli: whether commands offer it as an option.
         flag: the option's name when it is not ``--field-name``.
+        check: the values it takes, checked by :func:`check_settings` and
+            :func:`check_table`.
     """
-    metadata = {"help": help, "shown": shown, "cli": cli, "flag": flag}
+    metadata = {"help": help, "shown": shown, "cli": cli, "flag": flag, "check": check}
     if factory is not _UNSET:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -156,11 +195,32 @@ def hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def check_settings(obj: Any, owner: str | None = None) -> None:
+    """Check every field of the dataclass ``obj`` against the constraint declared on it.
+
+    >>> @dataclasses.dataclass
+    ... class Plan:
+    ...     k: int = setting(4, check=Interval(int, 2))
+    >>> try:
+    ...     check_settings(Plan(k=1))
+    ... except ConfigError as exc:
+    ...     print(exc)
+    The 'k' parameter of Plan must be an int in [2, inf). Got 1; the closest valid value is 2.
+    """
+    owner = owner or type(obj).__name__
+    for f in dataclasses.fields(obj):
+        rule = f.metadata.get("check")
+        if rule is not None:
+            rule.check(owner, f.name, getattr(obj, f.name))
+
+
 def check_table(cls: type, data: Any, where: str, exclude: Iterable[str] = ()) -> dict[str, Any]:
-    """``data`` (a TOML table) checked against ``cls``'s fields: keys and types.
+    """``data`` (a TOML table) checked against ``cls``'s fields: keys, types and the
+    constraints the fields declare.
 
     Unknown keys are refused with close matches, values of the wrong type with what was
-    expected; the message is one line starting with ``where``.
+    expected, values out of range with the closest valid one; the message is one line naming
+    ``where``.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a table ([{where.split('[')[-1]}); got {data!r}.")
@@ -174,6 +234,11 @@ def check_table(cls: type, data: Any, where: str, exclude: Iterable[str] = ()) -
                 f"{where} {key} must be {type_name(types_[key])}; got {value!r} "
                 f"({type(value).__name__})."
             )
+    rules = {f.name: f.metadata.get("check") for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        rule = rules.get(key)
+        if rule is not None:
+            rule.check(where, key, value)
     return dict(data)
 
 

@@ -30,7 +30,6 @@ def _steps(**extra) -> list[Step]:
     a = Step(
         "a",
         settings=("judges.k",),
-        key=lambda i, _p: ("a", i.spec.judges.k),
         output=lambda i, _p: i.folder / "a.txt",
         run=_write("a"),
     )
@@ -38,7 +37,6 @@ def _steps(**extra) -> list[Step]:
         "b",
         reads=("a",),
         settings=("judges.k",),
-        key=lambda i, p: ("b", i.key("a"), p),
         output=lambda i, p: i.folder / f"b{p}.txt",
         run=_write("b"),
         parts=lambda _i: ["1", "2"],
@@ -78,24 +76,26 @@ def test_a_changed_setting_reruns_the_steps_that_declare_it(tmp_path):
     ("step", "message"),
     [
         (
-            Step("x", key=lambda i, _p: (i.spec.judges.k,), output=lambda i, _p: i.folder),
+            Step("x", extra=lambda i, _p: (i.spec.judges.k,), output=lambda i, _p: i.folder),
             "read judges",
         ),
         (
             Step(
                 "x",
                 settings=("judges.k",),
-                key=lambda i, _p: (i.spec.judges.names,),
+                extra=lambda i, _p: (i.spec.judges.names,),
                 output=lambda i, _p: i.folder,
             ),
             "read judges.names",
         ),
         (
-            Step("x", key=lambda i, _p: (i.key("a"),), output=lambda i, _p: i.folder),
+            Step("x", extra=lambda i, _p: (i.key("a"),), output=lambda i, _p: i.folder),
             "read step 'a'",
         ),
         (
-            Step("x", key=lambda i, _p: (i.spec.section("judges"),), output=lambda i, _p: i.folder),
+            Step(
+                "x", extra=lambda i, _p: (i.spec.section("judges"),), output=lambda i, _p: i.folder
+            ),
             "does not declare section 'judges'",
         ),
     ],

@@ -147,6 +147,33 @@ def test_a_rerun_does_nothing_and_a_change_reruns_only_what_depends_on_it(done, 
     assert len(pd.read_csv(folder / "scores" / "answers.csv")) == 16
 
 
+def test_a_study_keyed_by_the_earlier_version_is_rekeyed_once_keeping_its_answers(done, tmp_path):
+    """``old_format_ledger.json`` is the ledger the hand-written keys wrote for this spec (the
+    code before keys were derived from declarations): its steps are re-keyed, not re-run, and
+    the survey keeps its answers (re-building it would be refused)."""
+    import shutil
+
+    folder = tmp_path / "s"
+    shutil.copytree(done, folder)
+    old = (Path(__file__).parent / "old_format_ledger.json").read_text()
+    (folder / LEDGER).write_text(old)
+    lines: list[str] = []
+    again = run_study(load_spec(folder / "study.toml"), folder, log=lines.append)
+    # the report's key holds the code version, the score's the answers (these were given by
+    # other simulated participants than the old ledger's): those two may run again
+    assert set(again.executed) <= {"score", "report"}
+    rekeyed = {
+        line.removeprefix("Step ").split(": recorded")[0] for line in lines if "re-keyed" in line
+    }
+    assert ALL_STEPS - {"score", "report"} <= rekeyed
+    ledger = json.loads((folder / LEDGER).read_text())["steps"]
+    assert all(entry["key_format"] == 2 for entry in ledger.values())
+    assert len(pd.read_csv(folder / "scores" / "answers.csv")) == 16
+    lines.clear()
+    assert run_study(load_spec(folder / "study.toml"), folder, log=lines.append).executed == []
+    assert not [line for line in lines if "re-keyed" in line]  # once
+
+
 def _ledger_steps(folder: Path) -> int:
     try:
         return len(json.loads((folder / LEDGER).read_text())["steps"])
@@ -293,8 +320,7 @@ def test_adding_a_step_is_one_declaration(done, tmp_path):
     extra = Step(
         "count",
         reads=("judge",),
-        settings=("models", "inversion"),
-        key=lambda i, p: ("count", i.key("judge", p)),
+        settings=("models.name", "inversion.losses"),
         output=lambda i, p: i.folder / "runs" / p / "count.txt",
         run=count,
         parts=lambda i: list(i.keys("judge")),

@@ -17,6 +17,7 @@ from percalign.errors import ConfigError
 from percalign.inversion import InversionConfig, parse_objectives, parse_seeds
 from percalign.inversion.config import PRESET_FIELDS, PRESETS
 from percalign.store import check_output, gate_warnings, read_manifest
+from percalign.study.sections import Images, Inversion
 from percalign.study.tasks import invert_images
 
 
@@ -138,8 +139,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("images and seeds")
     g.add_argument(
         "--images",
-        default="digits",
-        help="digits | samples | a folder or glob of images (default: digits)",
+        default=Images.source,
+        help=f"digits | samples | a folder or glob of images (default: {Images.source})",
     )
     g.add_argument("--n-images", type=int, default=8, help="number of targets (default: 8)")
     g.add_argument("--split", default="all", help="all | train | test (digits)")
@@ -155,10 +156,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--null-images",
         type=int,
-        default=256,
-        help="natural images whose pairwise distances form the validity null",
+        default=Images.null_images,
+        help="natural images whose pairwise distances form the validity null "
+        f"(default: {Images.null_images})",
     )
-    g.add_argument("--validity-percentile", type=float, default=1.0)
+    g.add_argument("--validity-percentile", type=float, default=Inversion.validity_percentile)
     g.add_argument("--out", type=Path, required=True, help="output folder")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(run=run)

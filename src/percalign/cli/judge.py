@@ -17,7 +17,7 @@ from percalign.judges.metric import held_out_judge
 from percalign.judges.validation import read_triplets, validate_judges
 from percalign.store import read_manifest
 from percalign.study.scores import over_judges
-from percalign.study.spec import Judges, Scoring
+from percalign.study.spec import Judges, Scoring, Study
 from percalign.study.tasks import JUDGMENTS, judge_folder
 
 
@@ -68,7 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ensemble", action="store_true", help="also judge by majority vote")
     add_options(p, Judges, only=("k",))  # as [judges] k of a study
     p.add_argument("--bootstrap", type=int, default=Scoring.n_boot, help="bootstrap resamples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=Study.seed)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1... (default: auto)")
     p.set_defaults(run=run)
 

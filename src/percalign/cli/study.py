@@ -49,6 +49,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_set_option(r)
     r.set_defaults(run=_run)
+    c = cmds.add_parser(
+        "check",
+        help="check every value of a study spec, as `study run` does before any work",
+        description="Refuse, in one line, any value of the spec that a step of `study run` "
+        "would refuse (unknown models, layers or judges, zoo names and recipe options of the "
+        "models to train, a survey plan the study's targets cannot fill...); train nothing.",
+    )
+    c.add_argument("spec", type=Path, help="the study spec (see docs/study.md)")
+    add_set_option(c)
+    c.set_defaults(run=_check)
     d = cmds.add_parser(
         "docs",
         help="print the settings reference of docs/study.md (generated from the settings)",
@@ -159,6 +169,16 @@ def _run(args: argparse.Namespace) -> int:
         out.print(
             "To ask people, serve a fresh copy of the survey:\n" + people_hint(pipeline.folder)
         )
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from percalign.study.preflight import check_study
+    from percalign.study.spec import load_spec
+
+    spec = load_spec(args.spec, args.overrides)
+    check_study(spec)
+    out.print(f"{args.spec}: every value is valid ({len(spec.models)} model(s)).")
     return 0
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from percalign._settings import add_options
+from percalign._settings import add_options, options_from
 from percalign.cli._console import err, out
 from percalign.errors import ConfigError
+from percalign.judges.bots import BotSettings
 from percalign.scoring.exclusions import Exclusions
-from percalign.study.spec import Bots, Survey
+from percalign.study.spec import Study, Survey
 from percalign.survey.build import build_survey, describe, unset_placeholders
 from percalign.survey.limits import ServeSettings
+from percalign.survey.settings import SurveyDesign
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,15 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--runs", type=Path, nargs="+", required=True, help="percalign invert output folders"
     )
-    # the [survey] section's fields (but which losses and whether: a study's choices)
-    add_options(b, Survey, exclude=("enabled", "losses", "database", "practice", "requirements"))
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument(
-        "--min-display-ms",
-        type=int,
-        default=400,
-        help="a choice counts only after the trial has been on screen this long",
-    )
+    # the plan's settings (the [survey] section has them too)
+    add_options(b, SurveyDesign)
+    b.add_argument("--seed", type=int, default=Study.seed)
     add_options(b, Survey, only=("practice",))
     add_options(b, Exclusions, only=("min_catch_accuracy", "max_side_share", "min_side_trials"))
     b.add_argument(
@@ -153,8 +149,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("study", type=Path)
     t.add_argument("--url", required=True, help="base URL of the running service")
     t.add_argument("--n", type=int, default=20, help="number of simulated participants")
-    add_options(t, Bots, only=("judge", "lapse", "temperature"))  # as [bots] of a study
-    t.add_argument("--seed", type=int, default=0)
+    add_options(t, BotSettings)  # as [bots] of a study
+    t.add_argument("--seed", type=int, default=Study.seed)
     t.set_defaults(run=_bots)
 
 
@@ -182,16 +178,7 @@ def _build(args: argparse.Namespace) -> int:
         max_side_share=args.max_side_share,
         min_side_trials=args.min_side_trials,
         requirements=_requirements(args),
-        design=args.design,
-        foil=args.foil,
-        k=args.k,
-        iris_per_target=args.iris_per_target,
-        trials_per_participant=args.trials_per_participant,
-        judgments_per_item=args.judgments_per_item,
-        catch_rate=args.catch_rate,
-        repeat_rate=args.repeat_rate,
-        include_invalid=args.include_invalid,
-        min_display_ms=args.min_display_ms,
+        settings=SurveyDesign(**options_from(SurveyDesign, args)),
         seed=args.seed,
     )
     _built(args.study, plan.settings, _texts(args.texts) or {})
@@ -370,15 +357,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _bots(args: argparse.Namespace) -> int:
-    from percalign.judges import Bot, get_judge
     from percalign.store.study import bot_token
     from percalign.survey.bots import run_bots
 
-    judge = get_judge(args.judge)
-    bots = [
-        Bot(judge, lapse=args.lapse, temperature=args.temperature, seed=args.seed + i)
-        for i in range(args.n)
-    ]
+    bots = BotSettings(**options_from(BotSettings, args)).bots(args.n, seed=args.seed)
     done = run_bots(args.url, bots, prefix=f"bot{args.seed}", bot_token=bot_token(args.study))
     out.print(
         f"{len(done)} simulated participants finished "

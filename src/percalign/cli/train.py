@@ -43,11 +43,8 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     cfg = TrainConfig(**options_from(TrainConfig, args))
     check_dataset(cfg.dataset, args.data_root)
-    if args.eps is not None and cfg.attack_norm is None:
-        raise ConfigError(
-            f"--eps has no effect on recipe {cfg.recipe!r}; drop it, or use "
-            "adv-l2, adv-linf, trades or simclr --adv-views."
-        )
+    given = [name for name in ("eps",) if getattr(args, name) is not None]
+    cfg.check_options(given, flag=lambda name: "--" + name.replace("_", "-"))
     bar = Progress(
         TextColumn("train {task.fields[name]}"),
         BarColumn(),

@@ -14,6 +14,7 @@ from percalign.cli._console import err, inversion_progress, out
 from percalign.cli.invert import add_inversion_options, inversion_config, layer_list
 from percalign.errors import ConfigError
 from percalign.study.spec import Scoring, Trust
+from percalign.survey.settings import SurveyDesign
 from percalign.trust.analysis import BATCH_SIZE, STEPS, STOP_AT_VALID
 
 if TYPE_CHECKING:
@@ -60,8 +61,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="build a survey (OUT/survey) of the N inputs the judges are least certain about",
     )
-    p.add_argument("--trials-per-participant", type=int, default=40, help="with --select")
-    p.add_argument("--judgments-per-item", type=int, default=5, help="with --select")
+    p.add_argument(
+        "--trials-per-participant",
+        type=int,
+        default=SurveyDesign.trials_per_participant,
+        help="with --select",
+    )
+    p.add_argument(
+        "--judgments-per-item",
+        type=int,
+        default=SurveyDesign.judgments_per_item,
+        help="with --select",
+    )
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
     p.add_argument("--bootstrap", type=int, default=Scoring.n_boot, help="bootstrap resamples")
     p.add_argument("--device", default="auto", help="cpu, cuda... (default: auto)")

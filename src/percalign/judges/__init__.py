@@ -13,7 +13,7 @@ one module with one ``@judge`` class, see :mod:`percalign.judges.registry`), and
 from typing import Any
 
 from percalign.judges.base import Judge, fit_channels
-from percalign.judges.bots import Bot
+from percalign.judges.bots import Bot, BotSettings
 from percalign.judges.ensemble import Ensemble
 from percalign.judges.features import ModelFeatures
 from percalign.judges.lpips import LPIPS, LPIPSJudge
@@ -35,6 +35,7 @@ __all__ = [
     "MSSSIM",
     "SSIM",
     "Bot",
+    "BotSettings",
     "Ensemble",
     "Judge",
     "LPIPSJudge",

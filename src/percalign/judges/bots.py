@@ -1,4 +1,5 @@
-"""Simulated participants: a judge plus lapses and decision noise, seeded."""
+"""Simulated participants: a judge plus lapses and decision noise, seeded; and
+:class:`BotSettings`, how a study or ``survey bots`` makes them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import torch
 
 from percalign._checks import check_float, check_int
 from percalign._random import stream
+from percalign._settings import Interval, check_settings, setting
 from percalign.judges.base import Judge
+from percalign.judges.registry import get_judge
 
-__all__ = ["Bot"]
+__all__ = ["Bot", "BotSettings"]
 
 
 @dataclass
@@ -74,3 +77,39 @@ class Bot:
         n, k = references.shape[:2]
         d = self.judge(queries.repeat_interleave(k, dim=0), references.flatten(0, 1))
         return self._choose(d.view(n, k).cpu())
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """How simulated participants decide (the ``[bots]`` section and ``survey bots`` take
+    these fields); checked on construction."""
+
+    judge: str = setting(
+        default="ssim",
+        help=("The judge they decide with."),
+    )
+    lapse: float = setting(
+        default=0.1,
+        help=("Probability of answering at random on a trial."),
+        check=Interval(float, 0.0, 1.0),
+    )
+    temperature: float = setting(
+        default=0.0,
+        help=("Softmax temperature of their choices (0: always the nearest)."),
+        check=Interval(float, 0.0),
+    )
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+    def bots(self, n: int, seed: int = 0, device: torch.device | str = "cpu") -> list[Bot]:
+        """``n`` bots sharing one judge, seeded ``seed``, ``seed + 1``...
+
+        >>> [b.seed for b in BotSettings(judge="pixel").bots(2, seed=5)]
+        [5, 6]
+        """
+        judge = get_judge(self.judge, device)
+        return [
+            Bot(judge, lapse=self.lapse, temperature=self.temperature, seed=seed + i)
+            for i in range(n)
+        ]

@@ -30,6 +30,7 @@ __all__ = [
     "add_judge",
     "as_adversary",
     "differentiable_names",
+    "find_judge",
     "get_adversary",
     "get_judge",
     "get_judges",
@@ -124,12 +125,17 @@ def summaries() -> dict[str, str]:
     return {e.name: e.summary for e in _sorted()}
 
 
-def get_judge(spec: str, device: torch.device | str = "cpu") -> Judge:
-    """Build one judge from its name (see :func:`names`)."""
+def find_judge(spec: str) -> JudgeEntry:
+    """The registry entry of a judge name, without building the judge (which may load
+    weights); unknown names are refused with close matches.
+
+    >>> find_judge("ssim").name
+    'ssim'
+    """
     spec = spec.strip()
     for entry in _entries().values():
         if entry.matches(spec):
-            return entry.cls.from_name(spec, device)
+            return entry
     families = [n for n in names() if n.endswith(_FAMILY)]
     raise unknown_name(
         "judge",
@@ -137,6 +143,11 @@ def get_judge(spec: str, device: torch.device | str = "cpu") -> Judge:
         [n for n in names() if n not in families],
         hint=" ".join(f"{n} is a family: any {n.removesuffix('NAME')}... spec." for n in families),
     )
+
+
+def get_judge(spec: str, device: torch.device | str = "cpu") -> Judge:
+    """Build one judge from its name (see :func:`names`)."""
+    return find_judge(spec).cls.from_name(spec.strip(), device)
 
 
 def get_judges(specs: str | Sequence[str], device: torch.device | str = "cpu") -> list[Judge]:

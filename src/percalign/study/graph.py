@@ -1,34 +1,52 @@
 """The study as a declared graph of steps, and the runner that orders, keys and records them.
 
-A :class:`Step` declares its name, the steps and the settings it reads, how its key is made
-(from those inputs only), what it writes, and the function that runs it. The
-:class:`Runner` orders the steps (each after the steps it reads), keys every instance of a
-step (one per run folder for ``invert`` and ``judge``; one for the others), skips those the
+A :class:`Step` declares its name, the steps and the settings it reads, what it writes, and
+the function that runs it. Its key is derived from that declaration alone: every declared
+setting's value (but those it declares ``unkeyed``: the device, ``[tasks]``), the keys of the
+steps it reads, and ``extra`` inputs that are not settings (a model's weights hash, the
+answers so far). A step sees only what it declared: :class:`Inputs` refuses any other step's
+key or value and any other setting (:class:`UndeclaredInputError`), so a key cannot miss a
+setting its step reads.
+
+The :class:`Runner` orders the steps (each after the steps it reads), keys every instance of
+a step (one per run folder for ``invert`` and ``judge``; one for the others), skips those the
 ledger records with the same key and whose output exists, and records the rest as they
-finish. A step sees only what it declared: :class:`Inputs` refuses any other step's key or
-value and any other setting (:class:`UndeclaredInputError`), so a key cannot miss an input.
-Adding a step is one more :class:`Step` in the list the runner gets.
+finish. Instances recorded under the previous key format are re-keyed once, when their old
+key still matches (:mod:`percalign.study.legacy_keys`). Adding a step is one more
+:class:`Step` in the list the runner gets.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from percalign.study.ledger import Ledger, step_key
-from percalign.study.spec import StudySpec
+from percalign.study.ledger import KEY_FORMAT, Ledger, step_key
+from percalign.study.spec import StudySpec, read_setting, setting_paths
 
 if TYPE_CHECKING:
     from percalign.study.backends import Backend, TaskProgress
 
-__all__ = ["Context", "Inputs", "Runner", "Step", "UndeclaredInputError", "order"]
+__all__ = [
+    "Context",
+    "Inputs",
+    "Runner",
+    "Step",
+    "UndeclaredInputError",
+    "keyed_settings",
+    "order",
+]
 
 
 class UndeclaredInputError(AttributeError):
     """A step read a setting or a step it did not declare (a bug in the step, not in a spec)."""
+
+
+def _covers(declared: str, path: str) -> bool:
+    return path == declared or path.startswith(declared + ".")
 
 
 @dataclass(frozen=True)
@@ -38,8 +56,16 @@ class Step:
     Attributes:
         name: the step's name; an instance ``part`` of it is recorded as ``name:part``.
         reads: the steps whose keys, values and outputs it reads.
-        settings: the spec sections (``"survey"``) or fields (``"study.seed"``) it reads.
-        key: the parts of an instance's key, from :class:`Inputs` and the instance's part.
+        settings: the spec sections (``"survey"``) or fields (``"study.seed"``,
+            ``"models.name"``: that field of every entry) it reads.
+        unkeyed: those of ``settings`` that cannot change what it writes (the device,
+            ``[tasks]``): left out of its key.
+        extra: what the key holds besides settings and the keys of the steps it reads, from
+            the values of those steps or the folder (a model's weights hash, the answers).
+        upstream: which keys of the steps it reads its key holds (default: the same instance
+            of a step that has it, else every instance of each).
+        narrow: the spec as instance ``part`` sees it, for its key (a run's own model and
+            loss), so that one model's settings do not re-key another model's runs.
         output: the path an instance writes (it is done when this exists and its key is
             recorded).
         run: runs the instances given (the parts still to do); calls
@@ -48,21 +74,42 @@ class Step:
         parts: the step's instances ("" alone: one instance named like the step).
         enabled: whether the spec asks for the step at all.
         recorded: False for a step that is computed on every run and never recorded (loading
-            the models): its value is what others read.
+            the models): its value is what others read; it has no key.
     """
 
     name: str
     reads: tuple[str, ...] = ()
     settings: tuple[str, ...] = ()
-    key: Callable[[Inputs, str], Sequence[Any]] = lambda _i, _p: ()
+    unkeyed: tuple[str, ...] = ()
+    extra: Callable[[Inputs, str], Sequence[Any]] = lambda _i, _p: ()
+    upstream: Callable[[Inputs, str], Any] | None = None
+    narrow: Callable[[StudySpec, str], StudySpec] | None = None
     output: Callable[[Inputs, str], Path] | None = None
     run: Callable[[Inputs, list[str]], Any] = lambda _i, _p: None
     parts: Callable[[Inputs], list[str]] = lambda _i: [""]
     enabled: Callable[[Inputs], bool] = lambda _i: True
     recorded: bool = True
 
+    def __post_init__(self) -> None:
+        for path in self.unkeyed:
+            if not any(_covers(d, path) for d in self.settings):
+                raise ValueError(f"Step {self.name!r}: unkeyed {path!r} is not a declared setting.")
+
     def instance(self, part: str) -> str:
         return f"{self.name}:{part}" if part else self.name
+
+    def is_keyed(self, path: str) -> bool:
+        """Whether the setting ``path`` (a field) is part of this step's key."""
+        return not any(_covers(u, path) for u in self.unkeyed)
+
+
+def keyed_settings(step: Step, spec: StudySpec) -> dict[str, Any]:
+    """The settings a step's key holds: every declared field but the unkeyed, by path."""
+    return {
+        path: read_setting(spec, path)
+        for path in setting_paths(step.settings)
+        if step.is_keyed(path)
+    }
 
 
 class _View:
@@ -82,27 +129,32 @@ class _View:
 
 
 class SpecView(_View):
-    """The spec as one step may see it: only the sections and fields it declared."""
+    """The spec as one step may see it: only the sections and fields it declared
+    (``declared`` None: all of it)."""
 
-    def __init__(self, spec: StudySpec, declared: Sequence[str], step: str) -> None:
+    def __init__(self, spec: StudySpec, declared: Sequence[str] | None, step: str) -> None:
         sections: dict[str, set[str] | None] = {}
-        for item in declared:
+        for item in declared or ():
             section, _, name = item.partition(".")
             if not name:
                 sections[section] = None
             elif sections.get(section, set()) is not None:
                 sections.setdefault(section, set()).add(name)  # type: ignore[union-attr]
-        super().__init__(spec, set(sections), "", step)
+        super().__init__(spec, None if declared is None else set(sections), "", step)
         self._sections = sections
 
     def __getattr__(self, name: str) -> Any:
         value = super().__getattr__(name)
         fields = self._sections.get(name)
-        return value if fields is None else _View(value, fields, f"{name}.", self._step)
+        if fields is None:
+            return value
+        if isinstance(value, tuple):  # [[models]]: the declared fields of every entry
+            return tuple(_View(v, fields, f"{name}.", self._step) for v in value)
+        return _View(value, fields, f"{name}.", self._step)
 
     def section(self, name: str) -> dict[str, Any]:
         """One declared section as plain data (see :meth:`StudySpec.section`)."""
-        if self._sections.get(name, set()) is not None:
+        if self._allowed is not None and self._sections.get(name, set()) is not None:
             raise UndeclaredInputError(f"Step {self._step!r} does not declare section {name!r}.")
         spec: StudySpec = self._value
         return spec.section(name)
@@ -121,11 +173,24 @@ class Context:
 
 class Inputs:
     """What one step reads: its declared settings (``spec``), and the keys, values and
-    instances of the steps it declared; plus the :class:`Context`."""
+    instances of the steps it declared; plus the :class:`Context`.
 
-    def __init__(self, runner: Runner, step: Step) -> None:
+    ``spec`` is the spec it sees (default: the runner's), ``keys`` the keys it reads (default:
+    the runner's), ``declared`` False to see every setting (old key functions only).
+    """
+
+    def __init__(
+        self,
+        runner: Runner,
+        step: Step,
+        spec: StudySpec | None = None,
+        keys: Mapping[str, dict[str, str]] | None = None,
+        declared: bool = True,
+    ) -> None:
         self._runner, self._step = runner, step
-        self.spec: StudySpec = SpecView(runner.spec, step.settings, step.name)  # type: ignore[assignment]
+        self._keys = runner.keys if keys is None else keys
+        settings = step.settings if declared else None
+        self.spec: StudySpec = SpecView(spec or runner.spec, settings, step.name)  # type: ignore[assignment]
         self.context = runner.context
         self.folder = runner.context.folder
         self.log = runner.context.log
@@ -139,12 +204,12 @@ class Inputs:
     def key(self, step: str, part: str = "") -> str | None:
         """The key of instance ``part`` of a declared step (None when it is not enabled)."""
         self._check(step)
-        return self._runner.keys.get(step, {}).get(part)
+        return self._keys.get(step, {}).get(part)
 
     def keys(self, step: str) -> dict[str, str]:
         """Every instance of a declared step, with its key (empty when it is not enabled)."""
         self._check(step)
-        return dict(self._runner.keys.get(step, {}))
+        return dict(self._keys.get(step, {}))
 
     def own_key(self, part: str = "") -> str:
         """This step's key for instance ``part``."""
@@ -155,7 +220,7 @@ class Inputs:
         found = []
         for name in self._step.reads:
             step = self._runner.by_name[name]
-            found += [(step.instance(p), k) for p, k in self._runner.keys.get(name, {}).items()]
+            found += [(step.instance(p), k) for p, k in self._keys.get(name, {}).items()]
         return sorted(found)
 
     def value(self, step: str) -> Any:
@@ -202,36 +267,88 @@ def order(steps: Sequence[Step]) -> list[Step]:
     return done
 
 
+#: an old key function: the parts of an instance's key, from Inputs that see every setting
+OldKey = Callable[[Inputs, str], Sequence[Any]]
+
+
 @dataclass
 class Runner:
-    """Runs a graph of steps on one study folder; :attr:`executed` lists what it ran."""
+    """Runs a graph of steps on one study folder; :attr:`executed` lists what it ran.
+
+    ``old_keys`` are the key functions of the previous key format, by step: an instance the
+    ledger recorded under that format whose old key still matches is re-keyed (once, with a
+    line in the log) instead of being run again. ``values`` stands in for the values of
+    steps that are not recorded (the loaded models), for :meth:`plan`.
+    """
 
     spec: StudySpec
     steps: Sequence[Step]
     context: Context
     executed: list[str] = field(default_factory=list)
+    old_keys: Mapping[str, OldKey] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.context.folder)
         self.keys: dict[str, dict[str, str]] = {}
-        self.values: dict[str, Any] = {}
+        self.previous: dict[str, dict[str, str]] = {}  # keys in the previous format
         self.by_name = {s.name: s for s in self.steps}
+        self.rekeyed: list[str] = []
 
     def record(self, step: Step, part: str, seconds: float, **info: Any) -> None:
         name = step.instance(part)
         self.ledger.record(name, self.keys[step.name][part], seconds, **info)
         self.executed.append(name)
 
-    def run(self) -> None:
+    def key(self, step: Step, part: str) -> str:
+        """Instance ``part``'s key, derived from the step's declaration."""
+        spec = step.narrow(self.spec, part) if step.narrow is not None else self.spec
+        inputs = Inputs(self, step, spec)
+        if step.upstream is not None:
+            upstream = step.upstream(inputs, part)
+        else:
+            upstream = {}
+            for name in step.reads:
+                if not self.by_name[name].recorded:
+                    continue
+                keys = self.keys.get(name)
+                upstream[name] = (
+                    keys[part] if keys and part and part in keys else sorted((keys or {}).items())
+                )
+        settings = keyed_settings(step, spec)
+        return step_key(step.name, KEY_FORMAT, settings, upstream, list(step.extra(inputs, part)))
+
+    def _rekey(self, step: Step, parts: list[str]) -> None:
+        """Give instances recorded under the previous format their new key if the old still
+        matches (their outputs are what the new key describes)."""
+        old = self.old_keys.get(step.name)
+        if old is None or not self.ledger.has_old_format():
+            return
+        inputs = Inputs(self, step, keys=self.previous, declared=False)
+        self.previous[step.name] = {p: step_key(*old(inputs, p)) for p in parts}
+        for p in parts:
+            name = step.instance(p)
+            if self.ledger.old_format(name) and self.ledger.done(name, self.previous[step.name][p]):
+                self.ledger.rekey(name, self.keys[step.name][p])
+                self.rekeyed.append(name)
+                self.context.log(
+                    f"Step {name}: recorded by an earlier version; re-keyed, its output is kept"
+                )
+
+    def _walk(self, execute: bool) -> None:
         for step in order(self.steps):
             inputs = Inputs(self, step)
             if not step.enabled(inputs):
                 continue
             parts = step.parts(inputs)
             if not step.recorded:
-                self.values[step.name] = step.run(inputs, parts)
+                if step.name not in self.values or execute:
+                    self.values[step.name] = step.run(inputs, parts)
                 continue
-            self.keys[step.name] = {p: step_key(*step.key(inputs, p)) for p in parts}
+            self.keys[step.name] = {p: self.key(step, p) for p in parts}
+            if not execute:
+                continue
+            self._rekey(step, parts)
             assert step.output is not None, f"step {step.name!r} declares no output"
             todo = [
                 p
@@ -243,6 +360,16 @@ class Runner:
             ]
             self.values[step.name] = step.run(inputs, todo) if todo else None
 
+    def run(self) -> None:
+        """Run every enabled instance that is not done, in order."""
+        self._walk(execute=True)
+
+    def plan(self) -> dict[str, dict[str, str]]:
+        """The key of every enabled instance, running nothing but the unrecorded steps that
+        :attr:`values` does not stand in for."""
+        self._walk(execute=False)
+        return self.keys
+
 
 def declared(step: Step) -> dict[str, Any]:
     """A step's declaration as data (for docs and tests)."""
@@ -250,5 +377,6 @@ def declared(step: Step) -> dict[str, Any]:
         "name": step.name,
         "reads": list(step.reads),
         "settings": list(step.settings),
+        "unkeyed": list(step.unkeyed),
         "recorded": step.recorded,
     }

@@ -22,9 +22,12 @@ from typing import Any
 
 from percalign.errors import OutputExistsError
 
-__all__ = ["LEDGER", "Ledger", "lock", "step_key", "sweep"]
+__all__ = ["KEY_FORMAT", "LEDGER", "Ledger", "lock", "step_key", "sweep"]
 
 LEDGER = "pipeline.json"
+#: how keys are made: 2 derives them from the steps' declarations; entries without a
+#: ``key_format`` were keyed by the hand-written key functions before (``legacy_keys``)
+KEY_FORMAT = 2
 _LEFTOVER = re.compile(r"^\..+\.(tmp|old)(-[0-9a-f]{8})?$")
 
 
@@ -50,13 +53,29 @@ class Ledger:
     def done(self, name: str, key: str) -> bool:
         return self.steps.get(name, {}).get("key") == key
 
+    def old_format(self, name: str) -> bool:
+        """Whether ``name`` is recorded with a key of the previous format."""
+        return name in self.steps and "key_format" not in self.steps[name]
+
+    def has_old_format(self) -> bool:
+        return any(self.old_format(name) for name in self.steps)
+
     def record(self, name: str, key: str, seconds: float, **info: Any) -> None:
         self.steps[name] = {
             "key": key,
+            "key_format": KEY_FORMAT,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seconds": round(seconds, 3),
             **info,
         }
+        self._save()
+
+    def rekey(self, name: str, key: str) -> None:
+        """Give ``name``, recorded under the previous format, its key in this one."""
+        self.steps[name] = {**self.steps[name], "key": key, "key_format": KEY_FORMAT}
+        self._save()
+
+    def _save(self) -> None:
         tmp = self.path.with_name(f".{LEDGER}.tmp")
         tmp.write_text(json.dumps({"steps": self.steps}, indent=1) + "\n")
         os.replace(tmp, self.path)

@@ -23,17 +23,17 @@ if TYPE_CHECKING:
 __all__ = [
     "Models",
     "invert",
-    "invert_key",
     "judge",
-    "judge_key",
     "judgments",
     "load_models",
     "model_device",
+    "model_id",
+    "model_spec",
     "run_folder",
     "run_folders",
+    "run_spec",
     "runs",
     "train",
-    "train_key",
     "zoo_meta",
 ]
 
@@ -91,11 +91,9 @@ def run_tasks(inputs: Inputs, step: str, tasks: list[Task], finished: Any) -> No
 
 
 # ------------------------------------------------------------------------------ train, models
-def train_key(inputs: Inputs, name: str) -> tuple[Any, ...]:
-    from percalign.training import TrainConfig
-
-    entry = next(m for m in inputs.spec.models if m.name == name)
-    return ("train", name, TrainConfig(**(entry.train or {})).to_dict())
+def model_spec(spec: StudySpec, name: str) -> StudySpec:
+    """The spec as the instance of model ``name`` sees it: that ``[[models]]`` entry alone."""
+    return dataclasses.replace(spec, models=tuple(m for m in spec.models if m.name == name))
 
 
 def zoo_meta(_inputs: Inputs, name: str) -> Path:
@@ -196,13 +194,19 @@ def runs(inputs: Inputs) -> list[str]:
     return list(run_folders(inputs.spec, inputs.folder))
 
 
-def invert_key(inputs: Inputs, part: str) -> tuple[Any, ...]:
-    spec = inputs.spec
-    name, loss, _ = run_folders(spec, inputs.folder)[part]
-    models: Models = inputs.value("models")
-    images = dataclasses.asdict(spec.images)
-    settings = spec.inversion.key_settings()
-    return ("invert", models.id(name), images, settings, loss, spec.study.seed)
+def run_spec(spec: StudySpec, part: str) -> StudySpec:
+    """The spec as run ``part`` (``MODEL__LOSS``) sees it: its model and its loss alone."""
+    name, loss, _ = run_folders(spec, Path())[part]
+    inv = spec.inversion
+    seeds = {loss: inv.loss_seeds[loss]} if inv.loss_seeds and loss in inv.loss_seeds else None
+    inversion = dataclasses.replace(inv, losses=[loss], loss_seeds=seeds)
+    return dataclasses.replace(model_spec(spec, name), inversion=inversion)
+
+
+def model_id(inputs: Inputs, part: str) -> tuple[Any, ...]:
+    """What identifies the model of run ``part`` besides its settings: its weights and their
+    SHA-256."""
+    return (inputs.value("models").id(run_folders(inputs.spec, inputs.folder)[part][0]),)
 
 
 def run_folder(inputs: Inputs, part: str) -> Path:
@@ -257,12 +261,6 @@ def invert(inputs: Inputs, todo: list[str]) -> None:
                 inputs.log(f"Step invert:{run.step}: done")
 
     run_tasks(inputs, "invert", tasks, finished)
-
-
-def judge_key(inputs: Inputs, part: str) -> tuple[Any, ...]:
-    spec = inputs.spec
-    judges = dataclasses.asdict(spec.judges)
-    return ("judge", inputs.key("invert", part), judges, spec.study.seed)
 
 
 def judgments(inputs: Inputs, part: str) -> Path:

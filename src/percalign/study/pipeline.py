@@ -71,8 +71,12 @@ class Pipeline:
     def run(self) -> Path:
         """Run every step that is not done; return the report's path."""
         from percalign.study.backends import get_backend
+        from percalign.study.legacy_keys import OLD_KEYS
+        from percalign.study.preflight import check_study
         from percalign.study.steps import STEPS
 
+        self._check_spec()
+        check_study(self.spec)  # every value a step would refuse, before any work
         tasks = self.spec.tasks
         backend = (
             get_backend(
@@ -86,13 +90,13 @@ class Pipeline:
             if isinstance(self.backend, str)
             else self.backend
         )
-        self._check_spec()
         self.folder.mkdir(parents=True, exist_ok=True)
         with lock(self.folder), backend:
             sweep(self.folder)
             self._write_spec()
             context = Context(self.folder, self.log, self.progress, backend, self.on_task)
-            runner = Runner(self.spec, self.steps or STEPS, context, self.executed)
+            steps = self.steps or STEPS
+            runner = Runner(self.spec, steps, context, self.executed, old_keys=OLD_KEYS)
             runner.run()
         return self.folder / "report" / "index.html"
 

@@ -13,9 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from percalign._settings import check_table, default_of, setting
+from percalign._settings import Interval, OneOf, check_settings, check_table, default_of, setting
+from percalign.data.images import SPLITS
 from percalign.errors import unknown_name
 from percalign.inversion.config import PRESET_FIELDS, InversionConfig
+from percalign.judges.bots import BotSettings
+from percalign.survey.settings import SurveyDesign
 
 __all__ = [
     "STUDY_SETS",
@@ -32,8 +35,15 @@ __all__ = [
 ]
 
 
+class _Checked:
+    """A section checks the constraints its fields declare when it is made."""
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
 @dataclass(frozen=True)
-class Study:
+class Study(_Checked):
     name: str = setting(
         default="study",
         help=("Title of the report."),
@@ -61,7 +71,7 @@ class Study:
 
 
 @dataclass(frozen=True)
-class ModelEntry:
+class ModelEntry(_Checked):
     name: str = setting(
         default="",
         help=(
@@ -99,7 +109,7 @@ class ModelEntry:
 
 
 @dataclass(frozen=True)
-class Images:
+class Images(_Checked):
     source: str = setting(
         default="digits",
         help=("`digits`, `samples`, or a folder/glob of images."),
@@ -107,32 +117,26 @@ class Images:
     split: str = setting(
         default="test",
         help=("`all`, `train` or `test` (digits)."),
+        check=OneOf(SPLITS),
     )
     n: int = setting(
         default=24,
         help=("Number of target images (a seeded choice)."),
+        check=Interval(int, 1),
     )
     null_images: int = setting(
         default=256,
         help=("Natural images whose pairwise distances make the validity null."),
+        check=Interval(int, 2),
     )
 
 
 #: InversionConfig fields a study sets itself (per run), so ``[inversion]`` does not take them
 STUDY_SETS = ("loss", "seed")
-#: InversionConfig fields that were ``[inversion]`` keys before every field was: these are
-#: always part of the invert step's key; the others only when set (so that a study run before
-#: keeps its keys and its answers)
-_KEYED: tuple[str, ...] = ("parameterization", "optimizer", "lr", "schedule", "steps")
-_KEYED += ("batch_size", "adversary", "adversarial_lambda", "stop_at_valid")
-#: Loop settings that presets fix since the paper preset became the authors' loop, with the
-#: value every run had before: keyed by their resolved value when it differs (``fake_relu``
-#: always), so that a paper-preset study is inverted again and any other keeps its key.
-_LOOP_BEFORE = {"share_seeds": False, "clamp_seeds": True}
 
 
 @dataclass(frozen=True)
-class Inversion:
+class Inversion(_Checked):
     """``[inversion]``: the study's own fields below, and every
     :class:`~percalign.inversion.InversionConfig` field (but ``loss`` and ``seed``, which the
     study sets per run) in ``options``: those the spec sets. The optimizer fields a preset
@@ -177,6 +181,7 @@ class Inversion:
     validity_percentile: float = setting(
         default=1.0,
         help=("An IRI is valid when its distance is below this percentile of the validity null."),
+        check=Interval(float, 0.0, 100.0, low_open=True),
     )
     device: str | None = setting(
         default=None,
@@ -227,24 +232,17 @@ class Inversion:
             return defaults[name]
         return default_of(InversionConfig.__dataclass_fields__[name])
 
-    @property
-    def batch_size(self) -> int:
-        return int(self.option("batch_size"))
+    @classmethod
+    def setting_names(cls) -> list[str]:
+        """Every setting of the section: its own fields and the InversionConfig fields."""
+        own = [f.name for f in dataclasses.fields(cls) if f.name != "options"]
+        return own + [f.name for f in _config_fields()]
 
-    @property
-    def adversary(self) -> str:
-        return str(self.option("adversary"))
-
-    def key_settings(self) -> dict[str, Any]:
-        """What the invert step's key holds of this section (every field but the device)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        del out["device"], out["options"]
-        out.update({name: self.option(name) for name in _KEYED})
-        out.update({k: v for k, v in self.options.items() if k not in _KEYED})
-        loop = self.config("regularizer-free", 0)
-        out["fake_relu"] = loop.fake_relu
-        out.update({k: getattr(loop, k) for k, v in _LOOP_BEFORE.items() if getattr(loop, k) != v})
-        return out
+    def __getattr__(self, name: str) -> Any:
+        # an InversionConfig field reads as its value here (``inversion.steps``)
+        if name in _config_names():
+            return self.option(name)
+        raise AttributeError(name)
 
     def seeds_for(self, loss: str) -> str:
         """The seed types of ``loss``'s runs: its ``loss_seeds`` entry, else ``seeds``."""
@@ -265,8 +263,12 @@ def _config_fields() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(InversionConfig) if f.init and f.name not in STUDY_SETS]
 
 
+def _config_names() -> frozenset[str]:
+    return frozenset(f.name for f in _config_fields())
+
+
 @dataclass(frozen=True)
-class Judges:
+class Judges(_Checked):
     names: list[str] = setting(
         factory=lambda: ["ssim", "ms-ssim", "pixel"],
         help=(
@@ -277,6 +279,7 @@ class Judges:
     k: int = setting(
         default=4,
         help=("References per k-way matching decision."),
+        check=Interval(int, 2),
     )
     metric: str = setting(
         default="other_2afc",
@@ -285,63 +288,28 @@ class Judges:
             "than to another target), `seed_2afc` (closer to its target than to its seed: the "
             "paper's proxy) or `matching`."
         ),
+        check=OneOf(("seed_2afc", "other_2afc", "matching")),
     )
 
 
 @dataclass(frozen=True)
-class Survey:
+class Survey(SurveyDesign):
+    """``[survey]``: the :class:`~percalign.survey.settings.SurveyDesign` fields, and the
+    study's own below."""
+
+    def design_settings(self) -> SurveyDesign:
+        """The plan's settings, as ``make_plan`` takes them."""
+        names = [f.name for f in dataclasses.fields(SurveyDesign)]
+        return SurveyDesign(**{name: getattr(self, name) for name in names})
+
     enabled: bool = setting(
         default=True,
         help=("Build the survey (`STUDY/survey`, served by `percalign survey serve`)."),
     )
-    design: str = setting(
-        default="2afc",
-        help=(
-            "`2afc`, `matching` (one IRI, k targets) or `clustering` (matching screens: k "
-            "targets and several IRIs of each, every IRI assigned to a target)."
-        ),
-    )
-    foil: str = setting(
-        default="other-target",
-        help=(
-            "The wrong 2AFC candidate: `other-target` (a target of the IRI's own run, of "
-            "another class, never its seed) or `seed`."
-        ),
-    )
-    k: int = setting(
-        default=4,
-        help=("Candidates per matching trial; targets per clustering screen."),
-    )
-    iris_per_target: int = setting(
-        default=2,
-        help=("IRIs of each target on a clustering screen."),
-    )
-    trials_per_participant: int = setting(
-        default=40,
-        help=("Trials per participant, catch and repeats included."),
-    )
-    judgments_per_item: int = setting(
-        default=5,
-        help=("Minimum participants per item."),
-    )
-    catch_rate: float = setting(
-        default=0.1,
-        help=(
-            "Share of catch trials (the IRI is one of the candidates); for `clustering`, of "
-            "catch screens (copies of the screen's targets to assign)."
-        ),
-    )
-    repeat_rate: float = setting(
-        default=0.05,
-        help=("Share of repeated trials (consistency)."),
-    )
-    include_invalid: bool = setting(
-        default=False,
-        help=("Also ask about IRIs that failed the validity gate."),
-    )
     practice: int = setting(
         default=2,
         help=("Practice trials with feedback (not stored)."),
+        check=Interval(int, 0),
     )
     requirements: dict[str, Any] | None = setting(
         default=None,
@@ -370,27 +338,19 @@ class Survey:
 
 
 @dataclass(frozen=True)
-class Bots:
+class Bots(BotSettings):
+    """``[bots]``: how many simulated participants, and the
+    :class:`~percalign.judges.bots.BotSettings` fields: how they decide."""
+
     n: int = setting(
         default=0,
         help=("Simulated participants sent through the real survey service (127.0.0.1)."),
-    )
-    judge: str = setting(
-        default="ssim",
-        help=("The judge they decide with."),
-    )
-    lapse: float = setting(
-        default=0.1,
-        help=("Probability of answering at random on a trial."),
-    )
-    temperature: float = setting(
-        default=0.0,
-        help=("Softmax temperature of their choices (0: always the nearest)."),
+        check=Interval(int, 0),
     )
 
 
 @dataclass(frozen=True)
-class Scoring:
+class Scoring(_Checked):
     by: list[str] = setting(
         factory=lambda: ["model"],
         help=(
@@ -411,11 +371,12 @@ class Scoring:
     n_boot: int = setting(
         default=2000,
         help=("Bootstrap resamples of every CI."),
+        check=Interval(int, 100),
     )
 
 
 @dataclass(frozen=True)
-class Trust:
+class Trust(_Checked):
     enabled: bool = setting(
         default=False,
         help=("Run the trust analysis."),
@@ -445,10 +406,12 @@ class Trust:
             "`[study] seed` (the summary says how many were disputed and used); set it larger (or "
             "to a large number for all) for tighter CIs."
         ),
+        check=Interval(int, 2),
     )
     split: str = setting(
         default="test",
         help=("Their split."),
+        check=OneOf(SPLITS),
     )
     seeds: str = setting(
         default="super-noise:2,image:2",
@@ -471,6 +434,7 @@ class Trust:
             "type below the validity gate on the digits zoo (`benchmarks/convergence.py`); only "
             "valid IRIs are scored and the report says how many were dropped."
         ),
+        check=Interval(int, 1),
     )
     stop_at_valid: float | None = setting(
         default=0.5,
@@ -491,6 +455,7 @@ class Trust:
     metric: str = setting(
         default="other_2afc",
         help=("`other_2afc` or `seed_2afc`."),
+        check=OneOf(("seed_2afc", "other_2afc")),
     )
 
     def config(self, inversion: Inversion, seed: int) -> InversionConfig:
@@ -502,14 +467,14 @@ class Trust:
             steps=self.steps,
             stop_at_valid=self.stop_at_valid,
             batch_size=self.batch_size,
-            fake_relu=inversion.option("fake_relu"),
-            channels_last=inversion.option("channels_last"),
+            fake_relu=inversion.fake_relu,
+            channels_last=inversion.channels_last,
             seed=seed,
         )
 
 
 @dataclass(frozen=True)
-class Tasks:
+class Tasks(_Checked):
     targets: int = setting(
         default=0,
         help=(
@@ -520,6 +485,7 @@ class Tasks:
             "only spread one run over more workers."
         ),
         shown="0: all",
+        check=Interval(int, 0),
     )
     cpus: float = setting(
         default=1.0,
@@ -529,6 +495,7 @@ class Tasks:
             "CPU, Ray and local outputs are bitwise equal when both use the same thread count, "
             "and were equal at 1 and 2 threads in our tests."
         ),
+        check=Interval(float, 0.0, low_open=True),
     )
     workers: int = setting(
         default=1,
@@ -539,6 +506,7 @@ class Tasks:
             "A worker loads its models by name from the zoo, so models registered only in the "
             "calling program need 1."
         ),
+        check=Interval(int, 0),
     )
     gpus: float | None = setting(
         default=None,
@@ -548,6 +516,7 @@ class Tasks:
             "`study.device`) is not `cpu`, else 0."
         ),
         shown="auto",
+        check=Interval(float, 0.0),
     )
     retries: int = setting(
         default=3,
@@ -555,4 +524,5 @@ class Tasks:
             "Times Ray re-runs a task whose worker process or machine died (a kill, out of "
             "memory, a lost node); an error in percalign itself is not retried."
         ),
+        check=Interval(int, 0),
     )

@@ -7,20 +7,21 @@ commands that take the same settings (``survey build``, ``survey bots``, ``score
 :class:`~percalign.inversion.InversionConfig` field, ``[exclusions]`` is
 :class:`~percalign.scoring.Exclusions`, ``[models] train`` a
 :class:`~percalign.training.TrainConfig`. Unknown sections and keys are refused with close
-matches; values are type-checked here and range-checked by the dataclasses themselves, so one
-message template covers each.
+matches; values are type-checked here and checked against the constraint their field
+declares (``percalign._settings``), in one message template. What needs the registries
+(models, layers, judges, the plan) is checked by :mod:`percalign.study.preflight` before
+any work.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from percalign._checks import check_choice, check_float, check_int
 from percalign._settings import check_table
 from percalign.errors import ConfigError, MissingFileError, PercalignError, unknown_name
 from percalign.scoring.exclusions import Exclusions
@@ -57,6 +58,9 @@ __all__ = [
     "Trust",
     "load_spec",
     "parse_spec",
+    "read_setting",
+    "setting_names",
+    "setting_paths",
 ]
 
 
@@ -112,16 +116,63 @@ class StudySpec:
         return dataclasses.asdict(value)
 
 
+def setting_names(section: str) -> list[str]:
+    """The settings of one section, by name (``[inversion]``: its own and every
+    InversionConfig field it takes)."""
+    cls = SECTIONS[section]
+    if cls is Inversion:
+        return Inversion.setting_names()
+    return [f.name for f in dataclasses.fields(cls) if f.init]
+
+
+def setting_paths(declared: Sequence[str]) -> list[str]:
+    """Declared sections and fields as field paths (``"survey"`` -> ``"survey.design"``...)."""
+    paths: list[str] = []
+    for item in declared:
+        section, _, name = item.partition(".")
+        for path in [item] if name else [f"{section}.{n}" for n in setting_names(section)]:
+            if path not in paths:
+                paths.append(path)
+    return paths
+
+
+def read_setting(spec: StudySpec, path: str) -> Any:
+    """The value of the setting ``path`` (``"survey.k"``; ``"models.name"``: a list, one per
+    entry), as plain data.
+
+    >>> read_setting(parse_spec({"models": [{"name": "tiny-cnn"}]}), "models.name")
+    ['tiny-cnn']
+    """
+    section, _, name = path.partition(".")
+    value = getattr(spec, section)
+    if isinstance(value, tuple):
+        return [_plain(getattr(v, name)) for v in value]
+    return _plain(getattr(value, name))
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _section(cls: type, data: Any, where: str) -> Any:
     if cls is Inversion:
         return Inversion.from_table(data, where)
-    return cls(**check_table(cls, data, where))
+    values = check_table(cls, data, where)
+    try:
+        return cls(**values)
+    except ConfigError as exc:  # a rule across fields, checked by the class itself
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _check_values(spec: StudySpec) -> None:
     """Range and choice checks that need no heavy imports (the rest happen in the steps)."""
     from percalign.inversion import parse_objectives, parse_seeds
-    from percalign.survey.design import DESIGNS, FOILS
 
     inv = spec.inversion
     if not spec.models:
@@ -137,8 +188,6 @@ def _check_values(spec: StudySpec) -> None:
             from percalign.training import TrainConfig
 
             _section(TrainConfig, m.train, f"[models.train] of {m.name!r}")
-    check_int("[images]", "n", spec.images.n, low=1)
-    check_int("[images]", "null_images", spec.images.null_images, low=2)
     if not inv.layers or not inv.losses:
         raise ConfigError("[inversion] layers and losses must each name at least one entry.")
     parse_objectives(inv.layers)
@@ -149,9 +198,6 @@ def _check_values(spec: StudySpec) -> None:
         parse_seeds(seeds)
     for loss in inv.losses:
         inv.config(loss, spec.study.seed)
-    check_float("[inversion]", "validity_percentile", inv.validity_percentile, 0.0, 100.0, True)
-    check_int("[judges]", "k", spec.judges.k, low=2)
-    check_choice("[judges]", "metric", spec.judges.metric, ("seed_2afc", "other_2afc", "matching"))
     if not spec.judges.names:
         raise ConfigError('[judges] names must name at least one judge (e.g. ["ssim"]).')
     adversarial = [loss for loss in spec.inversion.losses if "adversarial" in loss.split("+")]
@@ -165,43 +211,15 @@ def _check_values(spec: StudySpec) -> None:
     for loss in sv.losses or []:
         if loss not in inv.losses:
             raise unknown_name("loss", loss, inv.losses, where="in [survey] losses")
-    check_choice("[survey]", "design", sv.design, DESIGNS)
-    check_choice("[survey]", "foil", sv.foil, FOILS)
-    check_int("[survey]", "k", sv.k, low=2)
-    check_int("[survey]", "trials_per_participant", sv.trials_per_participant, low=1)
-    check_int("[survey]", "judgments_per_item", sv.judgments_per_item, low=1)
-    check_float("[survey]", "catch_rate", sv.catch_rate, 0.0, 0.5)
-    check_float("[survey]", "repeat_rate", sv.repeat_rate, 0.0, 0.5)
-    check_int("[survey]", "practice", sv.practice, low=0)
     from percalign.survey.requirements import Requirements
 
     Requirements.from_mapping(sv.requirements)
-    check_int("[bots]", "n", spec.bots.n, low=0)
     if spec.bots.n and not spec.survey.enabled:
         raise ConfigError("[bots] n > 0 needs a survey; set [survey] enabled = true.")
-    check_float("[bots]", "lapse", spec.bots.lapse, 0.0, 1.0)
-    check_float("[bots]", "temperature", spec.bots.temperature, low=0.0)
-    check_int("[scoring]", "n_boot", spec.scoring.n_boot, low=100)
-    check_choice("[trust]", "metric", spec.trust.metric, ("seed_2afc", "other_2afc"))
-    if spec.trust.steps is not None:
-        check_int("[trust]", "steps", spec.trust.steps, low=1)
-    if spec.trust.max_inputs is not None:
-        check_int("[trust]", "max_inputs", spec.trust.max_inputs, low=2)
     spec.trust.config(spec.inversion, spec.study.seed)
     parse_seeds(spec.trust.seeds)
-    check_int("[tasks]", "targets", spec.tasks.targets, low=0)
-    check_float("[tasks]", "cpus", spec.tasks.cpus, low=0.0, low_open=True)
-    if spec.tasks.gpus is not None:
-        check_float("[tasks]", "gpus", spec.tasks.gpus, low=0.0)
-    check_int("[tasks]", "retries", spec.tasks.retries, low=0)
-    check_int("[tasks]", "workers", spec.tasks.workers, low=0)
     if spec.trust.enabled and len(spec.trust.models or spec.models) < 2:
         raise ConfigError("[trust] needs two or more models (list them in [trust] models).")
-    unknown = set(spec.trust.models) - {m.name for m in spec.models}
-    if unknown:
-        raise unknown_name(
-            "model", sorted(unknown)[0], [m.name for m in spec.models], where="in [trust] models"
-        )
 
 
 def parse_spec(data: dict[str, Any], source: Path | None = None) -> StudySpec:

@@ -1,34 +1,33 @@
 """The steps of a study, declared: train -> models -> invert -> judge -> survey -> bots ->
 score -> trust -> report (see :mod:`percalign.study.graph` for what a declaration holds).
 
-Each key is made from the step's declared inputs only; the keys of ``invert``, ``judge``,
-``survey`` and ``bots`` are those of the hand-written pipeline they replace, so a study run
-before keeps its work and its answers.
+Each key is derived from the step's declaration: the settings it reads (but the unkeyed
+ones), the keys of the steps it reads, and its ``extra`` inputs. A study recorded under the
+previous, hand-written keys is re-keyed once (:mod:`percalign.study.legacy_keys`), so it keeps
+its work and its answers.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 from percalign import _provenance
 from percalign.errors import ConfigError
-from percalign.scoring.exclusions import Exclusions
 from percalign.study import model_steps as ms
 from percalign.study.graph import Inputs, Step
 from percalign.study.ledger import step_key
 from percalign.study.model_steps import Models, run_folders
-from percalign.study.spec import StudySpec
+from percalign.study.spec import SECTIONS, StudySpec
 
-__all__ = ["STEPS", "Models", "answer_digest", "run_folders"]
+__all__ = ["STEPS", "Models", "answer_digest", "run_folders", "survey_runs"]
 
 #: the trust analysis's output format (rules per source, valid IRIs only)
 _TRUST_FORMAT = 2
 
 
 # ----------------------------------------------------------------------------- survey, bots
-def _survey_runs(inputs: Inputs) -> list[tuple[str, Path]]:
+def survey_runs(inputs: Inputs) -> list[tuple[str, Path]]:
     """The runs people are asked about: those of ``[survey] losses`` (default: every loss)."""
     spec = inputs.spec
     return [
@@ -36,23 +35,6 @@ def _survey_runs(inputs: Inputs) -> list[tuple[str, Path]]:
         for part, (_, loss, folder) in run_folders(spec, inputs.folder).items()
         if loss in (spec.survey.losses or [loss])
     ]
-
-
-def _survey_key(inputs: Inputs, _part: str) -> tuple[Any, ...]:
-    spec = inputs.spec
-    invert = [inputs.key("invert", part) for part, _ in _survey_runs(inputs)]
-    settings = dataclasses.asdict(spec.survey)
-    if settings["requirements"] is None:  # added later: keyed only when set
-        del settings["requirements"]
-    key: tuple[Any, ...] = ("survey", invert, settings, spec.study.seed)
-    # the side rule entered the survey after studies were run: keyed only when not the default
-    rules, default = spec.exclusions.attention(), Exclusions().attention()
-    if (rules.max_side_share, rules.min_side_trials) != (
-        default.max_side_share,
-        default.min_side_trials,
-    ):
-        key += (rules.to_json(),)
-    return key
 
 
 def _build_survey(inputs: Inputs, todo: list[str]) -> None:
@@ -71,7 +53,7 @@ def _build_survey(inputs: Inputs, todo: list[str]) -> None:
             )
         build_survey(
             folder,
-            [f for _, f in _survey_runs(inputs)],
+            [f for _, f in survey_runs(inputs)],
             database=sv.database,
             overwrite=True,
             practice=sv.practice,
@@ -105,7 +87,6 @@ def answer_digest(survey: Path) -> tuple[int, str]:
 
 
 def _run_bots(inputs: Inputs, todo: list[str]) -> None:
-    from percalign.judges import Bot, get_judge
     from percalign.store.study import bot_token
     from percalign.study.serve import local_survey
     from percalign.survey.bots import run_bots
@@ -114,11 +95,7 @@ def _run_bots(inputs: Inputs, todo: list[str]) -> None:
     bots = spec.bots
 
     def work(_part: str) -> None:
-        judge = get_judge(bots.judge)
-        simulated = [
-            Bot(judge, lapse=bots.lapse, temperature=bots.temperature, seed=spec.study.seed + i)
-            for i in range(bots.n)
-        ]
+        simulated = bots.bots(bots.n, seed=spec.study.seed)
         with local_survey(folder) as url:
             run_bots(url, simulated, prefix="simulated", bot_token=bot_token(folder))
 
@@ -126,19 +103,9 @@ def _run_bots(inputs: Inputs, todo: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------ score, trust, report
-def _score_key(inputs: Inputs, _part: str) -> tuple[Any, ...]:
-    spec = inputs.spec
-    return (
-        "score",
-        list(inputs.keys("judge").values()),
-        inputs.key("survey"),
-        answer_digest(inputs.folder / "survey"),
-        spec.section("exclusions"),
-        spec.section("scoring"),
-        spec.judges.metric,
-        inputs.value("models").labels,
-        spec.bots.judge,  # the judge the bots decide with is flagged in judges_vs_humans
-    )
+def _score_extra(inputs: Inputs, _part: str) -> tuple[Any, ...]:
+    # the answers so far, and the models' labels in the tables (from the zoo, else the spec)
+    return (answer_digest(inputs.folder / "survey"), inputs.value("models").labels)
 
 
 def _score(inputs: Inputs, todo: list[str]) -> None:
@@ -154,20 +121,9 @@ def _trust_models(spec: StudySpec) -> list[str]:
     return spec.trust.models or [m.name for m in spec.models]
 
 
-def _trust_key(inputs: Inputs, _part: str) -> tuple[Any, ...]:
-    spec = inputs.spec
-    tr, models = spec.trust, inputs.value("models")
-    return (
-        "trust",
-        _TRUST_FORMAT,
-        [models.id(n) for n in _trust_models(spec)],
-        dataclasses.asdict(tr),
-        tr.judges or spec.judges.names,
-        spec.images.source,
-        tr.config(spec.inversion, spec.study.seed).to_dict(),
-        spec.inversion.layers[0],
-        spec.scoring.n_boot,
-    )
+def _trust_extra(inputs: Inputs, _part: str) -> tuple[Any, ...]:
+    models = inputs.value("models")
+    return (_TRUST_FORMAT, [models.id(n) for n in _trust_models(inputs.spec)])
 
 
 def _trust(inputs: Inputs, todo: list[str]) -> None:
@@ -199,10 +155,6 @@ def _trust(inputs: Inputs, todo: list[str]) -> None:
     inputs.run_each(todo, work)
 
 
-def _report_key(inputs: Inputs, _part: str) -> tuple[Any, ...]:
-    return ("report", inputs.every_key(), _provenance.code_version())
-
-
 def _report(inputs: Inputs, todo: list[str]) -> None:
     from percalign.report import build_report
 
@@ -210,13 +162,16 @@ def _report(inputs: Inputs, todo: list[str]) -> None:
 
 
 _DEVICE = ("study.device", "inversion.device")
+#: what a run (model x loss) is: a name of [[models]] and a loss of [inversion]
+_RUN = ("models.name", "inversion.losses")
 
 #: the study's steps; the runner orders them by what each reads
 STEPS: tuple[Step, ...] = (
     Step(
         "train",
-        settings=("models", "study.device"),
-        key=ms.train_key,
+        settings=("models.name", "models.train", "study.device"),
+        unkeyed=("study.device",),
+        narrow=ms.model_spec,
         output=ms.zoo_meta,
         run=ms.train,
         parts=lambda i: [m.name for m in i.spec.models if m.train is not None],
@@ -231,8 +186,10 @@ STEPS: tuple[Step, ...] = (
     Step(
         "invert",
         reads=("models",),
-        settings=("models", "images", "inversion", "study.seed", "tasks", *_DEVICE),
-        key=ms.invert_key,
+        settings=(*_RUN, "models.weights", "images", "inversion", "study.seed", "tasks", *_DEVICE),
+        unkeyed=("tasks", *_DEVICE),
+        extra=ms.model_id,
+        narrow=ms.run_spec,
         output=lambda i, p: ms.run_folder(i, p) / "manifest.json",
         run=ms.invert,
         parts=ms.runs,
@@ -240,8 +197,9 @@ STEPS: tuple[Step, ...] = (
     Step(
         "judge",
         reads=("invert",),
-        settings=("models", "inversion", "judges", "study.seed", "study.device"),
-        key=ms.judge_key,
+        settings=(*_RUN, "judges", "study.seed", *_DEVICE),
+        unkeyed=_DEVICE,
+        narrow=ms.run_spec,
         output=ms.judgments,
         run=ms.judge,
         parts=ms.runs,
@@ -249,8 +207,15 @@ STEPS: tuple[Step, ...] = (
     Step(
         "survey",
         reads=("invert",),
-        settings=("models", "inversion", "survey", "exclusions", "study.seed"),
-        key=_survey_key,
+        settings=(
+            *_RUN,
+            "survey",
+            "exclusions.min_catch_accuracy",
+            "exclusions.max_side_share",
+            "exclusions.min_side_trials",
+            "study.seed",
+        ),
+        upstream=lambda i, _p: [i.key("invert", part) for part, _ in survey_runs(i)],
         output=lambda i, _p: i.folder / "survey" / "plan.json",
         run=_build_survey,
         enabled=lambda i: i.spec.survey.enabled,
@@ -259,7 +224,6 @@ STEPS: tuple[Step, ...] = (
         "bots",
         reads=("survey",),
         settings=("bots", "survey.enabled", "study.seed"),
-        key=lambda i, _p: ("bots", i.key("survey"), dataclasses.asdict(i.spec.bots)),
         output=lambda i, _p: i.folder / "survey",
         run=_run_bots,
         enabled=lambda i: i.spec.survey.enabled and i.spec.bots.n > 0,
@@ -268,24 +232,36 @@ STEPS: tuple[Step, ...] = (
         "score",
         reads=("models", "judge", "survey", "bots"),
         settings=(
-            "models",
-            "inversion",
-            "judges",
+            *_RUN,
+            "judges.names",
+            "judges.metric",
             "exclusions",
             "scoring",
             "study.seed",
-            "survey.design",  # in the survey step's key, which this key holds
-            "bots.judge",
+            "survey.design",
+            "bots.judge",  # flagged in judges_vs_humans: it decides the simulated participants
         ),
-        key=_score_key,
+        extra=_score_extra,
         output=lambda i, _p: i.folder / "scores" / "summary.json",
         run=_score,
     ),
     Step(
         "trust",
         reads=("models",),
-        settings=("models", "trust", "judges", "images", "inversion", "scoring", "study"),
-        key=_trust_key,
+        settings=(
+            "models.name",
+            "trust",
+            "judges.names",
+            "images.source",
+            "inversion.layers",
+            "inversion.fake_relu",
+            "inversion.channels_last",
+            "scoring.n_boot",
+            "study.seed",
+            *_DEVICE,
+        ),
+        unkeyed=_DEVICE,
+        extra=_trust_extra,
         output=lambda i, _p: i.folder / "trust" / "trust.json",
         run=_trust,
         enabled=lambda i: i.spec.trust.enabled,
@@ -293,7 +269,10 @@ STEPS: tuple[Step, ...] = (
     Step(
         "report",
         reads=("train", "invert", "judge", "survey", "bots", "score", "trust"),
-        key=_report_key,
+        # the report reads study.toml itself: every setting, and the code that writes it
+        settings=tuple(SECTIONS),
+        unkeyed=("tasks", *_DEVICE),
+        extra=lambda _i, _p: (_provenance.code_version(),),
         output=lambda i, _p: i.folder / "report" / "index.html",
         run=_report,
     ),

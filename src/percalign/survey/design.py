@@ -11,6 +11,7 @@ order within each slot is shuffled with a recorded seed, and repeats come at the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,13 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from percalign._checks import check_choice, check_float, check_int
+from percalign._checks import check_int
 from percalign.errors import ConfigError
+from percalign.survey.settings import DESIGNS, FOILS, SurveyDesign
 
-__all__ = ["DESIGNS", "Item", "Plan", "Pools", "Trial", "make_plan"]
-
-DESIGNS = ("2afc", "matching", "clustering")
-FOILS = ("seed", "other-target")
+__all__ = ["DESIGNS", "FOILS", "Item", "Plan", "Pools", "SurveyDesign", "Trial", "make_plan"]
 
 
 @dataclass(frozen=True)
@@ -207,18 +206,10 @@ class _Sides:
 
 def make_plan(
     records: Sequence[Mapping[str, Any]],
+    settings: SurveyDesign | None = None,
     *,
-    design: str = "2afc",
-    foil: str = "other-target",
-    k: int = 4,
-    iris_per_target: int = 2,
-    trials_per_participant: int = 40,
-    judgments_per_item: int = 5,
-    catch_rate: float = 0.1,
-    repeat_rate: float = 0.05,
-    include_invalid: bool = False,
-    min_display_ms: int = 400,
     seed: int = 0,
+    **options: Any,
 ) -> Plan:
     """Design a survey from IRI records.
 
@@ -227,34 +218,25 @@ def make_plan(
             ``valid`` flag, and a ``condition`` mapping (model, layer, loss, seed type...);
             optionally ``pool``, ``label``, ``target_id`` and ``seed_source_id``, which decide
             the foils (see :class:`Pools`).
-        design: ``2afc`` (query + 2 candidates), ``matching`` (query + k targets) or
-            ``clustering`` (matching screens: k targets and ``iris_per_target`` IRIs of
-            each, every IRI assigned to a target; see :mod:`percalign.survey.screens`).
-        foil: for 2AFC, the wrong candidate: the IRI's ``seed`` or an ``other-target`` (a
-            target of the IRI's pool, of another class, not its seed: :class:`Pools`).
-        k: candidates per matching trial; targets per matching screen.
-        iris_per_target: for ``clustering``, IRIs of each target on a screen.
-        trials_per_participant: trials per participant, catch and repeated trials included
-            (for ``clustering``: screens per participant, catch screens included; screens
-            are never repeated).
-        judgments_per_item: minimum number of participants who judge each item.
-        catch_rate, repeat_rate: shares of each participant's trials (for ``clustering``:
-            of their screens; a catch screen shows the targets themselves to assign).
-        include_invalid: keep IRIs that failed the validity gate (off by default).
-        min_display_ms: a choice counts only once its trial has been on screen this long
-            (the page ignores earlier presses and the server refuses earlier answers).
+        settings: the design (:class:`~percalign.survey.settings.SurveyDesign`: ``2afc``,
+            ``matching`` or ``clustering`` (see :mod:`percalign.survey.screens`), the foil,
+            k, trials per participant, judgments per item, catch and repeat rates, whether
+            invalid IRIs are asked about, the minimum display time).
         seed: seed of every random choice; recorded in ``Plan.settings``.
+        options: :class:`SurveyDesign` fields, replacing those of ``settings``
+            (``make_plan(records, design="matching", k=3)``).
     """
-    owner = "make_plan"
-    check_choice(owner, "design", design, DESIGNS)
-    check_choice(owner, "foil", foil, FOILS)
-    check_int(owner, "k", k, low=2)
-    check_int(owner, "trials_per_participant", trials_per_participant, low=1)
-    check_int(owner, "judgments_per_item", judgments_per_item, low=1)
-    check_float(owner, "catch_rate", catch_rate, low=0.0, high=0.5)
-    check_float(owner, "repeat_rate", repeat_rate, low=0.0, high=0.5)
-    check_int(owner, "min_display_ms", min_display_ms, low=0, high=10_000)
-    check_int(owner, "seed", seed, low=0)
+    try:
+        settings = dataclasses.replace(settings or SurveyDesign(), **options)
+    except TypeError:
+        unknown = sorted(set(options) - {f.name for f in dataclasses.fields(SurveyDesign)})
+        raise ConfigError(f"make_plan got unknown settings {unknown}; see SurveyDesign.") from None
+    check_int("make_plan", "seed", seed, low=0)
+    design, foil, k = settings.design, settings.foil, settings.k
+    include_invalid, min_display_ms = settings.include_invalid, settings.min_display_ms
+    trials_per_participant = settings.trials_per_participant
+    judgments_per_item = settings.judgments_per_item
+    catch_rate, repeat_rate = settings.catch_rate, settings.repeat_rate
     kept = [r for r in records if include_invalid or r.get("valid") is not False]
     if not kept:
         raise ConfigError(
@@ -267,7 +249,7 @@ def make_plan(
         plan = clustering_plan(
             kept,
             k=k,
-            iris_per_target=iris_per_target,
+            iris_per_target=settings.iris_per_target,
             screens_per_participant=trials_per_participant,
             judgments_per_item=judgments_per_item,
             min_display_ms=min_display_ms,
@@ -281,12 +263,7 @@ def make_plan(
     items = _items(kept, design, foil, k, rng)
     n_catch = round(catch_rate * trials_per_participant)
     n_repeat = round(repeat_rate * trials_per_participant)
-    n_main = trials_per_participant - n_catch - n_repeat
-    if n_main < 1:
-        raise ConfigError(
-            "catch_rate and repeat_rate leave no regular trials; lower them or "
-            "raise trials_per_participant."
-        )
+    n_main = trials_per_participant - n_catch - n_repeat  # >= 1: SurveyDesign checks it
     n_main = min(n_main, len(items))  # nobody sees the same item twice (repeats aside)
     n_slots = math.ceil(len(items) * judgments_per_item / n_main)
     width = len(items[0].candidates)
@@ -332,7 +309,7 @@ def make_plan(
                     condition={**base.condition, "catch": True},
                     is_catch=True,
                 )
-    settings = {
+    recorded = {
         "design": design,
         "foil": foil if design == "2afc" else "targets",
         "k": width,
@@ -354,4 +331,4 @@ def make_plan(
         "min_judgments": int(shown.min()),
         "max_judgments": int(shown.max()),
     }
-    return Plan(all_items, slots, settings)
+    return Plan(all_items, slots, recorded)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from percalign._checks import check_choice, check_float, check_int
 from percalign._settings import setting
-from percalign.errors import unknown_name
+from percalign.errors import ConfigError, unknown_name
 from percalign.models.archs import arch_name
 from percalign.training.attacks import NORMS
 
@@ -172,6 +173,22 @@ class TrainConfig:
         if self.weight_decay is not None:
             return self.weight_decay
         return 5e-4 if self.optimizer == "sgd" else 0.0
+
+    def check_options(self, given: Iterable[str], flag: Callable[[str], str] = str) -> None:
+        """Refuse options given (by field name) that this recipe ignores, in one line;
+        ``flag`` names an option as its caller knows it (``--eps``, ``eps``).
+
+        >>> try:
+        ...     TrainConfig(eps=0.5).check_options(["eps"])
+        ... except ConfigError as exc:
+        ...     print(str(exc)[:39])
+        eps has no effect on recipe 'standard';
+        """
+        if "eps" in given and self.attack_norm is None:
+            raise ConfigError(
+                f"{flag('eps')} has no effect on recipe {self.recipe!r}; drop it, or use "
+                f"adv-l2, adv-linf, trades or simclr with {flag('adv_views')}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
