@@ -13,60 +13,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from percalign._checks import check_choice, check_float, check_int
 from percalign.errors import ConfigError
+from percalign.survey.plan import Item, Plan, Trial
+from percalign.survey.screens import clustering_plan
 
 __all__ = ["DESIGNS", "Item", "Plan", "Pools", "Trial", "make_plan"]
 
 DESIGNS = ("2afc", "matching", "clustering")
 FOILS = ("seed", "other-target")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One question: which candidate does the query look more like?"""
-
-    id: str
-    query: str  # stimulus id of the IRI (or, for catch items, of a candidate)
-    candidates: tuple[str, ...]  # stimulus ids; candidates[0] is the correct one
-    condition: Mapping[str, Any] = field(default_factory=dict)
-    is_catch: bool = False
-
-
-@dataclass(frozen=True)
-class Trial:
-    """An item as one participant sees it: candidates in display order."""
-
-    item: str
-    order: tuple[int, ...]  # display position -> index into item.candidates
-    is_catch: bool = False
-    is_repeat: bool = False
-    screen: int | None = None  # on a matching screen: the position of its first trial
-
-    @property
-    def correct_position(self) -> int:
-        return self.order.index(0)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything a survey needs to run: items, slots, and the settings that made them."""
-
-    items: dict[str, Item]
-    slots: list[list[Trial]]
-    settings: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "settings": self.settings,
-            "items": [asdict(i) for i in self.items.values()],
-            "slots": [[asdict(t) for t in slot] for slot in self.slots],
-        }
 
 
 class Pools:
@@ -262,8 +221,6 @@ def make_plan(
             "Invert longer, or pass include_invalid (--include-invalid)."
         )
     if design == "clustering":
-        from percalign.survey.screens import clustering_plan
-
         plan = clustering_plan(
             kept,
             k=k,
