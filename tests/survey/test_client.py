@@ -45,12 +45,12 @@ def _script_policy(html: str) -> dict:
 
 def test_the_page_retries_by_the_python_policy(monkeypatch):
     html, _ = pages.participant_page({})
-    assert _script_policy(html) == {"tries": 20, "base_ms": 250, "cap_ms": 8000}
+    assert _script_policy(html) == {"tries": 20, "base_ms": 250, "cap_ms": 12000}
     assert _script_policy(html) == POLICY.for_page()
     script = html[html.index("const retryWait") :]
     # every wait and try count of the page's retries comes from RETRY, none is written in
     assert "retryWait(i)" in script and "tries=RETRY.tries" in script
-    assert not re.search(r"\d\*2\*\*|\b8000\b|tries=\d", script)
+    assert not re.search(r"\d\*2\*\*|\b12000\b|tries=\d", script)
     other = Backoff(tries=5, base_s=0.1, cap_s=2.0)
     monkeypatch.setattr(pages, "POLICY", other)
     html, _ = pages.participant_page({})

@@ -21,8 +21,8 @@ __all__ = ["POLICY", "Backoff", "refusal", "retryable"]
 @dataclass(frozen=True)
 class Backoff:
     """Retry delays: ``min(cap_s, base_s * 2**attempt)`` times a jitter in [0.5, 1), so no
-    wait exceeds ``cap_s``; ``tries`` attempts in all (the defaults keep trying for about a
-    minute and a half).
+    wait exceeds ``cap_s``; ``tries`` attempts in all (the defaults keep trying for about two
+    minutes, waiting at most 12 s between tries).
 
     >>> b = Backoff(tries=4, base_s=1.0, cap_s=3.0)
     >>> [round(b.delay(a, random.Random(0)), 2) for a in range(4)]
@@ -31,7 +31,7 @@ class Backoff:
 
     tries: int = 20
     base_s: float = 0.25
-    cap_s: float = 8.0
+    cap_s: float = 12.0
 
     def __post_init__(self) -> None:
         check_int("Backoff", "tries", self.tries, low=1)
