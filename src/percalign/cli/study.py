@@ -88,15 +88,15 @@ def study_progress() -> Iterator[tuple[Callable[[Any], None], Callable[[TaskProg
     both write plain lines instead (:class:`~percalign.cli._console.Lines`).
     """
     if not err.is_terminal:
-        steps, tasks = Lines("inversion"), dict[str, Lines]()
+        steps, tasks = Lines("inversion steps"), dict[str, Lines]()
 
         def task_line(p: TaskProgress) -> None:
-            lines = tasks.setdefault(p.step, Lines(f"Step {p.step}"))
-            lines.update(p.done, p.total, "tasks", p.label)
+            lines = tasks.setdefault(p.step, Lines(f"{p.step} tasks"))
+            lines.update(p.done, p.total, info=p.label)
 
         def step_line(p: Any) -> None:
             info = f"batch {p.batch + 1}/{p.batches}, dist {p.mean_distance:.4f}"
-            steps.update(p.steps_done, p.steps_total, "steps", info)
+            steps.update(p.steps_done, p.steps_total, info=info)
 
         yield step_line, task_line
         return
