@@ -50,3 +50,32 @@ def test_the_step_log_stamps_each_line_with_the_time_since_it_began(monkeypatch)
     now[0] = 93.0
     log("Step judge: running [0.0, 56.1]")
     assert buffer.getvalue() == "[1:23] Step judge: running [0.0, 56.1]\n"
+
+
+def test_every_step_logs_its_start_and_its_end_with_its_seconds(tmp_path):
+    from percalign.study.graph import Context, Runner, Step
+    from percalign.study.spec import parse_spec
+
+    console, buffer = _file_console()
+
+    def run(inputs, todo):
+        inputs.run_each(todo, lambda part: (inputs.folder / f"{part}.txt").write_text("x"))
+
+    step = Step(
+        "s",
+        settings=("judges.k",),
+        key=lambda i, p: ("s", p),
+        output=lambda i, p: i.folder / f"{p}.txt",
+        run=run,
+        parts=lambda _i: ["1", "2"],
+    )
+    spec = parse_spec({"models": [{"name": "tiny-cnn"}]})
+    Runner(spec, [step], Context(tmp_path, log=step_log(console))).run()
+    printed = buffer.getvalue().splitlines()
+    assert [line.split("] ", 1)[1] for line in printed] == [
+        "Step s:1: running",
+        "Step s:1: done (0 s)",
+        "Step s:2: running",
+        "Step s:2: done (0 s)",
+    ]
+    assert all(line.startswith("[0:00] ") for line in printed)
