@@ -1,11 +1,12 @@
-"""The paper preset is the authors' loop: checked against a reference written from PAPER.md.
+"""The paper preset is the authors' loop: checked against a reference written from its
+description.
 
-The reference below is written from the description of the authors' step alone (PAPER.md,
-section 3), not from percalign's engine: the model's normalization after a clamp whose
-gradient is 1 on [0, 1] (the authors' PyTorch), a fake final ReLU, the per-image relative L2
-distance, a per-image L2-normalized step of 1.0 with 1e-10 added to the norm, the projection
-onto [0, 1], the best iterate by strictly lower loss (the seed and the last iterate count),
-and one raw N(0, 1) seed shared by every target.
+The reference below is written from the description of the authors' step alone
+(docs/fidelity.md, "The loop"), not from percalign's engine: the model's normalization after
+a clamp whose gradient is 1 on [0, 1] (the authors' PyTorch), a fake final ReLU, the
+per-image relative L2 distance, a per-image L2-normalized step of 1.0 with 1e-10 added to
+the norm, the projection onto [0, 1], the best iterate by strictly lower loss (the seed and
+the last iterate count), and one raw N(0, 1) seed shared by every target.
 """
 
 from __future__ import annotations

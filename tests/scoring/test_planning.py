@@ -306,7 +306,8 @@ def test_score_prints_the_plan_and_refuses_bad_values(pilot, capsys):
     for bad, message in (
         (
             ["--halfwidth", "0.7"],
-            "'--halfwidth' parameter of score must be a finite number in (0, 0.5]. Got 0.7; the closest valid value is 0.5.",
+            "'--halfwidth' parameter of score must be a finite number in (0, 0.5]. Got 0.7; "
+            "the closest valid value is 0.5.",
         ),
         (["--plan-difference", "0.1"], "--plan-difference needs --compare COLUMN"),
         (["--compare", "model", "--plan-difference", "0.1", "--power", "2"], "'--power'"),

@@ -20,7 +20,7 @@ from percalign.store.db import connect
 from percalign.store.study import DB_FILE, bot_token, study_url
 from percalign.survey.client import Backoff
 
-QUICK = Backoff(tries=40, base_s=0.05, cap_s=1.0)  # the browser's policy, on a shorter clock
+QUICK = Backoff(tries=40, base_s=0.05, cap_s=1.5)  # the browser's policy, on a shorter clock
 
 
 @pytest.fixture(scope="module")

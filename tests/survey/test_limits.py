@@ -10,7 +10,7 @@ import socket
 import httpx
 import pytest
 
-import percalign.store.sessions as sessions
+import percalign.store.comments as comments
 from percalign.store.study import bot_token
 from percalign.survey.app import create_app
 from percalign.survey.limits import ServeSettings
@@ -133,7 +133,7 @@ def test_session_starts_are_rate_limited_per_client_and_for_everyone(study):
 
 
 def test_the_study_keeps_a_bounded_number_of_comments(make_study, monkeypatch):
-    monkeypatch.setattr(sessions, "MAX_STUDY_COMMENTS", 2)
+    monkeypatch.setattr(comments, "MAX_STUDY_COMMENTS", 2)
     study = make_study()
 
     async def go():

@@ -13,7 +13,7 @@ from percalign.store.study import bot_token
 from percalign.survey.app import RETRY_AFTER_S
 from percalign.survey.client import Backoff
 
-QUICK = Backoff(tries=40, base_s=0.05, cap_s=1.0)
+QUICK = Backoff(tries=40, base_s=0.05, cap_s=1.5)
 
 
 @pytest.fixture(scope="module")

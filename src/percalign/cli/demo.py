@@ -13,7 +13,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from percalign.cli._console import err, inversion_progress, out
+from percalign.cli._console import err, inversion_progress, out, step_log
 from percalign.cli.study import add_set_option, people_hint
 
 DEMO_SPEC = "demo.toml"
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(spec_path)
     err.print(spec.study.name)
     with inversion_progress("invert") as progress:
-        pipeline = run_study(spec, args.out, log=err.print, progress=progress)
+        pipeline = run_study(spec, args.out, log=step_log(), progress=progress)
     report = pipeline.folder / "report" / "index.html"
     out.print(_headline(pipeline.folder))
     out.print(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from percalign.cli._console import err, out
+from percalign.cli._console import Lines, err, out, step_log
 
 if TYPE_CHECKING:
     from percalign.study.backends import TaskProgress
@@ -94,8 +94,22 @@ def study_progress() -> Iterator[tuple[Callable[[Any], None], Callable[[TaskProg
     """Progress bars: tasks done / total with ETA, and inversion steps run in this process.
 
     Inversions run in this process with the local backend and in the trust analysis. Yields
-    the engine's progress callback and the task callback.
+    the engine's progress callback and the task callback. When the output is not a terminal,
+    both write plain lines instead (:class:`~percalign.cli._console.Lines`).
     """
+    if not err.is_terminal:
+        steps, tasks = Lines("inversion steps"), dict[str, Lines]()
+
+        def task_line(p: TaskProgress) -> None:
+            lines = tasks.setdefault(p.step, Lines(f"{p.step} tasks"))
+            lines.update(p.done, p.total, info=p.label)
+
+        def step_line(p: Any) -> None:
+            info = f"batch {p.batch + 1}/{p.batches}, dist {p.mean_distance:.4f}"
+            steps.update(p.steps_done, p.steps_total, info=info)
+
+        yield step_line, task_line
+        return
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -153,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
         pipeline = run_study(
             spec,
             args.out,
-            log=err.print,
+            log=step_log(),
             progress=progress,
             backend=args.backend,
             address=args.address,

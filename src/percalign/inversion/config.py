@@ -87,7 +87,7 @@ class LossSpec:
 
 
 _PAPER_PENALTY_REP = 10.0
-#: The paper's loss families and ablations (PAPER.md section 3).
+#: The paper's loss families and ablations (docs/fidelity.md, "Loss families").
 LOSS_FAMILIES: dict[str, dict[str, Any]] = {
     "regularizer-free": {},
     "transforms": {"transforms": True},

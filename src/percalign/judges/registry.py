@@ -17,6 +17,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -93,10 +94,9 @@ def add_judge(cls: type[Judge]) -> None:
 def _entries() -> dict[str, JudgeEntry]:
     global _DISCOVERED
     if not _DISCOVERED:
-        import percalign.judges as package
-
-        for info in pkgutil.iter_modules(package.__path__):
-            module = importlib.import_module(f"{package.__name__}.{info.name}")
+        package = __name__.rpartition(".")[0]  # this package, without importing it here
+        for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+            module = importlib.import_module(f"{package}.{info.name}")
             for value in vars(module).values():
                 if isinstance(value, type) and "__judge_names__" in value.__dict__:
                     add_judge(value)

@@ -9,8 +9,8 @@ same base name: ``load("resnet18")`` is torchvision's 224 px ImageNet network,
 from __future__ import annotations
 
 from percalign.models.archs import ARCHS, build_arch
-from percalign.models.model import ModelSpec
-from percalign.models.registry import register
+from percalign.models.catalog import register
+from percalign.models.spec import ModelSpec
 
 __all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "CIFAR_MODELS", "register_models"]
 

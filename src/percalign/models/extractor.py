@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -13,9 +13,9 @@ from torch.overrides import TorchFunctionMode
 
 from percalign._checks import check_choice
 from percalign.errors import ConfigError, InputShapeError
-from percalign.models.model import LayerRef, Model
+from percalign.models.spec import LayerRef, ModelSpec
 
-__all__ = ["FeatureExtractor", "pool_tokens"]
+__all__ = ["FeatureExtractor", "Readable", "pool_tokens"]
 
 TOKEN_POOLS = ("cls", "mean", "all")
 _RELU_FUNCS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
@@ -62,6 +62,23 @@ def pool_tokens(t: torch.Tensor, how: str) -> torch.Tensor:
     return t[:, 0] if how == "cls" else t.mean(dim=1)
 
 
+class Readable(Protocol):
+    """What a :class:`FeatureExtractor` reads of a model: :class:`~percalign.models.Model`
+    is one (this module does not import it: a model makes extractors of itself)."""
+
+    spec: ModelSpec
+    module: nn.Module
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def resolve_layer(self, name: str) -> LayerRef: ...
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def check_input(self, x: torch.Tensor) -> None: ...
+
+
 def _first_tensor(value: Any) -> torch.Tensor:
     while isinstance(value, (tuple, list)):
         value = value[0]
@@ -99,7 +116,7 @@ class FeatureExtractor(nn.Module):
 
     def __init__(
         self,
-        model: Model,
+        model: Readable,
         layers: Sequence[str],
         fake_relu: bool = False,
         token_pool: str | None = None,

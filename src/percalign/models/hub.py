@@ -11,8 +11,8 @@ from torch import nn
 
 from percalign import _paths
 from percalign.errors import ConfigError, WeightsNotFoundError, unknown_name
-from percalign.models.model import ModelSpec
-from percalign.models.registry import RANDOM_WEIGHTS, add_source, find_head
+from percalign.models.catalog import RANDOM_WEIGHTS, add_source, find_head
+from percalign.models.spec import ModelSpec
 
 __all__ = ["TimmSource", "TorchvisionSource", "hf_cache", "install"]
 

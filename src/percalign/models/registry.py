@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from torch import nn
 
 from percalign import _plugins
 from percalign.errors import ConfigError, unknown_name
+from percalign.models import cifar, hub, tiny
+from percalign.models.catalog import (
+    _REGISTERED,
+    _SOURCES,
+    RANDOM_WEIGHTS,
+    Source,
+    add_source,
+    find_head,
+    register,
+)
 from percalign.models.checkpoints import (
     apply_state_dict,
     file_sha256,
@@ -22,80 +31,20 @@ from percalign.models.checkpoints import (
 )
 from percalign.models.model import Model, ModelSpec
 
-__all__ = ["Source", "find_head", "from_module", "list_models", "load", "register", "sources"]
+__all__ = [
+    "RANDOM_WEIGHTS",
+    "Source",
+    "add_source",
+    "find_head",
+    "from_module",
+    "list_models",
+    "load",
+    "register",
+    "sources",
+]
 
-#: Weights values that mean "random initialization".
-RANDOM_WEIGHTS = ("none", "random")
 _WEIGHT_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".tar", ".safetensors"}
-
-
-class Source(Protocol):
-    """A place models come from (the registry, torchvision, timm, the zoo...)."""
-
-    name: str
-
-    def names(self) -> list[str]:
-        """Every model name this source offers (may be long)."""
-
-    def owns(self, name: str) -> bool:
-        """Whether ``name`` is one of this source's models."""
-
-    def build(self, name: str, weights: str | None) -> tuple[nn.Module, ModelSpec]:
-        """The network and its spec; ``weights`` is None, 'none' or a source-specific tag."""
-
-
-@dataclass(frozen=True)
-class _Entry:
-    summary: str
-    build: Callable[[], tuple[nn.Module, ModelSpec]]
-
-
-class _Registered:
-    """Models registered by name with :func:`register` (the tiny test models, ...)."""
-
-    name = "registered"
-
-    def __init__(self) -> None:
-        self.entries: dict[str, _Entry] = {}
-
-    def names(self) -> list[str]:
-        return sorted(self.entries)
-
-    def owns(self, name: str) -> bool:
-        return name in self.entries
-
-    def build(self, name: str, weights: str | None) -> tuple[nn.Module, ModelSpec]:
-        if weights not in (None, *RANDOM_WEIGHTS):
-            raise ConfigError(
-                f"Model {name!r} has no weights named {weights!r}; pass 'none' or a weights file."
-            )
-        return self.entries[name].build()
-
-
-_REGISTERED = _Registered()
-_SOURCES: list[Source] = [_REGISTERED]
 _BOOTSTRAPPED = False
-
-
-def register(
-    name: str, summary: str
-) -> Callable[
-    [Callable[[], tuple[nn.Module, ModelSpec]]], Callable[[], tuple[nn.Module, ModelSpec]]
-]:
-    """Decorator: register a factory returning ``(network, spec)`` under ``name``."""
-
-    def wrap(factory: Callable[[], tuple[nn.Module, ModelSpec]]):
-        _REGISTERED.entries[name] = _Entry(summary, factory)
-        return factory
-
-    return wrap
-
-
-def add_source(source: Source, first: bool = False) -> None:
-    """Make another model source visible to :func:`load` (checked after the registry)."""
-    if any(s.name == source.name for s in _SOURCES):
-        return
-    _SOURCES.insert(1 if first else len(_SOURCES), source)
 
 
 def sources() -> list[Source]:
@@ -107,8 +56,6 @@ def sources() -> list[Source]:
     """
     global _BOOTSTRAPPED
     if not _BOOTSTRAPPED:
-        from percalign.models import cifar, hub, tiny
-
         tiny.register_models()
         cifar.register_models()
         hub.install()
@@ -129,15 +76,6 @@ def list_models(all_sources: bool = False) -> list[str]:
         if all_sources or source is _REGISTERED or source.name == "zoo":
             found.extend(source.names())
     return found
-
-
-def find_head(module: nn.Module) -> str | None:
-    """Path of the last ``nn.Linear`` registered in ``module``: its classifier, by convention."""
-    head = None
-    for path, sub in module.named_modules():
-        if isinstance(sub, nn.Linear):
-            head = path
-    return head
 
 
 def _is_location(weights: str) -> bool:

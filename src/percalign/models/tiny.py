@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from percalign.models.archs import BasicBlock, SmallViT
-from percalign.models.model import ModelSpec
-from percalign.models.registry import register
+from percalign.models.catalog import register
+from percalign.models.spec import ModelSpec
 
 __all__ = ["MODELS", "TinyCNN", "TinyResNet", "TinyVGG", "TinyViT", "register_models"]
 

@@ -239,7 +239,9 @@ class Inputs:
             self.log(f"Step {name}: running")
             started = time.perf_counter()
             work(part)
-            self.finished(part, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.finished(part, seconds)
+            self.log(f"Step {name}: done ({seconds:.0f} s)")
 
 
 def order(steps: Sequence[Step]) -> list[Step]:

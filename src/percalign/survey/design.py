@@ -14,58 +14,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from percalign._checks import check_int
 from percalign.errors import ConfigError
+from percalign.survey.plan import Item, Plan, Trial
+from percalign.survey.screens import clustering_plan
 from percalign.survey.settings import DESIGNS, FOILS, SurveyDesign
 
 __all__ = ["DESIGNS", "FOILS", "Item", "Plan", "Pools", "SurveyDesign", "Trial", "make_plan"]
-
-
-@dataclass(frozen=True)
-class Item:
-    """One question: which candidate does the query look more like?"""
-
-    id: str
-    query: str  # stimulus id of the IRI (or, for catch items, of a candidate)
-    candidates: tuple[str, ...]  # stimulus ids; candidates[0] is the correct one
-    condition: Mapping[str, Any] = field(default_factory=dict)
-    is_catch: bool = False
-
-
-@dataclass(frozen=True)
-class Trial:
-    """An item as one participant sees it: candidates in display order."""
-
-    item: str
-    order: tuple[int, ...]  # display position -> index into item.candidates
-    is_catch: bool = False
-    is_repeat: bool = False
-    screen: int | None = None  # on a matching screen: the position of its first trial
-
-    @property
-    def correct_position(self) -> int:
-        return self.order.index(0)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything a survey needs to run: items, slots, and the settings that made them."""
-
-    items: dict[str, Item]
-    slots: list[list[Trial]]
-    settings: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "settings": self.settings,
-            "items": [asdict(i) for i in self.items.values()],
-            "slots": [[asdict(t) for t in slot] for slot in self.slots],
-        }
 
 
 class Pools:
@@ -244,8 +203,6 @@ def make_plan(
             "Invert longer, or pass include_invalid (--include-invalid)."
         )
     if design == "clustering":
-        from percalign.survey.screens import clustering_plan
-
         plan = clustering_plan(
             kept,
             k=k,

@@ -14,6 +14,8 @@ import json
 import secrets
 from typing import Any
 
+from percalign.survey.client import POLICY
+
 __all__ = ["admin_page", "csp", "page_version", "participant_page"]
 
 #: MTurk shows the study in a frame and receives the final form post.
@@ -33,9 +35,12 @@ def csp(nonce: str | None = None) -> str:
 
 
 def participant_page(data: dict[str, Any]) -> tuple[str, str]:
-    """(HTML, nonce) of the participant page: consent, instructions, practice, trials, debrief."""
+    """(HTML, nonce) of the participant page: consent, instructions, practice, trials, debrief.
+
+    The page retries by :data:`~percalign.survey.client.POLICY`: its script's ``RETRY`` is
+    rendered from it (numbers only)."""
     nonce = secrets.token_urlsafe(16)
-    page = _PARTICIPANT.replace("__NONCE__", nonce)
+    page = _PARTICIPANT.replace("__NONCE__", nonce).replace("__RETRY__", _retry_policy())
     return page.replace("__DATA__", html.escape(json.dumps(data), quote=True)), nonce
 
 
@@ -44,7 +49,13 @@ def page_version(texts: dict[str, Any], practice: list[Any], min_display_ms: int
     shows or enforces (texts, practice, display minimum). Answers record it, and an answer from
     a page of another version is refused, so nobody answers under texts that changed."""
     state = json.dumps([texts, practice, min_display_ms], sort_keys=True)
-    return hashlib.sha256((_PARTICIPANT + state).encode()).hexdigest()[:16]
+    code = _PARTICIPANT.replace("__RETRY__", _retry_policy())
+    return hashlib.sha256((code + state).encode()).hexdigest()[:16]
+
+
+def _retry_policy() -> str:
+    """The page script's ``RETRY``: :data:`~percalign.survey.client.POLICY` in milliseconds."""
+    return json.dumps(POLICY.for_page(), sort_keys=True)
 
 
 def admin_page() -> tuple[str, str]:
@@ -124,12 +135,15 @@ function say(text){ $("status").textContent = text || "";
 const sleep = ms => new Promise(r=>setTimeout(r, ms));
 // Retry with capped exponential backoff (and the server's Retry-After) on network errors,
 // 5xx and 429; a 4xx is final. An answer is resent unchanged, and the server stores it once.
-async function call(url, opts={}, tries=20){
+// RETRY is rendered from the Python client's policy, percalign.survey.client.POLICY.
+const RETRY = __RETRY__;
+const retryWait = i => Math.min(RETRY.cap_ms, RETRY.base_ms*2**i)*(0.5+0.5*Math.random());
+async function call(url, opts={}, tries=RETRY.tries){
   opts.headers = Object.assign({"Content-Type":"application/json"}, opts.headers||{},
     token ? {"Authorization":"Bearer "+token} : {});
   let queued = 0;
   for(let i=0;;i++){
-    let wait = Math.min(500*2**i, 8000)*(0.5+Math.random());
+    let wait = retryWait(i);
     try{ const r = await fetch(url, opts);
       if(r.status===429){  // a queue, not an outage: say so, with the wait, and keep the place
         const hint = parseFloat(r.headers.get("Retry-After")) || 2;
@@ -140,7 +154,7 @@ async function call(url, opts={}, tries=20){
         await sleep(hint*1000*(0.8+0.4*Math.random())); i--; continue; }
       if(r.status>=500){
         const hint = parseFloat(r.headers.get("Retry-After"));
-        if(hint>0) wait = Math.max(wait, hint*1000);
+        if(hint>0) wait = Math.max(wait, Math.min(hint*1000, RETRY.cap_ms));
         throw new Error("server busy ("+r.status+")"); }
       const body = await r.json();
       if(!r.ok) throw Object.assign(new Error(body.error),
@@ -148,7 +162,7 @@ async function call(url, opts={}, tries=20){
       say(""); return body;
     }catch(e){
       if(e.fatal){ say(e.message); throw e; }
-      if(i>=tries){ say("The study server cannot be reached" + (opts.saving ? ", so your " +
+      if(i+1>=tries){ say("The study server cannot be reached" + (opts.saving ? ", so your " +
         "last choice is not saved" : "") + ". Reload this page later to continue where you " +
         "were."); throw e; }
       say(opts.saving ? "Saving your choice... (connection problem, retrying)" :
@@ -157,14 +171,14 @@ async function call(url, opts={}, tries=20){
   }
 }
 // An image, decoded; a failed load is retried (never shown half-loaded or missing).
-async function image(url, tries=6){
+async function image(url, tries=RETRY.tries){
   for(let i=0;;i++){
     const im = new Image(); im.src = i && !url.startsWith("data:") ? url + "?retry=" + i : url;
     try{ await im.decode(); return im; }
     catch(e){
       if(i+1>=tries){ say("The images of this trial cannot be loaded. Check your " +
         "connection, then reload this page: your answers so far are saved."); throw e; }
-      say("Loading the images... (retrying)"); await sleep(Math.min(500*2**i, 8000)); }
+      say("Loading the images... (retrying)"); await sleep(retryWait(i)); }
   }
 }
 const images = urls => Promise.all(urls.map(u => image(u)));

@@ -33,7 +33,7 @@ import numpy as np
 
 from percalign._checks import check_float, check_int
 from percalign.errors import ConfigError
-from percalign.survey.design import Item, Plan, Trial
+from percalign.survey.plan import Item, Plan, Trial
 
 __all__ = ["clustering_plan"]
 
