@@ -218,9 +218,7 @@ def truth(scenario: Scenario, seed: int = 0, n: int = 40_000) -> dict[str, float
     return out
 
 
-def _standardized_at_n(
-    s: Scenario, seed: int, n: int, models: dict[str, np.ndarray]
-) -> float:
+def _standardized_at_n(s: Scenario, seed: int, n: int, models: dict[str, np.ndarray]) -> float:
     """The standardized rule's expected accuracy as applied: z-scores fitted on each table's
     own ``s.inputs`` disputed inputs (the mean over the tables that ``n`` candidates fill)."""
     draw = _draw(s, n, np.random.default_rng([seed, 13]), models)
