@@ -42,6 +42,7 @@ false-positive rates and power.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -311,6 +312,13 @@ def _resamples(
     return counts, np.where(drawn, rank % k[:, None], -1), k
 
 
+def _per_input(values: np.ndarray, codes: np.ndarray, inputs: int) -> np.ndarray:
+    """(inputs,) the value of each input code from (rows,) ``values`` equal on its rows."""
+    out = np.empty(inputs)
+    out[codes] = np.asarray(values, dtype=np.float64)
+    return out
+
+
 def _percentile(point: float, replicates: np.ndarray) -> tuple[float, float, float]:
     finite = replicates[np.isfinite(replicates)]
     if len(finite) == 0 or point != point:
@@ -329,6 +337,7 @@ def compare_confidence(
     seed: int = 0,
     *,
     standardize: tuple[str, ...] = ("alignment", "margin"),
+    paired: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[CrossValidated, CrossValidated, dict[str, Any]]:
     """Confidence alone (``features``' first column) against every column of ``features``.
 
@@ -341,12 +350,16 @@ def compare_confidence(
         n_boot, seed: resamples of inputs; each one reruns the whole cross-validation.
         standardize: the columns of ``features`` entered as within-model z-scores (those
             present).
+        paired: per name, (rows,) the outcome of another method on each row's input (equal
+            on an input's rows), e.g. a baseline: the combined model's pick accuracy minus
+            its mean is reported from the same refit replicates.
 
     Returns:
         ``(alone, both, stats)``: the out-of-fold predictions of each model, and ``stats``
         with ``auc_{confidence,combined,gain}`` and ``accuracy_{confidence,combined,gain}``
         (pick accuracy), each with ``_lo`` and ``_hi`` (95% percentile CI of the refit
-        bootstrap), ``folds``, ``rows`` and ``coef_*`` (the combined model on every row).
+        bootstrap), ``folds``, ``rows`` and ``coef_*`` (the combined model on every row);
+        for each ``paired`` name, ``vs NAME``, ``vs NAME lo`` and ``vs NAME hi``.
     """
     zs = tuple(c for c in standardize if c in features.columns)
     models = [
@@ -366,12 +379,17 @@ def compare_confidence(
     rng = np.random.default_rng(seed)
     per_resample = max(1, CHUNK // (folds * len(y) * (features.shape[1] + 1)))
     reps: dict[str, list[list[np.ndarray]]] = {"auc": [[], []], "accuracy": [[], []]}
+    others = {name: _per_input(v, codes, inputs) for name, v in (paired or {}).items()}
+    other_reps: dict[str, list[np.ndarray]] = {name: [] for name in others}
     for start in range(0, n_boot, per_resample):
         counts, fold_of, kk = _resamples(rng, min(per_resample, n_boot - start), inputs, folds)
         for j, m in enumerate(models):
             probability = m.out_of_fold(counts, fold_of, kk)
             reps["auc"][j].append(_aucs(y, probability, counts[:, codes]))
             reps["accuracy"][j].append(pick_accuracy(probability, y, slots, counts))
+        for name, other in others.items():
+            mean = counts @ other / counts.sum(axis=1)
+            other_reps[name].append(reps["accuracy"][1][-1] - mean)
     stats: dict[str, Any] = {"rows": len(y), "folds": k}
     for measure, (alone, both) in reps.items():
         a, b = np.concatenate(alone), np.concatenate(both)
@@ -383,6 +401,9 @@ def compare_confidence(
         ):
             key = f"{measure}_{name}"
             stats[key], stats[f"{key}_lo"], stats[f"{key}_hi"] = _percentile(value, column)
+    for name, other in others.items():
+        diff = _percentile(values["accuracy"][1] - other.mean(), np.concatenate(other_reps[name]))
+        stats[f"vs {name}"], stats[f"vs {name} lo"], stats[f"vs {name} hi"] = diff
     fitted = [
         CrossValidated(p[0], k, _fit_all(m, list(features.columns)[: m.x.shape[1]]))
         for p, m in zip(point, models, strict=True)

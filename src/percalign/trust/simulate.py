@@ -201,10 +201,8 @@ def truth(scenario: Scenario, seed: int = 0, n: int = 40_000) -> dict[str, float
         combined = confidence
     for measure in ("auc", "accuracy"):
         out[f"{measure}_gain"] = out[f"{measure}_combined"] - out[f"{measure}_confidence"]
-    z = (d["alignment"] - d["alignment"].mean(0)) / d["alignment"].std(0)
-    zm = (d["margin"] - d["margin"].mean(0)) / d["margin"].std(0)
     out["absolute:judge:sim"] = float(_mean_where(_tied(d["alignment"], d["margin"]), right).mean())
-    out["standardized:judge:sim"] = float(_mean_where(_tied(z, zm), right).mean())
+    out["standardized:judge:sim"] = _standardized_at_n(s, seed, 5 * n, models)
     out["confidence+alignment:judge:sim"] = float(
         _mean_where(_tied(combined, np.full_like(combined, np.nan)), right).mean()
     )
@@ -218,6 +216,25 @@ def truth(scenario: Scenario, seed: int = 0, n: int = 40_000) -> dict[str, float
     for name, values in _baselines(wide, right, names, best).items():
         out[name] = float(values.mean())
     return out
+
+
+def _standardized_at_n(s: Scenario, seed: int, n: int, models: dict[str, np.ndarray]) -> float:
+    """The standardized rule's expected accuracy as applied: z-scores fitted on each table's
+    own ``s.inputs`` disputed inputs (the mean over the tables that ``n`` candidates fill)."""
+    draw = _draw(s, n, np.random.default_rng([seed, 13]), models)
+    tables = int(draw["disputed"].sum()) // s.inputs
+    shape = (tables, s.inputs, s.models)
+    keys = ("alignment", "margin", "right")
+    take = {k: draw[k][draw["disputed"]][: tables * s.inputs].reshape(shape) for k in keys}
+
+    def z(v: np.ndarray) -> np.ndarray:
+        sd = v.std(axis=1, keepdims=True)
+        return np.where(sd > 0, (v - v.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1), 0)
+
+    tied = _tied(
+        z(take["alignment"]).reshape(-1, s.models), z(take["margin"]).reshape(-1, s.models)
+    )
+    return float(_mean_where(tied, take["right"].reshape(-1, s.models)).mean())
 
 
 def calibration(
