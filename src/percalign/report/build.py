@@ -88,9 +88,21 @@ def _read(path: Path, **kw: Any) -> pd.DataFrame | None:
         return None
 
 
-def _preset_text(cfg: dict[str, Any]) -> str:
-    preset = cfg.get("preset")
-    return f"the '{preset}' preset" if preset else "custom settings, no preset"
+def _preset_text(cfg: dict[str, Any], name: str | None) -> str:
+    """The preset the spec named and each of its settings the run changed, as recorded.
+
+    A manifest records ``preset`` only when every preset setting is kept; a spec that names
+    a preset and changes its step count ran that preset with one setting changed."""
+    from percalign.inversion.config import PRESETS
+
+    if name not in PRESETS:
+        return f"the '{cfg['preset']}' preset" if cfg.get("preset") else "no preset"
+    changed = [
+        f"{key} changed to {cfg[key]}"
+        for key, value in PRESETS[name].settings.items()
+        if key in cfg and cfg[key] is not None and cfg[key] != value
+    ]
+    return f"the '{name}' preset" + (f", {', '.join(changed)}" if changed else "")
 
 
 def _param_text(cfg: dict[str, Any]) -> str:
@@ -128,10 +140,13 @@ def _methods(
     manifests: dict[str, dict[str, Any]],
     scores: dict[str, Any],
     survey: dict[str, Any] | None,
+    answers: dict[str, Any] | None = None,
 ) -> str:
-    """A paragraph for a paper's methods section, from what the manifests recorded."""
+    """A paragraph for a paper's methods section, from what the manifests recorded and what
+    happened in the survey (``answers``: :func:`_answer_facts`)."""
     first = next(iter(manifests.values()))
     cfg = first["config"]
+    preset = getattr(spec.inversion, "preset", None)
     models = []
     for m in dict.fromkeys(
         (man["model"]["name"], man["model"]["weights"], man["model"]["weights_sha256"][:12])
@@ -162,15 +177,16 @@ def _methods(
     validity: dict[str, dict[str, Any]] = first.get("validity", {})
     pct = next(iter(validity.values()), {}).get("percentile")
     text = [
-        f"We inverted {len(models)} model(s): {', '.join(models)}. For each model we generated "
+        f"We inverted {len(models)} model{'s' if len(models) > 1 else ''}: {', '.join(models)}. For each model we generated "
         f"identically represented inputs (IRIs) of {n_targets} target images "
         f"({first['images']['source']}, {first['images'].get('split', 'all')} split, "
-        f"{first['images']['size'][0]}x{first['images']['size'][1]} px) at layer(s) "
+        f"{first['images']['size'][0]}x{first['images']['size'][1]} px) at "
+        f"layer{'s' if len(layers) > 1 else ''} "
         f"{', '.join(layers)} with the loss famil{'ies' if len(losses) > 1 else 'y'} "
         f"{', '.join(losses)}, {seed_text}. Each IRI was optimized for "
         f"{'at most ' if stops else ''}"
         f"{cfg['steps']} steps of {cfg['optimizer']} (learning rate {cfg['lr']:g}, "
-        f"{cfg['schedule']} schedule; {_preset_text(cfg)}) to minimize the relative "
+        f"{cfg['schedule']} schedule; {_preset_text(cfg, preset)}) to minimize the relative "
         f"L{cfg['p']:g} distance between its representation and the target's, "
         f"{_param_text(cfg)}, and saved as an 8-bit PNG; distances were measured on the "
         f"saved images.{_loop_text(cfg)}{stop_text}",
@@ -183,11 +199,27 @@ def _methods(
         }
     )
     if adversarial:
+        weights = sorted(
+            {
+                str(man["config"].get("adversarial_lambda", 10))
+                for man in manifests.values()
+                if man["config"]["loss_spec"]["adversarial"]
+            }
+        )
+        weight = " or ".join(weights)
+        if weight == "auto":
+            weight = "auto: set per run from the sizes of the two terms"
+        stand_in = [a for a in adversarial if not a.startswith("lpips")]
         text.append(
             f"The adversarial loss subtracted the distance of the judge {', '.join(adversarial)} "
-            "between the IRI and its target (weight "
-            f"{first['config'].get('adversarial_lambda', 10)}); that judge was held out from "
+            f"between the IRI and its target (weight {weight}); that judge was held out from "
             "judging the adversarial IRIs."
+            + (
+                f" {', '.join(stand_in).upper()} stands in for the paper's adversary, LPIPS, "
+                "so these adversarial IRIs answer a different loss than the paper's."
+                if stand_in
+                else ""
+            )
         )
     if pct is not None:
         text.append(
@@ -212,29 +244,22 @@ def _methods(
             "people": "participants",
             "mixed": "participants (people and simulated participants mixed)",
         }[scores["participants_kind"]]
-        rules = scores["exclusions"]
-        text.append(
-            f"In a {design['design'].upper()} survey (foil: {design['foil']}, "
-            f"{design['trials_per_participant']} trials per participant including "
-            f"{design['catch_rate']:.0%} catch and {design['repeat_rate']:.0%} repeated trials, "
-            f"{design['judgments_per_item']} judgments per item planned), "
-            f"{scores['participants']} {who} gave {scores['answers']} answers. Pre-declared "
-            f"exclusions (catch accuracy below {rules['min_catch_accuracy']:g}, more than "
-            f"{rules['max_fast_share']:.0%} of answers, or of catch trials, faster than "
-            f"{rules['min_rt_ms']:g} ms by the server's clock, "
-            f"unfinished sessions) left {scores['kept_participants']} participants and "
-            f"{scores['kept_answers']} answers"
-            + (
-                f" (answers per item after exclusions: minimum {scores['answers_per_item_min']}, "
-                f"median {scores['answers_per_item_median']:g})"
-                if "answers_per_item_min" in scores
-                else ""
-            )
-            + ". "
-            + ("Human alignment" if scores["participants_kind"] == "people" else "Their alignment")
-            + " is the share of answers naming the IRI's target, with 95% CIs from a bootstrap "
-            "that resamples participants, targets and items within targets."
+        text.append(_survey_text(spec, design, scores, who, answers or {}))
+    seeds = f"Random seeds: study seed {spec.study.seed} (inversions, judges' other targets"
+    if survey is not None:
+        seeds += f"; survey plan seed {survey['design'].get('seed', spec.study.seed)}"
+    text.append(
+        seeds + f"; every bootstrap seeded with {spec.study.seed}). Resamples: "
+        f"{spec.scoring.n_boot} for the judges' CIs"
+        + (
+            f", the participants' CIs and the model comparisons; 2000 for Kendall's tau; "
+            "200 random split halves for the noise ceiling"
+            if survey is not None and scores.get("answers")
+            else ""
         )
+        + (f"; {spec.scoring.n_boot} for the trust CIs" if spec.trust.enabled else "")
+        + "."
+    )
     from percalign import __version__
 
     commit = first.get("code", {}).get("git_commit")
@@ -244,6 +269,171 @@ def _methods(
         + f", PyTorch {first.get('packages', {}).get('torch', '?')}."
     )
     return " ".join(text)
+
+
+def _provenance(manifests: dict[str, dict[str, Any]], spec: Any) -> pd.DataFrame:
+    """One row per model: its training and the accuracies its weights recorded (robust
+    accuracy per attack, where measured), so a reader sees that a robust model is robust."""
+    rows: dict[str, dict[str, Any]] = {}
+    trainings = {m.name: m.training for m in spec.models}
+    for man in manifests.values():
+        model = man["model"]
+        extra = model.get("extra") or {}
+        row = {"model": model["name"], "training": trainings.get(model["name"], "")}
+        clean = extra.get("clean_accuracy")
+        row["clean accuracy %"] = _pct(clean) if clean is not None else "not recorded"
+        images = (extra.get("hyperparameters") or {}).get("eval_images")
+        on = f", {images} test images" if images else ""
+        for attack, value in (extra.get("robust_accuracy") or {}).items():
+            row[f"robust accuracy % ({attack}{on})"] = _pct(value)
+        rows.setdefault(model["name"], row)
+    return pd.DataFrame(list(rows.values())).fillna("not measured")
+
+
+def _answer_facts(answers: pd.DataFrame, spec: Any) -> dict[str, Any]:
+    """What the methods must say about the answers beyond the summary's counts: catch and
+    repeated trials before and after exclusions, the clock the speed rules read, and how
+    often a repeated trial got its first answer again (test-retest, kept participants)."""
+    import dataclasses
+
+    from percalign.scoring.exclusions import Exclusions, apply_exclusions
+
+    flags = {
+        c: answers[c].astype(str).str.lower().eq("true") if c in answers else None
+        for c in ("is_catch", "is_repeat")
+    }
+    catch, repeat = flags["is_catch"], flags["is_repeat"]
+    facts: dict[str, Any] = {
+        "catch": int(catch.sum()) if catch is not None else 0,
+        "repeats": int(repeat.sum()) if repeat is not None else 0,
+    }
+    server = pd.to_numeric(answers.get("server_rt_ms"), errors="coerce")
+    timed = int(server.notna().sum()) if server is not None else 0
+    facts["clock"] = "none" if timed == 0 else "server" if timed == len(answers) else "mixed"
+    own = pd.to_numeric(answers.get("rt_ms"), errors="coerce")
+    if own is not None and own.notna().any() and own.nunique() == 1:
+        facts["fixed_rt"] = float(own.iloc[0])
+    table = answers.assign(
+        **{k: v for k, v in flags.items() if v is not None},
+    )
+    kept, _ = apply_exclusions(table, Exclusions(**dataclasses.asdict(spec.exclusions)))
+    people = set(kept["participant"])
+    if catch is not None:
+        facts["kept_catch"] = int((catch & answers["participant"].isin(people)).sum())
+    if repeat is not None and "is_repeat" in kept:
+        facts["kept_repeats"] = int(kept["is_repeat"].sum())
+        first = kept[~kept["is_repeat"]].drop_duplicates(["participant", "item"])
+        again = kept[kept["is_repeat"]].merge(
+            first[["participant", "item", "correct"]], on=["participant", "item"]
+        )
+        if len(again):
+            same = int((again["correct_x"] == again["correct_y"]).sum())
+            facts["retest"] = (same, len(again))
+    return facts
+
+
+def _survey_text(
+    spec: Any, design: dict[str, Any], scores: dict[str, Any], who: str, facts: dict[str, Any]
+) -> str:
+    """The survey's part of the methods: the plan against what ran, every exclusion rule
+    with what it removed, the clock of the speed rules, and which answers were scored."""
+    trials = design["trials_per_participant"]
+    if "catch_per_slot" in design:
+        layout = (
+            f"{trials} trials per participant: {design['catch_per_slot']} catch, "
+            f"{design['repeats_per_slot']} repeated and {design['regular_per_slot']} regular"
+        )
+    else:
+        layout = (
+            f"{trials} trials per participant including {design['catch_rate']:.0%} catch and "
+            f"{design['repeat_rate']:.0%} repeated trials"
+        )
+    ran = scores["participants"]
+    plan = f"{design['judgments_per_item']} judgments per item planned"
+    if "slots" in design:
+        plan += (
+            f": {design['slots']} participant sessions for {design['items']} items; "
+            f"{ran} ran" + (", so the plan was not met" if ran < design["slots"] else "")
+        )
+    text = (
+        f"In a {design['design'].upper()} survey (foil: {design['foil']}; {layout}; {plan}), "
+        f"{ran} {who} gave {scores['answers']} answers"
+    )
+    if facts:
+        text += f" ({facts['catch']} on catch trials, {facts['repeats']} on repeated trials)"
+    rules = scores["exclusions"]
+    applied = scores.get("excluded") or []
+    listed = "; ".join(
+        f"{r['rule']} ({r['participants']} participants, {r['answers']} answers)" for r in applied
+    )
+    text += f". Pre-declared exclusions, applied in this order: {listed or 'none recorded'}."
+    n_catch = design.get("catch_per_slot")
+    if n_catch and rules["min_catch_accuracy"] > (n_catch - 1) / n_catch:
+        text += (
+            f" With {n_catch} catch trials per participant, catch accuracy below "
+            f"{rules['min_catch_accuracy']:g} means a single catch error."
+        )
+    clock = facts.get("clock")
+    simulated = scores["participants_kind"] != "people"
+    if clock == "server":
+        text += (
+            " Response times for the speed rules: the shorter of the page's own time and the "
+            "server's clock."
+        )
+    elif clock == "mixed":
+        text += (
+            " Response times for the speed rules: the shorter of the page's own time and the "
+            "server's clock where the server recorded one, else the page's own time."
+        )
+    elif clock == "none":
+        text += (
+            " Response times for the speed rules: the times the participants reported "
+            "themselves; the server recorded none"
+            + (" (it records none for simulated participants)" if simulated else "")
+            + "."
+        )
+        if simulated and "fixed_rt" in facts:
+            text += (
+                f" Every simulated participant reported {facts['fixed_rt']:g} ms, so the speed "
+                "rules were not tested by this run."
+            )
+    kept_people = scores["kept_participants"]
+    text += f" That left {kept_people} participants"
+    if "kept_catch" in facts:
+        text += (
+            f"; their {facts['kept_catch']} catch answers served only the catch rule, and the "
+            f"other {scores['kept_answers']} answers were scored"
+        )
+    else:
+        text += f" and {scores['kept_answers']} scored answers"
+    if "kept_repeats" in facts:
+        text += (
+            f", {facts['kept_repeats']} of them on repeated trials, which count in alignment "
+            "like any other answer"
+        )
+    if "answers_per_item_min" in scores:
+        text += (
+            f" (answers per item: minimum {scores['answers_per_item_min']}, median "
+            f"{scores['answers_per_item_median']:g})"
+        )
+    text += "."
+    if "retest" in facts:
+        same, n = facts["retest"]
+        text += (
+            f" A repeated trial got the same answer as its first showing {same} of {n} times "
+            f"({_pct(same / n)}%)."
+        )
+    return (
+        text
+        + (" Human alignment" if not simulated else " Their alignment")
+        + " is the share of scored answers naming the IRI's target, with 95% CIs from a "
+        "bootstrap that resamples participants, targets and items within targets."
+    )
+
+
+def _pct(share: float) -> str:
+    """A share as a percent with one decimal."""
+    return f"{100 * share:.1f}"
 
 
 def _judge_failures(by_model: pd.DataFrame, metric: str) -> str:
@@ -311,8 +501,15 @@ def build_report(folder: Path) -> Path:
             heading = headings[key] = html.escape(title or SECTIONS[key])
             parts.append(f'<section id="{key}"><h2>{heading}</h2>{body}</section>')
 
-        methods = _methods(spec, manifests, summary, survey)
-        section("methods", f'<p class="methods">{html.escape(methods)}</p>')
+        answers = _read(scores_dir / "answers.csv", low_memory=False)
+        facts = _answer_facts(answers, spec) if answers is not None and len(answers) else {}
+        methods = _methods(spec, manifests, summary, survey, facts)
+        section(
+            "methods",
+            f'<p class="methods">{html.escape(methods)}</p>'
+            + "<h3>The models, as their weights record them</h3>"
+            + _table(_provenance(manifests, spec)),
+        )
         grids = []
         for name, man in manifests.items():
             grid = folder / "runs" / name / "grid.png"
