@@ -177,7 +177,8 @@ def _methods(
     validity: dict[str, dict[str, Any]] = first.get("validity", {})
     pct = next(iter(validity.values()), {}).get("percentile")
     text = [
-        f"We inverted {len(models)} model{'s' if len(models) > 1 else ''}: {', '.join(models)}. For each model we generated "
+        f"We inverted {len(models)} model{'s' if len(models) > 1 else ''}: "
+        f"{', '.join(models)}. For each model we generated "
         f"identically represented inputs (IRIs) of {n_targets} target images "
         f"({first['images']['source']}, {first['images'].get('split', 'all')} split, "
         f"{first['images']['size'][0]}x{first['images']['size'][1]} px) at "
@@ -252,7 +253,7 @@ def _methods(
         seeds + f"; every bootstrap seeded with {spec.study.seed}). Resamples: "
         f"{spec.scoring.n_boot} for the judges' CIs"
         + (
-            f", the participants' CIs and the model comparisons; 2000 for Kendall's tau; "
+            ", the participants' CIs and the model comparisons; 2000 for Kendall's tau; "
             "200 random split halves for the noise ceiling"
             if survey is not None and scores.get("answers")
             else ""
