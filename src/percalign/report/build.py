@@ -33,7 +33,7 @@ SECTIONS = {
     "losses": "The loss decides: alignment per loss family",
     "table": "Architecture x training",
     "comparisons": "Model comparisons",
-    "judges": "Judges against people",
+    "judges": "Judges against participants",
     "trust": "Which model to trust when models disagree",
     "exclusions": "Exclusions",
 }
@@ -60,19 +60,43 @@ def _img(path: Path, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
+MINUS = "\u2212"
+
+
+def _number(v: float, digits: int) -> str:
+    """``v`` with ``digits`` decimals and a real minus sign; "-" for a missing value."""
+    if v != v:
+        return "-"
+    text = f"{v:.{digits}f}"
+    if text.lstrip("-").strip("0.") == "":
+        text = text.lstrip("-")  # no "-0.0"
+    return text.replace("-", MINUS)
+
+
 def _table(frame: pd.DataFrame, index: bool = False, digits: int = 3) -> str:
-    def fmt(v: Any) -> str:
+    """``frame`` as an HTML table; floats get ``digits`` decimals (one number of digits per
+    table, so that a zero reads like its neighbours), whole-number columns none."""
+    whole = {
+        c
+        for c in frame.columns
+        if frame[c].dtype.kind == "f"
+        and frame[c].notna().any()
+        and bool((frame[c].dropna() % 1 == 0).all())
+    }
+
+    def fmt(v: Any, column: Any = None) -> str:
         if isinstance(v, float):
-            text = "-" if v != v else f"{v:.{digits}g}" if abs(v) < 1e-3 else f"{v:.{digits}f}"
-            return f"<td class=n>{text}</td>"
+            return f"<td class=n>{_number(v, 0 if column in whole else digits)}</td>"
         if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-            return f"<td class=n>{v}</td>"
+            return f"<td class=n>{str(v).replace('-', MINUS)}</td>"
         return f"<td>{html.escape(str(v))}</td>"
 
     head = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
     rows = []
     for idx, row in frame.iterrows():
-        cells = ([fmt(idx)] if index else []) + [fmt(v) for v in row.tolist()]
+        cells = ([fmt(idx)] if index else []) + [
+            fmt(v, c) for c, v in zip(frame.columns, row.tolist(), strict=True)
+        ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     header = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
     return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
@@ -437,6 +461,243 @@ def _pct(share: float) -> str:
     return f"{100 * share:.1f}"
 
 
+def _ci_text(value: float, lo: float, hi: float, scale: float = 100, signed: bool = False) -> str:
+    """``value [lo, hi]`` in percent (or points) with one decimal and real minus signs."""
+    if value != value:
+        return "-"
+    f = [_number(scale * v, 1) for v in (value, lo, hi)]
+    if signed:
+        f = [t if t.startswith(MINUS) or t == "0.0" else f"+{t}" for t in f]
+    return f"{f[0]} [{f[1]}, {f[2]}]"
+
+
+def _validity_table(validity: pd.DataFrame) -> pd.DataFrame:
+    """The validity table with readable headers; a step count is a whole number."""
+    out = validity.copy()
+    out["pass_rate"] = [_pct(v) for v in out["pass_rate"]]
+    step = out["median_first_valid_step"]
+    out["median_first_valid_step"] = ["-" if v != v else f"{v:g}" for v in step]
+    out["at_0_or_1"] = [_pct(v) for v in out["at_0_or_1"]]
+    return out.rename(
+        columns={
+            "seed_type": "seed type",
+            "pass_rate": "valid %",
+            "median_distance": "median distance",
+            "median_first_valid_step": "median first valid step",
+            "at_0_or_1": "pixels at 0 or 1 %",
+        }
+    )
+
+
+def _alignment_caption(label: str, judge_ci: str, kind: Any, spec: Any, loss: str) -> str:
+    """The alignment figure's caption: what each bar and error bar is."""
+    text = (
+        f"Bars: alignment per model on its valid {loss} IRIs. Error bars: 95% CIs; for the "
+        f"{label}, the bootstrap over participants, targets and items within targets; for "
+        f"each judge, {judge_ci}. Dashed line: chance."
+    )
+    if kind in ("simulated", "mixed"):
+        text += (
+            f" The simulated participants decide with the judge {spec.bots.judge} (lapse "
+            f"{spec.bots.lapse:g}), so their bars are not independent of that judge's. They "
+            "also answered the survey's items, whose other target was drawn by the survey "
+            "plan, while each judge used its own other target: the bars are not the same test."
+        )
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def _judges_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Judges' alignment with its CI in one column, and the paper's proxy beside it."""
+    out = frame[["model", "loss", "judge", "iris", "of"]].copy()
+    out = out.rename(columns={"iris": "valid IRIs", "of": "of IRIs"})
+    out["alignment % [95% CI]"] = [
+        _ci_text(a, lo, hi, scale=1)
+        for a, lo, hi in zip(frame["alignment"], frame["lo"], frame["hi"], strict=True)
+    ]
+    if "seed_2afc" in frame:
+        out["seed_2afc %"] = [_number(v, 1) for v in frame["seed_2afc"]]
+    return out
+
+
+def _proxy_note(judges: pd.DataFrame) -> str:
+    """Say plainly when the paper's proxy is near 0: the IRIs are closer to their seeds."""
+    if "seed_2afc" not in judges:
+        return ""
+    low = judges[judges["seed_2afc"] < 10]
+    if low.empty:
+        return ""
+    models = ", ".join(dict.fromkeys(low["model"]))
+    return (
+        '<p class="note"><b>The paper\'s proxy is near 0</b> for '
+        f"{html.escape(models)} (seed_2afc under 10%): the judges find these IRIs closer to "
+        "their seeds than to their targets. Their other-target alignment then decides between "
+        "two images the IRI resembles less than its seed; look at the grids before reading "
+        "it as perceptual similarity to the target.</p>"
+    )
+
+
+def _participants_table(humans: pd.DataFrame) -> pd.DataFrame:
+    """Participants' alignment in percent (one scale for the whole report)."""
+    out = humans.drop(columns=["participants_kind"], errors="ignore")
+    keep = [c for c in out.columns if c not in {"alignment", "ci_low", "ci_high", "chance"}]
+    table = out[[c for c in keep if c not in {"p_chance", "p_chance_holm", "design_effect"}]]
+    table = table.copy()
+    table["alignment % [95% CI]"] = [
+        _ci_text(a, lo, hi)
+        for a, lo, hi in zip(out["alignment"], out["ci_low"], out["ci_high"], strict=True)
+    ]
+    if "chance" in out:
+        table["chance %"] = [_number(100 * v, 1) for v in out["chance"]]
+    for column, name in (
+        ("p_chance", "p vs chance"),
+        ("p_chance_holm", "p vs chance, Holm"),
+        ("design_effect", "design effect"),
+    ):
+        if column in out:
+            table[name] = [_number(v, 3) for v in out[column]]
+    return table
+
+
+def _comparisons_table(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Comparisons in percent and points, the difference named as a minus b."""
+    out = comparisons[["column", "a", "b"]].copy()
+    out["alignment a %"] = [_number(100 * v, 1) for v in comparisons["alignment_a"]]
+    out["alignment b %"] = [_number(100 * v, 1) for v in comparisons["alignment_b"]]
+    out["a \u2212 b, points [95% CI]"] = [
+        _ci_text(d, lo, hi, signed=True)
+        for d, lo, hi in zip(
+            comparisons["difference"], comparisons["ci_low"], comparisons["ci_high"], strict=True
+        )
+    ]
+    out["p"] = [_number(v, 3) for v in comparisons["p"]]
+    out["p, Holm"] = [_number(v, 3) for v in comparisons["p_holm"]]
+    return out
+
+
+def _compared_on(validity: pd.DataFrame | None, loss: str) -> str:
+    """Which models are compared on fewer IRIs because some failed the validity gate."""
+    if validity is None:
+        return ""
+    rows = validity[validity["loss"] == loss].groupby("model", sort=False)[["valid", "iris"]].sum()
+    short = rows[rows["valid"] < rows["iris"]]
+    if short.empty:
+        return ""
+    cases = ", ".join(f"{m} on {r.valid} of {r.iris}" for m, r in short.iterrows())
+    return (
+        f" Only valid IRIs are compared: {cases} {loss} IRIs, so those models are scored on "
+        "the targets whose IRIs passed the gate."
+    )
+
+
+def _mark_losses(by_loss: pd.DataFrame, every_loss: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Mark the per-loss cells that rest on few valid IRIs (†) or on a judge whose CI lies
+    wholly below chance (‡, see the note under the per-judge table)."""
+    out = by_loss.copy()
+    used = {"few": False, "failing": False}
+    for (model, loss), group in every_loss.groupby(["model", "loss"], sort=False):
+        if model not in out.index or loss not in out.columns:
+            continue
+        cell = str(out.at[model, loss])
+        if int(group["iris"].max()) < 0.5 * int(group["of"].max()):
+            cell += " †"
+            used["few"] = True
+        if (group["hi"] < 50).any():
+            cell += " ‡"
+            used["failing"] = True
+        out.at[model, loss] = cell
+    notes = []
+    if used["few"]:
+        notes.append(
+            "† fewer than half the IRIs passed the validity gate: the value describes the "
+            "selected IRIs that passed, with a wide CI (per-judge table)"
+        )
+    if used["failing"]:
+        notes.append('‡ a judge\'s CI lies wholly below chance here (see "A judge may be failing")')
+    return out, ('<p class="note">' + html.escape("; ".join(notes)) + ".</p>") if notes else ""
+
+
+def _versus_section(
+    versus: pd.DataFrame,
+    kind: Any,
+    summary: dict[str, Any],
+    spec: Any,
+    label: str,
+    n_conditions: int | None = None,
+) -> str:
+    """Judges against the participants, every column named, the participants' own
+    reliability beside it, and every row flagged when the participants are bots."""
+    out = versus[["judge", "items"]].copy()
+    out["agrees with the majority %"] = [_number(100 * v, 1) for v in versus["majority"]]
+    out["expected 2AFC score %"] = [_number(100 * v, 1) for v in versus["expected"]]
+    out["random participant's score %"] = [_number(100 * v, 1) for v in versus["ceiling"]]
+    out["score / random participant's"] = [_number(v, 3) for v in versus["normalized"]]
+    out["Cohen's kappa"] = [_number(v, 3) for v in versus["kappa"]]
+    out["judge's alignment on the survey items %"] = [
+        _number(100 * v, 1) for v in versus["judge_alignment"]
+    ]
+    if "tau" in versus:
+        out["Kendall's tau [95% CI]"] = [
+            "-" if t != t else f"{_number(t, 3)} [{_number(lo, 3)}, {_number(hi, 3)}]"
+            for t, lo, hi in zip(versus["tau"], versus["tau_low"], versus["tau_high"], strict=True)
+        ]
+    simulated = kind in ("simulated", "mixed")
+    if simulated:
+        out["note"] = [
+            "decides the simulated participants"
+            if j == spec.bots.judge
+            else f"compared with bots that decide with {spec.bots.judge}"
+            for j in versus["judge"]
+        ]
+    by = summary.get("by") or list(spec.scoring.by)
+    text = (
+        "Each judge answered the survey's own items (the same query and candidates). "
+        "Agrees with the majority: share of items (ties dropped) where the judge chose as most "
+        f"{label} did. Expected 2AFC score: the mean over items of the share of {label} who "
+        "answered as the judge did (the BAPPS score). Random participant's score: the same "
+        "score for one participant drawn at random (p\u00b2 + (1 \u2212 p)\u00b2 per item), "
+        "the BAPPS reference a judge is divided by; above 1 the judge matches the majority "
+        "more often than a single participant does. Cohen's kappa: the judge against the "
+        "majority, chance-corrected. Judge's alignment on the survey items: the judge's share "
+        "naming the target on these items, whose other target the survey plan drew; the "
+        "judge's own alignment (Alignment section) used other targets of its own, so the two "
+        "differ. Kendall's tau: the ranking of the "
+        f"{n_conditions or 'the'} conditions ({', '.join(by)}) by the "
+        "judge and by the participants, 95% CI from 2000 bootstrap resamples of those "
+        "conditions."
+    )
+    if simulated:
+        text += (
+            f" The participants here are bots that decide with {spec.bots.judge}: no judge's "
+            "agreement with them is evidence about perception; it measures how close each "
+            f"judge is to {spec.bots.judge} with lapses."
+        )
+    reliability = ""
+    ceiling, alpha = summary.get("noise_ceiling"), summary.get("krippendorff_alpha")
+    if ceiling or alpha is not None:
+        parts = []
+        if ceiling:
+            parts.append(
+                f"split-half noise ceiling (Spearman-Brown corrected reliability of per-item "
+                f"alignment) {ceiling['reliability']:.3f}, from {ceiling['low']:.3f} to "
+                f"{ceiling['high']:.3f} over {ceiling['splits']} random splits of the "
+                "participants"
+            )
+        if alpha is not None:
+            parts.append(f"Krippendorff's alpha {alpha:.3f}")
+        reliability = (
+            f"<p>Reliability of the {html.escape(label)} themselves: "
+            + html.escape("; ".join(parts))
+            + "."
+            + (
+                " For bots this reflects their lapse rate, not people's consistency."
+                if simulated
+                else ""
+            )
+            + "</p>"
+        )
+    return _table(out) + f'<p class="note">{html.escape(text)}</p>' + reliability
+
+
 def _judge_failures(by_model: pd.DataFrame, metric: str) -> str:
     """A note naming each judge x model x loss whose CI lies wholly below chance (2AFC: 50%).
 
@@ -456,8 +717,10 @@ def _judge_failures(by_model: pd.DataFrame, metric: str) -> str:
     )
     return (
         '<p class="note"><b>A judge may be failing.</b> Far below chance (the whole CI under '
-        f"50%): {html.escape(cases)}. Look at the IRIs: when they show their target, the "
-        "judge, not the IRIs, is what fails here.</p>"
+        f"50%): {html.escape(cases)}. Two readings fit: the judge fails on these images, or "
+        "the IRIs really are farther from their targets than from other targets, which is "
+        "what an adversarial loss is built to do. Only a judgment closer to perception (look "
+        "at the IRIs; a survey) tells them apart.</p>"
     )
 
 
@@ -492,7 +755,7 @@ def build_report(folder: Path) -> Path:
         "simulated": "simulated participants (bots)",
         "people": "people",
         "mixed": "people + simulated",
-    }.get(kind or "", "people")
+    }.get(kind or "", "participants")
     with atomic_folder(folder / "report", overwrite=True) as tmp:
         figures = tmp / "figures"
         parts: list[str] = []
@@ -511,38 +774,65 @@ def build_report(folder: Path) -> Path:
             + "<h3>The models, as their weights record them</h3>"
             + _table(_provenance(manifests, spec)),
         )
+        from inspect import signature
+
+        from percalign.store.grid import run_grid
+
+        # the grid PNGs show the first targets only (run_grid's own limit)
+        shown_max = int(signature(run_grid).parameters["max_targets"].default)
         grids = []
         for name, man in manifests.items():
             grid = folder / "runs" / name / "grid.png"
             if grid.is_file():
-                title = f"{man['model']['name']} · {man['config']['loss']}"
+                n_t = len(man["targets"])
+                valid = sum(bool(r.get("valid")) for r in man["iris"])
+                title = (
+                    f"{man['model']['name']} · {man['config']['loss']} "
+                    f"({min(n_t, shown_max)} of {n_t} targets; {valid} of {len(man['iris'])} "
+                    "IRIs valid)"
+                )
                 grids.append(
                     f"<div class=grid><h3>{html.escape(title)}</h3>"
                     f"{_img(grid, f'IRIs of {name}')}</div>"
                 )
         section(
             "iris",
-            '<p class="note">Each row: a target, then each seed and the IRI made '
-            "from it.</p>" + f"<div class=grids>{''.join(grids)}</div>",
+            '<p class="note">Each row: a target, then each seed and the IRI made from it. Each '
+            f"panel shows the first {shown_max} targets of its run (or all, when fewer); invalid "
+            "IRIs are shown too and are not marked: the title says how many passed the gate."
+            "</p>" + f"<div class=grids>{''.join(grids)}</div>",
         )
         validity = _read(scores_dir / "validity.csv")
+        banners = []
+        for man in manifests.values():
+            model, loss = man["model"]["name"], man["config"]["loss"]
+            none_valid = not any(r.get("valid") for r in man["iris"])
+            for line in gate_warnings(man):
+                line = f"{loss} loss on {model}: " + line.removeprefix(f"{model}: ")
+                if none_valid:
+                    line += " No IRI passed, so there is no alignment to read for it."
+                banners.append(f'<p class="banner">{html.escape(line)}</p>')
         section(
             "validity",
             '<p class="note">Share of IRIs whose representation distance is '
-            "below the validity threshold (only valid IRIs go to people), per seed type; the "
-            "median step at which they first passed while optimized, and the share of their "
-            "pixel values at 0 or 1.</p>"
-            + "".join(
-                f'<p class="banner">{html.escape(line)}</p>'
-                for man in manifests.values()
-                for line in gate_warnings(man)
-            )
-            + (_table(validity) if validity is not None else "<p>No validity data.</p>"),
+            "below the validity threshold (only valid IRIs go to the judges and the survey), per "
+            "seed type; the median step at which they first passed while optimized, and the "
+            "share of their pixel values at 0 or 1.</p>"
+            + "".join(banners)
+            + (
+                _table(_validity_table(validity))
+                if validity is not None
+                else "<p>No validity data.</p>"
+            ),
         )
         every_loss = _read(scores_dir / "judges_by_model.csv")
         humans = _read(scores_dir / "humans_by_model.csv")
         body = ""
         compared = comparison_loss(spec)
+        judge_ci = (
+            "95% CI: percentile bootstrap over targets, then valid IRIs within targets; exact "
+            "(Clopper-Pearson, over targets) when every IRI has the same outcome"
+        )
         if every_loss is not None:
             judges = every_loss[every_loss["loss"] == compared]
             chance = 50.0 if spec.judges.metric.endswith("2afc") else 100.0 / spec.judges.k
@@ -550,16 +840,26 @@ def build_report(folder: Path) -> Path:
             png = save(fig, figures, "alignment")
             body += (
                 f'<p class="note">Models compared on their {html.escape(compared)} IRIs; '
-                "judges count valid IRIs only.</p>" + _img(png, "alignment per model")
+                "judges count valid IRIs only.</p>"
+                + _img(png, "alignment per model")
+                + _alignment_caption(human_label, judge_ci, kind, spec, compared)
             )
             body += (
-                f"<h3>Judges, {html.escape(compared)} loss (%, 95% bootstrap CI over valid IRIs;"
-                " iris of all)</h3>" + _table(judges, digits=1)
+                f"<h3>Judges, {html.escape(compared)} loss ({html.escape(spec.judges.metric)} %, "
+                f"{judge_ci})</h3>" + _table(_judges_table(judges), digits=1) + _proxy_note(judges)
             )
         if humans is not None:
             label = html.escape(human_label.capitalize())
-            body += f"<h3>{label} (share of answers naming the target)</h3>"
-            body += _table(humans.drop(columns=["participants_kind"], errors="ignore"))
+            body += (
+                f"<h3>{label}: share of answers naming the target (%, 95% CI from the "
+                "participant x target x item bootstrap)</h3>"
+                + _table(_participants_table(humans), digits=1)
+                + '<p class="note">p vs chance: two-sided bootstrap p that alignment equals '
+                "chance; Holm: corrected over the rows of this table (one family, "
+                f"{len(humans)} tests). Design effect: the variance of the mean relative to "
+                "that of as many independent answers (how much the shared participants and "
+                "targets cost).</p>"
+            )
         section("alignment", body or "<p>No alignment yet.</p>")
         confusion = _read(scores_dir / "confusion.csv", index_col=[0, 1])
         body = "<p>Not a matching survey (no matching answers).</p>"
@@ -583,25 +883,30 @@ def build_report(folder: Path) -> Path:
                     if man["config"]["loss_spec"]["adversarial"]
                 }
             )
+            marked, marks = _mark_losses(by_loss, every_loss)
             body = (
                 f'<p class="note">{html.escape(spec.judges.metric)} (%) per model and loss '
                 "family: mean (SD: sample standard deviation, ddof 1, not a CI) over the judges "
                 "named in brackets, valid "
-                "IRIs only; a single judge's value stands alone."
+                "IRIs only; a single judge's value stands alone. No difference between loss "
+                "families is tested here; the per-judge table below gives each cell's CI."
                 + (f" Held out: {html.escape('; '.join(held))}." if held else "")
                 + "</p>"
-                + _table(by_loss, index=True)
-                + "<h3>Per judge (%, 95% bootstrap CI over targets, then valid IRIs; "
-                "seed_2afc: the paper's proxy, the IRI closer to its target than to its "
-                "seed)</h3>"
-                + _table(every_loss, digits=1)
+                + _table(marked, index=True)
+                + marks
+                + f"<h3>Per judge (%, {judge_ci}; seed_2afc: the paper's proxy, the IRI closer to "
+                "its target than to its seed, same IRIs)</h3>"
+                + _table(_judges_table(every_loss), digits=1)
                 + _judge_failures(every_loss, spec.judges.metric)
             )
         section("losses", body)
         body = ""
         t = _read(scores_dir / "humans_table.csv", index_col=0)
         if t is not None:
-            body += f"<h3>{html.escape(human_label.capitalize())}</h3>" + _table(t, index=True)
+            body += (
+                f"<h3>{html.escape(human_label.capitalize())}: alignment % [95% CI from the "
+                "participant x target x item bootstrap]</h3>" + _table(t, index=True)
+            )
         t = _read(scores_dir / "judges_table.csv", index_col=0)
         if t is not None:
             body += (
@@ -613,22 +918,33 @@ def build_report(folder: Path) -> Path:
         comparisons = _read(scores_dir / "comparisons.csv")
         section(
             "comparisons",
-            _table(comparisons) + '<p class="note">Differences in '
-            f"alignment between the levels of each condition named in <i>column</i> "
-            f"({html.escape(human_label)}), 95% CI and two-sided p "
+            _table(_comparisons_table(comparisons), digits=1) + '<p class="note">Differences in '
+            f"alignment (percentage points, a minus b) between the levels of each condition "
+            f"named in <i>column</i> ({html.escape(human_label)}), 95% CI and two-sided p "
             "from one bootstrap that resamples participants (shared by the models), targets "
-            "(shared where the models share them) and items within targets; p_holm corrects "
-            "p over every row of this table.</p>"
+            "(shared where the models share them) and items within targets; Holm corrects "
+            f"p over every row of this table (one family, {len(comparisons)} tests)."
+            + html.escape(_compared_on(validity, compared))
+            + "</p>"
             if comparisons is not None
             else "<p>Needs answers on two or more models.</p>",
         )
         versus = _read(scores_dir / "judges_vs_humans.csv")
         section(
             "judges",
-            _table(versus)
+            _versus_section(
+                versus,
+                kind,
+                summary,
+                spec,
+                human_label,
+                len(by_group)
+                if (by_group := _read(scores_dir / "humans.csv")) is not None
+                else None,
+            )
             if versus is not None
             else "<p>No answers yet: run the survey, then `percalign study run` again.</p>",
-            title=None if kind in (None, "people") else f"Judges against {human_label}",
+            title=f"Judges against {human_label}",
         )
         from percalign.report.trust import trust_section
 
