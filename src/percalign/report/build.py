@@ -332,12 +332,13 @@ def _answer_facts(answers: pd.DataFrame, spec: Any) -> dict[str, Any]:
         "catch": int(catch.sum()) if catch is not None else 0,
         "repeats": int(repeat.sum()) if repeat is not None else 0,
     }
-    server = pd.to_numeric(answers.get("server_rt_ms"), errors="coerce")
-    timed = int(server.notna().sum()) if server is not None else 0
+    server = answers.get("server_rt_ms")
+    timed = int(pd.to_numeric(server, errors="coerce").notna().sum()) if server is not None else 0
     facts["clock"] = "none" if timed == 0 else "server" if timed == len(answers) else "mixed"
-    own = pd.to_numeric(answers.get("rt_ms"), errors="coerce")
-    if own is not None and own.notna().any() and own.nunique() == 1:
-        facts["fixed_rt"] = float(own.iloc[0])
+    if "rt_ms" in answers:
+        own = pd.to_numeric(answers["rt_ms"], errors="coerce")
+        if own.notna().all() and own.nunique() == 1:
+            facts["fixed_rt"] = float(own.iloc[0])
     table = answers.assign(
         **{k: v for k, v in flags.items() if v is not None},
     )
