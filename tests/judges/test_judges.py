@@ -1,5 +1,7 @@
 """Judges, the paper's metric on hand-made runs with known answers, bots, the judge CLI."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -350,3 +352,43 @@ def test_the_readme_names_every_registered_judge():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     missing = [n for n in names() if f"`{n.replace(':NAME', ':NAME[')}" not in readme]
     assert not missing, f"README.md does not list the judges {missing}"
+
+
+def test_an_image_seeded_iris_other_target_is_never_its_own_seed_image():
+    from percalign.judges.metric import RunImages, _others
+
+    n = 6
+    ids = [f"digits/{i:04d}" for i in range(n)]
+    # each IRI is seeded by the next target's image: the seed source is also a target
+    records = [
+        {"target_index": t, "seed_source_id": ids[(t + 1) % n], "seed_type": "image"}
+        for t in range(n)
+        for _ in range(20)
+    ]
+    run = RunImages(
+        folder=Path("."),
+        records=records,
+        iris=torch.zeros(len(records), 1, 4, 4),
+        seeds=torch.zeros(len(records), 1, 4, 4),
+        targets=torch.zeros(n, 1, 4, 4),
+        target_ids=ids,
+        target_labels=[None] * n,
+    )
+    for k in (2, 4):
+        picked = _others(run, k, seed=0)
+        for rec, others in zip(records, picked, strict=True):
+            assert len(others) == k - 1 and rec["target_index"] not in others
+            assert rec["seed_source_id"] not in {ids[j] for j in others}
+    # the randomness still reaches every allowed target
+    assert {o[0] for o in _others(run, 2, seed=0)[:20]} == {2, 3, 4, 5}
+    # two targets in all: the seed image is the only other target there is
+    two = RunImages(
+        folder=Path("."),
+        records=[{"target_index": 0, "seed_source_id": ids[1]}],
+        iris=torch.zeros(1, 1, 4, 4),
+        seeds=torch.zeros(1, 1, 4, 4),
+        targets=torch.zeros(2, 1, 4, 4),
+        target_ids=ids[:2],
+        target_labels=[None, None],
+    )
+    assert _others(two, 2, seed=0) == [[1]]

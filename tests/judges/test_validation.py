@@ -65,7 +65,9 @@ def test_a_judge_that_picks_what_people_picked_agrees_fully(tmp_path):
     path = _human_set(tmp_path, VOTES)
     summary, picks = validate_judges([PixelL2()], read_triplets(path, seed=3), n_boot=200)
     row = summary.iloc[0]
-    assert row["majority"] == 1.0 and row["majority_lo"] == 1.0
+    # all 8 agree: the exact interval over 8 references, not a bootstrap's [1, 1]
+    assert row["majority"] == 1.0 and row["majority_hi"] == 1.0
+    assert row["majority_lo"] == pytest.approx(0.025 ** (1 / len(VOTES)))
     share = np.mean([w / (w + v) for w, v in VOTES])
     assert row["votes"] == pytest.approx(share)
     assert row["votes_lo"] <= share <= row["votes_hi"] and row["votes_lo"] < share

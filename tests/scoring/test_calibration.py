@@ -100,3 +100,24 @@ def test_comparing_a_column_that_splits_items_is_refused():
     )
     with pytest.raises(ConfigError, match="item 'x' appears under 2"):
         CrossedDesign.of(t, "platform")
+
+
+def test_a_judge_interval_of_all_failures_or_all_successes_has_width():
+    # 0 of 96 IRIs over 48 targets: a percentile bootstrap gives [0, 0]; the exact interval
+    # counts each target once
+    targets = np.repeat(np.arange(48), 2)
+    lo, hi = target_ci(np.zeros(96), targets, n_boot=200, seed=0)
+    assert lo == 0 and hi == pytest.approx(1 - 0.025 ** (1 / 48)) and 0.07 < hi < 0.075
+    assert target_ci(np.ones(96), targets, n_boot=200, seed=0) == pytest.approx((1 - hi, 1.0))
+    # a mixed outcome keeps the bootstrap
+    assert target_ci(np.r_[np.zeros(95), 1], targets, n_boot=200, seed=0)[0] == 0
+    # it misses a true rate above its bound at most 2.5% of the time: all 48 targets fail
+    # with probability (1 - p)^48, which is below 2.5% for every p above the bound
+    rng = np.random.default_rng(1)
+    for p in (0.02, 0.05, hi * 0.99, hi * 1.01, 0.1):
+        per_target = rng.random((4000, 48)) < p
+        missed = [
+            target_ci(np.repeat(row, 2).astype(float), targets, n_boot=50)[1] < p
+            for row in per_target[~per_target.any(axis=1)]
+        ]
+        assert sum(missed) / 4000 <= 0.025 + 3 * np.sqrt(0.025 * 0.975 / 4000)

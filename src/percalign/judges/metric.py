@@ -73,18 +73,25 @@ def _batched(fn, *tensors: torch.Tensor, size: int = 256) -> torch.Tensor:
 
 
 def _others(run: RunImages, k: int, seed: int) -> list[list[int]]:
-    """For each IRI, k - 1 distinct other targets (other classes first), reproducibly."""
+    """For each IRI, k - 1 distinct other targets (other classes first), reproducibly.
+
+    An image-seeded IRI's own seed image is never one of its other targets: that 2AFC would
+    be the seed test (``seed_2afc``), not the other-target test. Only when too few targets
+    are left (two targets in all) is the seed image used, last.
+    """
     n_targets = len(run.targets)
     out = []
     for i, rec in enumerate(run.records):
         t = rec["target_index"]
         label = run.target_labels[t]
-        pool = [j for j in range(n_targets) if j != t]
+        source = rec.get("seed_source_id")
+        pool = [j for j in range(n_targets) if j != t and run.target_ids[j] != source]
+        spare = [j for j in range(n_targets) if j != t and run.target_ids[j] == source]
         order = torch.randperm(len(pool), generator=stream("others", seed, i)).tolist()
         pool = [pool[o] for o in order]
         if label is not None:  # other classes first, keeping the random order within each
             pool.sort(key=lambda j: run.target_labels[j] == label)
-        out.append(pool[: k - 1])
+        out.append((pool + spare)[: k - 1])
     return out
 
 

@@ -191,16 +191,27 @@ def target_ci(
     """Percentile CI of one judge's share correct over IRIs that share targets: targets are
     resampled, then IRIs within each drawn target (IRIs of one target are not independent).
 
+    When every outcome is the same (a share of 0 or 1), every resample repeats it and the
+    percentile interval has no width; the interval is then the exact (Clopper-Pearson) one
+    for 0 or all successes in as many independent trials as there are distinct targets:
+    conservative, as the IRIs of one target count once.
+
     Args:
         correct: (N,) 0/1 (or bool) outcome per IRI.
         targets: (N,) the target of each IRI.
 
-    >>> target_ci(np.array([1, 1, 1, 1]), np.array(["a", "a", "b", "b"]), n_boot=50)
-    (1.0, 1.0)
+    >>> lo, hi = target_ci(np.ones(96), np.repeat(np.arange(48), 2), n_boot=50)
+    >>> round(lo, 4), hi
+    (0.926, 1.0)
     """
     values = np.asarray(correct, dtype=np.float64)
     if values.size == 0:
         return (float("nan"), float("nan"))
+    if np.all(values == values[0]) and values[0] in (0.0, 1.0):
+        # Clopper-Pearson with x = 0 (or x = n): the bound solves (1 - p)^n = alpha / 2
+        n = len(np.unique(np.asarray(targets).astype(str)))
+        bound = float((1 - level) / 2) ** (1 / n)
+        return (0.0, 1 - bound) if values[0] == 0 else (bound, 1.0)
     table = pd.DataFrame(
         {
             "participant": "judge",
