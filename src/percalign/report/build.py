@@ -30,7 +30,7 @@ SECTIONS = {
     "validity": "Validity of the IRIs",
     "alignment": "Alignment",
     "matching": "Matching: which target each target's IRIs were matched to",
-    "losses": "The loss decides: alignment per loss family",
+    "losses": "Alignment per loss family",
     "table": "Architecture x training",
     "comparisons": "Model comparisons",
     "judges": "Judges against participants",
