@@ -84,7 +84,7 @@ def _headline(folder: Path) -> str:
         lines.append(table.to_string())
     by_loss = folder / "scores" / "judges_by_loss.csv"
     if by_loss.is_file():
-        lines.append("Alignment per loss family (% other-target 2AFC, valid IRIs; judges in brackets):")
+        lines.append("Alignment per loss family (% other-target 2AFC, valid IRIs; judges in []):")
         lines.append(pd.read_csv(by_loss, index_col=0).to_string())
     humans = folder / "scores" / "humans_by_model.csv"
     if humans.is_file():
