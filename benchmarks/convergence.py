@@ -250,7 +250,7 @@ def fast_vs_long(
     from percalign.judges.metric import judge_run
     from percalign.scoring import bootstrap_ci
     from percalign.store.runs import read_run
-    from percalign.study.tasks import invert_images
+    from percalign.study.execution.run_folders import invert_images
 
     targets = data.choose(every, n_targets, 0)
     null_pool = data.choose(every, min(256, len(every)), 1)

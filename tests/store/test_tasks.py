@@ -11,7 +11,7 @@ from percalign.inversion import InversionConfig
 from percalign.judges import get_judges
 from percalign.store import read_manifest, subset_run
 from percalign.store.images import read_png
-from percalign.study.tasks import JUDGMENTS, invert_images, judge_folder
+from percalign.study.execution.run_folders import JUDGMENTS, invert_images, judge_folder
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import html
 import pandas as pd
 
 from percalign.report.build import _judge_failures
-from percalign.study.scores import over_judges
+from percalign.study.steps.score import over_judges
 
 
 def _by_model(hi: float) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from percalign.inversion import InversionConfig
 from percalign.judges import Bot, get_judges
 from percalign.models import from_module
 from percalign.store.study import bot_token
-from percalign.study.serve import local_survey
+from percalign.study.execution.serve import local_survey
 from percalign.survey.bots import run_bots
 from percalign.trust import analyze
 

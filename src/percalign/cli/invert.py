@@ -17,8 +17,8 @@ from percalign.errors import ConfigError
 from percalign.inversion import InversionConfig, parse_objectives, parse_seeds
 from percalign.inversion.config import PRESET_FIELDS, PRESETS
 from percalign.store import check_output, gate_warnings, read_manifest
+from percalign.study.execution.run_folders import invert_images
 from percalign.study.sections import Images, Inversion
-from percalign.study.tasks import invert_images
 
 
 def _floats(text: str) -> tuple[float, ...]:

@@ -16,9 +16,9 @@ from percalign.judges import METRICS, Ensemble, get_judges, summarize
 from percalign.judges.metric import held_out_judge
 from percalign.judges.validation import read_triplets, validate_judges
 from percalign.store import read_manifest
-from percalign.study.scores import over_judges
+from percalign.study.execution.run_folders import JUDGMENTS, judge_folder
 from percalign.study.spec import Judges, Scoring, Study
-from percalign.study.tasks import JUDGMENTS, judge_folder
+from percalign.study.steps.score import over_judges
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

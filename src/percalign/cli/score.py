@@ -34,13 +34,13 @@ from percalign.scoring import (
     variance_components,
 )
 from percalign.store.runs import atomic_folder
-from percalign.study.scores import (
+from percalign.study.spec import Scoring
+from percalign.study.steps.score import (
     declared_exclusions,
     declared_spec,
     human_scores,
     study_answers,
 )
-from percalign.study.spec import Scoring
 
 EXCLUSION_FIELDS = tuple(f.name for f in dataclasses.fields(Exclusions))
 
@@ -377,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
         if not study:
             raise ConfigError("--judges needs a study folder (the judges look at its stimuli).")
         from percalign.judges import get_judges
-        from percalign.study.scores import judges_vs_humans
+        from percalign.study.steps.score import judges_vs_humans
 
         versus = judges_vs_humans(_survey(args.source), table, get_judges(args.judges), by, seed)
         out.print(versus.to_string(index=False))

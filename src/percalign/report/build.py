@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from percalign.store.runs import atomic_folder, gate_warnings, read_manifest
-from percalign.study.scores import comparison_loss
 from percalign.study.spec import load_spec
+from percalign.study.steps.score import comparison_loss
 
 __all__ = ["SECTIONS", "build_report"]
 

@@ -46,7 +46,7 @@ def _train(inputs: Inputs, name: str) -> tuple[Any, ...]:
 
 
 def _invert(inputs: Inputs, part: str) -> tuple[Any, ...]:
-    from percalign.study.model_steps import run_folders
+    from percalign.study.steps.common import run_folders
 
     spec = inputs.spec
     name, loss, _ = run_folders(spec, inputs.folder)[part]
@@ -63,7 +63,7 @@ def _judge(inputs: Inputs, part: str) -> tuple[Any, ...]:
 
 def _survey(inputs: Inputs, _part: str) -> tuple[Any, ...]:
     from percalign.scoring.exclusions import Exclusions
-    from percalign.study.steps import survey_runs
+    from percalign.study.steps.survey import survey_runs
 
     spec = inputs.spec
     invert = [inputs.key("invert", part) for part, _ in survey_runs(inputs)]
@@ -87,7 +87,7 @@ def _bots(inputs: Inputs, _part: str) -> tuple[Any, ...]:
 
 
 def _score(inputs: Inputs, _part: str) -> tuple[Any, ...]:
-    from percalign.study.steps import answer_digest
+    from percalign.study.steps.survey import answer_digest
 
     spec = inputs.spec
     return (

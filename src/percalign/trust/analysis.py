@@ -38,8 +38,8 @@ from percalign.judges.base import Judge
 from percalign.models.model import Model
 from percalign.scoring.stats import wilson
 from percalign.store.runs import atomic_folder, read_manifest, slug, subset_run, write_table
+from percalign.study.execution.run_folders import invert_images, judge_folder
 from percalign.study.spec import Trust
-from percalign.study.tasks import invert_images, judge_folder
 from percalign.trust.rule import disagreements, evaluate, inputs_needed, verdict
 from percalign.trust.rule import select_uncertain as _select
 from percalign.trust.sources import human_scores, judge_scores, valid_judgments
@@ -182,7 +182,7 @@ def _model_table(
 def _human(study: Path, runs: dict[str, Path]) -> pd.DataFrame:
     from percalign.scoring.exclusions import apply_exclusions
     from percalign.store.study import read_answers
-    from percalign.study.scores import declared_exclusions, study_answers
+    from percalign.study.steps.score import declared_exclusions, study_answers
 
     answers = read_answers(study)
     if answers.empty:

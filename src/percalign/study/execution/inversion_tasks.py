@@ -19,7 +19,7 @@ import torch
 from percalign.data import ImageSet, choose, load_images, to_channels
 from percalign.inversion import Progress, parse_objectives, parse_seeds
 from percalign.models.model import Model
-from percalign.study.jobs import (
+from percalign.study.execution.tasks import (
     ModelSource,
     Output,
     Task,
@@ -149,7 +149,7 @@ def save_inversion_run(
     spec: StudySpec, run: InversionRun, outputs: dict[str, Output], backend: str
 ) -> float:
     """Merge the run's parts, write its folder once; return the seconds its parts computed."""
-    from percalign.study.tasks import save_inversion
+    from percalign.study.execution.run_folders import save_inversion
 
     parts = [outputs[k] for k in run.parts]
     seconds = sum(p.seconds for p in parts)

@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from percalign.study.graph import Inputs
 from percalign.study.spec import StudySpec
+from percalign.study.steps.common import run_folders
+from percalign.study.steps.survey import answer_digest
 
 __all__ = [
     "declared_exclusions",
@@ -27,6 +30,8 @@ __all__ = [
     "judges_vs_humans",
     "over_judges",
     "participant_kind",
+    "score",
+    "score_extra",
     "score_study",
     "study_answers",
 ]
@@ -233,7 +238,7 @@ def comparison_loss(spec: StudySpec) -> str:
 
 def _valid_judgments(folder: Path) -> pd.DataFrame:
     """A run's judgments of its valid IRIs (all of them when the run has no validity flags)."""
-    from percalign.study.tasks import JUDGMENTS
+    from percalign.study.execution.run_folders import JUDGMENTS
 
     table = pd.read_csv(folder / JUDGMENTS)
     if table["valid"].isna().all():
@@ -260,7 +265,7 @@ def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> p
     """Alignment (%) per model, loss and judge over its valid IRIs, with a bootstrap CI that
     resamples targets, then IRIs within targets, and the paper's proxy (``seed_2afc``, %)."""
     from percalign.scoring import target_ci
-    from percalign.study.tasks import JUDGMENTS
+    from percalign.study.execution.run_folders import JUDGMENTS
 
     metric = spec.judges.metric
     rows = []
@@ -506,3 +511,16 @@ def _answers(survey: Path) -> pd.DataFrame | None:
         return None
     answers = read_answers(survey)
     return None if answers.empty else answers
+
+
+# ------------------------------------------------------------------ the score step
+def score_extra(inputs: Inputs, _part: str) -> tuple[Any, ...]:
+    # the answers so far, and the models' labels in the tables (from the zoo, else the spec)
+    return (answer_digest(inputs.folder / "survey"), inputs.value("models").labels)
+
+
+def score(inputs: Inputs, todo: list[str]) -> None:
+    spec = inputs.spec
+    runs = {(m, loss): f for m, loss, f in run_folders(spec, inputs.folder).values()}
+    labels = inputs.value("models").labels
+    inputs.run_each(todo, lambda _p: score_study(spec, inputs.folder, runs, labels))

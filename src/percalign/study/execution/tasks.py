@@ -213,7 +213,7 @@ def invert_part(
         device: ``auto`` (the GPU when one is visible, else the CPU), ``cpu``, ``cuda``...
         progress: the engine's progress callback (in-process backends only).
     """
-    from percalign.study.tasks import validity_null
+    from percalign.study.execution.run_folders import validity_null
 
     device = _resolve(device)
     model = _model(ref, device)
@@ -259,7 +259,7 @@ def null_part(
     device: str = "auto",
 ) -> Output:
     """The validity null of one objective; the value is a ``NullDistribution``."""
-    from percalign.study.tasks import validity_null
+    from percalign.study.execution.run_folders import validity_null
 
     device = _resolve(device)
     model = _model(ref, device)

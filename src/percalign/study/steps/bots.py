@@ -1,0 +1,23 @@
+"""The bots step: simulated participants answer the study's survey, served locally."""
+
+from __future__ import annotations
+
+from percalign.study.graph import Inputs
+
+__all__ = ["simulate"]
+
+
+def simulate(inputs: Inputs, todo: list[str]) -> None:
+    from percalign.store.study import bot_token
+    from percalign.study.execution.serve import local_survey
+    from percalign.survey.bots import run_bots
+
+    spec, folder = inputs.spec, inputs.folder / "survey"
+    bots = spec.bots
+
+    def work(_part: str) -> None:
+        simulated = bots.bots(bots.n, seed=spec.study.seed)
+        with local_survey(folder) as url:
+            run_bots(url, simulated, prefix="simulated", bot_token=bot_token(folder))
+
+    inputs.run_each(todo, work)
