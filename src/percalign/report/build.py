@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from percalign.report.presets import preset_text
 from percalign.store.runs import atomic_folder, gate_warnings, read_manifest
 from percalign.study.spec import load_spec
 from percalign.study.steps.score import comparison_loss
@@ -112,23 +113,6 @@ def _read(path: Path, **kw: Any) -> pd.DataFrame | None:
         return None
 
 
-def _preset_text(cfg: dict[str, Any], name: str | None) -> str:
-    """The preset the spec named and each of its settings the run changed, as recorded.
-
-    A manifest records ``preset`` only when every preset setting is kept; a spec that names
-    a preset and changes its step count ran that preset with one setting changed."""
-    from percalign.inversion.config import PRESETS
-
-    if name not in PRESETS:
-        return f"the '{cfg['preset']}' preset" if cfg.get("preset") else "no preset"
-    changed = [
-        f"{key} changed to {cfg[key]}"
-        for key, value in PRESETS[name].settings.items()
-        if key in cfg and cfg[key] is not None and cfg[key] != value
-    ]
-    return f"the '{name}' preset" + (f", {', '.join(changed)}" if changed else "")
-
-
 def _param_text(cfg: dict[str, Any]) -> str:
     kind = cfg.get("parameterization", "pixel")
     if kind == "sigmoid":
@@ -211,7 +195,7 @@ def _methods(
         f"{', '.join(losses)}, {seed_text}. Each IRI was optimized for "
         f"{'at most ' if stops else ''}"
         f"{cfg['steps']} steps of {cfg['optimizer']} (learning rate {cfg['lr']:g}, "
-        f"{cfg['schedule']} schedule; {_preset_text(cfg, preset)}) to minimize the relative "
+        f"{cfg['schedule']} schedule; {preset_text(cfg, preset)}) to minimize the relative "
         f"L{cfg['p']:g} distance between its representation and the target's, "
         f"{_param_text(cfg)}, and saved as an 8-bit PNG; distances were measured on the "
         f"saved images.{_loop_text(cfg)}{stop_text}",

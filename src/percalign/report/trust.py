@@ -42,12 +42,12 @@ def _preset(config: dict[str, object]) -> str:
     """The preset the trust inversions started from (the one they share most settings with)
     and the settings they changed."""
     from percalign.inversion.config import PRESETS
-    from percalign.report.build import _preset_text
+    from percalign.report.presets import preset_text
 
     def shared(name: str) -> int:
         return sum(config.get(k) == v for k, v in PRESETS[name].settings.items())
 
-    return _preset_text(dict(config), max(PRESETS, key=shared))
+    return preset_text(dict(config), max(PRESETS, key=shared))
 
 
 def _rules_table(summary: pd.DataFrame) -> pd.DataFrame:
