@@ -162,7 +162,7 @@ def valid_per_hour(device: str, smoke: bool) -> dict[str, float | int | str]:
     result = pa.invert(model, photos, seeds=preset.seeds, config=config)
     _sync(model.device)
     seconds = time.perf_counter() - start
-    valid = int(null.valid(result.distance).sum())
+    valid = int(null.valid(result).sum())
     return {
         "model": f"{name} (random weights, {size} px)",
         "settings": f"preset default: {config.parameterization} pixels, {config.optimizer} "

@@ -64,7 +64,6 @@ def test_every_step_logs_its_start_and_its_end_with_its_seconds(tmp_path):
     step = Step(
         "s",
         settings=("judges.k",),
-        key=lambda i, p: ("s", p),
         output=lambda i, p: i.folder / f"{p}.txt",
         run=run,
         parts=lambda _i: ["1", "2"],

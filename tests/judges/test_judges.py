@@ -171,7 +171,9 @@ def test_metric_on_runs_with_known_answers(tmp_path):
     copies = judge_run(read_run(_handmade_run(tmp_path, "seed")), [PixelL2()], k=4)
     assert not copies["seed_2afc"].any()
     summary = summarize(perfect, n_boot=200)
-    assert (summary["seed_2afc"] == 100).all() and (summary["seed_2afc_lo"] == 100).all()
+    assert (summary["seed_2afc"] == 100).all() and (summary["seed_2afc_hi"] == 100).all()
+    # all IRIs right: the exact (Clopper-Pearson) bound over the 4 targets, not [100, 100]
+    assert summary["seed_2afc_lo"].to_numpy() == pytest.approx(100 * 0.025 ** (1 / 4))
 
 
 def test_bootstrap_ci_contains_the_mean_and_narrows_with_data():

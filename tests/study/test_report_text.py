@@ -86,7 +86,7 @@ def test_the_methods_say_which_clock_the_speed_rules_read_and_that_bots_do_not_t
 
 
 def test_the_preset_is_named_as_the_spec_resolved_it():
-    from percalign.report.build import _preset_text
+    from percalign.report.presets import preset_text
 
     cfg = {
         "parameterization": "sigmoid",
@@ -99,8 +99,8 @@ def test_the_preset_is_named_as_the_spec_resolved_it():
         "clamp_seeds": True,
         "preset": None,
     }
-    assert _preset_text(cfg, "default") == "the 'default' preset, steps changed to 1000"
-    assert _preset_text({**cfg, "steps": 2000}, "default") == "the 'default' preset"
+    assert preset_text(cfg, "default") == "the 'default' preset, steps changed to 1000"
+    assert preset_text({**cfg, "steps": 2000}, "default") == "the 'default' preset"
 
 
 def test_numbers_carry_only_the_digits_they_have():
