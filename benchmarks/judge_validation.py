@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from percalign.judges.validation import _majority_agreement
+from percalign.judges.validation import agreements
 from percalign.scoring.crossed import target_ci
 
 
@@ -57,21 +57,15 @@ def draw(s: Setting, rng: np.random.Generator, references: int | None = None):
     return ref, s.votes - votes_b, votes_b, pick_b
 
 
-def scores(votes_a, votes_b, pick_b):
-    majority = _majority_agreement(pick_b, votes_a, votes_b)
-    share = np.where(pick_b == 1, votes_b, votes_a) / (votes_a + votes_b)
-    return majority, share
-
-
 def run(s: Setting, sets: int, n_boot: int, seed: int) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     _, va, vb, pb = draw(s, rng, references=200_000)
-    truth = [float(x.mean()) for x in scores(va, vb, pb)]
+    truth = [float(x.mean()) for x in agreements(pb, va, vb)]
     covered = np.zeros(2)
     widths = np.zeros(2)
     for k in range(sets):
         ref, va, vb, pb = draw(s, rng)
-        for m, values in enumerate(scores(va, vb, pb)):
+        for m, values in enumerate(agreements(pb, va, vb)):
             lo, hi = target_ci(values, ref.astype(str), n_boot=n_boot, seed=seed + k)
             covered[m] += lo <= truth[m] <= hi
             widths[m] += hi - lo

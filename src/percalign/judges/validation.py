@@ -52,7 +52,7 @@ from percalign.errors import ConfigError, InputShapeError, MissingFileError
 from percalign.judges.base import Judge
 from percalign.scoring.crossed import target_ci
 
-__all__ = ["COLUMNS", "Triplets", "human_ceiling", "read_triplets", "validate_judges"]
+__all__ = ["COLUMNS", "Triplets", "agreements", "human_ceiling", "read_triplets", "validate_judges"]
 
 COLUMNS = ("reference", "a", "b", "votes_a", "votes_b")
 
@@ -152,13 +152,16 @@ def read_triplets(
     )
 
 
-def _majority_agreement(
+def agreements(
     picks_b: np.ndarray, votes_a: np.ndarray, votes_b: np.ndarray
-) -> np.ndarray:
-    """Per row: 1 when the pick is the majority's choice, 1/2 on a tied vote, else 0."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: agreement with the majority (1 when the pick is the majority's choice, 1/2 on
+    a tied vote, else 0) and the share of people who picked what was picked."""
     majority_b = np.sign(votes_b - votes_a)  # +1: b, -1: a, 0: tie
     agree = np.where(picks_b == 1, majority_b > 0, majority_b < 0).astype(np.float64)
-    return np.where(majority_b == 0, 0.5, agree)
+    majority = np.where(majority_b == 0, 0.5, agree)
+    share = np.where(picks_b == 1, votes_b, votes_a) / (votes_a + votes_b)
+    return majority, share
 
 
 def human_ceiling(
@@ -224,8 +227,7 @@ def validate_judges(
     summary, long = [], []
     for j in judges:
         pick_b = picks[j.name]
-        majority = _majority_agreement(pick_b, va, vb)
-        votes = np.where(pick_b == 1, vb, va) / (va + vb)
+        majority, votes = agreements(pick_b, va, vb)
         m_lo, m_hi = target_ci(majority, refs, n_boot=n_boot, seed=seed)
         v_lo, v_hi = target_ci(votes, refs, n_boot=n_boot, seed=seed)
         summary.append(
