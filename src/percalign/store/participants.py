@@ -54,6 +54,7 @@ class Participants(SurveyBase):
         if found is None:
             if self.meta("closed", False):
                 raise SurveyError(403, "This study is closed; no new sessions start.")
+            self.stopping()  # read outside the transaction below
             try:
                 return self._create(platform, pid, study, session_id, screen), False
             except IntegrityError:  # the same person started twice at once: resume the first
@@ -117,6 +118,12 @@ class Participants(SurveyBase):
                 )
                 .values(status=ABANDONED)
             )
+            if self.budget_full(s):
+                raise SurveyError(
+                    403,
+                    "This study has as many participants as it needs for now; no new "
+                    "sessions start until a started one is given up.",
+                )
             used = dict(
                 s.execute(
                     select(ParticipantRow.slot, func.count())
@@ -139,6 +146,15 @@ class Participants(SurveyBase):
             )
             s.add(row)
         return row
+
+    def stopping(self) -> Any:
+        """A sequential survey's stopping rule (:class:`~percalign.store.looks.Looks`);
+        None here."""
+        return None
+
+    def budget_full(self, s: Any) -> bool:
+        """Whether new sessions must wait for the budget (never, without a stopping rule)."""
+        return False
 
     def participant(self, pid: str) -> ParticipantRow:
         with self._session() as s:

@@ -31,6 +31,7 @@ __all__ = [
     "default_url",
     "read_answers",
     "read_meta",
+    "survey_summary",
     "write_plan",
 ]
 
@@ -203,6 +204,18 @@ def bot_token(folder: Path) -> str:
     engine = connect(study_url(folder))
     try:
         return SurveyStore(engine).signer.bot_token()
+    finally:
+        engine.dispose()
+
+
+def survey_summary(folder: Path) -> dict[str, Any]:
+    """The admin page's progress of the study ``folder`` (participants by status, answers,
+    open or closed, a sequential survey's looks), read from its database."""
+    from percalign.store.sessions import SurveyStore
+
+    engine = connect(study_url(folder))
+    try:
+        return SurveyStore(engine).summary()
     finally:
         engine.dispose()
 

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from percalign._checks import check_int
-from percalign.errors import ConfigError
+from percalign.errors import ConfigError, unknown_name
 from percalign.scoring.attention import AttentionRules
+from percalign.scoring.exclusions import Exclusions
+from percalign.scoring.stopping import Stopping
 from percalign.store.runs import atomic_folder
 from percalign.store.study import default_url, run_records, write_plan
 from percalign.survey.design import Plan, make_plan
@@ -25,6 +27,7 @@ __all__ = [
     "build_survey",
     "copy_survey",
     "describe",
+    "describe_looks",
     "unset_placeholders",
 ]
 
@@ -79,6 +82,8 @@ def build_survey(
     max_side_share: float = 0.9,
     min_side_trials: int = 10,
     requirements: dict[str, Any] | None = None,
+    stopping: Stopping | None = None,
+    exclusions: dict[str, Any] | None = None,
     **design: Any,
 ) -> Plan:
     """Build the study folder ``folder`` from inversion run folders.
@@ -98,6 +103,11 @@ def build_survey(
             (:mod:`percalign.scoring.attention`).
         requirements: what a participant's device must offer (min_width, min_height,
             pointer, browsers: :class:`~percalign.survey.requirements.Requirements`).
+        stopping: the questions the survey must decide, its budget and looks
+            (:class:`~percalign.survey.settings.Stopping`): the service then looks at the
+            answers as they come and closes the study when they are decided.
+        exclusions: the other exclusion rules (:class:`~percalign.scoring.Exclusions`
+            fields) a sequential survey's looks apply, as the score step does.
         design: settings of :func:`~percalign.survey.design.make_plan`.
     """
     unknown = set(texts or {}) - set(DEFAULT_TEXTS)
@@ -109,9 +119,18 @@ def build_survey(
     attention = AttentionRules(min_catch_accuracy, max_side_share, min_side_trials)
     needs = Requirements.from_mapping(requirements)
     folder = Path(folder)
+    rules = Exclusions(
+        **{
+            **(exclusions or {}),
+            "min_catch_accuracy": min_catch_accuracy,
+            "max_side_share": max_side_share,
+            "min_side_trials": min_side_trials,
+        }
+    )
     with atomic_folder(folder, overwrite) as tmp:
         records, stimuli = run_records(tmp, runs)
         plan = make_plan(records, **design)
+        declared = _check_questions(stopping, records) if stopping and stopping.asks else None
         _catch_twins(tmp, plan, stimuli)
         # the database lives at its final path; the folder is renamed into place around it
         url = database or default_url(tmp)
@@ -122,6 +141,7 @@ def build_survey(
             "practice": practice,
             "min_catch_accuracy": min_catch_accuracy,
             "attention": attention.to_json(),
+            "stopping": declared,
         }
         # practice items with different images on top
         tops: dict[str, Any] = {}
@@ -150,11 +170,36 @@ def build_survey(
                 "min_catch_accuracy": min_catch_accuracy,
                 "attention": attention.to_json(),
                 "requirements": needs.to_json(),
+                "stopping": declared,
+                "exclusions": dataclasses.asdict(rules) if declared else None,
             },
         )
         (tmp / "survey.json").write_text(json.dumps(info, indent=1) + "\n")
         (tmp / "plan.json").write_text(json.dumps(plan.to_json()) + "\n")
     return plan
+
+
+def _check_questions(stopping: Stopping, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Refuse questions about a column the IRIs do not have, or levels it does not hold;
+    return the questions as recorded."""
+    values: dict[str, set[str]] = {}
+    for r in records:
+        for key, value in r.get("condition", {}).items():
+            values.setdefault(key, set()).add(str(value))
+    for column in stopping.columns:
+        if column not in values:
+            raise unknown_name("condition column", column, sorted(values), where="in the runs")
+    column = stopping.compare
+    if column is not None:
+        for level in stopping.compare_levels or ():
+            if level not in values[column]:
+                raise unknown_name(column, level, values[column], where="in the runs")
+        if len(values[column]) < 2:
+            raise ConfigError(
+                f"Comparing the levels of {column!r} needs two; the runs have "
+                f"{sorted(values[column])}. Build from runs of more than one, or drop compare."
+            )
+    return stopping.to_json()
 
 
 #: make_plan's arguments, as a plan's settings record them
@@ -288,4 +333,48 @@ def describe(settings: dict[str, Any]) -> list[str]:
             f"Asked for {s['judgments_per_item']} judgments per item; every slot is full, so "
             f"each item gets {judged}."
         )
+    return lines
+
+
+def describe_looks(state: dict[str, Any]) -> list[str]:
+    """Where a sequential survey stands (its ``sequential`` progress), in sentences: the
+    looks, each question's state, and whether to keep recruiting.
+
+    >>> state = {"budget": 30, "looks": [10, 20, 30], "looks_taken": 1, "next_look": 20,
+    ...          "kept": 10, "stopped": None, "recruit": True, "questions": [
+    ...          {"question": "model: a - b", "state": "undecided", "looks": 1,
+    ...           "participants": 10, "estimate": 0.05, "low": -0.2, "high": 0.3}]}
+    >>> for line in describe_looks(state): print(line)
+    Looks at 10, 20, 30 kept participants (budget 30): 1 taken, the next at 20.
+      model: a - b: undecided at 10 participants; estimate +0.050, repeated CI [-0.200, +0.300]
+    Keep recruiting.
+    """
+    looks = ", ".join(str(n) for n in state["looks"])
+    following = f", the next at {state['next_look']}" if state["next_look"] else ""
+    lines = [
+        f"Looks at {looks} kept participants (budget {state['budget']}): "
+        f"{state['looks_taken']} taken{following}."
+    ]
+    for q in state["questions"]:
+        lines.append(
+            f"  {q['question']}: {q['state']} at {q['participants']} participants; estimate "
+            f"{q['estimate']:+.3f}, repeated CI [{q['low']:+.3f}, {q['high']:+.3f}]"
+        )
+    stopped = state.get("stopped")
+    if stopped:
+        why = (
+            "every question is decided"
+            if stopped["reason"] == "decided"
+            else "the budget is reached, with questions undecided"
+        )
+        saved = state["budget"] - int(stopped["kept"])
+        lines.append(
+            f"Stop recruiting: {why} at {stopped['kept']} kept participants "
+            f"({saved} of the budget of {state['budget']} not needed). Started sessions may "
+            "finish; their answers are kept."
+        )
+    elif state["recruit"]:
+        lines.append("Keep recruiting.")
+    else:
+        lines.append("Stop recruiting: the study was closed by hand.")
     return lines

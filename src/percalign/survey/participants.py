@@ -28,6 +28,7 @@ from percalign.survey.schemas import (
     ScreenRequest,
     SessionReply,
     SessionRequest,
+    StudyState,
     TrialReply,
 )
 from percalign.survey.service import Participant, Served, errors, json_reply, next_step
@@ -71,6 +72,13 @@ def landing(
     }
     page, nonce = participant_page({**data, "practice": practice})
     return HTMLResponse(page, headers={"Content-Security-Policy": csp(nonce)})
+
+
+@router.get("/api/study", response_model=StudyState)
+def study(service: Served) -> StudyState:
+    """Whether the study takes new sessions (a closed one, or a sequential one whose questions
+    are decided, does not)."""
+    return StudyState(open=not service.store.meta("closed", False))
 
 
 @router.post(

@@ -160,9 +160,11 @@ class Service:
         if a.done:
             reply.outcome = a.outcome
             reply.completion_code = self.code(a.outcome)
-            covered = self.settings.close_when_covered and a.outcome == "completed"
-            if covered and not a.duplicate and not self.store.coverage()["items_short"]:
-                self.store.set_meta("closed", True)
+            if a.outcome == "completed" and not a.duplicate:
+                covered = self.settings.close_when_covered
+                if covered and not self.store.coverage()["items_short"]:
+                    self.store.set_meta("closed", True)
+                self.store.take_look()  # a sequential survey decides, and may close
         elif a.next_position is not None:
             reply.trial = self.trial_reply(
                 pid, self.store.serve(pid, a.next_position, self.now_ms())
