@@ -28,17 +28,23 @@ def _build(folder, runs, *options):
     return main(args)
 
 
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        (["--compare", "modle", "--budget", "20"], "Unknown condition column 'modle' in the runs. Did you mean 'model'?"),
-        (["--compare", "model", "--budget", "4", "--look-every", "5"], "smaller than the first look"),
-        (["--compare", "model"], "needs a budget"),
-        (["--compare", "model", "--budget", "20", "--compare-levels", "tiny-vgg,tiny-cn"], "Unknown model 'tiny-cn' in the runs. Did you mean 'tiny-cnn'"),
-        (["--compare", "seed_type", "--budget", "20", "--spending", "obf"], "must be one of 'obrien-fleming', 'pocock'"),
-    ],
-)  # fmt: skip
-def test_bad_questions_are_refused_at_build_in_one_line(two_runs, tmp_path, capsys, options, message):
+BAD = [
+    (["--compare", "modle"], "Unknown condition column 'modle' in the runs. Did you mean 'model'?"),
+    (["--compare", "model", "--budget", "4", "--look-every", "5"], "smaller than the first look"),
+    (["--compare", "model", "--budget", "0"], "needs a budget"),
+    (
+        ["--compare", "model", "--compare-levels", "tiny-vgg,tiny-cn"],
+        "Unknown model 'tiny-cn' in the runs. Did you mean 'tiny-cnn'",
+    ),
+    (["--compare", "seed_type", "--spending", "obf"], "one of 'obrien-fleming', 'pocock'"),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), BAD)
+def test_bad_questions_are_refused_at_build_in_one_line(
+    two_runs, tmp_path, capsys, options, message
+):
+    options = options if "--budget" in options else [*options, "--budget", "20"]
     assert _build(tmp_path / "S", two_runs, *options) == 1
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
@@ -102,7 +108,8 @@ def test_sessions_beyond_the_budget_wait_until_one_is_given_up(two_runs, tmp_pat
             assert client.post("/api/sessions", json=body).status_code == 200
         body = {"platform": "bot", "pid": "b3", "bot_token": token}
         full = client.post("/api/sessions", json=body)
-        assert full.status_code == 403 and "as many participants as it needs" in full.json()["error"]
+        assert full.status_code == 403
+        assert "as many participants as it needs" in full.json()["error"]
         assert client.get("/api/study").json() == {"open": True}
         now[0] += 3 * 3600  # the three sessions went silent: their places are free again
         assert client.post("/api/sessions", json=body).status_code == 200
