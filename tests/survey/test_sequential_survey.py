@@ -89,6 +89,7 @@ def test_bots_stop_when_the_comparison_is_decided_and_every_answer_is_kept(
             f"{url}/api/admin/progress", headers={"Authorization": "Bearer tok"}
         ).json()
         assert progress["sequential"]["questions"][0]["state"] == "futile"
+        _admin_page_shows_the_questions(url, "/tmp/seq-admin.png")
     capsys.readouterr()
     assert main(["survey", "status", str(study)]) == 0
     printed = capsys.readouterr().out
@@ -122,3 +123,22 @@ def test_a_fixed_plan_has_no_looks(two_runs, tmp_path, capsys):
     capsys.readouterr()
     assert main(["survey", "status", str(study)]) == 0
     assert "A fixed plan: no looks." in capsys.readouterr().out
+
+
+def _admin_page_shows_the_questions(url, screenshot):
+    """The admin page, in Chromium, shows each question's state and says to stop recruiting."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from test_browser import ARGS, CHROMIUM  # the suite's Chromium and its flags
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page()
+        page.goto(f"{url}/admin")
+        page.fill("#token", "tok")
+        page.click("#load")
+        expect(page.locator("#questions")).to_contain_text("model: tiny-cnn - tiny-vgg")
+        expect(page.locator("#questions")).to_contain_text("futile")
+        expect(page.locator("#looks")).to_contain_text("Stop recruiting: every question is decided")
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()

@@ -371,8 +371,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from percalign.scoring.stopping import describe_looks
     from percalign.store.study import survey_summary
-    from percalign.survey.build import describe_looks
 
     summary = survey_summary(args.study)
     people = ", ".join(f"{n} {status}" for status, n in sorted(summary["participants"].items()))

@@ -27,7 +27,6 @@ __all__ = [
     "build_survey",
     "copy_survey",
     "describe",
-    "describe_looks",
     "unset_placeholders",
 ]
 
@@ -333,48 +332,4 @@ def describe(settings: dict[str, Any]) -> list[str]:
             f"Asked for {s['judgments_per_item']} judgments per item; every slot is full, so "
             f"each item gets {judged}."
         )
-    return lines
-
-
-def describe_looks(state: dict[str, Any]) -> list[str]:
-    """Where a sequential survey stands (its ``sequential`` progress), in sentences: the
-    looks, each question's state, and whether to keep recruiting.
-
-    >>> state = {"budget": 30, "looks": [10, 20, 30], "looks_taken": 1, "next_look": 20,
-    ...          "kept": 10, "stopped": None, "recruit": True, "questions": [
-    ...          {"question": "model: a - b", "state": "undecided", "looks": 1,
-    ...           "participants": 10, "estimate": 0.05, "low": -0.2, "high": 0.3}]}
-    >>> for line in describe_looks(state): print(line)
-    Looks at 10, 20, 30 kept participants (budget 30): 1 taken, the next at 20.
-      model: a - b: undecided at 10 participants; estimate +0.050, repeated CI [-0.200, +0.300]
-    Keep recruiting.
-    """
-    looks = ", ".join(str(n) for n in state["looks"])
-    following = f", the next at {state['next_look']}" if state["next_look"] else ""
-    lines = [
-        f"Looks at {looks} kept participants (budget {state['budget']}): "
-        f"{state['looks_taken']} taken{following}."
-    ]
-    for q in state["questions"]:
-        lines.append(
-            f"  {q['question']}: {q['state']} at {q['participants']} participants; estimate "
-            f"{q['estimate']:+.3f}, repeated CI [{q['low']:+.3f}, {q['high']:+.3f}]"
-        )
-    stopped = state.get("stopped")
-    if stopped:
-        why = (
-            "every question is decided"
-            if stopped["reason"] == "decided"
-            else "the budget is reached, with questions undecided"
-        )
-        saved = state["budget"] - int(stopped["kept"])
-        lines.append(
-            f"Stop recruiting: {why} at {stopped['kept']} kept participants "
-            f"({saved} of the budget of {state['budget']} not needed). Started sessions may "
-            "finish; their answers are kept."
-        )
-    elif state["recruit"]:
-        lines.append("Keep recruiting.")
-    else:
-        lines.append("Stop recruiting: the study was closed by hand.")
     return lines

@@ -258,6 +258,7 @@ class Sequential(BaseModel):
     questions: list[QuestionState]
     stopped: dict[str, Any] | None = Field(description="why the study closed itself")
     recruit: bool = Field(description="whether to keep recruiting")
+    lines: list[str] = Field(default_factory=list, description="the state in sentences")
 
 
 class StudyState(BaseModel):
