@@ -128,7 +128,6 @@ def test_a_fixed_plan_has_no_looks(two_runs, tmp_path, capsys):
 def _admin_page_shows_the_questions(url, screenshot):
     """The admin page, in Chromium, shows each question's state and says to stop recruiting."""
     from playwright.sync_api import expect, sync_playwright
-
     from test_browser import ARGS, CHROMIUM  # the suite's Chromium and its flags
 
     with sync_playwright() as pw:
@@ -142,3 +141,71 @@ def _admin_page_shows_the_questions(url, screenshot):
         expect(page.locator("#looks")).to_contain_text("Stop recruiting: every question is decided")
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
+
+
+def _answer_everything(client, engine, pid, token):
+    """Answer every trial right (read from the plan: an attentive participant)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from percalign.store.db import ParticipantRow, SlotTrialRow
+
+    with Session(engine) as db:
+        slot = db.get(ParticipantRow, pid).slot
+        rows = db.scalars(select(SlotTrialRow).where(SlotTrialRow.slot == slot)).all()
+        right = {t.position: t.display_order.index(0) for t in rows}
+    auth = {"Authorization": f"Bearer {token}"}
+    position = 0
+    while position is not None:
+        t = client.get(f"/api/participants/{pid}/trials/{position}", headers=auth).json()
+        body = {"position": position, "choice": right[position], "shown": t["shown"]}
+        a = client.post(f"/api/participants/{pid}/answers", json=body, headers=auth).json()
+        position = None if a["done"] else a["next"]
+
+
+def test_new_slots_follow_the_undecided_questions_and_keep_the_plans_guarantees(two_runs, tmp_path):
+    import itertools
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from percalign.store.db import ItemRow, ParticipantRow, SlotTrialRow, connect
+    from percalign.store.export import export_rows
+    from percalign.store.sessions import SurveyStore
+    from percalign.store.study import study_url
+
+    study = tmp_path / "S"
+    options = ["--compare", "model", "--budget", "50", "--look-every", "20"]
+    assert _build(study, two_runs, *options, "--judgments-per-item", "1") == 0
+    clock = itertools.count(1_700_000_000).__next__  # a second passes at every call
+    app = create_app(study, "tok", clock=clock)
+    token = bot_token(study)
+    engine = connect(study_url(study))
+    with TestClient(app) as client:
+        # the plan's slots first: every item answered once (4 slots of 5 regular items)
+        for i in range(4):
+            body = {"platform": "bot", "pid": f"b{i}", "bot_token": token}
+            s = client.post("/api/sessions", json=body).json()
+            _answer_everything(client, engine, s["participant"], s["token"])
+        # a look found the tiny-cnn questions settled: only tiny-vgg still needs answers
+        SurveyStore(engine).set_meta("needs", {"model": {"tiny-cnn": 0.0, "tiny-vgg": 1.0}})
+        body = {"platform": "bot", "pid": "b4", "bot_token": token}
+        s = client.post("/api/sessions", json=body).json()
+        assert s["total"] == 6
+        with Session(engine) as db:
+            slot = db.get(ParticipantRow, s["participant"]).slot
+            trials = db.scalars(select(SlotTrialRow).where(SlotTrialRow.slot == slot)).all()
+            models = {
+                t.item: db.get(ItemRow, t.item).condition["model"] for t in trials if not t.is_catch
+            }
+        assert slot >= 4  # a slot of its own, after the plan's
+        assert set(models.values()) == {"tiny-vgg"} and len(models) == 5  # no item twice
+        assert sum(t.is_catch for t in trials) == 1  # the plan's catch trial is kept
+        sides = [t.display_order.index(0) for t in trials]
+        assert sorted(sides.count(p) for p in (0, 1)) == [3, 3]  # the target's side balanced
+        _answer_everything(client, engine, s["participant"], s["token"])
+        assert SurveyStore(engine).status(s["participant"]) == "completed"
+    # its answers are exported like any other
+    table = pd.DataFrame(export_rows(engine))
+    assert len(table) == 5 * 6 and table["participant"].nunique() == 5
+    engine.dispose()

@@ -20,10 +20,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select
 
+from percalign.scoring.allocation import condition_needs
 from percalign.scoring.exclusions import Exclusions, apply_exclusions
 from percalign.scoring.sequential import Look, decide, settled
 from percalign.scoring.stopping import Stopping
-from percalign.store.db import LookRow, MetaRow, ParticipantRow, now
+from percalign.store.db import ItemRow, LookRow, MetaRow, ParticipantRow, ResponseRow, now
 from percalign.store.export import export_rows
 from percalign.store.participants import Participants
 
@@ -36,6 +37,7 @@ class Looks(Participants):
     """Looks at a sequential survey's answers, and its stopping."""
 
     _stopping_cache: Stopping | bool | None = False  # False: not read yet
+    _items_cache: list[tuple[str, dict[str, Any], bool]] | None = None
 
     def stopping(self) -> Stopping | None:
         """The survey's declared questions, budget and looks (None: a fixed plan). Written at
@@ -67,6 +69,30 @@ class Looks(Participants):
         taken = self.looks_taken()
         return looks[taken] if taken < len(looks) else None
 
+    def needs(self) -> dict[str, dict[str, float]] | None:
+        """Each question column's need by level at the last look (None before the first):
+        the variance of its alignment that more participants can still remove, 0 for levels
+        whose questions are settled (:func:`~percalign.scoring.allocation.condition_needs`)."""
+        return self.meta("needs") if self.stopping() is not None else None
+
+    def items(self) -> list[tuple[str, dict[str, Any], bool]]:
+        """The plan's items: id, condition and whether a catch item (read once: they never
+        change)."""
+        if self._items_cache is None:
+            with self._session() as s:
+                self._items_cache = [
+                    (row.id, dict(row.condition), bool(row.is_catch))
+                    for row in s.scalars(select(ItemRow).order_by(ItemRow.id))
+                ]
+        return self._items_cache
+
+    def judgments(self) -> dict[str, int]:
+        """Answers per item so far (every participant's, whatever they answered)."""
+        with self._session() as s:
+            return dict(
+                s.execute(select(ResponseRow.item, func.count()).group_by(ResponseRow.item)).all()
+            )
+
     def kept_answers(self) -> pd.DataFrame:
         """The answers the looks decide on: finished participants', past the exclusions."""
         table = pd.DataFrame(export_rows(self.engine))
@@ -89,6 +115,11 @@ class Looks(Participants):
         decided = decide(stopping.plan(), table, history)
         new = [looks[-1] for label, looks in decided.items() if looks != history.get(label)]
         stop = settled(decided) or kept >= stopping.budget
+        plan = stopping.plan()
+        needs = {
+            column: condition_needs(plan, table, decided, column)
+            for column in dict.fromkeys(stopping.columns)
+        }
         with self._write() as s:
             # one look at a time, between workers too (a row lock on PostgreSQL)
             s.execute(select(MetaRow.key).where(MetaRow.key == "plan").with_for_update())
@@ -108,6 +139,8 @@ class Looks(Participants):
                 )
             finished = self._finished(s)
             s.merge(MetaRow(key="kept", value={"kept": kept, "finished": finished}))
+            # where the next participants' answers are needed (new slots follow it)
+            s.merge(MetaRow(key="needs", value=needs))
             if stop:
                 reason = "decided" if settled(decided) else "budget"
                 s.merge(MetaRow(key="closed", value=True))

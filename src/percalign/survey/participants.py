@@ -137,7 +137,7 @@ def start(service: Served, body: SessionRequest, request: Request) -> SessionRep
     screen = body.screen.model_dump() if body.screen else None
     try:
         row, resumed = service.store.start(
-            body.platform, body.pid, body.study, body.session, screen
+            body.platform, body.pid, body.study, body.session, screen, service.new_slot
         )
     except SurveyError as exc:  # closed, or taken part already: say what to do now
         raise SurveyError(exc.status, f"{exc} {step}") from exc
