@@ -119,13 +119,13 @@ class Stopping:
 
     def plan(self) -> SequentialPlan:
         """The :class:`~percalign.scoring.sequential.SequentialPlan` of the questions."""
-        common = {"alpha": self.alpha, "power": self.power, "spending": self.spending}
+        rates = (self.alpha, self.power, self.spending)
         questions = []
         if self.compare is not None:
             levels = tuple(self.compare_levels or ())
-            questions.append(Question(self.compare, "compare", levels, self.difference, **common))
+            questions.append(Question(self.compare, "compare", levels, self.difference, *rates))
         if self.halfwidth is not None:
-            questions.append(Question(self.halfwidth_of, "halfwidth", (), self.halfwidth, **common))
+            questions.append(Question(self.halfwidth_of, "halfwidth", (), self.halfwidth, *rates))
         return SequentialPlan(tuple(questions), self.budget, every=self.look_every)
 
     @property

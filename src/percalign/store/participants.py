@@ -138,7 +138,9 @@ class Participants(SurveyBase):
                 ).all()
             )
             if trials:
-                slot = max(plan.base_slots, 1 + int(s.scalar(select(func.max(SlotTrialRow.slot)))))
+                slot = max(
+                    plan.base_slots, 1 + int(s.scalar(select(func.max(SlotTrialRow.slot))) or 0)
+                )
                 s.add_all(
                     SlotTrialRow(
                         slot=slot,

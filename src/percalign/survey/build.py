@@ -188,15 +188,15 @@ def _check_questions(stopping: Stopping, records: Sequence[dict[str, Any]]) -> d
     for column in stopping.columns:
         if column not in values:
             raise unknown_name("condition column", column, sorted(values), where="in the runs")
-    column = stopping.compare
-    if column is not None:
+    compared = stopping.compare
+    if compared is not None:
         for level in stopping.compare_levels or ():
-            if level not in values[column]:
-                raise unknown_name(column, level, values[column], where="in the runs")
-        if len(values[column]) < 2:
+            if level not in values[compared]:
+                raise unknown_name(compared, level, values[compared], where="in the runs")
+        if len(values[compared]) < 2:
             raise ConfigError(
-                f"Comparing the levels of {column!r} needs two; the runs have "
-                f"{sorted(values[column])}. Build from runs of more than one, or drop compare."
+                f"Comparing the levels of {compared!r} needs two; the runs have "
+                f"{sorted(values[compared])}. Build from runs of more than one, or drop compare."
             )
     return stopping.to_json()
 
