@@ -30,6 +30,7 @@ __all__ = [
     "bot_token",
     "default_url",
     "read_answers",
+    "read_looks",
     "read_meta",
     "survey_summary",
     "write_plan",
@@ -218,6 +219,26 @@ def survey_summary(folder: Path) -> dict[str, Any]:
         return SurveyStore(engine).summary()
     finally:
         engine.dispose()
+
+
+def read_looks(folder: Path) -> list[dict[str, Any]]:
+    """Every look of a sequential survey in the study ``folder``: one row per look and
+    question, oldest first (empty for a fixed plan)."""
+    import dataclasses
+
+    from percalign.store.sessions import SurveyStore
+
+    engine = connect(study_url(folder))
+    try:
+        history = SurveyStore(engine).history()
+    finally:
+        engine.dispose()
+    rows = [
+        {"look": n + 1, **dataclasses.asdict(look)}
+        for looks in history.values()
+        for n, look in enumerate(looks)
+    ]
+    return sorted(rows, key=lambda r: (r["look"], r["label"]))
 
 
 def read_answers(folder: Path, hash_ids: bool = False) -> Any:
