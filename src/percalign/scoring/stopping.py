@@ -137,7 +137,7 @@ class Stopping:
         """The declaration in sentences (``survey build``, ``survey status``, the report).
 
         >>> for line in Stopping(compare="model", budget=30).describe(): print(line)
-        Decides whether the levels of 'model' differ (every pair, alpha 0.05 / pairs) by at least 10 points, with power 0.8 (obrien-fleming spending).
+        Decides whether the levels of 'model' differ (every pair of them, each at alpha 0.05 / the number of pairs) by at least 10 points, with power 0.8 (obrien-fleming spending).
         Looks after 10, 20, 30 kept participants; closes when every question is decided, or at 30.
         """  # noqa: E501
         lines = []
@@ -145,7 +145,7 @@ class Stopping:
             which = (
                 " and ".join(repr(v) for v in self.compare_levels)
                 if self.compare_levels
-                else f"every pair, alpha {self.alpha:g} / pairs"
+                else f"every pair of them, each at alpha {self.alpha:g} / the number of pairs"
             )
             lines.append(
                 f"Decides whether the levels of {self.compare!r} differ ({which}) by at least "
