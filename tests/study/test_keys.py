@@ -152,5 +152,5 @@ def test_settings_added_later_keep_the_keys_of_studies_recorded_before():
     assert not any(path in keyed for path in survey.added)
     asked = keyed_settings(survey, perturbed(BASE, "scoring.compare"))
     assert asked["scoring.compare"] == "x"
-    with pytest.raises(ValueError, match="added 'scoring.budget' is not a declared setting"):
+    with pytest.raises(ValueError, match=r"added 'scoring\.budget' is not a declared setting"):
         Step("x", settings=("judges",), added=("scoring.budget",))
