@@ -9,6 +9,7 @@ and device requirements) and the replies built from it; ``create_app`` keeps one
 import base64
 import functools
 import hmac
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,8 @@ from percalign.survey.limits import RateLimit, ServeSettings
 from percalign.survey.pages import page_version
 from percalign.survey.requirements import Requirements
 from percalign.survey.schemas import PARTICIPANT_PATTERN, AnswerReply, Device, ErrorBody, TrialReply
+
+log = logging.getLogger("percalign.survey")
 
 __all__ = [
     "Admin",
@@ -166,12 +169,21 @@ class Service:
                 covered = self.settings.close_when_covered
                 if covered and not self.store.coverage()["items_short"]:
                     self.store.set_meta("closed", True)
-                self.store.take_look()  # a sequential survey decides, and may close
+                self._look()
         elif a.next_position is not None:
             reply.trial = self.trial_reply(
                 pid, self.store.serve(pid, a.next_position, self.now_ms())
             )
         return reply
+
+    def _look(self) -> None:
+        """A sequential survey's look, if one is due (it decides, and may close the study).
+        The answer is stored whatever happens here: a look that fails is logged, and taken
+        again at the next completion."""
+        try:
+            self.store.take_look()
+        except Exception:
+            log.exception("A look at the answers failed; it is tried again at the next one")
 
     def _page_state(self) -> tuple[dict[str, str], list[dict[str, Any]], str]:
         """The texts and practice trials the page shows, and the page's version: read once
