@@ -356,11 +356,6 @@ class Scoring(Stopping):
     :class:`~percalign.survey.settings.Stopping` fields: what the survey must decide and when
     it may stop."""
 
-    def stopping(self) -> Stopping:
-        """The declared questions, budget and looks, as the survey takes them."""
-        names = [f.name for f in dataclasses.fields(Stopping)]
-        return Stopping(**{name: getattr(self, name) for name in names})
-
     by: list[str] = setting(
         factory=lambda: ["model"],
         help=(

@@ -233,7 +233,7 @@ def allocated_slot(
         condition,
         need,
         np.zeros(len(items), dtype=bool),
-        int(settings["regular_per_slot"]),
+        min(int(settings["regular_per_slot"]), len(items)),  # (IRIs alike in content: one item)
         int(settings["judgments_per_item"]),
         seed,
     )

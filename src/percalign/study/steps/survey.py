@@ -4,6 +4,7 @@ database); a survey that already holds answers is never rebuilt.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 from percalign.errors import ConfigError
@@ -25,6 +26,8 @@ def survey_runs(inputs: Inputs) -> list[tuple[str, Path]]:
 
 
 def build(inputs: Inputs, todo: list[str]) -> None:
+    from percalign.scoring.exclusions import Exclusions
+    from percalign.scoring.stopping import STOPPING_FIELDS, Stopping
     from percalign.survey.build import build_survey
 
     spec, folder = inputs.spec, inputs.folder / "survey"
@@ -58,6 +61,8 @@ def build(inputs: Inputs, todo: list[str]) -> None:
             repeat_rate=sv.repeat_rate,
             include_invalid=sv.include_invalid,
             seed=spec.study.seed,
+            stopping=Stopping(**{name: getattr(spec.scoring, name) for name in STOPPING_FIELDS}),
+            exclusions={f.name: getattr(spec.exclusions, f.name) for f in fields(Exclusions)},
         )
 
     inputs.run_each(todo, work)
