@@ -27,7 +27,32 @@ The statistic at each look is the contrast over its closed-form crossed variance
 a z through Student's t on its Satterthwaite degrees of freedom; successive looks share the
 IRIs and add participants, so the z-statistics have the canonical joint distribution with
 information 1 / variance. Information fractions use the variance projected to the budget
-from the present variance parts.
+from the present variance parts, and the information of the earlier looks is recomputed from
+the same parts at each look (their participant counts are recorded). Recording each look's
+own estimate instead does not work here: estimated from 5-10 participants, the information
+falls from one look to the next in most simulated studies (88% of them with looks every 5),
+and the boundary recursion needs it to grow.
+
+Three choices keep the declared power:
+
+- **A budget with the maximum information the power needs.** Looking costs power (early
+  boundaries are wider than the fixed test's, and futility stops lose some studies that a
+  fixed design would win), so a budget that gives the fixed design's information falls short:
+  with 13 looks the power is 0.75 where 0.80 was declared. The budget must reach the
+  information of the fixed design times an inflation factor that follows from alpha, the
+  power, the spending function and where the looks fall (1.2 for 10-13 evenly spread looks
+  with O'Brien-Fleming spending). :func:`~percalign.scoring.budget.required_budget` finds the
+  smallest budget whose own boundaries give the declared power, from a pilot's variance
+  parts, by the same recursion the looks use (:func:`~percalign.scoring.boundaries.schedule`).
+- **No futility stop before half the information** (:data:`FUTILITY_FROM`). The futility
+  boundary is the |z| a study at the smallest difference of interest would exceed, so it
+  depends on the information itself, not only on its fraction; early variance parts rest on
+  a few participants, and an overestimated information stops studies that would have won.
+  The first futility look at or after half the information spends all the beta due by then
+  (Lan-DeMets spending allows skipping looks), so the design's error rates are unchanged and
+  planning accounts for it.
+- The efficacy boundaries never see futility (non-binding), so the false-positive rate holds
+  whether or not a study stops for futility.
 
 Outcomes of a comparison: ``difference`` (|z| crossed the efficacy boundary), ``futile``
 (|z| below the beta-spending boundary: a difference as large as the smallest one of interest
@@ -54,7 +79,7 @@ from scipy import special
 
 from percalign._checks import check_choice, check_float, check_int
 from percalign.errors import ConfigError, unknown_name
-from percalign.scoring.boundaries import SPENDING, efficacy_bound, futility_bound
+from percalign.scoring.boundaries import SPENDING, next_bounds
 from percalign.scoring.crossed import CrossedDesign
 from percalign.scoring.moments import ContrastMoments, contrast_moments
 from percalign.scoring.table import check_table
@@ -71,6 +96,8 @@ __all__ = [
 
 #: outcomes that settle a question for good
 SETTLED = frozenset({"difference", "futile", "reached", "unreachable"})
+#: the information fraction before which no comparison stops for futility
+FUTILITY_FROM = 0.5
 
 
 @dataclass(frozen=True)
@@ -297,10 +324,15 @@ def look(
     fraction = 1.0 if final else float(min(at_budget / variance[-1], 1.0))
     if history:
         fraction = max(fraction, history[-1].fraction)
-    spend = SPENDING[contrast.spending]
-    alpha = contrast.alpha
-    efficacy = efficacy_bound(
-        [h.efficacy for h in history], 1.0 / variance, 2 * float(spend(fraction, alpha / 2))
+    futility, efficacy = next_bounds(
+        [(h.futility, h.efficacy) for h in history],
+        1.0 / variance,
+        fraction,
+        contrast.alpha,
+        1 - contrast.power,
+        contrast.difference,
+        contrast.spending,
+        FUTILITY_FROM if contrast.kind == "compare" else np.inf,
     )
     estimate = float(moments.estimate)
     se = float(np.sqrt(variance[-1]))
@@ -308,16 +340,8 @@ def look(
     z = _z(estimate, se, df)
     half = _t_quantile(efficacy, df) * se
     floor = float(np.sqrt(moments.variance_at(np.inf)))
-    z_fixed = float(-special.ndtri(alpha / 2))
-    futility = 0.0
+    z_fixed = float(-special.ndtri(contrast.alpha / 2))
     if contrast.kind == "compare":
-        futility = futility_bound(
-            [(h.futility, h.efficacy) for h in history],
-            efficacy,
-            1.0 / variance,
-            contrast.difference,
-            float(spend(fraction, 1 - contrast.power)),
-        )
         ceiling = float(special.ndtr(contrast.difference / floor - z_fixed)) if floor > 0 else 1.0
         decision = (
             "difference" if abs(z) >= efficacy else "futile" if abs(z) < futility else "undecided"
