@@ -326,7 +326,9 @@ def schedule(
     for k in range(growth.size):
         fraction = float(growth[k] / growth[-1])
         bounds.append(
-            next_bounds(bounds, growth[: k + 1], fraction, alpha, beta, theta, spending, futility_from)
+            next_bounds(
+                bounds, growth[: k + 1], fraction, alpha, beta, theta, spending, futility_from
+            )
         )
     futility = np.array([f for f, _ in bounds])
     efficacy = np.array([e for _, e in bounds])

@@ -89,8 +89,10 @@ __all__ = [
     "Look",
     "Question",
     "SequentialPlan",
+    "contrasts",
     "decide",
     "look",
+    "look_counts",
     "settled",
 ]
 
@@ -255,12 +257,23 @@ class SequentialPlan:
 
     def looks(self) -> tuple[int, ...]:
         """Participants completed at each look; the last is the budget."""
-        if self.every is not None:
-            counts = list(range(self.every, self.budget, self.every))
-        else:
-            counts = [int(np.ceil(f * self.budget - 1e-9)) for f in self.fractions]
-        counts = sorted({c for c in counts if c < self.budget})
-        return (*counts, self.budget)
+        return look_counts(self.budget, self.every, self.fractions)
+
+
+def look_counts(
+    budget: int, every: int | None, fractions: tuple[float, ...] = ()
+) -> tuple[int, ...]:
+    """Participants completed at each look of a plan with ``budget``, looking ``every`` K
+    participants or at ``fractions`` of the budget; the last look is the budget.
+
+    >>> look_counts(23, 5)
+    (5, 10, 15, 20, 23)
+    """
+    if every is not None:
+        counts = list(range(every, budget, every))
+    else:
+        counts = [int(np.ceil(f * budget - 1e-9)) for f in fractions]
+    return (*sorted({c for c in counts if c < budget}), budget)
 
 
 @dataclass(frozen=True)
@@ -420,19 +433,34 @@ def decide(
         ConfigError: a column whose levels split items (see :class:`CrossedDesign`).
     """
     history = dict(history or {})
-    for question in plan.questions:
+    for contrast, design in contrasts(plan.questions, table):
+        past = history.get(contrast.label, ())
+        if past and past[-1].decision in SETTLED:
+            continue
+        moments = contrast_moments(
+            design.hits, design.counts, design.condition, design.target, contrast.weights
+        )
+        history[contrast.label] = (*past, look(contrast, past, moments, plan.budget))
+    return history
+
+
+def contrasts(
+    questions: tuple[Question, ...], table: pd.DataFrame
+) -> list[tuple[Contrast, CrossedDesign]]:
+    """Every contrast of ``questions`` over the levels ``table`` has, with the crossed design
+    of its column.
+
+    Raises:
+        UnknownNameError: a question's column or level is not in the table.
+        ConfigError: a column whose levels split items (see :class:`CrossedDesign`).
+    """
+    out = []
+    for question in questions:
         if question.column not in table.columns:
             raise unknown_name(
                 "column", question.column, [str(c) for c in table.columns], where="in the answers"
             )
         design = CrossedDesign.of(check_table(table, [question.column]), question.column)
         levels = tuple(str(v) for v in design.levels)
-        for contrast in question.contrasts(levels):
-            past = history.get(contrast.label, ())
-            if past and past[-1].decision in SETTLED:
-                continue
-            moments = contrast_moments(
-                design.hits, design.counts, design.condition, design.target, contrast.weights
-            )
-            history[contrast.label] = (*past, look(contrast, past, moments, plan.budget))
-    return history
+        out.extend((contrast, design) for contrast in question.contrasts(levels))
+    return out
