@@ -161,10 +161,10 @@ def _looks(
 
 
 def crossing_probabilities(
-    efficacy: Sequence[float],
+    efficacy: Sequence[float] | np.ndarray,
     info: Sequence[float] | np.ndarray,
     theta: float = 0.0,
-    futility: Sequence[float] | None = None,
+    futility: Sequence[float] | np.ndarray | None = None,
 ) -> np.ndarray:
     """(K,) P(the study first crosses the efficacy boundary at look k) under ``theta``.
 

@@ -454,7 +454,7 @@ def contrasts(
         UnknownNameError: a question's column or level is not in the table.
         ConfigError: a column whose levels split items (see :class:`CrossedDesign`).
     """
-    out = []
+    out: list[tuple[Contrast, CrossedDesign]] = []
     for question in questions:
         if question.column not in table.columns:
             raise unknown_name(
