@@ -317,6 +317,7 @@ def look(
     history: tuple[Look, ...],
     moments: ContrastMoments,
     budget: int,
+    futility_from: float = FUTILITY_FROM,
 ) -> Look:
     """Decide one contrast at a look, given its earlier looks and its moments now.
 
@@ -325,6 +326,9 @@ def look(
         history: this contrast's earlier looks, oldest first.
         moments: the contrast's estimate and variance parts now (scalars).
         budget: the plan's budget of participants.
+        futility_from: the information fraction from which a comparison may stop for
+            futility (the default is the module's rule; ``benchmarks/sequential.py`` varies
+            it to measure what the rule is worth).
 
     Returns:
         The look; its ``decision`` is final when it is in :data:`SETTLED`.
@@ -345,7 +349,7 @@ def look(
         1 - contrast.power,
         contrast.difference,
         contrast.spending,
-        FUTILITY_FROM if contrast.kind == "compare" else np.inf,
+        futility_from if contrast.kind == "compare" else np.inf,
     )
     estimate = float(moments.estimate)
     se = float(np.sqrt(variance[-1]))
