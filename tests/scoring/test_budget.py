@@ -7,8 +7,16 @@ from scipy import stats
 
 from percalign.errors import UnknownNameError
 from percalign.scoring.boundaries import schedule
+from percalign.scoring.components import (
+    Layout,
+    difference_variance,
+    mean_variance,
+    shared_components,
+    variance_components,
+)
+from percalign.scoring.crossed import CrossedDesign
 from percalign.scoring.budget import required_budget, requirement
-from percalign.scoring.moments import ContrastMoments
+from percalign.scoring.moments import ContrastMoments, contrast_moments
 from percalign.scoring.sequential import (
     FUTILITY_FROM,
     Question,
@@ -127,3 +135,33 @@ def test_a_plan_looks_at_its_counts():
     plan = SequentialPlan((Question(),), 23, every=5)
     assert plan.looks() == look_counts(23, 5) == (5, 10, 15, 20, 23)
     assert look_counts(40, None, (0.25, 0.5)) == (10, 20, 40)
+
+
+def test_pair_components_and_cluster_moments_agree_on_one_design():
+    # scoring.components (planning) and scoring.moments (the looks) estimate the same true
+    # variance by different routes: of one model's alignment nearly to the digit; of a
+    # paired difference, through the components' covariances, a few percent higher
+    rng = np.random.default_rng(5)
+    scenario = Scenario("paired", participants=20, targets=30, target_sd=1.0, iri_sd=0.5)
+    single, paired = [], []
+    for _ in range(80):
+        design = CrossedDesign.of(simulate(scenario, rng), "model")
+        a, b = variance_components(design)
+        layout = Layout.of(design, 0)
+        args = (design.hits, design.counts, design.condition, design.target)
+        single.append(
+            (
+                float(contrast_moments(*args, np.array([1.0, 0.0])).variance),
+                mean_variance(a, layout),
+            )
+        )
+        paired.append(
+            (
+                float(contrast_moments(*args, np.array([1.0, -1.0])).variance),
+                difference_variance(a, b, shared_components(design, 0, 1), layout),
+            )
+        )
+    by_moments, by_components = np.mean(single, axis=0)
+    assert by_moments == pytest.approx(by_components, rel=0.02)
+    by_moments, by_components = np.mean(paired, axis=0)
+    assert by_moments == pytest.approx(by_components, rel=0.15)
