@@ -7,6 +7,7 @@ from scipy import stats
 
 from percalign.errors import UnknownNameError
 from percalign.scoring.boundaries import schedule
+from percalign.scoring.budget import required_budget, requirement
 from percalign.scoring.components import (
     Layout,
     difference_variance,
@@ -15,7 +16,6 @@ from percalign.scoring.components import (
     variance_components,
 )
 from percalign.scoring.crossed import CrossedDesign
-from percalign.scoring.budget import required_budget, requirement
 from percalign.scoring.moments import ContrastMoments, contrast_moments
 from percalign.scoring.sequential import (
     FUTILITY_FROM,

@@ -17,6 +17,7 @@ from percalign.scoring.agreement import (
 )
 from percalign.scoring.alignment import alignment, paper_table
 from percalign.scoring.allocation import allocate, condition_needs
+from percalign.scoring.budget import Requirement, required_budget
 from percalign.scoring.compare import compare, holm
 from percalign.scoring.components import (
     Components,
@@ -40,7 +41,6 @@ from percalign.scoring.power import (
     plan_halfwidth,
     predicted_halfwidth,
 )
-from percalign.scoring.budget import Requirement, required_budget
 from percalign.scoring.sequential import Look, Question, SequentialPlan, decide, settled
 from percalign.scoring.stats import bootstrap_ci, wilson
 from percalign.scoring.table import check_table, from_judgments
