@@ -58,8 +58,9 @@ class Requirement:
             or half-width (halfwidth); None when these IRIs cannot, at any budget.
         fixed: the participants a fixed design (one look) needs; None when it cannot.
         achieved: at ``participants``: the design's power (compare) or its final repeated
-            half-width (halfwidth); at the most participants considered when out of reach.
-        inflation: the information at ``participants`` over the fixed design's.
+            half-width (halfwidth); nan when out of reach.
+        inflation: the information at ``participants`` over the fixed design's (nan when
+            out of reach).
         ceiling: ``compare``: the fixed test's power with unlimited participants;
             ``halfwidth``: the narrowest half-width these IRIs allow.
     """
@@ -79,7 +80,8 @@ def requirement(
     fractions: tuple[float, ...] = (),
 ) -> Requirement:
     """The budget ``contrast`` needs, its looks ``every`` K participants or at ``fractions``
-    of the budget, with the variance parts of a pilot (``moments``, scalars).
+    of the budget (neither: one look, the fixed design), with the variance parts of a pilot
+    (``moments``, scalars).
 
     >>> from percalign.scoring.sequential import Question
     >>> (c,) = Question(levels=("a", "b"), difference=0.1).contrasts(("a", "b"))
@@ -121,19 +123,11 @@ def requirement(
         )
 
     step = every or 1
-    start = step * max(1, int(np.ceil((fixed or MOST) / step)))
-    budget = None if fixed is None else _smallest(enough, start, step)
-    at = budget or MOST
-    return Requirement(
-        contrast.label,
-        budget,
-        fixed,
-        measure(at) if budget is not None else float("nan"),
-        float(moments.variance_at(float(fixed)) / moments.variance_at(float(at)))
-        if fixed is not None
-        else float("nan"),
-        ceiling,
-    )
+    budget = None if fixed is None else _smallest(enough, step * int(np.ceil(fixed / step)), step)
+    if fixed is None or budget is None:
+        return Requirement(contrast.label, None, fixed, float("nan"), float("nan"), ceiling)
+    inflation = float(moments.variance_at(fixed) / moments.variance_at(float(budget)))
+    return Requirement(contrast.label, budget, fixed, measure(budget), inflation, ceiling)
 
 
 def required_budget(
@@ -169,7 +163,8 @@ def _participants_for(moments: ContrastMoments, variance: float) -> float | None
 
 def _smallest(enough: Callable[[int], bool], start: int, step: int) -> int | None:
     """The smallest multiple of ``step`` from ``start`` that is ``enough``, by doubling then
-    bisection (enough is monotone in the budget); None beyond :data:`MOST`."""
+    bisection (taking ``enough`` as monotone in the budget, as power and the repeated
+    half-width are up to the small steps of adding a look); None beyond :data:`MOST`."""
     low, high = start - step, start
     while not enough(high):
         low, high = high, start + 2 * (high - start + step) - step
