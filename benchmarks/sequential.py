@@ -136,14 +136,15 @@ def balanced(studies: int, people: int, model: np.ndarray, slots: int, seed: int
     """(studies, people, items) 1 where a participant gets the item:
     :func:`percalign.scoring.allocation.allocate` with every model the same need. It ignores
     the answers, so the first N participants of a sequential study get what a fixed design
-    of N would give them."""
-    counts = np.zeros((studies, people, model.size))
-    judged = np.zeros((studies, model.size))
+    of N would give them. One allocation serves every study of a call (a read-only view): the
+    items' effects are drawn afresh for each study, so which item a participant gets carries
+    no information, and allocating once instead of once per study saves most of the run."""
+    counts = np.zeros((people, model.size))
+    judged = np.zeros(model.size)
     even = np.ones(int(model.max()) + 1)
-    for s in range(studies):
-        for p in range(people):
-            _give(counts[s], judged[s], even, model, slots, p, seed + s)
-    return counts
+    for p in range(people):
+        _give(counts, judged, even, model, slots, p, seed)
+    return np.broadcast_to(counts, (studies, people, model.size))
 
 
 def _give(
