@@ -353,6 +353,7 @@ def main_table(
         row = _row(diff, out)
         matched = matched_n(grid, sims.fixed, row["found"]) if diff > 0 else float("nan")
         row.update(
+            planned_fixed_power=float(np.interp(need.fixed or np.nan, grid, sims.fixed)),
             fixed_power=float(np.interp(fixed_n, grid, sims.fixed)),
             saved=1 - row["mean_participants"] / fixed_n,
             matched_n=matched,
@@ -467,11 +468,13 @@ def main() -> None:
     need, fixed_n, rows, causes = main_table(
         args.studies, args.alternatives, args.seed, args.causes
     )
+    (declared,) = [r for r in rows if r["difference"] == QUESTION.difference]
     print(
         f"# planned from the mean variance parts at {PILOT} participants: the fixed design needs "
         f"{need.fixed:.1f} participants, the sequential design a budget of {need.participants} "
         f"(information x {need.inflation:.3f}; its planned power {need.achieved:.3f}); by "
-        f"simulation the fixed design reaches power {QUESTION.power} at {fixed_n:.1f}"
+        f"simulation the fixed design of {need.fixed:.1f} has power "
+        f"{declared['planned_fixed_power']:.3f}, and reaches {QUESTION.power} at {fixed_n:.1f}"
     )
     print(
         "| true difference | difference found | futile | participants: mean | 90th pct | "
