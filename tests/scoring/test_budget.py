@@ -7,7 +7,7 @@ from scipy import stats
 
 from percalign.errors import UnknownNameError
 from percalign.scoring.boundaries import schedule
-from percalign.scoring.budget import required_budget, requirement
+from percalign.scoring.budget import effective_variance, required_budget, requirement
 from percalign.scoring.components import (
     Layout,
     difference_variance,
@@ -80,26 +80,34 @@ def test_the_fixed_designs_information_falls_short_of_the_declared_power():
 
 def test_the_required_budget_is_the_smallest_with_the_declared_power():
     (contrast,) = Question(levels=("a", "b"), difference=THETA).contrasts(("a", "b"))
-    pilot = ContrastMoments(*map(np.float64, (0.02, 0.04 / 30, 0.0004, 20.0, 30.0)))
+    # 30 participants, 30 targets: Satterthwaite's df of these parts is about 45
+    pilot = ContrastMoments(*map(np.float64, (0.02, 0.04 / 30, 0.0004, 45.0, 30.0)))
     need = requirement(contrast, pilot, every=5)
     assert need.participants % 5 == 0 and need.participants > need.fixed
     assert need.inflation > 1.1
 
     def power(budget):
         looks = np.array(look_counts(budget, 5), dtype=float)
-        info = 1 / pilot.variance_at(looks)
+        info = 1 / effective_variance(pilot, looks, ALPHA)
         return schedule(info, THETA, ALPHA, BETA, futility_from=FUTILITY_FROM).power
 
     assert power(need.participants) == pytest.approx(need.achieved) and need.achieved >= 0.8
     assert power(need.participants - 5) < 0.8
-    # the fixed design: its one test at ``fixed`` participants has the declared power
-    z = THETA / np.sqrt(float(pilot.variance_at(need.fixed)))
+    # the fixed design: its one test at ``fixed`` participants has the declared power, with
+    # the variance counted (t / z)^2 larger for the t on its degrees of freedom
+    effective = effective_variance(pilot, np.array([need.fixed]), ALPHA)[0]
+    z = THETA / np.sqrt(effective)
     assert stats.norm.cdf(z - stats.norm.isf(ALPHA / 2)) == pytest.approx(0.8, abs=1e-6)
+    plain = float(pilot.variance_at(need.fixed))
+    assert 1.0 < effective / plain < 1.1
+    # with the pilot's own df the ratio is t / z at the pilot's size
+    here = effective_variance(pilot, np.array([30.0]), ALPHA)[0] / float(pilot.variance)
+    assert here == pytest.approx((stats.t.isf(ALPHA / 2, 45.0) / stats.norm.isf(ALPHA / 2)) ** 2)
 
 
 def test_a_half_width_budget_and_one_these_iris_cannot_reach():
     (contrast,) = Question(kind="halfwidth", difference=0.06).contrasts(("a",))
-    pilot = ContrastMoments(*map(np.float64, (0.7, 0.04 / 30, 0.0004, 20.0, 30.0)))
+    pilot = ContrastMoments(*map(np.float64, (0.7, 0.04 / 30, 0.0004, 45.0, 30.0)))
     need = requirement(contrast, pilot, every=10)
     assert need.achieved <= 0.06 and need.participants > need.fixed
     assert need.ceiling == pytest.approx(stats.norm.isf(0.025) * 0.02)
