@@ -4,25 +4,34 @@ Simulated studies with known per-model alignment and participant, target and IRI
 heterogeneity (logit-normal, as in :mod:`percalign.scoring.simulate`) answer a declared
 comparison of two models (:class:`percalign.scoring.sequential.Question`: alpha 0.05, power
 0.8 at a smallest difference of interest of 10 points) with looks every few participants up to
-a budget. Each study stops at the first look where the comparison is settled (a difference,
-or futile), or at the budget. The benchmark reports, for true differences of 0, 5, 10 and 20
-points:
+a budget. The budget is planned as a researcher would plan it, by
+:func:`percalign.scoring.budget.requirement` from variance parts (here the mean parts of the
+simulated studies at ``PILOT`` participants, a large pilot): the smallest budget whose own
+boundaries give the declared power. Each study stops at the first look where the comparison
+is settled (a difference, or futile), or at the budget. For true differences of 0, 5, 10 and
+20 points the benchmark reports:
 
-- how often a difference is declared (under 0: the false-positive rate);
+- how often a difference is declared (under 0: the false-positive rate) and how often the
+  study stops for futility;
 - participants used (mean and 90th percentile);
 - the bias of the final estimate and the coverage of the repeated CI (and of the plain CI at
   the stopping look, for comparison);
-- the fixed design with the same power, found by simulation on the same studies (the crossed
-  moment test of :mod:`percalign.scoring.moments` on the first N participants, N on a grid,
-  interpolated), and the share of participants the sequential design saves against it.
+- the fixed design, simulated on the same studies (the crossed moment test of
+  :mod:`percalign.scoring.moments` on the first N participants, N on a grid, interpolated):
+  the N with the declared power, and the N with the power the sequential design reached at
+  that difference (equal power), and the share of participants saved against each.
 
-A second table runs an incomplete design (each participant judges a subset of three models'
+``--causes`` replays the studies of the declared difference with the rule's parts switched
+off one at a time (futility from the first look, no futility, the fixed design's information
+as the budget): what each costs in power and participants.
+
+A last table runs an incomplete design (each participant judges a subset of three models'
 IRIs) with two questions, m0 - m1 and m0 - m2 (the second settles early), and compares a
 balanced allocation with allocation by uncertainty (:mod:`percalign.scoring.allocation`) on
 the same simulated answers: participants used, and the bias and coverage of m0 - m1.
 
-    .venv/bin/python benchmarks/sequential.py   # 1,000 null studies, 500 per alternative
-    .venv/bin/python benchmarks/sequential.py --studies 200 --alternatives 100 --allocation 60
+    .venv/bin/python benchmarks/sequential.py --causes   # 1,000 studies per row
+    .venv/bin/python benchmarks/sequential.py --studies 200 --alternatives 200 --allocation 60
 """
 
 from __future__ import annotations
@@ -37,13 +46,13 @@ import numpy as np
 from scipy import optimize, stats
 
 from percalign.scoring.allocation import allocate
+from percalign.scoring.budget import Requirement, requirement
 from percalign.scoring.moments import ContrastMoments, contrast_moments
-from percalign.scoring.sequential import SETTLED, Contrast, Look, Question, look
+from percalign.scoring.sequential import FUTILITY_FROM, SETTLED, Contrast, Look, Question, look
 from percalign.scoring.simulate import Scenario, population_alignment
 
 #: the main design: two models invert the same 40 targets; each participant judges 20 of the
-#: 80 IRIs (allocate() with even needs); simulated up to ``MAIN.participants``; the budget is
-#: planned from the fixed design
+#: 80 IRIs (allocate() with even needs); simulated up to ``MAIN.participants``
 MAIN = Scenario(
     "paired, 40 targets x 2 models",
     participants=120,
@@ -56,9 +65,8 @@ MAIN = Scenario(
 )
 MAIN_SLOTS = 20
 EVERY = 5
-#: the budget gives this many times the information (1 / variance) of the fixed design with
-#: the declared power (IRIs cap the information, so participants grow faster than this)
-INFLATION = 1.2
+#: the budget is planned from the studies' mean variance parts at this many participants
+PILOT = 60
 DIFFERENCES = (0.0, 0.05, 0.10, 0.20)
 QUESTION = Question("model", "compare", ("m0", "m1"), difference=0.10, alpha=0.05, power=0.8)
 #: the allocation design: three models x 30 targets, 30 of the 90 IRIs per participant
@@ -70,11 +78,12 @@ CHUNK = 250
 
 @dataclass
 class Outcome:
-    """Per study: participants used, whether a difference was found, the final estimate and
-    its repeated and plain CIs."""
+    """Per study: participants used, whether a difference was found or the study stopped for
+    futility, the final estimate and its repeated and plain CIs."""
 
     used: np.ndarray
     found: np.ndarray
+    futile: np.ndarray
     estimate: np.ndarray
     rci: np.ndarray
     plain: np.ndarray
@@ -127,14 +136,15 @@ def balanced(studies: int, people: int, model: np.ndarray, slots: int, seed: int
     """(studies, people, items) 1 where a participant gets the item:
     :func:`percalign.scoring.allocation.allocate` with every model the same need. It ignores
     the answers, so the first N participants of a sequential study get what a fixed design
-    of N would give them."""
-    counts = np.zeros((studies, people, model.size))
-    judged = np.zeros((studies, model.size))
+    of N would give them. One allocation serves every study of a call (a read-only view): the
+    items' effects are drawn afresh for each study, so which item a participant gets carries
+    no information, and allocating once instead of once per study saves most of the run."""
+    counts = np.zeros((people, model.size))
+    judged = np.zeros(model.size)
     even = np.ones(int(model.max()) + 1)
-    for s in range(studies):
-        for p in range(people):
-            _give(counts[s], judged[s], even, model, slots, p, seed + s)
-    return counts
+    for p in range(people):
+        _give(counts, judged, even, model, slots, p, seed)
+    return np.broadcast_to(counts, (studies, people, model.size))
 
 
 def _give(
@@ -161,6 +171,7 @@ def run(
     counts: np.ndarray | None,
     slots: int = 0,
     seed: int = 0,
+    futility_from: float = FUTILITY_FROM,
 ) -> list[Outcome]:
     """Run every study through its looks; a study stops when every contrast is settled.
 
@@ -201,7 +212,7 @@ def run(
             for j, s in enumerate(idx):
                 past = histories[c][s]
                 if not (past and past[-1].decision in SETTLED):
-                    past = (*past, look(contrast, past, at(moments, j), budget))
+                    past = (*past, look(contrast, past, at(moments, j), budget, futility_from))
                     histories[c][s] = past
                 if adaptive and past[-1].decision not in SETTLED:
                     for level in np.flatnonzero(contrast.weights):
@@ -220,6 +231,7 @@ def run(
             Outcome(
                 used,
                 np.array([x.decision == "difference" for x in last]),
+                np.array([x.decision == "futile" for x in last]),
                 est,
                 np.array([(x.low, x.high) for x in last]),
                 np.stack([est - t * se, est + t * se], axis=1),
@@ -230,28 +242,28 @@ def run(
 
 def fixed_power(
     answers: np.ndarray, counts: np.ndarray, model: np.ndarray, target: np.ndarray, grid: list[int]
-) -> np.ndarray:
+) -> tuple[np.ndarray, list[ContrastMoments]]:
     """(len(grid), studies) rejections of the fixed test of m0 - m1 on the first N
-    participants, and (len(grid), 2) the mean participant part x N and item part of its
-    variance."""
+    participants, and its moments at each N."""
     weights = np.zeros(int(model.max()) + 1)
     weights[:2] = (1.0, -1.0)
-    out, parts = [], []
+    out, moments = [], []
     for n in grid:
         m = contrast_moments(answers[:, :n] * counts[:, :n], counts[:, :n], model, target, weights)
         t = m.estimate / np.sqrt(m.variance)
         out.append(2 * stats.t.sf(np.abs(t), m.df) < QUESTION.alpha)
-        parts.append((float(np.mean(m.participant)) * n, float(np.mean(m.item))))
-    return np.array(out), np.array(parts)
+        moments.append(m)
+    return np.array(out), moments
 
 
-def planned_budget(grid: list[int], parts: np.ndarray, fixed_n: float) -> int:
-    """Participants for ``INFLATION`` x the fixed design's information, from the variance
-    parts (rounded up to a look, at most the participants simulated)."""
-    per, item = parts[int(np.argmin(np.abs(np.array(grid) - fixed_n)))]
-    goal = (per / fixed_n + item) / INFLATION
-    n = per / (goal - item) if goal > item else np.inf
-    return int(min(np.ceil(n / EVERY) * EVERY, MAIN.participants))
+def pooled(moments: list[ContrastMoments]) -> ContrastMoments:
+    """The mean variance parts of many studies' moments at one N (a pilot without noise)."""
+    return ContrastMoments(
+        *(
+            np.float64(np.mean(np.concatenate([np.ravel(getattr(m, f)) for m in moments])))
+            for f in ContrastMoments.__dataclass_fields__
+        )
+    )
 
 
 def matched_n(grid: list[int], power: np.ndarray, goal: float) -> float:
@@ -266,45 +278,119 @@ def matched_n(grid: list[int], power: np.ndarray, goal: float) -> float:
     return float(grid[k - 1] + (goal - lo) / (hi - lo) * (grid[k] - grid[k - 1]))
 
 
-def main_table(studies: int, alternatives: int, seed: int) -> tuple[int, list[dict[str, float]]]:
-    """The planned budget and one row per true difference (the declared one first: its fixed
-    design sets the budget)."""
-    rng = np.random.default_rng(seed)
-    base = population_alignment(MAIN)
-    grid = list(range(EVERY, MAIN.participants + 1, EVERY))
+@dataclass
+class Studies:
+    """Simulated studies of one true difference, in chunks: answers, who got which item,
+    and the fixed design's rejections and moments on the grid."""
+
+    chunks: list[tuple[np.ndarray, np.ndarray]]
+    model: np.ndarray
+    target: np.ndarray
+    fixed: np.ndarray
+    moments: list[list[ContrastMoments]]
+
+
+def studies_of(
+    diff: float, count: int, grid: list[int], rng: np.random.Generator, seed: int
+) -> Studies:
+    logits = logits_for(MAIN, [population_alignment(MAIN) + diff, population_alignment(MAIN)])
+    chunks, rejections, moments = [], [], []
+    model = target = np.zeros(0, dtype=np.int64)
+    for start in range(0, count, CHUNK):
+        size = min(CHUNK, count - start)
+        answers, model, target = draw(MAIN, logits, size, rng)
+        counts = balanced(size, MAIN.participants, model, MAIN_SLOTS, seed + start)
+        chunks.append((answers, counts))
+        found, m = fixed_power(answers, counts, model, target, grid)
+        rejections.append(found)
+        moments.append(m)
+    fixed = np.concatenate(rejections, axis=1).mean(axis=1)
+    return Studies(chunks, model, target, fixed, moments)
+
+
+def sequential(studies: Studies, budget: int, futility_from: float = FUTILITY_FROM) -> Outcome:
     decide = contrasts(2, [(0, 1)])
-    rows = []
-    budget = 0
-    fixed_at_design = float("nan")
-    for diff in sorted(DIFFERENCES, key=lambda d: d != QUESTION.difference):
-        logits = logits_for(MAIN, [base + diff, base])
-        chunks = []
-        count = studies if diff == 0 else alternatives
-        for start in range(0, count, CHUNK):
-            size = min(CHUNK, count - start)
-            answers, model, target = draw(MAIN, logits, size, rng)
-            counts = balanced(size, MAIN.participants, model, MAIN_SLOTS, seed + start)
-            chunks.append((answers, counts, fixed_power(answers, counts, model, target, grid)))
-        fixed = np.concatenate([c[2][0] for c in chunks], axis=1).mean(axis=1)
-        if not budget:
-            fixed_at_design = matched_n(grid, fixed, QUESTION.power)
-            parts_at = np.mean([c[2][1] for c in chunks], axis=0)
-            budget = planned_budget(grid, parts_at, fixed_at_design)
-        parts = [
-            run(answers, model, target, decide, budget, counts)[0] for answers, counts, _ in chunks
+    return _joined(
+        [
+            run(
+                answers,
+                studies.model,
+                studies.target,
+                decide,
+                budget,
+                counts,
+                futility_from=futility_from,
+            )[0]
+            for answers, counts in studies.chunks
         ]
-        out = _joined(parts)
+    )
+
+
+def main_table(
+    studies: int, alternatives: int, seed: int, causes: bool
+) -> tuple[Requirement, float, list[dict[str, float]], list[dict[str, float | str]]]:
+    """The planned requirement, the fixed design's N with the declared power (by
+    simulation), one row per true difference, and the causes table (empty unless
+    ``causes``)."""
+    rng = np.random.default_rng(seed)
+    grid = list(range(EVERY, MAIN.participants + 1, EVERY))
+    (contrast,) = contrasts(2, [(0, 1)])
+    rows = []
+    need: Requirement | None = None
+    fixed_n = float("nan")
+    cause_rows: list[dict[str, float | str]] = []
+    for diff in sorted(DIFFERENCES, key=lambda d: d != QUESTION.difference):
+        sims = studies_of(diff, studies if diff == 0 else alternatives, grid, rng, seed)
+        if need is None:
+            pilot = pooled([m[grid.index(PILOT)] for m in sims.moments])
+            need = requirement(contrast, pilot, every=EVERY)
+            if need.participants is None or need.participants > MAIN.participants:
+                raise SystemExit(f"the planned budget {need.participants} is beyond the simulation")
+            fixed_n = matched_n(grid, sims.fixed, QUESTION.power)
+            if causes:
+                cause_rows = causes_table(sims, need, grid)
+        out = sequential(sims, need.participants)
         row = _row(diff, out)
-        matched = matched_n(grid, fixed, row["found"]) if diff > 0 else float("nan")
+        matched = matched_n(grid, sims.fixed, row["found"]) if diff > 0 else float("nan")
         row.update(
-            fixed_n=fixed_at_design,
-            fixed_power=float(np.interp(fixed_at_design, grid, fixed)),
-            saved=1 - row["mean_participants"] / fixed_at_design,
+            planned_fixed_power=float(np.interp(need.fixed or np.nan, grid, sims.fixed)),
+            fixed_power=float(np.interp(fixed_n, grid, sims.fixed)),
+            saved=1 - row["mean_participants"] / fixed_n,
             matched_n=matched,
             saved_matched=1 - row["mean_participants"] / matched,
         )
         rows.append(row)
-    return budget, sorted(rows, key=lambda r: r["difference"])
+    assert need is not None
+    return need, fixed_n, sorted(rows, key=lambda r: r["difference"]), cause_rows
+
+
+def causes_table(sims: Studies, need: Requirement, grid: list[int]) -> list[dict[str, float | str]]:
+    """The declared difference's studies replayed with the rule's parts switched off."""
+    fixed_budget = int(np.ceil((need.fixed or np.inf) / EVERY) * EVERY)
+    variants = [
+        ("as built", need.participants, FUTILITY_FROM),
+        ("futility from the first look", need.participants, 0.0),
+        ("no futility stop", need.participants, np.inf),
+        ("budget with the fixed design's information", fixed_budget, FUTILITY_FROM),
+        ("both: the fixed budget, futility from the first look", fixed_budget, 0.0),
+    ]
+    rows: list[dict[str, float | str]] = []
+    for name, budget, start in variants:
+        assert budget is not None
+        out = sequential(sims, budget, start)
+        matched = matched_n(grid, sims.fixed, float(out.found.mean()))
+        rows.append(
+            {
+                "variant": name,
+                "budget": float(budget),
+                "found": float(out.found.mean()),
+                "futile": float(out.futile.mean()),
+                "mean_participants": float(out.used.mean()),
+                "matched_n": matched,
+                "saved_matched": 1 - float(out.used.mean()) / matched,
+            }
+        )
+    return rows
 
 
 def _joined(parts: list[Outcome]) -> Outcome:
@@ -320,6 +406,7 @@ def _row(diff: float, out: Outcome) -> dict[str, float]:
     return {
         "difference": diff,
         "found": float(out.found.mean()),
+        "futile": float(out.futile.mean()),
         "mean_participants": float(out.used.mean()),
         "p90_participants": float(np.quantile(out.used, 0.9)),
         "bias": float(out.estimate.mean() - diff),
@@ -360,12 +447,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=1000, help="null studies")
     parser.add_argument(
-        "--alternatives", type=int, default=500, help="studies per alternative (5, 10, 20 points)"
+        "--alternatives", type=int, default=1000, help="studies per alternative (5, 10, 20 points)"
     )
     parser.add_argument(
         "--allocation", type=int, default=300, help="studies per row of the allocation table"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--causes", action="store_true", help="also the table of causes")
     parser.add_argument("--skip-allocation", action="store_true", help="only the main table")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
@@ -377,26 +465,46 @@ def main() -> None:
         f"{EVERY} participants; {MAIN_SLOTS} IRIs per participant; alpha {QUESTION.alpha}, power "
         f"{QUESTION.power} at {QUESTION.difference:.2f}"
     )
-    budget, rows = main_table(args.studies, args.alternatives, args.seed)
+    need, fixed_n, rows, causes = main_table(
+        args.studies, args.alternatives, args.seed, args.causes
+    )
+    (declared,) = [r for r in rows if r["difference"] == QUESTION.difference]
     print(
-        f"# fixed design: {rows[0]['fixed_n']:.1f} participants for power {QUESTION.power} at "
-        f"{QUESTION.difference:.2f}; planned budget {budget} ({INFLATION} x its information, "
-        "rounded up to a look)"
+        f"# planned from the mean variance parts at {PILOT} participants: the fixed design needs "
+        f"{need.fixed:.1f} participants, the sequential design a budget of {need.participants} "
+        f"(information x {need.inflation:.3f}; its planned power {need.achieved:.3f}); by "
+        f"simulation the fixed design of {need.fixed:.1f} has power "
+        f"{declared['planned_fixed_power']:.3f}, and reaches {QUESTION.power} at {fixed_n:.1f}"
     )
     print(
-        "| true difference | difference found | fixed design's power | participants: mean | "
-        "90th pct | saved vs the fixed design | fixed design with this power | saved vs it | "
-        "bias | bias when found | repeated CI covers | plain CI covers |"
+        "| true difference | difference found | futile | participants: mean | 90th pct | "
+        "fixed design's power at its N | saved vs the fixed design | fixed design with this "
+        "power | saved vs it | bias | bias when found | repeated CI covers | plain CI covers |"
     )
-    print("|---" * 12 + "|")
+    print("|---" * 13 + "|")
     for r in rows:
         print(
-            f"| {r['difference']:.2f} | {r['found']:.3f} | {r['fixed_power']:.3f} | "
-            f"{r['mean_participants']:.1f} | {r['p90_participants']:.0f} | {r['saved']:.0%} | "
-            f"{r['matched_n']:.1f} | {r['saved_matched']:.0%} | {r['bias']:+.4f} | "
-            f"{r['bias_when_found']:+.4f} | {r['rci_coverage']:.3f} | {r['plain_coverage']:.3f} |",
+            f"| {r['difference']:.2f} | {r['found']:.3f} | {r['futile']:.3f} | "
+            f"{r['mean_participants']:.1f} | {r['p90_participants']:.0f} | "
+            f"{r['fixed_power']:.3f} | {r['saved']:.0%} | {r['matched_n']:.1f} | "
+            f"{r['saved_matched']:.0%} | {r['bias']:+.4f} | {r['bias_when_found']:+.4f} | "
+            f"{r['rci_coverage']:.3f} | {r['plain_coverage']:.3f} |",
             flush=True,
         )
+    if causes:
+        print(f"# causes: the {QUESTION.difference:.2f} studies replayed")
+        print(
+            "| rule | budget | difference found | futile | participants: mean | "
+            "fixed design with this power | saved vs it |"
+        )
+        print("|---" * 7 + "|")
+        for c in causes:
+            print(
+                f"| {c['variant']} | {c['budget']:.0f} | {c['found']:.3f} | {c['futile']:.3f} | "
+                f"{c['mean_participants']:.1f} | {c['matched_n']:.1f} | "
+                f"{c['saved_matched']:.0%} |",
+                flush=True,
+            )
     alloc: list[dict[str, float]] = []
     if not args.skip_allocation:
         print(
@@ -420,7 +528,9 @@ def main() -> None:
             )
     print(f"# {time.perf_counter() - start:.0f} s")
     if args.json is not None:
-        args.json.write_text(json.dumps({"main": rows, "allocation": alloc}, indent=1) + "\n")
+        args.json.write_text(
+            json.dumps({"main": rows, "causes": causes, "allocation": alloc}, indent=1) + "\n"
+        )
 
 
 if __name__ == "__main__":

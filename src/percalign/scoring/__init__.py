@@ -5,8 +5,8 @@ fractions, Fleiss' kappa, Krippendorff's alpha, split-half noise ceiling); compa
 models, layers, seed types or losses (one crossed bootstrap over participants, targets and
 items, Holm); pre-declared exclusions; judges against people; variance components of a
 crossed design and planning from a pilot (participants and IRIs for a CI half-width or a
-difference); declared questions decided at sequential looks with error spending, and
-allocation of answers by uncertainty.
+difference); declared questions decided at sequential looks with error spending, the budget
+their declared power needs, and allocation of answers by uncertainty.
 """
 
 from percalign.scoring.agreement import (
@@ -17,6 +17,7 @@ from percalign.scoring.agreement import (
 )
 from percalign.scoring.alignment import alignment, paper_table
 from percalign.scoring.allocation import allocate, condition_needs
+from percalign.scoring.budget import Requirement, required_budget
 from percalign.scoring.compare import compare, holm
 from percalign.scoring.components import (
     Components,
@@ -54,6 +55,7 @@ __all__ = [
     "Layout",
     "Look",
     "Question",
+    "Requirement",
     "SequentialPlan",
     "Shared",
     "alignment",
@@ -82,6 +84,7 @@ __all__ = [
     "plan_halfwidth",
     "predicted_halfwidth",
     "ranking_agreement",
+    "required_budget",
     "settled",
     "shared_components",
     "target_ci",

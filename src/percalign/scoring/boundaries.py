@@ -20,17 +20,39 @@ integrated against it.
   interest, equals the cumulative beta to spend. Futility is non-binding: the efficacy
   boundaries ignore it, so stopping for futility or not never raises the false-positive
   rate.
+- :func:`next_bounds` gives one look's pair of boundaries from the looks before it (what a
+  study uses as it goes), and :func:`schedule` a whole design's boundaries and its power
+  (what planning uses before the study starts): the same rule, so the power planned is the
+  power of the decisions made.
+
+**Maximum information.** Looking costs power: boundaries wider than the fixed test's early
+on, and futility stops that a fixed design would not make. A group-sequential design with
+the declared power therefore needs more information at its last look than the fixed design,
+``I_max = inflation x I_fixed`` with ``I_fixed = ((z_{1 - alpha/2} + z_{1 - beta}) /
+theta)^2``. The inflation factor is not a constant: it follows from alpha, beta, the spending
+functions and where the looks fall, and :func:`schedule` finds it exactly for a given
+sequence of looks. :func:`percalign.scoring.sequential.required_budget` turns it into
+participants.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 from scipy import optimize, special
 
-__all__ = ["SPENDING", "crossing_probabilities", "efficacy_bound", "futility_bound"]
+__all__ = [
+    "SPENDING",
+    "Schedule",
+    "crossing_probabilities",
+    "efficacy_bound",
+    "futility_bound",
+    "next_bounds",
+    "schedule",
+]
 
 #: Simpson grid points per continuation interval (odd)
 _POINTS = 61
@@ -139,10 +161,10 @@ def _looks(
 
 
 def crossing_probabilities(
-    efficacy: Sequence[float],
+    efficacy: Sequence[float] | np.ndarray,
     info: Sequence[float] | np.ndarray,
     theta: float = 0.0,
-    futility: Sequence[float] | None = None,
+    futility: Sequence[float] | np.ndarray | None = None,
 ) -> np.ndarray:
     """(K,) P(the study first crosses the efficacy boundary at look k) under ``theta``.
 
@@ -221,4 +243,97 @@ def futility_bound(
     upper = min(efficacy, _NEVER)
     if reach - cross(upper) <= increment:
         return float(efficacy)
+    if reach - cross(0.0) >= increment:  # only when this look adds almost no information
+        return 0.0
     return float(optimize.brentq(lambda b: reach - cross(b) - increment, 0.0, upper, xtol=1e-7))
+
+
+def next_bounds(
+    previous: Sequence[tuple[float, float]],
+    info: Sequence[float] | np.ndarray,
+    fraction: float,
+    alpha: float,
+    beta: float,
+    theta: float,
+    spending: str = "obrien-fleming",
+    futility_from: float = 0.0,
+) -> tuple[float, float]:
+    """This look's (futility, efficacy) |z| boundaries, from the looks before it.
+
+    Args:
+        previous: (futility, efficacy) boundaries of the earlier looks, as they were used.
+        info: (k,) information at looks 1..k, on the scale of ``theta`` (1 / variance).
+        fraction: the information fraction reached at this look (1 at the last).
+        alpha: the two-sided false-positive rate of the whole design (``alpha / 2`` a side).
+        beta: 1 - the power at ``theta``, spent on futility with the same function.
+        theta: the smallest difference of interest.
+        spending: a key of :data:`SPENDING`.
+        futility_from: the information fraction before which no look stops for futility;
+            the first look at or after it spends all the beta due by then.
+
+    >>> [round(b, 3) for b in next_bounds([], [100.0], 1.0, 0.05, 0.2, 0.3)]  # one look
+    [1.96, 1.96]
+    """
+    spend = SPENDING[spending]
+    efficacy = efficacy_bound([e for _, e in previous], info, 2 * float(spend(fraction, alpha / 2)))
+    if fraction < futility_from:
+        return 0.0, efficacy
+    futility = futility_bound(previous, efficacy, info, theta, float(spend(fraction, beta)))
+    return futility, efficacy
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A design's boundaries and its error rates (:func:`schedule`).
+
+    Attributes:
+        info: (K,) information at the looks (1 / variance, on the scale of theta).
+        efficacy: (K,) |z| at or above which the study finds a difference.
+        futility: (K,) |z| below which it stops for futility (0: no futility stop).
+        power: P(some look finds a difference) at theta, with the futility stops.
+        stop: (K,) P(the study stops at look k) at theta (the last look takes the rest).
+    """
+
+    info: np.ndarray
+    efficacy: np.ndarray
+    futility: np.ndarray
+    power: float
+    stop: np.ndarray
+
+
+def schedule(
+    info: Sequence[float] | np.ndarray,
+    theta: float,
+    alpha: float,
+    beta: float,
+    spending: str = "obrien-fleming",
+    futility_from: float = 0.0,
+) -> Schedule:
+    """The boundaries of a design whose looks reach ``info``, and its power at ``theta``.
+
+    The fractions are ``info / info[-1]``: the last look spends what is left. With ``info``
+    scaled so that ``info[-1] = I_fixed``, ``power`` falls short of 1 - ``beta``: the
+    inflation factor is the scale at which it does not.
+
+    >>> fixed = ((1.959964 + 0.841621) / 0.1) ** 2  # alpha 0.05, power 0.8 at 10 points
+    >>> round(schedule([fixed], 0.1, 0.05, 0.2).power, 3)
+    0.8
+    >>> round(schedule(fixed * np.array([0.5, 1.0]), 0.1, 0.05, 0.2).power, 3)
+    0.779
+    """
+    growth = np.asarray(info, dtype=np.float64)
+    bounds: list[tuple[float, float]] = []
+    for k in range(growth.size):
+        fraction = float(growth[k] / growth[-1])
+        bounds.append(
+            next_bounds(
+                bounds, growth[: k + 1], fraction, alpha, beta, theta, spending, futility_from
+            )
+        )
+    futility = np.array([f for f, _ in bounds])
+    efficacy = np.array([e for _, e in bounds])
+    found = crossing_probabilities(efficacy, growth, theta, futility)
+    looks = _looks([_region(lo, hi) for lo, hi in bounds[:-1]], growth, theta)
+    reach = np.array([r for r, _ in looks])
+    stop = reach - np.append(reach[1:], 0.0)
+    return Schedule(growth, efficacy, futility, float(found.sum()), stop)

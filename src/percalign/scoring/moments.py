@@ -29,6 +29,15 @@ Satterthwaite's (participants - 1 for the participant part, G - strata for the i
 those degrees of freedom, which keeps its rate with few IRIs.
 
 Every array may carry leading batch axes (many simulated studies at once).
+
+:mod:`percalign.scoring.components` estimates the same true variance another way, from
+components of one answer's variance (participant, target, IRI, residual), so that planning
+can ask about layouts a pilot did not have (more IRIs, other answers per participant, the
+crossed bootstrap's intervals). Here the question is narrower, the variance of this estimate
+as observed and how it falls with more participants, and the answer must be exact for the
+unbalanced allocations of a sequential survey and cheap enough for every look of thousands of
+simulated studies; so the two stay separate, and a test checks that they agree on a design
+both can describe.
 """
 
 from __future__ import annotations

@@ -27,7 +27,34 @@ The statistic at each look is the contrast over its closed-form crossed variance
 a z through Student's t on its Satterthwaite degrees of freedom; successive looks share the
 IRIs and add participants, so the z-statistics have the canonical joint distribution with
 information 1 / variance. Information fractions use the variance projected to the budget
-from the present variance parts.
+from the present variance parts, and the information of the earlier looks is recomputed from
+the same parts at each look (their participant counts are recorded). Recording each look's
+own estimate instead does not work here: estimated from 5-10 participants, the information
+falls from one look to the next in most simulated studies (88% of them with looks every 5),
+and the boundary recursion needs it to grow.
+
+Three choices aim at the declared power (``benchmarks/sequential.py`` measures how close they
+come: about 2.5 points short at the smallest difference of interest, lost to the information
+being estimated at the looks, where the fixed design planned the same way reaches it):
+
+- **A budget with the maximum information the power needs.** Looking costs power (early
+  boundaries are wider than the fixed test's, and futility stops lose some studies that a
+  fixed design would win), so a budget that gives the fixed design's information falls short:
+  with 13 looks the power is 0.75 where 0.80 was declared. The budget must reach the
+  information of the fixed design times an inflation factor that follows from alpha, the
+  power, the spending function and where the looks fall (1.2 for 10-13 evenly spread looks
+  with O'Brien-Fleming spending). :func:`~percalign.scoring.budget.required_budget` finds the
+  smallest budget whose own boundaries give the declared power, from a pilot's variance
+  parts, by the same recursion the looks use (:func:`~percalign.scoring.boundaries.schedule`).
+- **No futility stop before half the information** (:data:`FUTILITY_FROM`). The futility
+  boundary is the |z| a study at the smallest difference of interest would exceed, so it
+  depends on the information itself, not only on its fraction; early variance parts rest on
+  a few participants, and an overestimated information stops studies that would have won.
+  The first futility look at or after half the information spends all the beta due by then
+  (Lan-DeMets spending allows skipping looks), so the design's error rates are unchanged and
+  planning accounts for it.
+- The efficacy boundaries never see futility (non-binding), so the false-positive rate holds
+  whether or not a study stops for futility.
 
 Outcomes of a comparison: ``difference`` (|z| crossed the efficacy boundary), ``futile``
 (|z| below the beta-spending boundary: a difference as large as the smallest one of interest
@@ -54,7 +81,7 @@ from scipy import special
 
 from percalign._checks import check_choice, check_float, check_int
 from percalign.errors import ConfigError, unknown_name
-from percalign.scoring.boundaries import SPENDING, efficacy_bound, futility_bound
+from percalign.scoring.boundaries import SPENDING, next_bounds
 from percalign.scoring.crossed import CrossedDesign
 from percalign.scoring.moments import ContrastMoments, contrast_moments
 from percalign.scoring.table import check_table
@@ -64,13 +91,17 @@ __all__ = [
     "Look",
     "Question",
     "SequentialPlan",
+    "contrasts",
     "decide",
     "look",
+    "look_counts",
     "settled",
 ]
 
 #: outcomes that settle a question for good
 SETTLED = frozenset({"difference", "futile", "reached", "unreachable"})
+#: the information fraction before which no comparison stops for futility
+FUTILITY_FROM = 0.5
 
 
 @dataclass(frozen=True)
@@ -228,12 +259,23 @@ class SequentialPlan:
 
     def looks(self) -> tuple[int, ...]:
         """Participants completed at each look; the last is the budget."""
-        if self.every is not None:
-            counts = list(range(self.every, self.budget, self.every))
-        else:
-            counts = [int(np.ceil(f * self.budget - 1e-9)) for f in self.fractions]
-        counts = sorted({c for c in counts if c < self.budget})
-        return (*counts, self.budget)
+        return look_counts(self.budget, self.every, self.fractions)
+
+
+def look_counts(
+    budget: int, every: int | None, fractions: tuple[float, ...] = ()
+) -> tuple[int, ...]:
+    """Participants completed at each look of a plan with ``budget``, looking ``every`` K
+    participants or at ``fractions`` of the budget; the last look is the budget.
+
+    >>> look_counts(23, 5)
+    (5, 10, 15, 20, 23)
+    """
+    if every is not None:
+        counts = list(range(every, budget, every))
+    else:
+        counts = [int(np.ceil(f * budget - 1e-9)) for f in fractions]
+    return (*sorted({c for c in counts if c < budget}), budget)
 
 
 @dataclass(frozen=True)
@@ -277,6 +319,7 @@ def look(
     history: tuple[Look, ...],
     moments: ContrastMoments,
     budget: int,
+    futility_from: float = FUTILITY_FROM,
 ) -> Look:
     """Decide one contrast at a look, given its earlier looks and its moments now.
 
@@ -285,6 +328,9 @@ def look(
         history: this contrast's earlier looks, oldest first.
         moments: the contrast's estimate and variance parts now (scalars).
         budget: the plan's budget of participants.
+        futility_from: the information fraction from which a comparison may stop for
+            futility (the default is the module's rule; ``benchmarks/sequential.py`` varies
+            it to measure what the rule is worth).
 
     Returns:
         The look; its ``decision`` is final when it is in :data:`SETTLED`.
@@ -297,10 +343,15 @@ def look(
     fraction = 1.0 if final else float(min(at_budget / variance[-1], 1.0))
     if history:
         fraction = max(fraction, history[-1].fraction)
-    spend = SPENDING[contrast.spending]
-    alpha = contrast.alpha
-    efficacy = efficacy_bound(
-        [h.efficacy for h in history], 1.0 / variance, 2 * float(spend(fraction, alpha / 2))
+    futility, efficacy = next_bounds(
+        [(h.futility, h.efficacy) for h in history],
+        1.0 / variance,
+        fraction,
+        contrast.alpha,
+        1 - contrast.power,
+        contrast.difference,
+        contrast.spending,
+        futility_from if contrast.kind == "compare" else np.inf,
     )
     estimate = float(moments.estimate)
     se = float(np.sqrt(variance[-1]))
@@ -308,16 +359,8 @@ def look(
     z = _z(estimate, se, df)
     half = _t_quantile(efficacy, df) * se
     floor = float(np.sqrt(moments.variance_at(np.inf)))
-    z_fixed = float(-special.ndtri(alpha / 2))
-    futility = 0.0
+    z_fixed = float(-special.ndtri(contrast.alpha / 2))
     if contrast.kind == "compare":
-        futility = futility_bound(
-            [(h.futility, h.efficacy) for h in history],
-            efficacy,
-            1.0 / variance,
-            contrast.difference,
-            float(spend(fraction, 1 - contrast.power)),
-        )
         ceiling = float(special.ndtr(contrast.difference / floor - z_fixed)) if floor > 0 else 1.0
         decision = (
             "difference" if abs(z) >= efficacy else "futile" if abs(z) < futility else "undecided"
@@ -396,19 +439,34 @@ def decide(
         ConfigError: a column whose levels split items (see :class:`CrossedDesign`).
     """
     history = dict(history or {})
-    for question in plan.questions:
+    for contrast, design in contrasts(plan.questions, table):
+        past = history.get(contrast.label, ())
+        if past and past[-1].decision in SETTLED:
+            continue
+        moments = contrast_moments(
+            design.hits, design.counts, design.condition, design.target, contrast.weights
+        )
+        history[contrast.label] = (*past, look(contrast, past, moments, plan.budget))
+    return history
+
+
+def contrasts(
+    questions: tuple[Question, ...], table: pd.DataFrame
+) -> list[tuple[Contrast, CrossedDesign]]:
+    """Every contrast of ``questions`` over the levels ``table`` has, with the crossed design
+    of its column.
+
+    Raises:
+        UnknownNameError: a question's column or level is not in the table.
+        ConfigError: a column whose levels split items (see :class:`CrossedDesign`).
+    """
+    out: list[tuple[Contrast, CrossedDesign]] = []
+    for question in questions:
         if question.column not in table.columns:
             raise unknown_name(
                 "column", question.column, [str(c) for c in table.columns], where="in the answers"
             )
         design = CrossedDesign.of(check_table(table, [question.column]), question.column)
         levels = tuple(str(v) for v in design.levels)
-        for contrast in question.contrasts(levels):
-            past = history.get(contrast.label, ())
-            if past and past[-1].decision in SETTLED:
-                continue
-            moments = contrast_moments(
-                design.hits, design.counts, design.condition, design.target, contrast.weights
-            )
-            history[contrast.label] = (*past, look(contrast, past, moments, plan.budget))
-    return history
+        out.extend((contrast, design) for contrast in question.contrasts(levels))
+    return out
