@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,8 @@ def _keys(section: str, cls: type) -> list[str]:
         own = [f.name for f in dataclasses.fields(cls) if f.name != "options"]
         taken = [f.name for f in dataclasses.fields(InversionConfig) if f.init]
         return own + [n for n in taken if n not in ("loss", "seed")]
-    return [f.name for f in dataclasses.fields(cls)]
+    # [trust] takes the TrustSettings fields but those the study sets from other sections
+    return [f.name for f in dataclasses.fields(cls) if f.name not in getattr(cls, "FROM_STUDY", {})]
 
 
 def test_every_key_of_every_section_is_documented():
@@ -241,16 +243,41 @@ def test_study_device_and_the_inversion_override(tmp_path, monkeypatch):
 
 
 def test_trust_inversions_default_to_percalign_trusts(tmp_path):
-    from percalign.trust import default_config
+    from percalign.trust import TrustSettings
 
     models = [{"name": "tiny-cnn"}, {"name": "tiny-vgg"}]
-    spec = parse_spec({"models": models, "trust": {"enabled": True}})
-    assert spec.trust.config(spec.inversion, 3) == default_config(seed=3)
-    assert default_config().stop_at_valid is not None  # the trust IRIs stop once valid
+    spec = parse_spec({"models": models, "trust": {"enabled": True}, "study": {"seed": 3}})
+    assert spec.trust.inversion_config(spec.inversion) == TrustSettings(seed=3).config()
+    assert TrustSettings().config().stop_at_valid is not None  # the trust IRIs stop once valid
     changed = parse_spec(
         {"models": models, "trust": {"enabled": True, "steps": 40, "batch_size": 8}}
-    ).trust.config(spec.inversion, 3)
+    ).trust.inversion_config(spec.inversion)
     assert (changed.steps, changed.batch_size) == (40, 8)
+
+
+def test_the_trust_section_is_trust_settings_with_the_studys_own_values():
+    from percalign.trust import TrustSettings
+
+    data = {
+        "models": [{"name": "tiny-cnn"}, {"name": "tiny-vgg"}],
+        "study": {"seed": 7},
+        "images": {"source": "samples"},
+        "inversion": {"layers": ["layer1", "penultimate"]},
+        "scoring": {"n_boot": 300},
+        "trust": {"folds": 3},
+    }
+    spec = parse_spec(data)
+    assert isinstance(spec.trust, TrustSettings)
+    assert (spec.trust.images, spec.trust.layer) == ("samples", "layer1")
+    assert (spec.trust.n_boot, spec.trust.seed, spec.trust.folds) == (300, 7, 3)
+    # a section replaced later still carries the study's values
+    again = dataclasses.replace(spec, study=dataclasses.replace(spec.study, seed=8))
+    assert again.trust.seed == 8
+    for key, where in [("seed", "[study] seed"), ("layer", "[inversion] layers")]:
+        with pytest.raises(ConfigError, match=rf"\[trust\] {key} is .*{re.escape(where)}"):
+            parse_spec({**data, "trust": {key: data["trust"]["folds"]}})
+    with pytest.raises(ConfigError, match="'folds' parameter of .*Got 1; the closest valid"):
+        parse_spec({**data, "trust": {"folds": 1}})
 
 
 def test_overrides_go_through_the_specs_own_checks(tmp_path, capsys):
