@@ -276,7 +276,7 @@ def test_the_trust_section_is_trust_settings_with_the_studys_own_values():
     for key, where in [("seed", "[study] seed"), ("layer", "[inversion] layers")]:
         with pytest.raises(ConfigError, match=rf"\[trust\] {key} is .*{re.escape(where)}"):
             parse_spec({**data, "trust": {key: data["trust"]["folds"]}})
-    with pytest.raises(ConfigError, match="'folds' parameter of .*Got 1; the closest valid"):
+    with pytest.raises(ConfigError, match=r"'folds' parameter of .*Got 1; the closest valid"):
         parse_spec({**data, "trust": {"folds": 1}})
 
 

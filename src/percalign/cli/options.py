@@ -1,5 +1,5 @@
 """The options several commands share, each declared once: ``--device``, ``--seed``,
-``--out`` with ``--overwrite``, ``--bootstrap`` and ``--set``.
+``--out``, ``--overwrite``, ``--bootstrap`` and ``--set``.
 
 A command adds them with one call each (``add_device(parser)``); its own help may say more
 where the option means something particular there, and a default read from the settings
@@ -18,6 +18,7 @@ __all__ = [
     "add_bootstrap",
     "add_device",
     "add_output",
+    "add_overwrite",
     "add_seed",
     "add_set_option",
 ]
@@ -44,13 +45,23 @@ def add_seed(parser: Parser, *, help: str | None = None) -> None:
 
 
 def add_output(
-    parser: Parser, *, help: str = "output folder", required: bool = True, overwrite: bool = True
+    parser: Parser,
+    *,
+    help: str = "output folder",
+    required: bool = True,
+    default: Path | None = None,
+    overwrite: bool = True,
 ) -> None:
     """``--out`` (a folder, or a file where ``help`` says so) and, with ``overwrite``,
     ``--overwrite``."""
-    parser.add_argument("--out", type=Path, required=required, default=None, help=help)
+    parser.add_argument("--out", type=Path, required=required, default=default, help=help)
     if overwrite:
-        parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+        add_overwrite(parser)
+
+
+def add_overwrite(parser: Parser, *, help: str = "replace an existing --out") -> None:
+    """``--overwrite``: replace what the command would otherwise refuse to write over."""
+    parser.add_argument("--overwrite", action="store_true", help=help)
 
 
 def add_bootstrap(parser: Parser) -> None:
