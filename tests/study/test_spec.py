@@ -14,12 +14,13 @@ from percalign.cli import main
 from percalign.cli.demo import demo_spec_text
 from percalign.errors import ConfigError, UnknownNameError
 from percalign.inversion import InversionConfig
-from percalign.judges import BotSettings
+from percalign.judges import BotSettings, JudgeSettings
 from percalign.scoring import Exclusions
 from percalign.study.reference import BEGIN, END, reference_text
 from percalign.study.spec import SECTIONS, Inversion, load_spec, parse_spec
 from percalign.survey import make_plan
 from percalign.survey.settings import SurveyDesign
+from percalign.trust import TrustSettings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "study.md"
 
@@ -122,6 +123,8 @@ def _plan_records() -> list[dict]:
 
 #: what the Python API does with each setting when it is not given
 API = {
+    "k": lambda: JudgeSettings(names=["pixel"]).k,
+    "steps": lambda: TrustSettings().config().steps,
     "lapse": lambda: BotSettings(judge="pixel").bots(1)[0].lapse,
     "momentum": lambda: InversionConfig().momentum,
     "min_rt_ms": lambda: Exclusions().min_rt_ms,
@@ -132,6 +135,8 @@ API = {
 @pytest.mark.parametrize(
     ("cls", "field", "value", "section", "command"),
     [
+        (JudgeSettings, "k", 5, "judges", ["judge"]),
+        (TrustSettings, "steps", 300, "trust", ["trust"]),
         (BotSettings, "lapse", 0.25, "bots", ["survey", "bots"]),
         (InversionConfig, "momentum", 0.5, "inversion", ["invert"]),
         (Exclusions, "min_rt_ms", 300.0, "exclusions", ["score"]),
@@ -171,6 +176,74 @@ def test_a_default_changed_in_one_place_changes_the_spec_the_cli_the_api_and_the
     after = reference_text()
     assert f"`{section}.{field}` ({_show(value)})" in after
     assert f"`{section}.{field}` ({_show(value)})" not in before
+
+
+def _command(argv: list[str]) -> argparse.Namespace:
+    from percalign.cli._app import build_parser
+
+    return build_parser().parse_args(argv)
+
+
+def test_the_judge_and_trust_commands_without_options_are_the_apis_settings():
+    """Every JudgeSettings and TrustSettings field the commands take has the API's default,
+    and every field the spec does not set from other sections is a key of its section."""
+    from percalign.cli.judge import judge_settings
+    from percalign.cli.trust import trust_settings
+    from percalign.study.spec import setting_names
+
+    assert judge_settings(_command(["judge", "OUT"])) == JudgeSettings()
+    settings, config = trust_settings(_command(["trust", "--models", "a,b", "--out", "t"]))
+    assert settings == TrustSettings()
+    assert config == TrustSettings().config()
+    for cls, section in [(JudgeSettings, "judges"), (TrustSettings, "trust")]:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        from_study = set(getattr(SECTIONS[section], "FROM_STUDY", {}))
+        assert fields - from_study <= set(setting_names(section)), section
+        parsed = getattr(parse_spec(BASE), section)
+        assert {n: getattr(parsed, n) for n in fields - from_study} == {
+            n: getattr(cls(), n) for n in fields - from_study
+        }
+
+
+#: another valid value for every JudgeSettings and TrustSettings field with a plain default
+CHANGED = {
+    JudgeSettings: {"k": 3, "metric": "seed_2afc"},
+    TrustSettings: {
+        "images": "samples",
+        "split": "train",
+        "n_images": 40,
+        "max_inputs": 30,
+        "seeds": "image:1",
+        "layer": "layer1",
+        "preset": "paper",
+        "steps": 200,
+        "stop_at_valid": 0.25,
+        "batch_size": 64,
+        "metric": "seed_2afc",
+        "folds": 3,
+        "n_boot": 500,
+        "seed": 4,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"), [(cls, name) for cls, values in CHANGED.items() for name in values]
+)
+def test_a_changed_judge_or_trust_default_is_the_commands_default(monkeypatch, cls, name):
+    from percalign.cli.judge import judge_settings
+    from percalign.cli.trust import trust_settings
+
+    plain = [f.name for f in dataclasses.fields(cls) if f.default_factory is dataclasses.MISSING]
+    assert set(CHANGED[cls]) == set(plain)  # every field with a plain default is changed here
+    assert getattr(cls(), name) != CHANGED[cls][name]
+    _new_default(monkeypatch, cls, name, CHANGED[cls][name])
+    if cls is JudgeSettings:
+        assert judge_settings(_command(["judge", "OUT"])) == JudgeSettings()
+    else:
+        settings, _ = trust_settings(_command(["trust", "--models", "a,b", "--out", "t"]))
+        assert settings == TrustSettings()
+    assert getattr(cls(), name) == CHANGED[cls][name]
 
 
 def test_the_packaged_demo_spec_is_valid(tmp_path):

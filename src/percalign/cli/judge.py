@@ -71,7 +71,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _settings(args: argparse.Namespace) -> JudgeSettings:
+def judge_settings(args: argparse.Namespace) -> JudgeSettings:
+    """The :class:`JudgeSettings` of the options."""
     return JudgeSettings(**options_from(JudgeSettings, args, only=("names", "k")))
 
 
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{flag.replace('_', '-')} applies only with --validate FILE.")
     manifest = read_manifest(args.folder)  # a bad folder fails before judges load
     iris = manifest["iris"]
-    settings = _settings(args)
+    settings = judge_settings(args)
     held = held_out_judge(manifest)
     if held in settings.names:
         err.print(f"{held} held out: it is the adversary of this run's adversarial loss")
@@ -152,7 +153,7 @@ def _validate(args: argparse.Namespace) -> int:
     if args.ensemble:
         raise ConfigError("--ensemble applies to inversion runs; drop it with --validate.")
     triplets = read_triplets(args.validate, args.image_root, args.size, seed=args.seed)
-    judges = _settings(args).judges(resolve_device(args.device))
+    judges = judge_settings(args).judges(resolve_device(args.device))
     rows = len(triplets.table)
     err.print(f"Judging {rows} rows of {args.validate} with {', '.join(j.name for j in judges)}")
     summary, picks = validate_judges(judges, triplets, n_boot=args.bootstrap, seed=args.seed)

@@ -20,6 +20,7 @@ from percalign.trust.settings import TrustSettings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from percalign.inversion import InversionConfig
     from percalign.trust import TrustResult
 
 
@@ -86,6 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         steps=TrustSettings.steps,
         batch_size=TrustSettings.batch_size,
         stop_at=f"valid:{TrustSettings.stop_at_valid:g}",
+        seed=TrustSettings.seed,
     )
     p.set_defaults(run=run)
 
@@ -171,18 +173,10 @@ def _confidence_table(confidence: pd.DataFrame) -> Table:
     return table
 
 
-def run(args: argparse.Namespace) -> int:
-    from percalign._device import resolve_device
-    from percalign.judges import get_judges
-    from percalign.models import load
-    from percalign.store import check_output
-    from percalign.trust import analyze
-
-    check_output(args.out, args.overwrite)
-    names = [n.strip() for n in args.models.split(",") if n.strip()]
-    if len(names) < 2:
-        raise ConfigError(f"--models needs two or more names, comma-separated; got {names}.")
-    layers = layer_list(args)
+def trust_settings(args: argparse.Namespace) -> tuple[TrustSettings, InversionConfig]:
+    """The :class:`TrustSettings` of the options, and the inversions' config (the options of
+    ``--preset`` and the inversion options, on the trust defaults)."""
+    layers = layer_list(args) if args.layer else [TrustSettings.layer]
     if len(layers) != 1:
         raise ConfigError(f"Trust inverts one layer objective; got {layers}.")
     if args.max_inputs < 0:
@@ -198,6 +192,21 @@ def run(args: argparse.Namespace) -> int:
         batch_size=config.batch_size,
         seed=config.seed,
     )
+    return settings, config
+
+
+def run(args: argparse.Namespace) -> int:
+    from percalign._device import resolve_device
+    from percalign.judges import get_judges
+    from percalign.models import load
+    from percalign.store import check_output
+    from percalign.trust import analyze
+
+    check_output(args.out, args.overwrite)
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    if len(names) < 2:
+        raise ConfigError(f"--models needs two or more names, comma-separated; got {names}.")
+    settings, config = trust_settings(args)
     device = resolve_device(args.device)
     models = [load(n, device=device) for n in names]
     judges = get_judges(args.judges, device=device) if args.judges.strip() else []
