@@ -100,7 +100,7 @@ class StudySpec:
 
     def __post_init__(self) -> None:
         # [trust] analyses the study's images at its first layer, with its bootstrap and seed
-        study_sets = {
+        study_sets: dict[str, Any] = {
             "images": self.images.source,
             "layer": self.inversion.layers[0] if self.inversion.layers else self.trust.layer,
             "n_boot": self.scoring.n_boot,

@@ -161,7 +161,7 @@ def clustering_plan(
                 shown[s] += 1
         slots.append(slot)
     trials = len(slots[0])
-    settings = {
+    recorded = {
         "design": "clustering",
         "foil": "targets",
         "k": k,
@@ -186,7 +186,7 @@ def clustering_plan(
         "min_judgments": int(shown.min()),
         "max_judgments": int(shown.max()),
     }
-    return Plan(items, slots, settings)
+    return Plan(items, slots, recorded)
 
 
 def _catch_item(items: dict[str, Item], target: str, targets: Sequence[str]) -> Item:
