@@ -24,7 +24,9 @@ SCALE = [
     "inversion.steps=4",
     "inversion.batch_size=8",
     "survey.include_invalid=true",  # 4 steps: few IRIs pass the gate
-    "bots.n=2",
+    "bots.n=4",
+    "scoring.budget=4",  # the sequential survey: a look after 2 kept participants, and at 4
+    "scoring.look_every=2",
     "scoring.n_boot=200",
     "trust.max_inputs=3",
     "trust.steps=3",
@@ -53,6 +55,9 @@ def test_the_packaged_demo_runs_scaled_down(tmp_path, monkeypatch, capsys):
     assert (out / "report" / "index.html").is_file()
     page = (out / "report" / "index.html").read_text()
     assert "simulated" in page
+    # the survey's looks and decisions, and how to read estimates after stopping
+    assert '<section id="sequential">' in page and "How to read the estimates" in page
+    assert "Decides whether the levels of &#x27;model&#x27; differ" in page
     # the methods name each loss's seeds and the stop rule the demo uses
     assert "image, super-noise (regularizer-free); super-noise (transforms)" in page
     assert "stopped once its distance fell below 0.5 times its validity threshold" in page

@@ -139,3 +139,18 @@ def test_one_models_settings_leave_the_others_runs_alone(tmp_path):
 def test_unkeyed_must_be_declared():
     with pytest.raises(ValueError, match="not a declared setting"):
         Step("x", settings=("judges",), unkeyed=("study.device",))
+
+
+def test_settings_added_later_keep_the_keys_of_studies_recorded_before():
+    """A setting declared after studies were recorded (``added``) is keyed only when it is
+    set: at its default, the key is the one those studies were recorded with."""
+    from percalign.study.graph import keyed_settings
+
+    survey = next(s for s in STEPS if s.name == "survey")
+    assert "scoring.compare" in survey.added
+    keyed = keyed_settings(survey, BASE)
+    assert not any(path in keyed for path in survey.added)
+    asked = keyed_settings(survey, perturbed(BASE, "scoring.compare"))
+    assert asked["scoring.compare"] == "x"
+    with pytest.raises(ValueError, match=r"added 'scoring\.budget' is not a declared setting"):
+        Step("x", settings=("judges",), added=("scoring.budget",))

@@ -150,6 +150,10 @@ def test_a_rerun_does_nothing_and_a_change_reruns_only_what_depends_on_it(done, 
     _spec(folder, changed.replace("steps = 3\n\n[judges]", "steps = 4\n\n[judges]"))
     with pytest.raises(ConfigError, match="already holds 16 answers"):
         run_study(load_spec(folder / "study.toml"), folder, log=lambda _m: None)
+    # so would questions declared after the first answer: they are part of the plan
+    _spec(folder, changed + '\n[scoring]\ncompare = "model"\nbudget = 10\nlook_every = 2\n')
+    with pytest.raises(ConfigError, match="already holds 16 answers"):
+        run_study(load_spec(folder / "study.toml"), folder, log=lambda _m: None)
     assert len(pd.read_csv(folder / "scores" / "answers.csv")) == 16
 
 

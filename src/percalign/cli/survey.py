@@ -11,6 +11,7 @@ from percalign.cli.options import add_output, add_overwrite, add_seed
 from percalign.errors import ConfigError
 from percalign.judges.bots import BotSettings
 from percalign.scoring.exclusions import Exclusions
+from percalign.scoring.stopping import Stopping
 from percalign.study.spec import Survey
 from percalign.survey.build import build_survey, describe, unset_placeholders
 from percalign.survey.limits import ServeSettings
@@ -36,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_seed(b, help="seed of the plan's random choices")
     add_options(b, Survey, only=("practice",))
     add_options(b, Exclusions, only=("min_catch_accuracy", "max_side_share", "min_side_trials"))
+    # a sequential survey: what it must decide, its budget and looks ([scoring] has them too)
+    add_options(b.add_argument_group("sequential survey (stops when decided)"), Stopping)
     b.add_argument(
         "--texts",
         type=Path,
@@ -147,6 +150,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--hash-ids", action="store_true", help="hash the platform ids")
     e.set_defaults(run=_export)
 
+    st = cmds.add_parser(
+        "status",
+        help="participants, open or closed, and a sequential survey's looks and questions",
+    )
+    st.add_argument("study", type=Path)
+    st.set_defaults(run=_status)
+
     t = cmds.add_parser("bots", help="run simulated participants through the live service")
     t.add_argument("study", type=Path)
     t.add_argument("--url", required=True, help="base URL of the running service")
@@ -188,8 +198,12 @@ def _build(args: argparse.Namespace) -> int:
         requirements=_requirements(args),
         settings=SurveyDesign(**options_from(SurveyDesign, args)),
         seed=args.seed,
+        stopping=Stopping(**options_from(Stopping, args)),
     )
     _built(args.study, plan.settings, _texts(args.texts) or {})
+    stopping = Stopping(**options_from(Stopping, args))
+    for line in stopping.describe() if stopping.asks else []:
+        out.print(line)
     return 0
 
 
@@ -361,6 +375,22 @@ def _export(args: argparse.Namespace) -> int:
         f"Wrote {len(table)} answers from {table['participant'].nunique() if len(table) else 0}"
         f" participants to {args.out}"
     )
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from percalign.scoring.stopping import describe_looks
+    from percalign.store.study import survey_summary
+
+    summary = survey_summary(args.study)
+    people = ", ".join(f"{n} {status}" for status, n in sorted(summary["participants"].items()))
+    out.print(
+        f"{args.study}: {'closed' if summary['closed'] else 'open'}; participants: "
+        f"{people or 'none yet'}; {summary['answers']} answers."
+    )
+    state = summary.get("sequential")
+    for line in describe_looks(state) if state else ["A fixed plan: no looks."]:
+        out.print(line)
     return 0
 
 

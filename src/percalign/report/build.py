@@ -34,6 +34,7 @@ SECTIONS = {
     "losses": "Alignment per loss family",
     "table": "Architecture x training",
     "comparisons": "Model comparisons",
+    "sequential": "Sequential decisions: looks, decisions, participants saved",
     "judges": "Judges against participants",
     "trust": "Which model to trust when models disagree",
     "exclusions": "Exclusions",
@@ -253,7 +254,7 @@ def _methods(
             "people": "participants",
             "mixed": "participants (people and simulated participants mixed)",
         }[scores["participants_kind"]]
-        text.append(_survey_text(spec, design, scores, who, answers or {}))
+        text.append(_survey_text(spec, design, scores, who, answers or {}, survey))
     seeds = f"Random seeds: study seed {spec.study.seed} (inversions, judges' other targets"
     if survey is not None:
         seeds += f"; survey plan seed {survey['design'].get('seed', spec.study.seed)}"
@@ -343,7 +344,12 @@ def _answer_facts(answers: pd.DataFrame, spec: Any) -> dict[str, Any]:
 
 
 def _survey_text(
-    spec: Any, design: dict[str, Any], scores: dict[str, Any], who: str, facts: dict[str, Any]
+    spec: Any,
+    design: dict[str, Any],
+    scores: dict[str, Any],
+    who: str,
+    facts: dict[str, Any],
+    survey: dict[str, Any] | None = None,
 ) -> str:
     """The survey's part of the methods: the plan against what ran, every exclusion rule
     with what it removed, the clock of the speed rules, and which answers were scored."""
@@ -361,10 +367,12 @@ def _survey_text(
     ran = scores["participants"]
     plan = f"{design['judgments_per_item']} judgments per item planned"
     if "slots" in design:
-        plan += (
-            f": {design['slots']} participant sessions for {design['items']} items; "
-            f"{ran} ran" + (", so the plan was not met" if ran < design["slots"] else "")
-        )
+        sequential = bool((survey or {}).get("stopping"))
+        plan += f": {design['slots']} participant sessions for {design['items']} items; {ran} ran"
+        if sequential:
+            plan += " (a sequential survey: it stopped when its questions were decided)"
+        elif ran < design["slots"]:
+            plan += ", so the plan was not met"
     text = (
         f"In a {design['design'].upper()} survey (foil: {design['foil']}; {layout}; {plan}), "
         f"{ran} {who} gave {scores['answers']} answers"
@@ -712,6 +720,7 @@ def _judge_failures(by_model: pd.DataFrame, metric: str) -> str:
 def build_report(folder: Path) -> Path:
     """Write ``folder/report/index.html`` (and its figures) for the study in ``folder``."""
     from percalign.report.figures import alignment_bars, save, trust_bars
+    from percalign.report.sequential import sequential_section
 
     folder = Path(folder)
     spec = load_spec(folder / "study.toml")
@@ -914,6 +923,9 @@ def build_report(folder: Path) -> Path:
             if comparisons is not None
             else "<p>Needs answers on two or more models.</p>",
         )
+        looks = sequential_section(folder / "survey", human_label, _table)
+        if looks is not None:
+            section("sequential", looks)
         versus = _read(scores_dir / "judges_vs_humans.csv")
         section(
             "judges",

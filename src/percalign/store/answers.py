@@ -322,7 +322,11 @@ class Answers(Participants):
         """Items short of R judgments from completed participants, and what that takes
         (see :func:`percalign.store.coverage.coverage`)."""
         plan = self._plan()
-        slots = {k: [t.item for t in v if not t.is_catch] for k, v in plan.slots.items()}
+        slots = {
+            k: [t.item for t in v if not t.is_catch]
+            for k, v in plan.slots.items()
+            if k < plan.base_slots  # a participant's own slot is not the plan's promise
+        }
         return coverage(self.engine, slots, plan.judgments_per_item)
 
 

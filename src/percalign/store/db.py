@@ -142,6 +142,19 @@ class CommentRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 
+class LookRow(Base):
+    """One question's state after one look of a sequential survey
+    (:class:`~percalign.scoring.sequential.Look`'s fields in ``values``)."""
+
+    __tablename__ = "looks"
+    look: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0, 1, ...
+    contrast: Mapped[str] = mapped_column(String(200), primary_key=True)
+    participants: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(16))
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

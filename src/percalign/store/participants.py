@@ -5,6 +5,7 @@ screened out; the admin's list of participants.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from percalign.store.coverage import participant_table
-from percalign.store.db import MetaRow, ParticipantRow, ResponseRow, now
+from percalign.store.db import MetaRow, ParticipantRow, ResponseRow, SlotTrialRow, now
 from percalign.store.survey_base import PlanTrial, SurveyBase, SurveyError
 
 __all__ = ["ABANDONED", "HOLDS_SLOT", "Participants"]
@@ -43,9 +44,12 @@ class Participants(SurveyBase):
         study: str | None = None,
         session_id: str | None = None,
         screen: dict[str, Any] | None = None,
+        make_slot: Callable[[], list[Any] | None] | None = None,
     ) -> tuple[ParticipantRow, bool]:
         """The participant for (platform, pid): resumed if known, else new on the least-used
-        slot. Returns (participant, resumed).
+        slot of the plan, or on trials of their own when ``make_slot`` gives some (a
+        sequential survey's allocation: a list of
+        :class:`~percalign.survey.plan.Trial`). Returns (participant, resumed).
 
         A known participant resumes only with the platform session id it started with (None
         included), so knowing someone's platform id is not enough to take over their session.
@@ -54,8 +58,10 @@ class Participants(SurveyBase):
         if found is None:
             if self.meta("closed", False):
                 raise SurveyError(403, "This study is closed; no new sessions start.")
+            self.stopping()  # read outside the transaction below
             try:
-                return self._create(platform, pid, study, session_id, screen), False
+                trials = make_slot() if make_slot is not None else None
+                return self._create(platform, pid, study, session_id, screen, trials), False
             except IntegrityError:  # the same person started twice at once: resume the first
                 found = self._find(platform, pid)
                 if found is None:
@@ -91,8 +97,9 @@ class Participants(SurveyBase):
         study: str | None,
         session_id: str | None,
         screen: dict[str, Any] | None,
+        trials: list[Any] | None = None,
     ) -> ParticipantRow:
-        slots = self._plan().slots  # read before the transaction: it must not wait for a second
+        plan = self._plan()  # read before the transaction: it must not wait for a second
         with self._write() as s:  # pooled connection while it holds the lock
             # serialize slot choice between workers (a row lock on PostgreSQL)
             s.execute(select(MetaRow.key).where(MetaRow.key == "plan").with_for_update())
@@ -117,6 +124,12 @@ class Participants(SurveyBase):
                 )
                 .values(status=ABANDONED)
             )
+            if self.budget_full(s):
+                raise SurveyError(
+                    403,
+                    "This study has as many participants as it needs for now; no new "
+                    "sessions start until a started one is given up.",
+                )
             used = dict(
                 s.execute(
                     select(ParticipantRow.slot, func.count())
@@ -124,7 +137,25 @@ class Participants(SurveyBase):
                     .group_by(ParticipantRow.slot)
                 ).all()
             )
-            slot = min(slots, key=lambda k: (used.get(k, 0), k))
+            if trials:
+                slot = max(
+                    plan.base_slots, 1 + int(s.scalar(select(func.max(SlotTrialRow.slot))) or 0)
+                )
+                s.add_all(
+                    SlotTrialRow(
+                        slot=slot,
+                        position=p,
+                        item=t.item,
+                        display_order=list(t.order),
+                        is_catch=t.is_catch,
+                        is_repeat=t.is_repeat,
+                        screen=t.screen,
+                    )
+                    for p, t in enumerate(trials)
+                )
+            else:
+                base = [k for k in plan.slots if k < plan.base_slots]
+                slot = min(base, key=lambda k: (used.get(k, 0), k))
             row = ParticipantRow(
                 id=secrets.token_hex(16),
                 slot=slot,
@@ -139,6 +170,15 @@ class Participants(SurveyBase):
             )
             s.add(row)
         return row
+
+    def stopping(self) -> Any:
+        """A sequential survey's stopping rule (:class:`~percalign.store.looks.Looks`);
+        None here."""
+        return None
+
+    def budget_full(self, s: Any) -> bool:
+        """Whether new sessions must wait for the budget (never, without a stopping rule)."""
+        return False
 
     def participant(self, pid: str) -> ParticipantRow:
         with self._session() as s:
@@ -159,7 +199,7 @@ class Participants(SurveyBase):
         return self._slots[pid][1] == "bot"
 
     def _trials(self, pid: str) -> list[PlanTrial]:
-        return self._plan().slots[self._slot(pid)]
+        return self._slot_trials(self._slot(pid))
 
     def status(self, pid: str) -> str:
         """'active', 'completed', 'failed_attention' or 'abandoned'."""
@@ -186,5 +226,8 @@ class Participants(SurveyBase):
 
     def participants(self) -> list[dict[str, Any]]:
         """Every participant's status, slot and progress, newest first."""
-        totals = {k: len(v) for k, v in self._plan().slots.items()}
+        with self._session() as s:
+            totals = dict(
+                s.execute(select(SlotTrialRow.slot, func.count()).group_by(SlotTrialRow.slot)).all()
+            )
         return participant_table(self.engine, totals, self.silent_since())

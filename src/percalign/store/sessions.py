@@ -15,13 +15,14 @@ from sqlalchemy import func, select
 from percalign.store.answers import Answer, Answers, TrialView
 from percalign.store.comments import Comments
 from percalign.store.db import CommentRow, ParticipantRow, ResponseRow
+from percalign.store.looks import Looks
 from percalign.store.participants import ABANDONED
 from percalign.store.survey_base import SurveyError
 
 __all__ = ["ABANDONED", "Answer", "SurveyError", "SurveyStore", "TrialView"]
 
 
-class SurveyStore(Answers, Comments):
+class SurveyStore(Answers, Comments, Looks):
     """Sessions, trials, answers and comments of one study database: the parts in one
     object (see :class:`~percalign.store.survey_base.SurveyBase` for sharing it between
     threads and worker processes)."""
@@ -50,4 +51,5 @@ class SurveyStore(Answers, Comments):
             "closed": bool(self.meta("closed", False)),
             "screened_out": dict(self.meta("screened_out", {})),
             "coverage": self.coverage(),
+            "sequential": self.sequential_state(),
         }

@@ -30,7 +30,9 @@ __all__ = [
     "bot_token",
     "default_url",
     "read_answers",
+    "read_looks",
     "read_meta",
+    "survey_summary",
     "write_plan",
 ]
 
@@ -205,6 +207,38 @@ def bot_token(folder: Path) -> str:
         return SurveyStore(engine).signer.bot_token()
     finally:
         engine.dispose()
+
+
+def survey_summary(folder: Path) -> dict[str, Any]:
+    """The admin page's progress of the study ``folder`` (participants by status, answers,
+    open or closed, a sequential survey's looks), read from its database."""
+    from percalign.store.sessions import SurveyStore
+
+    engine = connect(study_url(folder))
+    try:
+        return SurveyStore(engine).summary()
+    finally:
+        engine.dispose()
+
+
+def read_looks(folder: Path) -> list[dict[str, Any]]:
+    """Every look of a sequential survey in the study ``folder``: one row per look and
+    question, oldest first (empty for a fixed plan)."""
+    import dataclasses
+
+    from percalign.store.sessions import SurveyStore
+
+    engine = connect(study_url(folder))
+    try:
+        history = SurveyStore(engine).history()
+    finally:
+        engine.dispose()
+    rows = [
+        {"look": n + 1, **dataclasses.asdict(look)}
+        for looks in history.values()
+        for n, look in enumerate(looks)
+    ]
+    return sorted(rows, key=lambda r: (r["look"], r["label"]))
 
 
 def read_answers(folder: Path, hash_ids: bool = False) -> Any:

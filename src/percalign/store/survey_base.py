@@ -65,6 +65,7 @@ class Plan:
     attention: AttentionRules
     min_display_ms: int
     judgments_per_item: int
+    base_slots: int  # slots 0..base_slots-1 are the plan's; later ones, a participant's own
 
 
 class SurveyBase:
@@ -154,8 +155,27 @@ class SurveyBase:
                 attention,
                 int((settings.value if settings else {}).get("min_display_ms", 0)),
                 int((settings.value if settings else {}).get("judgments_per_item", 1)),
+                int((settings.value if settings else {}).get("slots", len(slots))),
             )
         return self._plan_cache
+
+    def _slot_trials(self, slot: int) -> list[PlanTrial]:
+        """The trials of ``slot``: the plan's, or those made for one participant of a
+        sequential survey (read once, as they never change; another worker may have made
+        them since this process read the plan)."""
+        slots = self._plan().slots
+        if slot not in slots:
+            with self._session() as s:
+                rows = s.scalars(
+                    select(SlotTrialRow)
+                    .where(SlotTrialRow.slot == slot)
+                    .order_by(SlotTrialRow.position)
+                )
+                slots[slot] = [
+                    PlanTrial(t.item, tuple(t.display_order), bool(t.is_catch), t.screen)
+                    for t in rows
+                ]
+        return slots[slot]
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), timezone.utc)

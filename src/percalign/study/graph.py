@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from percalign.study.ledger import KEY_FORMAT, Ledger, step_key
-from percalign.study.spec import StudySpec, read_setting, setting_paths
+from percalign.study.spec import StudySpec, default_setting, read_setting, setting_paths
 
 if TYPE_CHECKING:
     from percalign.study.execution.backends import Backend, TaskProgress
@@ -75,6 +75,9 @@ class Step:
         enabled: whether the spec asks for the step at all.
         recorded: False for a step that is computed on every run and never recorded (loading
             the models): its value is what others read; it has no key.
+        added: those of ``settings`` declared after studies were recorded with this key
+            format, whose default does what the step did before: keyed only when set to
+            another value, so a study recorded before keeps its key (and its answers).
     """
 
     name: str
@@ -89,11 +92,15 @@ class Step:
     parts: Callable[[Inputs], list[str]] = lambda _i: [""]
     enabled: Callable[[Inputs], bool] = lambda _i: True
     recorded: bool = True
+    added: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for path in self.unkeyed:
-            if not any(_covers(d, path) for d in self.settings):
-                raise ValueError(f"Step {self.name!r}: unkeyed {path!r} is not a declared setting.")
+        for kind, paths in (("unkeyed", self.unkeyed), ("added", self.added)):
+            for path in paths:
+                if not any(_covers(d, path) for d in self.settings):
+                    raise ValueError(
+                        f"Step {self.name!r}: {kind} {path!r} is not a declared setting."
+                    )
 
     def instance(self, part: str) -> str:
         return f"{self.name}:{part}" if part else self.name
@@ -105,11 +112,15 @@ class Step:
 
 def keyed_settings(step: Step, spec: StudySpec) -> dict[str, Any]:
     """The settings a step's key holds: every declared field but the unkeyed, by path."""
-    return {
+    keyed = {
         path: read_setting(spec, path)
         for path in setting_paths(step.settings)
         if step.is_keyed(path)
     }
+    for path in setting_paths(step.added):
+        if keyed.get(path) == default_setting(path):
+            keyed.pop(path, None)
+    return keyed
 
 
 class _View:

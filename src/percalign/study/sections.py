@@ -19,6 +19,7 @@ from percalign.errors import unknown_name
 from percalign.inversion.config import PRESET_FIELDS, InversionConfig
 from percalign.judges.bots import BotSettings
 from percalign.judges.settings import JudgeSettings
+from percalign.scoring.stopping import Stopping
 from percalign.survey.settings import SurveyDesign
 from percalign.trust.settings import TrustSettings
 
@@ -332,7 +333,16 @@ class Bots(BotSettings):
 
 
 @dataclass(frozen=True)
-class Scoring(_Checked):
+class Scoring(Stopping):
+    """``[scoring]``: how answers are reported, and the
+    :class:`~percalign.survey.settings.Stopping` fields: what the survey must decide and when
+    it may stop."""
+
+    def stopping(self) -> Stopping:
+        """The declared questions, budget and looks, as the survey takes them."""
+        names = [f.name for f in dataclasses.fields(Stopping)]
+        return Stopping(**{name: getattr(self, name) for name in names})
+
     by: list[str] = setting(
         factory=lambda: ["model"],
         help=(

@@ -56,6 +56,7 @@ __all__ = [
     "Survey",
     "Tasks",
     "Trust",
+    "default_setting",
     "load_spec",
     "parse_spec",
     "read_setting",
@@ -164,6 +165,19 @@ def read_setting(spec: StudySpec, path: str) -> Any:
     if isinstance(value, tuple):
         return [_plain(getattr(v, name)) for v in value]
     return _plain(getattr(value, name))
+
+
+def default_setting(path: str) -> Any:
+    """The default of the setting ``path``, as plain data (as :func:`read_setting` reads it).
+
+    >>> default_setting("survey.k")
+    4
+    """
+    from percalign._settings import default_of
+
+    section, _, name = path.partition(".")
+    found = {f.name: f for f in dataclasses.fields(SECTIONS[section])}[name]
+    return _plain(default_of(found))
 
 
 def _plain(value: Any) -> Any:

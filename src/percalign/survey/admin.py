@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from percalign.scoring.stopping import describe_looks
 from percalign.store.export import export_rows, spreadsheet_safe
 from percalign.survey.pages import admin_page, csp
 from percalign.survey.schemas import Closed, Comments, Participants, Progress
@@ -30,7 +31,10 @@ def admin_html() -> HTMLResponse:
 def progress(_: Admin, service: Served) -> dict[str, Any]:
     """Participants by status, answers in all and per item, comments, open or closed, and
     the coverage: items short of R judgments from completed participants."""
-    return service.store.summary()
+    summary = service.store.summary()
+    if summary["sequential"]:
+        summary["sequential"]["lines"] = describe_looks(summary["sequential"])
+    return summary
 
 
 @router.get("/api/admin/participants", response_model=Participants, responses=errors(401))

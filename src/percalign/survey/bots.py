@@ -100,7 +100,8 @@ def run_bots(
     ``bot_token`` is the study's (:func:`percalign.store.study.bot_token`): with it the
     server marks the sessions as simulated (platform ``bot``). Every call retries like the
     browser does (``backoff``; ``seed`` seeds its jitter), so a bot that meets a server
-    restart resumes where it was. Returns answers given per bot.
+    restart resumes where it was. Bots stop starting once the study is closed (a sequential
+    survey closes when its questions are decided). Returns answers given per bot.
     """
     import torch
 
@@ -117,7 +118,12 @@ def run_bots(
         for i, bot in enumerate(bots):
             name = f"{prefix}-{i}"
             body = {"platform": "bot", "pid": name, "bot_token": bot_token}
-            s = call("POST", "/api/sessions", json=body)
+            try:
+                s = call("POST", "/api/sessions", json=body)
+            except ServiceError:
+                if call("GET", "/api/study")["open"]:
+                    raise
+                break  # the study closed itself (its questions are decided): no more bots
             pid, pos, total = s["participant"], s["next"], s["total"]
             auth = {"Authorization": f"Bearer {s['token']}"}
             answered = 0

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from percalign._checks import check_int
-from percalign.errors import ConfigError
+from percalign.errors import ConfigError, unknown_name
 from percalign.scoring.attention import AttentionRules
+from percalign.scoring.exclusions import Exclusions
+from percalign.scoring.stopping import Stopping
 from percalign.store.runs import atomic_folder
 from percalign.store.study import default_url, run_records, write_plan
 from percalign.survey.design import Plan, make_plan
@@ -79,6 +81,8 @@ def build_survey(
     max_side_share: float = 0.9,
     min_side_trials: int = 10,
     requirements: dict[str, Any] | None = None,
+    stopping: Stopping | None = None,
+    exclusions: dict[str, Any] | None = None,
     **design: Any,
 ) -> Plan:
     """Build the study folder ``folder`` from inversion run folders.
@@ -98,6 +102,11 @@ def build_survey(
             (:mod:`percalign.scoring.attention`).
         requirements: what a participant's device must offer (min_width, min_height,
             pointer, browsers: :class:`~percalign.survey.requirements.Requirements`).
+        stopping: the questions the survey must decide, its budget and looks
+            (:class:`~percalign.survey.settings.Stopping`): the service then looks at the
+            answers as they come and closes the study when they are decided.
+        exclusions: the other exclusion rules (:class:`~percalign.scoring.Exclusions`
+            fields) a sequential survey's looks apply, as the score step does.
         design: settings of :func:`~percalign.survey.design.make_plan`.
     """
     unknown = set(texts or {}) - set(DEFAULT_TEXTS)
@@ -109,9 +118,18 @@ def build_survey(
     attention = AttentionRules(min_catch_accuracy, max_side_share, min_side_trials)
     needs = Requirements.from_mapping(requirements)
     folder = Path(folder)
+    rules = Exclusions(
+        **{
+            **(exclusions or {}),
+            "min_catch_accuracy": min_catch_accuracy,
+            "max_side_share": max_side_share,
+            "min_side_trials": min_side_trials,
+        }
+    )
     with atomic_folder(folder, overwrite) as tmp:
         records, stimuli = run_records(tmp, runs)
         plan = make_plan(records, **design)
+        declared = _check_questions(stopping, records) if stopping and stopping.asks else None
         _catch_twins(tmp, plan, stimuli)
         # the database lives at its final path; the folder is renamed into place around it
         url = database or default_url(tmp)
@@ -122,6 +140,7 @@ def build_survey(
             "practice": practice,
             "min_catch_accuracy": min_catch_accuracy,
             "attention": attention.to_json(),
+            "stopping": declared,
         }
         # practice items with different images on top
         tops: dict[str, Any] = {}
@@ -150,11 +169,36 @@ def build_survey(
                 "min_catch_accuracy": min_catch_accuracy,
                 "attention": attention.to_json(),
                 "requirements": needs.to_json(),
+                "stopping": declared,
+                "exclusions": dataclasses.asdict(rules) if declared else None,
             },
         )
         (tmp / "survey.json").write_text(json.dumps(info, indent=1) + "\n")
         (tmp / "plan.json").write_text(json.dumps(plan.to_json()) + "\n")
     return plan
+
+
+def _check_questions(stopping: Stopping, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Refuse questions about a column the IRIs do not have, or levels it does not hold;
+    return the questions as recorded."""
+    values: dict[str, set[str]] = {}
+    for r in records:
+        for key, value in r.get("condition", {}).items():
+            values.setdefault(key, set()).add(str(value))
+    for column in stopping.columns:
+        if column not in values:
+            raise unknown_name("condition column", column, sorted(values), where="in the runs")
+    compared = stopping.compare
+    if compared is not None:
+        for level in stopping.compare_levels or ():
+            if level not in values[compared]:
+                raise unknown_name(compared, level, values[compared], where="in the runs")
+        if len(values[compared]) < 2:
+            raise ConfigError(
+                f"Comparing the levels of {compared!r} needs two; the runs have "
+                f"{sorted(values[compared])}. Build from runs of more than one, or drop compare."
+            )
+    return stopping.to_json()
 
 
 #: make_plan's arguments, as a plan's settings record them

@@ -24,7 +24,17 @@ from percalign.survey.plan import Item, Plan, Trial
 from percalign.survey.screens import clustering_plan
 from percalign.survey.settings import DESIGNS, FOILS, SurveyDesign
 
-__all__ = ["DESIGNS", "FOILS", "Item", "Plan", "Pools", "SurveyDesign", "Trial", "make_plan"]
+__all__ = [
+    "DESIGNS",
+    "FOILS",
+    "Item",
+    "Plan",
+    "Pools",
+    "SurveyDesign",
+    "Trial",
+    "allocated_slot",
+    "make_plan",
+]
 
 
 class Pools:
@@ -163,6 +173,78 @@ class _Sides:
         return (*rest[:target], 0, *rest[target:])
 
 
+def _slot(
+    regular: Sequence[str],
+    catch: Sequence[str],
+    n_repeat: int,
+    sides: _Sides,
+    rng: np.random.Generator,
+) -> list[Trial]:
+    """One participant's trials: the ``regular`` and ``catch`` items shuffled, ``n_repeat``
+    of the regular ones again at the end (at another side), the target's side balanced."""
+    units = [(item, False) for item in regular] + [(item, True) for item in catch]
+    units = [units[i] for i in rng.permutation(len(units)).tolist()]
+    plain = [u for u, (_, is_catch) in enumerate(units) if not is_catch]
+    again = sorted(rng.choice(plain, size=min(n_repeat, len(plain)), replace=False))
+    keys = [item for item, _ in units] + [units[int(u)][0] for u in again]
+    pairs = [(int(u), len(units) + r) for r, u in enumerate(again)]
+    caught = [u for u, (_, is_catch) in enumerate(units) if is_catch]
+    positions = sides.assign(keys, pairs, caught)
+    return [
+        Trial(
+            key,
+            sides.order(pos),
+            is_catch=u < len(units) and units[u][1],
+            is_repeat=u >= len(units),
+        )
+        for u, (key, pos) in enumerate(zip(keys, positions, strict=True))
+    ]
+
+
+def allocated_slot(
+    items: Sequence[str],
+    condition: np.ndarray,
+    need: np.ndarray,
+    judgments: np.ndarray,
+    catch: Sequence[str],
+    settings: Mapping[str, Any],
+    seed: int,
+) -> list[Trial]:
+    """A new participant's trials in a sequential survey: the regular items chosen where
+    undecided questions need answers (:func:`~percalign.scoring.allocation.allocate`: items
+    short of the plan's minimum first, then by each condition's ``need``, least-judged items
+    first; never by how answers went), with the plan's catch and repeated trials and the
+    target's side balanced within the slot, as in every slot of the plan.
+
+    Args:
+        items: the plan's regular items.
+        condition: (I,) int, each item's condition (the levels the questions are about).
+        need: (C,) each condition's need.
+        judgments: (I,) answers each item has so far.
+        catch: the plan's catch items (the new slot's are drawn from them).
+        settings: the plan's recorded settings (trials, catch and repeats per slot, R, k).
+        seed: the slot's random draws.
+    """
+    from percalign.scoring.allocation import allocate
+
+    rng = np.random.default_rng(seed)
+    chosen = allocate(
+        judgments,
+        condition,
+        need,
+        np.zeros(len(items), dtype=bool),
+        int(settings["regular_per_slot"]),
+        int(settings["judgments_per_item"]),
+        seed,
+    )
+    n_catch = min(int(settings["catch_per_slot"]), len(catch))
+    drawn = [catch[int(i)] for i in rng.choice(len(catch), size=n_catch, replace=False)]
+    sides = _Sides(int(settings["k"]), rng)
+    return _slot(
+        [items[int(i)] for i in chosen], drawn, int(settings["repeats_per_slot"]), sides, rng
+    )
+
+
 def make_plan(
     records: Sequence[Mapping[str, Any]],
     settings: SurveyDesign | None = None,
@@ -220,28 +302,8 @@ def make_plan(
         # so every item reaches judgments_per_item
         chosen = np.lexsort((rng.random(len(items)), shown))[:n_main]
         shown[chosen] += 1
-        units = [(items[i].id, False) for i in chosen.tolist()]
-        units += [
-            (f"catch:{items[int(rng.integers(len(items)))].id}", True) for _ in range(n_catch)
-        ]
-        units = [units[i] for i in rng.permutation(len(units)).tolist()]
-        regular = [u for u, (_, catch) in enumerate(units) if not catch]
-        again = sorted(rng.choice(regular, size=min(n_repeat, len(regular)), replace=False))
-        keys = [item for item, _ in units] + [units[int(u)][0] for u in again]
-        pairs = [(int(u), len(units) + r) for r, u in enumerate(again)]
-        catch = [u for u, (_, is_catch) in enumerate(units) if is_catch]
-        positions = sides.assign(keys, pairs, catch)
-        slots.append(
-            [
-                Trial(
-                    key,
-                    sides.order(pos),
-                    is_catch=u < len(units) and units[u][1],
-                    is_repeat=u >= len(units),
-                )
-                for u, (key, pos) in enumerate(zip(keys, positions, strict=True))
-            ]
-        )
+        catch = [f"catch:{items[int(rng.integers(len(items)))].id}" for _ in range(n_catch)]
+        slots.append(_slot([items[i].id for i in chosen.tolist()], catch, n_repeat, sides, rng))
     all_items = {i.id: i for i in items}
     for slot in slots:
         for t in slot:

@@ -517,6 +517,8 @@ td,th{padding:.2em 1em;text-align:left;vertical-align:top}</style></head><body>
 <h1>Study admin</h1><p><input id="token" type="password" placeholder="admin token" size="40">
 <button id="load">Show progress</button> <button id="export">Download answers (CSV)</button>
 <button id="close">Close the study</button></p><p id="msg"></p><table id="table"></table>
+<section id="sequential" hidden><h2>Questions and looks</h2><div id="looks"></div>
+<table id="questions"></table></section>
 <h2>Coverage</h2><table id="coverage"></table><h3>Items short of judgments</h3>
 <table id="short"></table>
 <h2>Participants</h2><table id="people"></table>
@@ -533,6 +535,12 @@ async function load(){
   fill($("table"), [["started", b.started], ["completed", b.completed], ["answers", b.answers],
     ["comments", b.comments], ["closed", b.closed],
     ...Object.entries(b.participants).map(([k,v])=>["status "+k, v])]);
+  const q = b.sequential; $("sequential").hidden = !q;
+  if(q){ $("looks").replaceChildren(...q.lines.map(line => {
+      const p = document.createElement("p"); p.textContent = line; return p; }));
+    fill($("questions"), [["question", "state", "looks", "participants", "estimate",
+      "repeated CI"], ...q.questions.map(x => [x.question, x.state, x.looks, x.participants,
+      x.estimate.toFixed(3), `[${x.low.toFixed(3)}, ${x.high.toFixed(3)}]`])]); }
   const v = b.coverage;
   fill($("coverage"), [["judgments per item (R)", v.judgments_per_item], ["items", v.items],
     ["items short of R", Object.keys(v.items_short).length],

@@ -28,6 +28,7 @@ from percalign.survey.schemas import (
     ScreenRequest,
     SessionReply,
     SessionRequest,
+    StudyState,
     TrialReply,
 )
 from percalign.survey.service import Participant, Served, errors, json_reply, next_step
@@ -71,6 +72,13 @@ def landing(
     }
     page, nonce = participant_page({**data, "practice": practice})
     return HTMLResponse(page, headers={"Content-Security-Policy": csp(nonce)})
+
+
+@router.get("/api/study", response_model=StudyState)
+def study(service: Served) -> StudyState:
+    """Whether the study takes new sessions (a closed one, or a sequential one whose questions
+    are decided, does not)."""
+    return StudyState(open=not service.store.meta("closed", False))
 
 
 @router.post(
@@ -129,7 +137,7 @@ def start(service: Served, body: SessionRequest, request: Request) -> SessionRep
     screen = body.screen.model_dump() if body.screen else None
     try:
         row, resumed = service.store.start(
-            body.platform, body.pid, body.study, body.session, screen
+            body.platform, body.pid, body.study, body.session, screen, service.new_slot
         )
     except SurveyError as exc:  # closed, or taken part already: say what to do now
         raise SurveyError(exc.status, f"{exc} {step}") from exc

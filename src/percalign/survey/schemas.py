@@ -29,10 +29,13 @@ __all__ = [
     "ParticipantStatus",
     "Participants",
     "Progress",
+    "QuestionState",
     "Screen",
     "ScreenRequest",
+    "Sequential",
     "SessionReply",
     "SessionRequest",
+    "StudyState",
     "TrialReply",
 ]
 
@@ -234,6 +237,34 @@ class Coverage(BaseModel):
     median_session_s: float | None
 
 
+class QuestionState(BaseModel):
+    question: str = Field(description="the contrast, e.g. 'model: a - b'")
+    state: str = Field(
+        description="difference | futile | reached | unreachable (settled) or undecided"
+    )
+    looks: int
+    participants: int = Field(description="kept participants at its last look")
+    estimate: float
+    low: float = Field(description="repeated confidence interval (holds over every look)")
+    high: float
+
+
+class Sequential(BaseModel):
+    budget: int = Field(description="the most kept participants")
+    looks: list[int] = Field(description="kept participants at each declared look")
+    looks_taken: int
+    next_look: int | None = Field(description="kept participants at the next look")
+    kept: int = Field(description="kept participants at the last look")
+    questions: list[QuestionState]
+    stopped: dict[str, Any] | None = Field(description="why the study closed itself")
+    recruit: bool = Field(description="whether to keep recruiting")
+    lines: list[str] = Field(default_factory=list, description="the state in sentences")
+
+
+class StudyState(BaseModel):
+    open: bool = Field(description="whether new sessions may start")
+
+
 class Progress(BaseModel):
     participants: dict[str, int]
     screened_out: dict[str, int] = Field(
@@ -247,6 +278,9 @@ class Progress(BaseModel):
     comments: int
     closed: bool
     coverage: Coverage
+    sequential: Sequential | None = Field(
+        default=None, description="a sequential survey's looks and questions"
+    )
 
 
 class ParticipantStatus(BaseModel):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from percalign.store.db import connect
 from percalign.store.sessions import Answer, SurveyError, SurveyStore, TrialView
 from percalign.store.study import study_url
+from percalign.survey.design import Trial, allocated_slot
 from percalign.survey.limits import RateLimit, ServeSettings
 from percalign.survey.pages import page_version
 from percalign.survey.requirements import Requirements
@@ -160,9 +162,11 @@ class Service:
         if a.done:
             reply.outcome = a.outcome
             reply.completion_code = self.code(a.outcome)
-            covered = self.settings.close_when_covered and a.outcome == "completed"
-            if covered and not a.duplicate and not self.store.coverage()["items_short"]:
-                self.store.set_meta("closed", True)
+            if a.outcome == "completed" and not a.duplicate:
+                covered = self.settings.close_when_covered
+                if covered and not self.store.coverage()["items_short"]:
+                    self.store.set_meta("closed", True)
+                self.store.take_look()  # a sequential survey decides, and may close
         elif a.next_position is not None:
             reply.trial = self.trial_reply(
                 pid, self.store.serve(pid, a.next_position, self.now_ms())
@@ -190,6 +194,34 @@ class Service:
         """Refuse an answer from a page of another version (:class:`StalePage`)."""
         if version is not None and version != self.page_state()[2]:
             raise StalePage()
+
+    def new_slot(self) -> list[Trial] | None:
+        """A new participant's own trials in a sequential survey after its first look:
+        answers go where undecided questions need them (:func:`allocated_slot`); None (the
+        plan's next slot) before the first look, for a fixed plan, or matching screens."""
+        needs = self.store.needs()
+        settings = self.store.meta("plan") or {}
+        if not needs or settings.get("design") == "clustering":
+            return None
+        items = self.store.items()
+        regular = [(key, condition) for key, condition, catch in items if not catch]
+        columns = list(needs)
+        levels = [tuple(str(condition.get(c)) for c in columns) for _, condition in regular]
+        combos = sorted(set(levels))
+        need = np.array(
+            [sum(needs[c].get(combo[j], 0.0) for j, c in enumerate(columns)) for combo in combos]
+        )
+        judged = self.store.judgments()
+        counts = np.array([judged.get(key, 0) for key, _ in regular])
+        return allocated_slot(
+            [key for key, _ in regular],
+            np.array([combos.index(v) for v in levels]),
+            need,
+            counts,
+            [key for key, _, catch in items if catch],
+            settings,
+            seed=int(settings.get("seed", 0)) + int(counts.sum()),
+        )
 
     def screen_out(self, device: Device | None, request: Request) -> dict[str, str]:
         """What the device lacks of the study's requirements, counted when anything."""

@@ -12,6 +12,7 @@ its work and its answers.
 from __future__ import annotations
 
 from percalign import _provenance
+from percalign.scoring.stopping import STOPPING_FIELDS
 from percalign.study.graph import Step
 from percalign.study.spec import SECTIONS
 from percalign.study.steps import (
@@ -33,6 +34,9 @@ __all__ = ["STEPS"]
 _DEVICE = ("study.device", "inversion.device")
 #: what a run (model x loss) is: a name of [[models]] and a loss of [inversion]
 _RUN = ("models.name", "inversion.losses")
+
+#: the declared questions and stopping rule of a sequential survey: written into its database
+_STOPPING = tuple(f"scoring.{name}" for name in STOPPING_FIELDS)
 
 #: the study's steps; the runner orders them by what each reads
 STEPS: tuple[Step, ...] = (
@@ -83,6 +87,19 @@ STEPS: tuple[Step, ...] = (
             "exclusions.max_side_share",
             "exclusions.min_side_trials",
             "study.seed",
+            *_STOPPING,
+            # the rules a sequential survey's looks apply to the answers they decide on
+            "exclusions.min_answers",
+            "exclusions.min_rt_ms",
+            "exclusions.max_fast_share",
+            "exclusions.require_complete",
+        ),
+        added=(
+            *_STOPPING,
+            "exclusions.min_answers",
+            "exclusions.min_rt_ms",
+            "exclusions.max_fast_share",
+            "exclusions.require_complete",
         ),
         upstream=lambda i, _p: [i.key("invert", part) for part, _ in survey.survey_runs(i)],
         output=lambda i, _p: i.folder / "survey" / "plan.json",

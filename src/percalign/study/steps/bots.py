@@ -8,7 +8,8 @@ __all__ = ["simulate"]
 
 
 def simulate(inputs: Inputs, todo: list[str]) -> None:
-    from percalign.store.study import bot_token
+    from percalign.scoring.stopping import describe_looks
+    from percalign.store.study import bot_token, survey_summary
     from percalign.study.execution.serve import local_survey
     from percalign.survey.bots import run_bots
 
@@ -18,6 +19,11 @@ def simulate(inputs: Inputs, todo: list[str]) -> None:
     def work(_part: str) -> None:
         simulated = bots.bots(bots.n, seed=spec.study.seed)
         with local_survey(folder) as url:
-            run_bots(url, simulated, prefix="simulated", bot_token=bot_token(folder))
+            done = run_bots(url, simulated, prefix="simulated", bot_token=bot_token(folder))
+        state = survey_summary(folder)["sequential"]
+        if state is not None:  # a sequential survey: what its looks decided, in the log
+            inputs.log(f"Survey: {len(done)} of {bots.n} simulated participants ran")
+            for line in describe_looks(state):
+                inputs.log("Survey: " + line.strip())
 
     inputs.run_each(todo, work)
