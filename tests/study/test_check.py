@@ -63,6 +63,19 @@ BAD: list[tuple[str, dict[str, Any], str | None]] = [
         "leave no regular trials",
     ),
     ("survey", {"design": "2afx"}, "did you mean '2afc'"),
+    (
+        "scoring",
+        {"compare": "modle", "budget": 20},
+        "Unknown condition column 'modle' in [scoring] compare. Did you mean 'model'",
+    ),
+    (
+        "scoring",
+        {"compare": "model", "compare_levels": ["tiny-cnn", "tiny-vg"], "budget": 20},
+        "Unknown model 'tiny-vg' in [scoring] compare_levels. Did you mean 'tiny-vgg'",
+    ),
+    ("scoring", {"compare": "model", "budget": 5}, "smaller than the first look"),
+    ("scoring", {"compare": "model"}, "needs a budget"),
+    ("scoring", {"compare": "loss", "budget": 20}, "needs two levels to compare"),
 ]
 
 

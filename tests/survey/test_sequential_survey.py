@@ -205,7 +205,20 @@ def test_new_slots_follow_the_undecided_questions_and_keep_the_plans_guarantees(
         assert sorted(sides.count(p) for p in (0, 1)) == [3, 3]  # the target's side balanced
         _answer_everything(client, engine, s["participant"], s["token"])
         assert SurveyStore(engine).status(s["participant"]) == "completed"
-    # its answers are exported like any other
+        # two who start together: the second's items are those the first was not given
+        starts = [
+            client.post("/api/sessions", json={**body, "pid": pid}).json() for pid in ("c", "d")
+        ]
+        with Session(engine) as db:
+            chosen = []
+            for started in starts:
+                slot = db.get(ParticipantRow, started["participant"]).slot
+                rows = db.scalars(select(SlotTrialRow).where(SlotTrialRow.slot == slot)).all()
+                chosen.append({t.item for t in rows if not t.is_catch})
+        assert len(chosen[0] & chosen[1]) == 5 + 5 - 8  # tiny-vgg has 8 items
+        for started in starts:
+            _answer_everything(client, engine, started["participant"], started["token"])
+    # their answers are exported like any other
     table = pd.DataFrame(export_rows(engine))
-    assert len(table) == 5 * 6 and table["participant"].nunique() == 5
+    assert len(table) == 7 * 6 and table["participant"].nunique() == 7
     engine.dispose()

@@ -24,7 +24,15 @@ from percalign.scoring.allocation import condition_needs
 from percalign.scoring.exclusions import Exclusions, apply_exclusions
 from percalign.scoring.sequential import Look, decide, settled
 from percalign.scoring.stopping import Stopping
-from percalign.store.db import ItemRow, LookRow, MetaRow, ParticipantRow, ResponseRow, now
+from percalign.store.db import (
+    ItemRow,
+    LookRow,
+    MetaRow,
+    ParticipantRow,
+    ResponseRow,
+    SlotTrialRow,
+    now,
+)
 from percalign.store.export import export_rows
 from percalign.store.participants import Participants
 
@@ -87,11 +95,27 @@ class Looks(Participants):
         return self._items_cache
 
     def judgments(self) -> dict[str, int]:
-        """Answers per item so far (every participant's, whatever they answered)."""
+        """Judgments per item so far or to come: every answer (whatever it was), and the
+        trials still ahead of active sessions (so that participants who start together are
+        not all given the same least-judged items)."""
+        ahead = (
+            select(SlotTrialRow.item, func.count())
+            .join(ParticipantRow, ParticipantRow.slot == SlotTrialRow.slot)
+            .outerjoin(
+                ResponseRow,
+                (ResponseRow.participant == ParticipantRow.id)
+                & (ResponseRow.position == SlotTrialRow.position),
+            )
+            .where(ParticipantRow.status == "active", ResponseRow.participant.is_(None))
+            .group_by(SlotTrialRow.item)
+        )
         with self._session() as s:
-            return dict(
+            counts = dict(
                 s.execute(select(ResponseRow.item, func.count()).group_by(ResponseRow.item)).all()
             )
+            for item, n in s.execute(ahead).all():
+                counts[item] = counts.get(item, 0) + int(n)
+        return counts
 
     def kept_answers(self) -> pd.DataFrame:
         """The answers the looks decide on: finished participants', past the exclusions."""

@@ -164,6 +164,49 @@ def _check_scoring(spec: StudySpec) -> None:
     ]:
         if column not in _CONDITIONS:
             raise unknown_name("column", column, _CONDITIONS, where=f"in {where}")
+    _check_questions(spec)
+
+
+def _survey_levels(spec: StudySpec) -> dict[str, list[str]]:
+    """The condition columns a survey's answers carry, and the study's levels of each."""
+    from percalign.inversion.seeds import parse_seeds
+
+    losses = list(spec.survey.losses or spec.inversion.losses)
+    seeds = sorted({s.kind for loss in losses for s in parse_seeds(spec.inversion.seeds_for(loss))})
+    return {
+        "model": [m.name for m in spec.models],
+        "loss": losses,
+        "layer": [str(layer) for layer in spec.inversion.layers],
+        "seed_type": seeds,
+    }
+
+
+def _check_questions(spec: StudySpec) -> None:
+    """A sequential survey's questions: columns its answers have, levels the study makes."""
+    sc = spec.scoring
+    levels = _survey_levels(spec)
+    for where, column in [("compare", sc.compare), ("halfwidth_of", sc.halfwidth_of)]:
+        if column is None or (where == "halfwidth_of" and sc.halfwidth is None):
+            continue
+        if column not in levels:
+            raise unknown_name(
+                "condition column",
+                column,
+                levels,
+                where=f"in [scoring] {where}",
+                hint="A survey's answers carry these columns.",
+            )
+    if sc.compare is not None:
+        for level in sc.compare_levels or ():
+            if level not in levels[sc.compare]:
+                raise unknown_name(
+                    sc.compare, level, levels[sc.compare], where="in [scoring] compare_levels"
+                )
+        if not sc.compare_levels and len(levels[sc.compare]) < 2:
+            raise ConfigError(
+                f"[scoring] compare = {sc.compare!r} needs two levels to compare; the survey "
+                f"has {levels[sc.compare]}. Compare another column, or add levels."
+            )
 
 
 # ----------------------------------------------------------------------------------- survey
