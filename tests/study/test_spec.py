@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,13 @@ from percalign.cli import main
 from percalign.cli.demo import demo_spec_text
 from percalign.errors import ConfigError, UnknownNameError
 from percalign.inversion import InversionConfig
-from percalign.judges import BotSettings
+from percalign.judges import BotSettings, JudgeSettings
 from percalign.scoring import Exclusions
 from percalign.study.reference import BEGIN, END, reference_text
 from percalign.study.spec import SECTIONS, Inversion, load_spec, parse_spec
 from percalign.survey import make_plan
 from percalign.survey.settings import SurveyDesign
+from percalign.trust import TrustSettings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "study.md"
 
@@ -29,7 +31,8 @@ def _keys(section: str, cls: type) -> list[str]:
         own = [f.name for f in dataclasses.fields(cls) if f.name != "options"]
         taken = [f.name for f in dataclasses.fields(InversionConfig) if f.init]
         return own + [n for n in taken if n not in ("loss", "seed")]
-    return [f.name for f in dataclasses.fields(cls)]
+    # [trust] takes the TrustSettings fields but those the study sets from other sections
+    return [f.name for f in dataclasses.fields(cls) if f.name not in getattr(cls, "FROM_STUDY", {})]
 
 
 def test_every_key_of_every_section_is_documented():
@@ -120,6 +123,8 @@ def _plan_records() -> list[dict]:
 
 #: what the Python API does with each setting when it is not given
 API = {
+    "k": lambda: JudgeSettings(names=["pixel"]).k,
+    "steps": lambda: TrustSettings().config().steps,
     "lapse": lambda: BotSettings(judge="pixel").bots(1)[0].lapse,
     "momentum": lambda: InversionConfig().momentum,
     "min_rt_ms": lambda: Exclusions().min_rt_ms,
@@ -130,6 +135,8 @@ API = {
 @pytest.mark.parametrize(
     ("cls", "field", "value", "section", "command"),
     [
+        (JudgeSettings, "k", 5, "judges", ["judge"]),
+        (TrustSettings, "steps", 300, "trust", ["trust"]),
         (BotSettings, "lapse", 0.25, "bots", ["survey", "bots"]),
         (InversionConfig, "momentum", 0.5, "inversion", ["invert"]),
         (Exclusions, "min_rt_ms", 300.0, "exclusions", ["score"]),
@@ -169,6 +176,74 @@ def test_a_default_changed_in_one_place_changes_the_spec_the_cli_the_api_and_the
     after = reference_text()
     assert f"`{section}.{field}` ({_show(value)})" in after
     assert f"`{section}.{field}` ({_show(value)})" not in before
+
+
+def _command(argv: list[str]) -> argparse.Namespace:
+    from percalign.cli._app import build_parser
+
+    return build_parser().parse_args(argv)
+
+
+def test_the_judge_and_trust_commands_without_options_are_the_apis_settings():
+    """Every JudgeSettings and TrustSettings field the commands take has the API's default,
+    and every field the spec does not set from other sections is a key of its section."""
+    from percalign.cli.judge import judge_settings
+    from percalign.cli.trust import trust_settings
+    from percalign.study.spec import setting_names
+
+    assert judge_settings(_command(["judge", "OUT"])) == JudgeSettings()
+    settings, config = trust_settings(_command(["trust", "--models", "a,b", "--out", "t"]))
+    assert settings == TrustSettings()
+    assert config == TrustSettings().config()
+    for cls, section in [(JudgeSettings, "judges"), (TrustSettings, "trust")]:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        from_study = set(getattr(SECTIONS[section], "FROM_STUDY", {}))
+        assert fields - from_study <= set(setting_names(section)), section
+        parsed = getattr(parse_spec(BASE), section)
+        assert {n: getattr(parsed, n) for n in fields - from_study} == {
+            n: getattr(cls(), n) for n in fields - from_study
+        }
+
+
+#: another valid value for every JudgeSettings and TrustSettings field with a plain default
+CHANGED = {
+    JudgeSettings: {"k": 3, "metric": "seed_2afc"},
+    TrustSettings: {
+        "images": "samples",
+        "split": "train",
+        "n_images": 40,
+        "max_inputs": 30,
+        "seeds": "image:1",
+        "layer": "layer1",
+        "preset": "paper",
+        "steps": 200,
+        "stop_at_valid": 0.25,
+        "batch_size": 64,
+        "metric": "seed_2afc",
+        "folds": 3,
+        "n_boot": 500,
+        "seed": 4,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"), [(cls, name) for cls, values in CHANGED.items() for name in values]
+)
+def test_a_changed_judge_or_trust_default_is_the_commands_default(monkeypatch, cls, name):
+    from percalign.cli.judge import judge_settings
+    from percalign.cli.trust import trust_settings
+
+    plain = [f.name for f in dataclasses.fields(cls) if f.default_factory is dataclasses.MISSING]
+    assert set(CHANGED[cls]) == set(plain)  # every field with a plain default is changed here
+    assert getattr(cls(), name) != CHANGED[cls][name]
+    _new_default(monkeypatch, cls, name, CHANGED[cls][name])
+    if cls is JudgeSettings:
+        assert judge_settings(_command(["judge", "OUT"])) == JudgeSettings()
+    else:
+        settings, _ = trust_settings(_command(["trust", "--models", "a,b", "--out", "t"]))
+        assert settings == TrustSettings()
+    assert getattr(cls(), name) == CHANGED[cls][name]
 
 
 def test_the_packaged_demo_spec_is_valid(tmp_path):
@@ -241,16 +316,41 @@ def test_study_device_and_the_inversion_override(tmp_path, monkeypatch):
 
 
 def test_trust_inversions_default_to_percalign_trusts(tmp_path):
-    from percalign.trust import default_config
+    from percalign.trust import TrustSettings
 
     models = [{"name": "tiny-cnn"}, {"name": "tiny-vgg"}]
-    spec = parse_spec({"models": models, "trust": {"enabled": True}})
-    assert spec.trust.config(spec.inversion, 3) == default_config(seed=3)
-    assert default_config().stop_at_valid is not None  # the trust IRIs stop once valid
+    spec = parse_spec({"models": models, "trust": {"enabled": True}, "study": {"seed": 3}})
+    assert spec.trust.inversion_config(spec.inversion) == TrustSettings(seed=3).config()
+    assert TrustSettings().config().stop_at_valid is not None  # the trust IRIs stop once valid
     changed = parse_spec(
         {"models": models, "trust": {"enabled": True, "steps": 40, "batch_size": 8}}
-    ).trust.config(spec.inversion, 3)
+    ).trust.inversion_config(spec.inversion)
     assert (changed.steps, changed.batch_size) == (40, 8)
+
+
+def test_the_trust_section_is_trust_settings_with_the_studys_own_values():
+    from percalign.trust import TrustSettings
+
+    data = {
+        "models": [{"name": "tiny-cnn"}, {"name": "tiny-vgg"}],
+        "study": {"seed": 7},
+        "images": {"source": "samples"},
+        "inversion": {"layers": ["layer1", "penultimate"]},
+        "scoring": {"n_boot": 300},
+        "trust": {"folds": 3},
+    }
+    spec = parse_spec(data)
+    assert isinstance(spec.trust, TrustSettings)
+    assert (spec.trust.images, spec.trust.layer) == ("samples", "layer1")
+    assert (spec.trust.n_boot, spec.trust.seed, spec.trust.folds) == (300, 7, 3)
+    # a section replaced later still carries the study's values
+    again = dataclasses.replace(spec, study=dataclasses.replace(spec.study, seed=8))
+    assert again.trust.seed == 8
+    for key, where in [("seed", "[study] seed"), ("layer", "[inversion] layers")]:
+        with pytest.raises(ConfigError, match=rf"\[trust\] {key} is .*{re.escape(where)}"):
+            parse_spec({**data, "trust": {key: data["trust"]["folds"]}})
+    with pytest.raises(ConfigError, match=r"'folds' parameter of .*Got 1; the closest valid"):
+        parse_spec({**data, "trust": {"folds": 1}})
 
 
 def test_overrides_go_through_the_specs_own_checks(tmp_path, capsys):

@@ -24,7 +24,8 @@ from percalign.models import from_module
 from percalign.store.study import bot_token
 from percalign.study.execution.serve import local_survey
 from percalign.survey.bots import run_bots
-from percalign.trust import analyze
+from percalign.survey.settings import SurveyDesign
+from percalign.trust import TrustSettings, analyze
 
 # clamped pixels: the aligned model's IRIs must reach the targets' exact zeros, which sigmoid
 # pixels approach only slowly; this case tests the rules, not the engine
@@ -59,16 +60,15 @@ def models():
 
 def test_the_rule_trusts_the_aligned_model(models, tmp_path):
     progress = []
+    settings = TrustSettings(
+        n_images=60, max_inputs=30, metric="seed_2afc", seeds="image:2", n_boot=500
+    )
     result = analyze(
         tmp_path / "trust",
         models,
-        n_images=60,
-        max_inputs=30,
+        settings,
         judges=get_judges("pixel,ssim"),
-        metric="seed_2afc",
-        seeds="image:2",
         config=CONFIG,
-        n_boot=500,
         progress=progress.append,
     )
     per_input = result.per_input
@@ -116,23 +116,21 @@ def test_the_rule_trusts_the_aligned_model(models, tmp_path):
 
 
 def test_select_builds_a_survey_and_bot_answers_come_back_as_bots(models, tmp_path):
+    settings = TrustSettings(n_images=30, max_inputs=None, seeds="image:1", n_boot=500)
     first = analyze(
         tmp_path / "trust",
         models,
-        n_images=30,
-        max_inputs=None,
+        settings,
         judges=get_judges("pixel"),
-        seeds="image:1",
         config=CONFIG,
         select=4,
-        survey={
-            "trials_per_participant": 8,
-            "judgments_per_item": 2,
-            "catch_rate": 0.0,
-            "repeat_rate": 0.0,
-            "include_invalid": True,
-        },
-        n_boot=500,
+        survey=SurveyDesign(
+            trials_per_participant=8,
+            judgments_per_item=2,
+            catch_rate=0.0,
+            repeat_rate=0.0,
+            include_invalid=True,
+        ),
     )
     assert first.selected is not None and len(first.selected) == 4
     assert first.survey is not None
@@ -143,13 +141,10 @@ def test_select_builds_a_survey_and_bot_answers_come_back_as_bots(models, tmp_pa
     again = analyze(
         tmp_path / "again",
         models,
-        n_images=30,
-        max_inputs=None,
+        settings,
         judges=get_judges("pixel"),
-        seeds="image:1",
         config=CONFIG,
         study=first.survey,
-        n_boot=500,
     )
     sources = set(again.scores["source"])
     assert "humans" not in sources  # every answer came from a simulated participant

@@ -14,7 +14,8 @@ from importlib import resources
 from pathlib import Path
 
 from percalign.cli._console import err, inversion_progress, out, step_log
-from percalign.cli.study import add_set_option, people_hint
+from percalign.cli.options import add_output, add_set_option
+from percalign.cli.study import people_hint
 
 DEMO_SPEC = "demo.toml"
 
@@ -26,7 +27,13 @@ def demo_spec_text() -> str:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run a whole study on the embedded digits (offline)")
-    p.add_argument("--out", type=Path, default=Path("demo-out"), help="study folder")
+    add_output(
+        p,
+        help="study folder (default: demo-out)",
+        required=False,
+        default=Path("demo-out"),
+        overwrite=False,
+    )
     add_set_option(p)
     p.set_defaults(run=run)
 

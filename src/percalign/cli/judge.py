@@ -4,20 +4,22 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from rich.table import Table
 
 from percalign._device import resolve_device
-from percalign._settings import add_options
+from percalign._settings import add_options, options_from
 from percalign.cli._console import err, out
+from percalign.cli.options import add_bootstrap, add_device, add_seed
 from percalign.errors import ConfigError
-from percalign.judges import METRICS, Ensemble, get_judges, summarize
+from percalign.judges import METRICS, Ensemble, summarize
 from percalign.judges.metric import held_out_judge
+from percalign.judges.settings import JudgeSettings
 from percalign.judges.validation import read_triplets, validate_judges
 from percalign.store import read_manifest
 from percalign.study.execution.run_folders import JUDGMENTS, judge_folder
-from percalign.study.spec import Judges, Scoring, Study
 from percalign.study.steps.score import over_judges
 
 
@@ -59,18 +61,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="with --validate: also write each judge's pick per row to this CSV",
     )
-    p.add_argument(
-        "--judges",
-        default="pixel,ssim",
-        help="comma-separated: pixel, ssim, ms-ssim, lpips-alex, lpips-vgg, "
-        "lpips-squeeze, dreamsim, model:NAME[:LAYER[:cos|l2]]",
+    add_options(
+        p, JudgeSettings, only=("names", "k"), shown={"names": ",".join(JudgeSettings().names)}
     )
     p.add_argument("--ensemble", action="store_true", help="also judge by majority vote")
-    add_options(p, Judges, only=("k",))  # as [judges] k of a study
-    p.add_argument("--bootstrap", type=int, default=Scoring.n_boot, help="bootstrap resamples")
-    p.add_argument("--seed", type=int, default=Study.seed)
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1... (default: auto)")
+    add_bootstrap(p)
+    add_seed(p, help="seed of the other targets and positions the judges see, and of the CIs")
+    add_device(p)
     p.set_defaults(run=run)
+
+
+def judge_settings(args: argparse.Namespace) -> JudgeSettings:
+    """The :class:`JudgeSettings` of the options."""
+    return JudgeSettings(**options_from(JudgeSettings, args, only=("names", "k")))
 
 
 def _pct(row, metric: str) -> str:
@@ -92,22 +95,22 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{flag.replace('_', '-')} applies only with --validate FILE.")
     manifest = read_manifest(args.folder)  # a bad folder fails before judges load
     iris = manifest["iris"]
-    wanted = [n.strip() for n in args.judges.split(",") if n.strip()]
+    settings = judge_settings(args)
     held = held_out_judge(manifest)
-    if held in wanted:
-        wanted.remove(held)
+    if held in settings.names:
         err.print(f"{held} held out: it is the adversary of this run's adversarial loss")
-        if not wanted:
+        if settings.names == [held]:
             raise ConfigError(
                 f"The only judge given, {held}, is this run's adversary; judge it with others "
                 "(for example --judges pixel,ssim,ms-ssim)."
             )
-    judges = get_judges(wanted, device=resolve_device(args.device))
+        settings = replace(settings, names=[n for n in settings.names if n != held])
+    judges = settings.judges(resolve_device(args.device))
     if args.ensemble:
         judges.append(Ensemble(list(judges)))
     names = ", ".join(j.name for j in judges)
     err.print(f"Judging {len(iris)} IRIs of {args.folder} with {names}")
-    table = judge_folder(args.folder, judges, k=args.k, seed=args.seed)
+    table = judge_folder(args.folder, judges, k=settings.k, seed=args.seed)
     path = args.folder / JUDGMENTS
     summary = summarize(table, n_boot=args.bootstrap, seed=args.seed)
     view = Table(title=f"Alignment (%) with 95% bootstrap CI over IRIs: {args.folder}")
@@ -150,8 +153,7 @@ def _validate(args: argparse.Namespace) -> int:
     if args.ensemble:
         raise ConfigError("--ensemble applies to inversion runs; drop it with --validate.")
     triplets = read_triplets(args.validate, args.image_root, args.size, seed=args.seed)
-    wanted = [n.strip() for n in args.judges.split(",") if n.strip()]
-    judges = get_judges(wanted, device=resolve_device(args.device))
+    judges = judge_settings(args).judges(resolve_device(args.device))
     rows = len(triplets.table)
     err.print(f"Judging {rows} rows of {args.validate} with {', '.join(j.name for j in judges)}")
     summary, picks = validate_judges(judges, triplets, n_boot=args.bootstrap, seed=args.seed)

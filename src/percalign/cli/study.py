@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from percalign.cli._console import Lines, err, out, step_log
+from percalign.cli.options import DEVICE_HELP, add_device, add_output, add_set_option
 
 if TYPE_CHECKING:
     from percalign.study.execution.backends import TaskProgress
@@ -27,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "as tasks in this process (--backend local) or on Ray (--backend ray).",
     )
     r.add_argument("spec", type=Path, help="the study spec (see docs/study.md)")
-    r.add_argument("--out", type=Path, default=None, help="study folder (default: the spec's)")
+    add_output(r, help="study folder (default: the spec's)", required=False, overwrite=False)
     r.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -41,11 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the Ray cluster: auto (started on this machine with `ray start --head`), "
         "HOST:PORT or ray://HOST:10001; default: start a local Ray instance",
     )
-    r.add_argument(
-        "--device",
+    add_device(
+        r,
         default=None,
-        help="auto | cpu | cuda | cuda:1... for every model step (default: the spec's "
-        "[study] device)",
+        help=f"{DEVICE_HELP}, for every model step (default: the spec's [study] device)",
     )
     add_set_option(r)
     r.set_defaults(run=_run)
@@ -74,19 +74,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser("report", help="write the HTML report of a study folder")
     q.add_argument("study", type=Path, help="a folder made by `percalign study run`")
     q.set_defaults(run=_report)
-
-
-def add_set_option(parser: argparse.ArgumentParser) -> None:
-    """``--set SECTION.KEY=VALUE``, repeatable (see :mod:`percalign.study.overrides`)."""
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a setting of the spec, e.g. --set inversion.steps=100 or --set "
-        "models.*.train.epochs=1 (repeatable; the study folder gets the spec with them)",
-    )
 
 
 @contextmanager

@@ -7,13 +7,15 @@ from pathlib import Path
 
 from percalign._settings import add_options, options_from
 from percalign.cli._console import err, out
+from percalign.cli.options import add_output, add_overwrite, add_seed
 from percalign.errors import ConfigError
 from percalign.judges.bots import BotSettings
 from percalign.scoring.exclusions import Exclusions
 from percalign.scoring.stopping import Stopping
-from percalign.study.spec import Study, Survey
+from percalign.study.spec import Survey
 from percalign.survey.build import build_survey, describe, unset_placeholders
 from percalign.survey.limits import ServeSettings
+from percalign.survey.requirements import POINTERS, Requirements
 from percalign.survey.settings import SurveyDesign
 
 
@@ -32,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     # the plan's settings (the [survey] section has them too)
     add_options(b, SurveyDesign)
-    b.add_argument("--seed", type=int, default=Study.seed)
+    add_seed(b, help="seed of the plan's random choices")
     add_options(b, Survey, only=("practice",))
     add_options(b, Exclusions, only=("min_catch_accuracy", "max_side_share", "min_side_trials"))
     # a sequential survey: what it must decide, its budget and looks ([scoring] has them too)
@@ -51,9 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     b.add_argument(
         "--require-pointer",
-        choices=["any", "mouse", "touch"],
-        default="any",
-        help="the pointer a participant needs",
+        choices=POINTERS,
+        default=Requirements.pointer,
+        help=f"the pointer a participant needs (default: {Requirements.pointer})",
     )
     b.add_argument(
         "--require-browser",
@@ -63,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(chrome, edge, firefox, safari)",
     )
     add_options(b, Survey, only=("database",))
-    b.add_argument("--overwrite", action="store_true")
+    add_overwrite(b, help="replace an existing study folder (its answers too)")
     b.set_defaults(run=_build)
 
     c = cmds.add_parser(
@@ -77,7 +79,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("study", type=Path, help="the study folder to create")
     c.add_argument("--texts", type=Path, default=None, help="TOML file with the texts to replace")
     add_options(c, Survey, only=("database",))
-    c.add_argument("--overwrite", action="store_true")
+    add_overwrite(c, help="replace an existing study folder (its answers too)")
     c.set_defaults(run=_copy)
 
     v = cmds.add_parser("serve", help="serve the study to participants (uvicorn)")
@@ -114,7 +116,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument(
         "--abandon-after",
         type=float,
-        default=30.0,
+        default=ServeSettings.abandon_after_min,
         metavar="MINUTES",
         help="a session without an answer for this long gives up its slot to the next "
         "participant (its answers are kept, marked abandoned)",
@@ -122,7 +124,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument(
         "--unanswered-after",
         type=float,
-        default=5.0,
+        default=ServeSettings.unanswered_after_min,
         metavar="MINUTES",
         help="a session that has not answered its first trial this long after it started "
         "gives up its slot sooner (it can still come back)",
@@ -135,7 +137,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument(
         "--embed-images-kb",
         type=float,
-        default=64.0,
+        default=ServeSettings.embed_kb,
         metavar="KIB",
         help="a trial whose images are each at most this size carries them in its reply "
         "(no image requests); 0: always serve them by URL",
@@ -144,7 +146,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     e = cmds.add_parser("export", help="write every answer as one long table")
     e.add_argument("study", type=Path)
-    e.add_argument("--out", type=Path, required=True, help=".csv or .parquet file")
+    add_output(e, help=".csv or .parquet file", overwrite=False)
     e.add_argument("--hash-ids", action="store_true", help="hash the platform ids")
     e.set_defaults(run=_export)
 
@@ -158,9 +160,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t = cmds.add_parser("bots", help="run simulated participants through the live service")
     t.add_argument("study", type=Path)
     t.add_argument("--url", required=True, help="base URL of the running service")
-    t.add_argument("--n", type=int, default=20, help="number of simulated participants")
+    t.add_argument(
+        "--n",
+        type=int,
+        default=20,
+        help="number of simulated participants (default: 20; a study's [bots] n is 0, since "
+        "a study sends none unless asked, while this command is asked for them)",
+    )
     add_options(t, BotSettings)  # as [bots] of a study
-    t.add_argument("--seed", type=int, default=Study.seed)
+    add_seed(t, help="seed of the first simulated participant (the next get SEED+1...)")
     t.set_defaults(run=_bots)
 
 

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from percalign._device import resolve_device
 from percalign._settings import add_options, options_from
 from percalign.cli._console import err, out
+from percalign.cli.options import add_device, add_overwrite
 from percalign.errors import ConfigError
 from percalign.store import check_output
 from percalign.training import TrainConfig, save_checkpoint, train, zoo_dir
@@ -25,13 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "to the zoo, where every command can load it by --name.",
     )
     p.add_argument("--name", required=True, help="zoo name to save under")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing zoo model")
+    add_overwrite(p, help="replace an existing zoo model")
     p.add_argument("--data-root", default=None, help="folder holding the CIFAR files")
-    p.add_argument(
-        "--device",
-        default="auto",
-        help="cpu, cuda, cuda:1... (default: auto, the GPU when there is one)",
-    )
+    add_device(p)
     add_options(p.add_argument_group("training (TrainConfig)"), TrainConfig)
     p.set_defaults(run=run)
 

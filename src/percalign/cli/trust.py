@@ -9,18 +9,25 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from percalign._settings import add_options
+from percalign._settings import add_options, options_from
 from percalign.cli._console import err, inversion_progress, out
 from percalign.cli.invert import add_inversion_options, inversion_config, layer_list
+from percalign.cli.options import add_device, add_output
 from percalign.errors import ConfigError
-from percalign.study.spec import Scoring, Trust
 from percalign.survey.settings import SurveyDesign
-from percalign.trust.analysis import BATCH_SIZE, STEPS, STOP_AT_VALID
+from percalign.trust.settings import TrustSettings
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from percalign.inversion import InversionConfig
     from percalign.trust import TrustResult
+
+
+#: the TrustSettings fields given as options of their own (the rest come from the inversion's)
+_OPTIONS = ("images", "split", "n_images", "metric", "seeds", "folds", "n_boot")
+#: the SurveyDesign fields of the survey --select builds
+_SURVEY = ("trials_per_participant", "judgments_per_item")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,21 +39,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "usual alignment, or combined with confidence in a cross-validated logistic model "
         "(per judge, and per people or simulated participants with --study); report every "
         "rule's accuracy against baselines, and whether alignment adds to confidence. "
-        f"Inversions: the default preset capped at {STEPS} steps, each image stopped at "
-        f"valid:{STOP_AT_VALID:g}, a model's IRIs in batches of {BATCH_SIZE} (options override).",
+        f"Inversions: the {TrustSettings.preset} preset capped at {TrustSettings.steps} steps, "
+        f"each image stopped at valid:{TrustSettings.stop_at_valid:g}, a model's IRIs in "
+        f"batches of {TrustSettings.batch_size} (options override).",
     )
     p.add_argument("--models", required=True, help="two or more model names, comma-separated")
-    p.add_argument("--images", default="digits", help="labelled images (default: digits)")
-    add_options(p, Trust, only=("split", "n_images"))
+    add_options(p, TrustSettings, only=("images", "split", "n_images"))
     p.add_argument(
         "--max-inputs",
         type=int,
-        default=Trust.max_inputs,
+        default=TrustSettings.max_inputs,
         metavar="N",
-        help="invert at most N of the disputed inputs, drawn with --seed (0: all; default 100)",
+        help="invert at most N of the disputed inputs, drawn with --seed (0: all, which a "
+        f"study cannot say; default: {TrustSettings.max_inputs})",
     )
-    p.add_argument("--judges", default="ssim", help="judges, as in `percalign judge`")
-    add_options(p, Trust, only=("metric", "seeds"))
+    p.add_argument(
+        "--judges",
+        default="ssim",
+        help="judges, as in `percalign judge` (default: ssim alone, not [judges] names: every "
+        "judge is a source whose rules are refit on each bootstrap resample)",
+    )
+    add_options(p, TrustSettings, only=("metric", "seeds", "folds", "n_boot"))  # in _OPTIONS
     p.add_argument(
         "--study",
         type=Path,
@@ -61,25 +74,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="build a survey (OUT/survey) of the N inputs the judges are least certain about",
     )
-    p.add_argument(
-        "--trials-per-participant",
-        type=int,
-        default=SurveyDesign.trials_per_participant,
-        help="with --select",
+    add_options(
+        p.add_argument_group("the survey of --select"),
+        SurveyDesign,
+        only=_SURVEY,
     )
-    p.add_argument(
-        "--judgments-per-item",
-        type=int,
-        default=SurveyDesign.judgments_per_item,
-        help="with --select",
+    add_device(p)
+    add_output(p)
+    add_inversion_options(p, preset=TrustSettings.preset)
+    # the trust inversions' own defaults, not the preset's (see the description)
+    p.set_defaults(
+        steps=TrustSettings.steps,
+        batch_size=TrustSettings.batch_size,
+        stop_at=f"valid:{TrustSettings.stop_at_valid:g}",
+        seed=TrustSettings.seed,
     )
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
-    p.add_argument("--bootstrap", type=int, default=Scoring.n_boot, help="bootstrap resamples")
-    p.add_argument("--device", default="auto", help="cpu, cuda... (default: auto)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    add_inversion_options(p)
-    p.set_defaults(steps=None, batch_size=None, stop_at=None)
     p.set_defaults(run=run)
 
 
@@ -164,6 +173,28 @@ def _confidence_table(confidence: pd.DataFrame) -> Table:
     return table
 
 
+def trust_settings(args: argparse.Namespace) -> tuple[TrustSettings, InversionConfig]:
+    """The :class:`TrustSettings` of the options, and the inversions' config (the options of
+    ``--preset`` and the inversion options, on the trust defaults)."""
+    layers = layer_list(args) if args.layer else [TrustSettings.layer]
+    if len(layers) != 1:
+        raise ConfigError(f"Trust inverts one layer objective; got {layers}.")
+    if args.max_inputs < 0:
+        raise ConfigError(f"--max-inputs must be 0 (all) or a count; got {args.max_inputs}.")
+    config = inversion_config(args)
+    settings = TrustSettings(
+        **options_from(TrustSettings, args, only=_OPTIONS),
+        max_inputs=args.max_inputs or None,
+        layer=layers[0],
+        preset=args.preset,
+        steps=config.steps,
+        stop_at_valid=config.stop_at_valid,
+        batch_size=config.batch_size,
+        seed=config.seed,
+    )
+    return settings, config
+
+
 def run(args: argparse.Namespace) -> int:
     from percalign._device import resolve_device
     from percalign.judges import get_judges
@@ -175,43 +206,20 @@ def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     if len(names) < 2:
         raise ConfigError(f"--models needs two or more names, comma-separated; got {names}.")
-    layers = layer_list(args)
-    if len(layers) != 1:
-        raise ConfigError(f"Trust inverts one layer objective; got {layers}.")
-    # the trust defaults (trust.analysis.STEPS) where the options leave them open
-    if args.steps is None:
-        args.steps = STEPS
-    if args.batch_size is None:
-        args.batch_size = BATCH_SIZE
-    if args.stop_at is None:
-        args.stop_at = f"valid:{STOP_AT_VALID}"
-    config = inversion_config(args)
+    settings, config = trust_settings(args)
     device = resolve_device(args.device)
     models = [load(n, device=device) for n in names]
     judges = get_judges(args.judges, device=device) if args.judges.strip() else []
-    if args.max_inputs < 0:
-        raise ConfigError(f"--max-inputs must be 0 (all) or a count; got {args.max_inputs}.")
     with inversion_progress(f"invert {len(models)} models") as progress:
         result = analyze(
             args.out,
             models,
-            images=args.images,
-            split=args.split,
-            n_images=args.n_images,
-            max_inputs=args.max_inputs or None,
+            settings,
             judges=judges,
-            metric=args.metric,
-            seeds=args.seeds,
-            layer=layers[0],
             config=config,
             study=args.study,
             select=args.select,
-            survey={
-                "trials_per_participant": args.trials_per_participant,
-                "judgments_per_item": args.judgments_per_item,
-            },
-            folds=args.folds,
-            n_boot=args.bootstrap,
+            survey=SurveyDesign(**options_from(SurveyDesign, args, only=_SURVEY)),
             overwrite=args.overwrite,
             progress=progress,
             log=err.print,

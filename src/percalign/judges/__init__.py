@@ -26,6 +26,7 @@ from percalign.judges.registry import (
     names,
     summaries,
 )
+from percalign.judges.settings import JudgeSettings
 from percalign.judges.simple import MSSSIM, SSIM, PixelL2
 from percalign.judges.validation import human_ceiling, read_triplets, validate_judges
 
@@ -38,6 +39,7 @@ __all__ = [
     "BotSettings",
     "Ensemble",
     "Judge",
+    "JudgeSettings",
     "LPIPSJudge",
     "ModelFeatures",
     "PixelL2",

@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from percalign.study.graph import Inputs, OldKey
-from percalign.study.sections import Inversion
+from percalign.study.sections import Inversion, Trust
 
 __all__ = ["OLD_KEYS"]
 
@@ -25,6 +25,8 @@ _LOOP_BEFORE = {"share_seeds": False, "clamp_seeds": True}
 _TRUST_FORMAT = 2
 #: the minimum display time of every survey built before [survey] could set it
 _MIN_DISPLAY_MS = 400
+#: the cross-validation folds of every trust analysis before [trust] could set them
+_FOLDS = 5
 
 
 def _inversion_settings(inv: Inversion) -> dict[str, Any]:
@@ -106,14 +108,19 @@ def _score(inputs: Inputs, _part: str) -> tuple[Any, ...]:
 def _trust(inputs: Inputs, _part: str) -> tuple[Any, ...]:
     spec = inputs.spec
     tr, models = spec.trust, inputs.value("models")
+    section = dataclasses.asdict(tr)
+    for name in Trust.FROM_STUDY:  # set from other sections, as below, since [trust] has them
+        del section[name]
+    if section["folds"] == _FOLDS:  # not a [trust] setting then
+        del section["folds"]
     return (
         "trust",
         _TRUST_FORMAT,
         [models.id(n) for n in (tr.models or [m.name for m in spec.models])],
-        dataclasses.asdict(tr),
+        section,
         tr.judges or spec.judges.names,
         spec.images.source,
-        tr.config(spec.inversion, spec.study.seed).to_dict(),
+        tr.inversion_config(spec.inversion).to_dict(),
         spec.inversion.layers[0],
         spec.scoring.n_boot,
     )

@@ -32,7 +32,7 @@ NOTES = {
         " (the study's own fields, then every `InversionConfig` field but `loss` and `seed`, "
         "which the study sets per run; also the options of `percalign invert`)"
     ),
-    "judges": "",
+    "judges": " (`judges.JudgeSettings`, also the options of `percalign judge`)",
     "survey": " (also the options of `percalign survey build`)",
     "bots": (
         " (simulated participants, labelled as simulated everywhere; also the options of "
@@ -43,7 +43,12 @@ NOTES = {
         "`percalign score`)"
     ),
     "scoring": "",
-    "trust": " (the paper's RQ4; see `percalign trust`, whose options these are too)",
+    "trust": (
+        " (the paper's RQ4; `trust.TrustSettings`, also the options of `percalign trust`; the "
+        "study sets its images, layer, bootstrap and seed: `[images] source`, the first of "
+        "`[inversion] layers`, `[scoring] n_boot`, `[study] seed`; fake-ReLU and channels-last "
+        "come from `[inversion]`)"
+    ),
     "tasks": " (how the work is cut into tasks, and what each asks of Ray; in no step's key)",
 }
 
@@ -63,7 +68,7 @@ def reference_text() -> str:
                 defaults={"batch_size": Inversion.BATCH_SIZE},
             )
         else:
-            lines += reference(cls, name)
+            lines += reference(cls, name, exclude=getattr(cls, "FROM_STUDY", ()))
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 

@@ -18,8 +18,10 @@ from percalign.data.images import SPLITS
 from percalign.errors import unknown_name
 from percalign.inversion.config import PRESET_FIELDS, InversionConfig
 from percalign.judges.bots import BotSettings
+from percalign.judges.settings import JudgeSettings
 from percalign.scoring.stopping import Stopping
 from percalign.survey.settings import SurveyDesign
+from percalign.trust.settings import TrustSettings
 
 __all__ = [
     "STUDY_SETS",
@@ -269,28 +271,8 @@ def _config_names() -> frozenset[str]:
 
 
 @dataclass(frozen=True)
-class Judges(_Checked):
-    names: list[str] = setting(
-        factory=lambda: ["ssim", "ms-ssim", "pixel"],
-        help=(
-            "Automated judges, as in `percalign judge` (`lpips-alex`, `dreamsim`, "
-            "`model:NAME[:LAYER[:cos|l2]]`...)."
-        ),
-    )
-    k: int = setting(
-        default=4,
-        help=("References per k-way matching decision."),
-        check=Interval(int, 2),
-    )
-    metric: str = setting(
-        default="other_2afc",
-        help=(
-            "The judges' metric in the figures and tables: `other_2afc` (IRI closer to its target "
-            "than to another target), `seed_2afc` (closer to its target than to its seed: the "
-            "paper's proxy) or `matching`."
-        ),
-        check=OneOf(("seed_2afc", "other_2afc", "matching")),
-    )
+class Judges(JudgeSettings):
+    """``[judges]``: the :class:`~percalign.judges.settings.JudgeSettings` fields."""
 
 
 @dataclass(frozen=True)
@@ -381,7 +363,19 @@ class Scoring(Stopping):
 
 
 @dataclass(frozen=True)
-class Trust(_Checked):
+class Trust(TrustSettings):
+    """``[trust]``: whether the trust analysis runs, on which models and with which judges,
+    and the :class:`~percalign.trust.TrustSettings` fields but those the study sets from its
+    other sections (:attr:`FROM_STUDY`; :class:`~percalign.study.spec.StudySpec` sets them)."""
+
+    #: TrustSettings fields the study sets, and the setting each is
+    FROM_STUDY: ClassVar[dict[str, str]] = {
+        "images": "the study's [images] source",
+        "layer": "the first of the study's [inversion] layers",
+        "n_boot": "the study's [scoring] n_boot",
+        "seed": "the study's [study] seed",
+    }
+
     enabled: bool = setting(
         default=False,
         help=("Run the trust analysis."),
@@ -399,83 +393,12 @@ class Trust(_Checked):
         help=("Judges whose alignment picks the model to trust."),
         shown="`[judges] names`",
     )
-    n_images: int | None = setting(
-        default=None,
-        help=("Labelled inputs searched for disagreements."),
-        shown="the whole split",
-    )
-    max_inputs: int | None = setting(
-        default=100,
-        help=(
-            "At most this many of the disputed inputs are inverted and evaluated, drawn with "
-            "`[study] seed` (the summary says how many were disputed and used); set it larger (or "
-            "to a large number for all) for tighter CIs."
-        ),
-        check=Interval(int, 2),
-    )
-    split: str = setting(
-        default="test",
-        help=("Their split."),
-        check=OneOf(SPLITS),
-    )
-    seeds: str = setting(
-        default="super-noise:2,image:2",
-        help=(
-            "Seeds of the IRIs of the disputed inputs (four IRIs per input and model); only IRIs "
-            "that pass the validity gate are scored."
-        ),
-    )
-    preset: str = setting(
-        default="default",
-        help=(
-            "The inversion preset of those IRIs (`default` or `paper`; see `percalign invert "
-            "--preset`); fake-ReLU and channels-last come from `[inversion]`."
-        ),
-    )
-    steps: int | None = setting(
-        default=1000,
-        help=(
-            "The most inversion steps per IRI, replacing the preset's: 1000 bring every seed "
-            "type below the validity gate on the digits zoo (`benchmarks/convergence.py`); only "
-            "valid IRIs are scored and the report says how many were dropped."
-        ),
-        check=Interval(int, 1),
-    )
-    stop_at_valid: float | None = setting(
-        default=0.5,
-        help=(
-            "Stop each of those IRIs once below the validity threshold times this margin (as "
-            "`inversion.stop_at_valid`): most stop within a few hundred steps, image seeds within "
-            "about 50, so this saves most of the work."
-        ),
-    )
-    batch_size: int = setting(
-        default=512,
-        help=(
-            "IRIs optimized together: all of a model's in one batch lets the few slow ones share "
-            "their steps (a batch shrinks to its active images; on a CPU a step of 5 images costs "
-            "about as much as one of 60)."
-        ),
-    )
-    metric: str = setting(
-        default="other_2afc",
-        help=("`other_2afc` or `seed_2afc`."),
-        check=OneOf(("seed_2afc", "other_2afc")),
-    )
 
-    def config(self, inversion: Inversion, seed: int) -> InversionConfig:
-        """The :class:`~percalign.inversion.InversionConfig` of the trust inversions: the
-        preset with ``steps``, ``stop_at_valid`` and ``batch_size`` on top, fake-ReLU and
-        channels-last from ``[inversion]``."""
-        return InversionConfig.from_options(
-            self.preset,
-            steps=self.steps,
-            stop_at_valid=self.stop_at_valid,
-            batch_size=self.batch_size,
-            fake_relu=inversion.fake_relu,
-            channels_last=inversion.channels_last,
-            seed=seed,
-        )
+    def inversion_config(self, inversion: Inversion) -> InversionConfig:
+        """The :class:`~percalign.inversion.InversionConfig` of the trust inversions
+        (:meth:`~percalign.trust.TrustSettings.config`), fake-ReLU and channels-last from
+        ``[inversion]``."""
+        return self.config(fake_relu=inversion.fake_relu, channels_last=inversion.channels_last)
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,17 @@ class StudySpec:
     source: Path | None = None
     overrides: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # [trust] analyses the study's images at its first layer, with its bootstrap and seed
+        study_sets: dict[str, Any] = {
+            "images": self.images.source,
+            "layer": self.inversion.layers[0] if self.inversion.layers else self.trust.layer,
+            "n_boot": self.scoring.n_boot,
+            "seed": self.study.seed,
+        }
+        if any(getattr(self.trust, k) != v for k, v in study_sets.items()):
+            object.__setattr__(self, "trust", dataclasses.replace(self.trust, **study_sets))
+
     def effective_text(self) -> str | None:
         """The spec file's text with :attr:`overrides` applied (None without overrides)."""
         if not self.overrides or self.source is None:
@@ -123,7 +134,12 @@ def setting_names(section: str) -> list[str]:
     cls = SECTIONS[section]
     if cls is Inversion:
         return Inversion.setting_names()
-    return [f.name for f in dataclasses.fields(cls) if f.init]
+    return [f.name for f in dataclasses.fields(cls) if f.init and f.name not in _from_study(cls)]
+
+
+def _from_study(cls: type) -> dict[str, str]:
+    """The fields of a section the study sets from other sections (``[trust]``'s seed...)."""
+    return dict(getattr(cls, "FROM_STUDY", {}))
 
 
 def setting_paths(declared: Sequence[str]) -> list[str]:
@@ -177,7 +193,11 @@ def _plain(value: Any) -> Any:
 def _section(cls: type, data: Any, where: str) -> Any:
     if cls is Inversion:
         return Inversion.from_table(data, where)
-    values = check_table(cls, data, where)
+    from_study = _from_study(cls)
+    for key in data if isinstance(data, dict) else ():
+        if key in from_study:
+            raise ConfigError(f"{where} {key} is {from_study[key]}; set it there instead.")
+    values = check_table(cls, data, where, exclude=tuple(from_study))
     try:
         return cls(**values)
     except ConfigError as exc:  # a rule across fields, checked by the class itself
@@ -230,7 +250,7 @@ def _check_values(spec: StudySpec) -> None:
     Requirements.from_mapping(sv.requirements)
     if spec.bots.n and not spec.survey.enabled:
         raise ConfigError("[bots] n > 0 needs a survey; set [survey] enabled = true.")
-    spec.trust.config(spec.inversion, spec.study.seed)
+    spec.trust.inversion_config(spec.inversion)
     parse_seeds(spec.trust.seeds)
     if spec.trust.enabled and len(spec.trust.models or spec.models) < 2:
         raise ConfigError("[trust] needs two or more models (list them in [trust] models).")

@@ -285,19 +285,7 @@ def make_plan(
             "Invert longer, or pass include_invalid (--include-invalid)."
         )
     if design == "clustering":
-        plan = clustering_plan(
-            kept,
-            k=k,
-            iris_per_target=settings.iris_per_target,
-            screens_per_participant=trials_per_participant,
-            judgments_per_item=judgments_per_item,
-            min_display_ms=min_display_ms,
-            seed=seed,
-            catch_rate=catch_rate,
-            excluded_invalid=len(records) - len(kept),
-        )
-        plan.settings["include_invalid"] = include_invalid
-        return plan
+        return clustering_plan(kept, settings, seed=seed, excluded_invalid=len(records) - len(kept))
     rng = np.random.default_rng(seed)
     items = _items(kept, design, foil, k, rng)
     n_catch = round(catch_rate * trials_per_participant)

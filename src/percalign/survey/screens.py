@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from percalign._checks import check_float, check_int
 from percalign.errors import ConfigError
 from percalign.survey.plan import Item, Plan, Trial
+from percalign.survey.settings import SurveyDesign
 
 __all__ = ["clustering_plan"]
 
@@ -97,14 +97,9 @@ def _screens(
 
 def clustering_plan(
     records: Sequence[Mapping[str, Any]],
+    settings: SurveyDesign,
     *,
-    k: int,
-    iris_per_target: int,
-    screens_per_participant: int,
-    judgments_per_item: int,
-    min_display_ms: int,
     seed: int,
-    catch_rate: float = 0.0,
     excluded_invalid: int = 0,
 ) -> Plan:
     """The plan of a matching-screen survey (``design="clustering"``).
@@ -112,21 +107,18 @@ def clustering_plan(
     Args:
         records: the IRI records to ask about (already filtered for validity), as for
             :func:`~percalign.survey.design.make_plan`.
-        k: targets per screen.
-        iris_per_target: IRIs of each target per screen (a screen has k x this many).
-        screens_per_participant: screens in one slot, catch screens included (at most the
-            number of screens plus the catch screens).
-        catch_rate: share of a slot's screens that are catch screens.
-        judgments_per_item: each screen is shown in at least this many slots.
-        min_display_ms: a screen's submission counts only this long after it was served.
+        settings: the design, checked when it was made (:class:`SurveyDesign`): ``k``
+            targets per screen; ``iris_per_target`` IRIs of each target per screen (a screen
+            has k x this many); ``trials_per_participant`` screens in one slot, catch screens
+            included (at most the number of screens plus the catch screens), ``catch_rate``
+            of them catch screens; each screen shown in at least ``judgments_per_item``
+            slots; a submission counts only ``min_display_ms`` after the screen was served.
         seed: seed of every random choice.
         excluded_invalid: IRIs the caller left out (recorded in the settings).
     """
-    owner = "clustering_plan"
-    check_int(owner, "k", k, low=2)
-    check_int(owner, "iris_per_target", iris_per_target, low=1, high=20)
-    check_int(owner, "screens_per_participant", screens_per_participant, low=1)
-    check_float(owner, "catch_rate", catch_rate, low=0.0, high=0.5)
+    k, iris_per_target = settings.k, settings.iris_per_target
+    screens_per_participant = settings.trials_per_participant
+    judgments_per_item, catch_rate = settings.judgments_per_item, settings.catch_rate
     n_catch = round(catch_rate * screens_per_participant)  # at most half: a regular one is left
     rng = np.random.default_rng(seed)
     screens = _screens(records, k, iris_per_target, rng)
@@ -169,7 +161,7 @@ def clustering_plan(
                 shown[s] += 1
         slots.append(slot)
     trials = len(slots[0])
-    settings = {
+    recorded = {
         "design": "clustering",
         "foil": "targets",
         "k": k,
@@ -178,8 +170,8 @@ def clustering_plan(
         "judgments_per_item": judgments_per_item,
         "catch_rate": catch_rate,
         "repeat_rate": 0.0,
-        "include_invalid": None,
-        "min_display_ms": min_display_ms,
+        "include_invalid": settings.include_invalid,
+        "min_display_ms": settings.min_display_ms,
         "seed": seed,
         "items": n_items,
         "screens": len(screens),
@@ -194,7 +186,7 @@ def clustering_plan(
         "min_judgments": int(shown.min()),
         "max_judgments": int(shown.max()),
     }
-    return Plan(items, slots, settings)
+    return Plan(items, slots, recorded)
 
 
 def _catch_item(items: dict[str, Item], target: str, targets: Sequence[str]) -> Item:

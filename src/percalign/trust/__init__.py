@@ -6,17 +6,10 @@ usual alignment (``standardized``), or most likely right by a cross-validated mo
 confidence and alignment (``confidence+alignment``). Alignment comes from a source: a judge
 (``judge:NAME``), people (``humans``) or simulated participants (``bots``), never mixed.
 :func:`evaluate` scores every rule against baselines; :func:`analyze` runs everything from
-models and labelled images.
+models and labelled images, as :class:`TrustSettings` say.
 """
 
-from percalign.trust.analysis import (
-    DEFAULT_SEEDS,
-    TrustResult,
-    analyze,
-    default_config,
-    predict,
-    prediction_table,
-)
+from percalign.trust.analysis import TrustResult, analyze, predict, prediction_table
 from percalign.trust.rule import (
     BASELINES,
     RULES,
@@ -26,6 +19,7 @@ from percalign.trust.rule import (
     standardize,
     verdict,
 )
+from percalign.trust.settings import TrustSettings
 from percalign.trust.sources import (
     BOT_PLATFORMS,
     PEOPLE_PLATFORMS,
@@ -39,13 +33,12 @@ from percalign.trust.sources import (
 __all__ = [
     "BASELINES",
     "BOT_PLATFORMS",
-    "DEFAULT_SEEDS",
     "PEOPLE_PLATFORMS",
     "RULES",
     "TrustResult",
+    "TrustSettings",
     "analyze",
     "answer_source",
-    "default_config",
     "disagreements",
     "evaluate",
     "human_scores",

@@ -21,16 +21,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from percalign import _provenance
-from percalign._checks import check_int
 from percalign.data.images import ImageSet, choose, load_images, to_channels
 from percalign.errors import ConfigError, MissingFileError
 from percalign.inversion import InversionConfig, Progress
@@ -39,42 +37,20 @@ from percalign.models.model import Model
 from percalign.scoring.stats import wilson
 from percalign.store.runs import atomic_folder, read_manifest, slug, subset_run, write_table
 from percalign.study.execution.run_folders import invert_images, judge_folder
-from percalign.study.spec import Trust
+from percalign.survey.settings import SurveyDesign
 from percalign.trust.rule import disagreements, evaluate, inputs_needed, verdict
 from percalign.trust.rule import select_uncertain as _select
+from percalign.trust.settings import TrustSettings
 from percalign.trust.sources import human_scores, judge_scores, valid_judgments
 
 __all__ = [
-    "BATCH_SIZE",
-    "DEFAULT_SEEDS",
-    "STEPS",
-    "STOP_AT_VALID",
     "TrustResult",
     "analyze",
-    "default_config",
     "predict",
     "prediction_table",
 ]
 
 RESULT = "trust.json"
-#: four IRIs per input and model: two from noise, two from other digits (``[trust] seeds``)
-DEFAULT_SEEDS: str = Trust.seeds
-#: The trust inversions, defined once in :class:`percalign.study.spec.Trust` (its help says
-#: why): the default preset capped at STEPS steps, each IRI stopped once below STOP_AT_VALID x
-#: its validity threshold, all of a model's IRIs in one batch of up to BATCH_SIZE.
-STEPS: int = Trust.steps  # type: ignore[assignment]
-STOP_AT_VALID: float = Trust.stop_at_valid  # type: ignore[assignment]
-BATCH_SIZE: int = Trust.batch_size
-
-
-def default_config(**overrides: Any) -> InversionConfig:
-    """The trust inversions' settings (see :data:`STEPS`), with ``overrides`` on top."""
-    settings: dict[str, Any] = {
-        "steps": STEPS,
-        "stop_at_valid": STOP_AT_VALID,
-        "batch_size": BATCH_SIZE,
-    }
-    return InversionConfig.from_preset("default", **{**settings, **overrides})
 
 
 @dataclass(frozen=True)
@@ -231,74 +207,49 @@ def _overall(
     return update
 
 
-@dataclass(frozen=True)
-class _Settings:
-    images: str
-    split: str
-    n_images: int | None
-    max_inputs: int | None
-    judges: Sequence[Judge]
-    metric: str
-    seeds: str
-    layer: str
-    config: InversionConfig
-    study: Path | None
-    select: int | None
-    survey: dict[str, Any] = field(default_factory=dict)
-    folds: int = 5
-    n_boot: int = 2000
-
-
 def analyze(
     out: Path,
     models: Sequence[Model],
+    settings: TrustSettings | None = None,
     *,
-    images: str = "digits",
-    split: str = "test",
-    n_images: int | None = None,
-    max_inputs: int | None = 100,
     judges: Sequence[Judge] = (),
-    metric: str = "other_2afc",
-    seeds: str = DEFAULT_SEEDS,
-    layer: str = "penultimate",
     config: InversionConfig | None = None,
     study: Path | None = None,
     select: int | None = None,
-    survey: dict[str, Any] | None = None,
-    folds: int = 5,
-    n_boot: int = 2000,
+    survey: SurveyDesign | None = None,
     overwrite: bool = False,
     progress: Callable[[Progress], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> TrustResult:
-    """Which model to trust when models disagree, measured on labelled ``images``.
+    """Which model to trust when models disagree, measured on labelled images.
 
     Args:
         out: output folder (see the module docstring).
         models: two or more models; each sees the inputs at its own size and channels.
-        images, split, n_images: the labelled inputs (all of the split by default).
-        max_inputs: invert and evaluate at most this many of the disputed inputs, drawn
-            with ``config.seed`` (None: all of them).
+        settings: the inputs, the IRIs of the disputed ones and the rules' statistics
+            (:class:`~percalign.trust.TrustSettings`; its defaults when None). Every model
+            inverts the same inputs from the same seeds (seeds depend on the target and the
+            seed only), all of a model's IRIs in one call; only IRIs that pass the validity
+            gate are scored.
         judges: automated judges of the IRIs.
-        metric: ``other_2afc`` or ``seed_2afc`` (see :func:`percalign.trust.judge_scores`).
-        seeds, layer, config: how the disputed inputs are inverted (default:
-            :func:`default_config`), all of a
-            model's in one call (seeds depend on the target and ``config.seed`` only, so
-            every model starts from the same seeds). Only IRIs that pass the validity gate
-            are scored.
-        study: a survey folder whose answers (after its study's declared exclusions) add the source
-            ``humans`` (from people) and ``bots`` (from simulated participants).
-        select: build a survey of the this many least certain used inputs into
-            ``out/survey``.
-        survey: settings of :func:`percalign.survey.build_survey` for it.
-        folds: cross-validation folds of the confidence comparison.
-        n_boot: bootstrap resamples of the CIs.
+        config: the inversions' settings whole, instead of ``settings.config()`` (the
+            options of ``percalign trust``); its seed must be ``settings.seed``.
+        study: a survey folder whose answers (after its study's declared exclusions) add the
+            source ``humans`` (from people) and ``bots`` (from simulated participants).
+        select: build a survey of this many least certain used inputs into ``out/survey``.
+        survey: the design of that survey (:class:`~percalign.survey.SurveyDesign`).
         overwrite: replace an existing ``out``.
         progress, log: the engine's progress callback (one bar over every model's
             inversions); one-line stage messages.
     """
     say = log or (lambda _msg: None)
-    config = config or default_config()
+    settings = settings or TrustSettings()
+    config = config or settings.config()
+    if config.seed != settings.seed:
+        raise ConfigError(
+            f"The inversion config's seed ({config.seed}) differs from the trust settings' "
+            f"({settings.seed}); make the config with settings.config()."
+        )
     if len(models) < 2:
         raise ConfigError(f"Trust needs two or more models; got {len(models)}.")
     names = [m.spec.name for m in models]
@@ -308,28 +259,11 @@ def analyze(
         raise ConfigError("Give at least one judge (--judges) or a study with answers (--study).")
     if select is not None and not judges:
         raise ConfigError("--select ranks inputs by the judges' uncertainty; give --judges.")
-    if max_inputs is not None:
-        check_int("analyze", "max_inputs", max_inputs, low=2)
-    settings = _Settings(
-        images,
-        split,
-        n_images,
-        max_inputs,
-        judges,
-        metric,
-        seeds,
-        layer,
-        config,
-        study,
-        select,
-        dict(survey or {}),
-        folds,
-        n_boot,
-    )
+    run = _Run(settings, config, list(judges), study, select, survey or SurveyDesign())
     out = Path(out)
     with atomic_folder(out, overwrite) as tmp:
         predictions, scores, per_input, summary, confidence, sentence, selected = _analyze_into(
-            tmp, models, settings, progress, say
+            tmp, models, run, progress, say
         )
     return TrustResult(
         out,
@@ -344,19 +278,31 @@ def analyze(
     )
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What one analysis does: its settings, and what the call adds to them."""
+
+    settings: TrustSettings
+    config: InversionConfig
+    judges: list[Judge]
+    study: Path | None
+    select: int | None
+    survey: SurveyDesign
+
+
 def _invert_all(
     out: Path,
     models: Sequence[Model],
     inputs: Sequence[ImageSet],
     used: list[str],
-    st: _Settings,
+    run: _Run,
     progress: Callable[[Progress], None] | None,
     say: Callable[[str], None],
 ) -> tuple[dict[str, Path], pd.DataFrame | None]:
     """One inversion call per model over all used inputs, then each judge once per IRI."""
+    st, c = run.settings, run.config
     runs: dict[str, Path] = {}
     frames = []
-    c = st.config
     say(
         f"Inverting {len(used)} inputs x seeds {st.seeds} for each of {len(models)} models: "
         f"{c.steps} steps, {c.resolved_parameterization} pixels, {c.optimizer} "
@@ -372,14 +318,14 @@ def _invert_all(
             targets,
             layers=[st.layer],
             seeds=st.seeds,
-            config=st.config,
-            null_pool=choose(images_of, min(256, len(images_of)), st.config.seed + 1),
+            config=run.config,
+            null_pool=choose(images_of, min(256, len(images_of)), st.seed + 1),
             progress=_overall(progress, k, len(models)),
             extra={"images": {"split": st.split}, "command": "percalign trust"},
         )
         runs[model.spec.name] = folder
-        if st.judges:
-            table = judge_folder(folder, st.judges, seed=st.config.seed)
+        if run.judges:
+            table = judge_folder(folder, run.judges, seed=st.seed)
             frames.append(table.assign(input_id=table["target_id"], model=model.spec.name))
     return runs, (pd.concat(frames, ignore_index=True) if frames else None)
 
@@ -387,15 +333,16 @@ def _invert_all(
 def _analyze_into(
     out: Path,
     models: Sequence[Model],
-    st: _Settings,
+    run: _Run,
     progress: Callable[[Progress], None] | None,
     say: Callable[[str], None],
 ) -> tuple[
     pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, str, list[str] | None
 ]:
     started = time.perf_counter()
+    st = run.settings
     names = [m.spec.name for m in models]
-    inputs = [_inputs(m, st.images, st.split, st.n_images, st.config.seed) for m in models]
+    inputs = [_inputs(m, st.images, st.split, st.n_images, st.seed) for m in models]
     predictions = prediction_table(models, inputs)
     write_table(predictions, out / "predictions.csv")
     disputed = disagreements(predictions)
@@ -404,27 +351,27 @@ def _analyze_into(
             "The models agree on every input, so there is nothing to decide; use more inputs "
             "(--n-images) or models that differ more."
         )
-    used = sample_inputs(disputed, st.max_inputs, st.config.seed)
+    used = sample_inputs(disputed, st.max_inputs, st.seed)
     say(
         f"{len(disputed)} of {len(inputs[0])} inputs get different labels from "
         f"{', '.join(names)}; using {len(used)}"
-        + ("" if len(used) == len(disputed) else f" (a sample drawn with seed {st.config.seed})")
+        + ("" if len(used) == len(disputed) else f" (a sample drawn with seed {st.seed})")
     )
     model_table = _model_table(models, predictions, used)
     write_table(model_table, out / "models.csv")
-    runs, judged = _invert_all(out, models, inputs, used, st, progress, say)
+    runs, judged = _invert_all(out, models, inputs, used, run, progress, say)
     score_frames = []
     validity = pd.DataFrame(columns=["model", "seed_type", "iris", "valid", "dropped"])
     if judged is not None:
         kept, validity = valid_judgments(judged)
         score_frames.append(judge_scores(kept, st.metric))
     write_table(validity, out / "validity.csv")
-    if st.study is not None:
-        score_frames.append(_human(Path(st.study), runs))
+    if run.study is not None:
+        score_frames.append(_human(Path(run.study), runs))
     scores = pd.concat(score_frames, ignore_index=True)
     write_table(scores, out / "scores.csv")
     per_input, summary, confidence = evaluate(
-        predictions, scores, inputs=used, folds=st.folds, n_boot=st.n_boot, seed=st.config.seed
+        predictions, scores, inputs=used, folds=st.folds, n_boot=st.n_boot, seed=st.seed
     )
     write_table(per_input, out / "per_input.csv")
     write_table(summary, out / "summary.csv")
@@ -432,15 +379,15 @@ def _analyze_into(
     sentence = verdict(summary, confidence)
     say(sentence)
     selected = None
-    if st.select is not None:
-        selected = _select(scores, st.select)
+    if run.select is not None:
+        selected = _select(scores, run.select)
         say(f"Building a survey of the {len(selected)} least certain inputs")
         parts = [
             subset_run(folder, out / "selected" / folder.name, selected) for folder in runs.values()
         ]
         from percalign.survey.build import build_survey
 
-        build_survey(out / "survey", parts, **st.survey)
+        build_survey(out / "survey", parts, settings=run.survey, seed=st.seed)
     rules = summary[summary["source"].fillna("").astype(str) != ""]
     best = float(rules["accuracy"].max()) if len(rules) else float("nan")
     result = {
@@ -463,13 +410,13 @@ def _analyze_into(
         "iris": int(validity["iris"].sum()),
         "dropped_invalid": int(validity["dropped"].sum()),
         "inputs_for_10_point_ci": inputs_needed(best),
-        "judges": [j.name for j in st.judges],
-        "study": None if st.study is None else str(Path(st.study).resolve()),
+        "judges": [j.name for j in run.judges],
+        "study": None if run.study is None else str(Path(run.study).resolve()),
         "metric": st.metric,
         "seeds": st.seeds,
         "layer": st.layer,
         "folds": st.folds,
-        "inversion": st.config.to_dict(),
+        "inversion": run.config.to_dict(),
         "selected": selected,
         "verdict": sentence,
         "summary": json.loads(summary.to_json(orient="records")),

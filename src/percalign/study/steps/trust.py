@@ -30,22 +30,15 @@ def trust(inputs: Inputs, todo: list[str]) -> None:
     from percalign.trust import analyze
 
     spec, models = inputs.spec, inputs.value("models")
-    tr, inv = spec.trust, spec.inversion
+    tr = spec.trust  # the TrustSettings, with the study's images, layer, bootstrap and seed
 
     def work(_part: str) -> None:
         analyze(
             inputs.folder / "trust",
             [models.models[n] for n in _trust_models(spec)],
-            images=spec.images.source,
-            split=tr.split,
-            n_images=tr.n_images,
-            max_inputs=tr.max_inputs,
+            tr,
             judges=get_judges(tr.judges or spec.judges.names, device=model_device(spec)),
-            metric=tr.metric,
-            seeds=tr.seeds,
-            layer=inv.layers[0],
-            config=tr.config(inv, spec.study.seed),
-            n_boot=spec.scoring.n_boot,
+            config=tr.inversion_config(spec.inversion),
             overwrite=True,
             progress=inputs.context.progress,
             log=inputs.log,
