@@ -7,11 +7,11 @@ import pytest
 
 import percalign as pa
 from percalign.errors import MissingFileError
+from percalign.execution.run_folders import JUDGMENTS, InversionRun, invert_images, judge_folder
 from percalign.inversion import InversionConfig
 from percalign.judges import get_judges
 from percalign.store import read_manifest, subset_run
 from percalign.store.images import read_png
-from percalign.study.execution.run_folders import JUDGMENTS, invert_images, judge_folder
 
 
 @pytest.fixture(scope="module")
@@ -19,15 +19,15 @@ def run_folder(tmp_path_factory):
     model = pa.models.load("tiny-cnn")
     images = pa.data.load_images("digits", 4, size=32)
     out = tmp_path_factory.mktemp("tasks") / "run"
-    invert_images(
+    run = InversionRun(
         out,
         model,
         images,
         seeds="super-noise,image",
         config=InversionConfig(steps=3, optimizer="adam"),
         null_pool=images,
-        extra={"images": {"split": "all"}, "command": "test"},
     )
+    invert_images(run, extra={"images": {"split": "all"}, "command": "test"})
     return out
 
 
@@ -37,6 +37,7 @@ def test_invert_images_writes_a_run_with_validity_and_merged_image_record(run_fo
     assert all(r["valid"] is not None for r in manifest["iris"])
     assert manifest["images"]["split"] == "all" and manifest["images"]["n"] == 4
     assert manifest["command"] == "test"
+    assert manifest["tasks"] == {"backend": "in process", "inversion_parts": 1}
 
 
 def test_judge_folder_writes_the_table_it_returns(run_folder):

@@ -12,11 +12,11 @@ from percalign._device import resolve_device
 from percalign._settings import add_options
 from percalign.cli._console import err, out
 from percalign.errors import ConfigError
+from percalign.execution.run_folders import JUDGMENTS, judge_folder
 from percalign.judges import METRICS, Ensemble, get_judges, summarize
 from percalign.judges.metric import held_out_judge
 from percalign.judges.validation import read_triplets, validate_judges
 from percalign.store import read_manifest
-from percalign.study.execution.run_folders import JUDGMENTS, judge_folder
 from percalign.study.spec import Judges, Scoring, Study
 from percalign.study.steps.score import over_judges
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from percalign.cli._console import Lines, err, out, step_log
 
 if TYPE_CHECKING:
-    from percalign.study.execution.backends import TaskProgress
+    from percalign.execution.backends import TaskProgress
 
 BACKENDS = ("local", "ray")
 

@@ -33,12 +33,12 @@ from percalign import _provenance
 from percalign._checks import check_int
 from percalign.data.images import ImageSet, choose, load_images, to_channels
 from percalign.errors import ConfigError, MissingFileError
+from percalign.execution.run_folders import InversionRun, invert_images, judge_folder
 from percalign.inversion import InversionConfig, Progress
 from percalign.judges.base import Judge
 from percalign.models.model import Model
 from percalign.scoring.stats import wilson
 from percalign.store.runs import atomic_folder, read_manifest, slug, subset_run, write_table
-from percalign.study.execution.run_folders import invert_images, judge_folder
 from percalign.study.spec import Trust
 from percalign.trust.rule import disagreements, evaluate, inputs_needed, verdict
 from percalign.trust.rule import select_uncertain as _select
@@ -366,7 +366,7 @@ def _invert_all(
         position = {i: j for j, i in enumerate(images_of.ids)}
         targets = images_of.subset([position[i] for i in used])
         folder = out / "runs" / slug(model.spec.name)
-        invert_images(
+        run = InversionRun(
             folder,
             model,
             targets,
@@ -374,6 +374,9 @@ def _invert_all(
             seeds=st.seeds,
             config=st.config,
             null_pool=choose(images_of, min(256, len(images_of)), st.config.seed + 1),
+        )
+        invert_images(
+            run,
             progress=_overall(progress, k, len(models)),
             extra={"images": {"split": st.split}, "command": "percalign trust"},
         )

@@ -8,8 +8,8 @@ __all__ = ["simulate"]
 
 
 def simulate(inputs: Inputs, todo: list[str]) -> None:
+    from percalign.execution.serve import local_survey
     from percalign.store.study import bot_token
-    from percalign.study.execution.serve import local_survey
     from percalign.survey.bots import run_bots
 
     spec, folder = inputs.spec, inputs.folder / "survey"

@@ -238,7 +238,7 @@ def comparison_loss(spec: StudySpec) -> str:
 
 def _valid_judgments(folder: Path) -> pd.DataFrame:
     """A run's judgments of its valid IRIs (all of them when the run has no validity flags)."""
-    from percalign.study.execution.run_folders import JUDGMENTS
+    from percalign.execution.run_folders import JUDGMENTS
 
     table = pd.read_csv(folder / JUDGMENTS)
     if table["valid"].isna().all():
@@ -264,8 +264,8 @@ def _judges(
 def _judges_by_model(spec: StudySpec, runs: Mapping[tuple[str, str], Path]) -> pd.DataFrame:
     """Alignment (%) per model, loss and judge over its valid IRIs, with a bootstrap CI that
     resamples targets, then IRIs within targets, and the paper's proxy (``seed_2afc``, %)."""
+    from percalign.execution.run_folders import JUDGMENTS
     from percalign.scoring import target_ci
-    from percalign.study.execution.run_folders import JUDGMENTS
 
     metric = spec.judges.metric
     rows = []
