@@ -246,7 +246,7 @@ def fast_vs_long(
     names: list[str], every: data.ImageSet, n_targets: int, steps: int
 ) -> list[dict[str, Any]]:
     """Alignment per model and judge after ``steps`` of the default preset and 5x as many."""
-    from percalign.execution.run_folders import InversionRun, invert_images
+    from percalign.execution.run_folders import invert_images
     from percalign.judges import get_judges
     from percalign.judges.metric import judge_run
     from percalign.scoring import bootstrap_ci
@@ -264,14 +264,12 @@ def fast_vs_long(
                 folder = Path(tmp) / f"{name}-{steps}"
                 cfg = InversionConfig.from_preset("default", batch_size=64, steps=steps)
                 invert_images(
-                    InversionRun(
-                        folder,
-                        model,
-                        targets,
-                        seeds="super-noise,image",
-                        config=cfg,
-                        null_pool=null_pool,
-                    )
+                    folder,
+                    model,
+                    targets,
+                    seeds="super-noise,image",
+                    config=cfg,
+                    null_pool=null_pool,
                 )
                 table = judge_run(read_run(folder), judges, k=4, seed=0)
                 table = table[table["valid"].astype(bool)]

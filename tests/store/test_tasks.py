@@ -7,7 +7,7 @@ import pytest
 
 import percalign as pa
 from percalign.errors import MissingFileError
-from percalign.execution.run_folders import JUDGMENTS, InversionRun, invert_images, judge_folder
+from percalign.execution.run_folders import JUDGMENTS, invert_images, judge_folder
 from percalign.inversion import InversionConfig
 from percalign.judges import get_judges
 from percalign.store import read_manifest, subset_run
@@ -19,15 +19,15 @@ def run_folder(tmp_path_factory):
     model = pa.models.load("tiny-cnn")
     images = pa.data.load_images("digits", 4, size=32)
     out = tmp_path_factory.mktemp("tasks") / "run"
-    run = InversionRun(
+    invert_images(
         out,
         model,
         images,
         seeds="super-noise,image",
         config=InversionConfig(steps=3, optimizer="adam"),
         null_pool=images,
+        extra={"images": {"split": "all"}, "command": "test"},
     )
-    invert_images(run, extra={"images": {"split": "all"}, "command": "test"})
     return out
 
 

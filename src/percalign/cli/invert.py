@@ -15,9 +15,9 @@ from percalign._device import resolve_device
 from percalign._settings import add_options, options_from
 from percalign.cli._console import err, inversion_progress, out
 from percalign.errors import ConfigError
-from percalign.execution.run_folders import InversionRun, invert_images
+from percalign.execution.run_folders import invert_images
 from percalign.execution.tasks import adversary
-from percalign.inversion import InversionConfig, InversionResult, parse_objectives, parse_seeds
+from percalign.inversion import InversionConfig, InversionResult, parse_objectives
 from percalign.inversion.config import PRESET_FIELDS, PRESETS
 from percalign.store import check_output, gate_warnings, read_manifest
 from percalign.study.sections import Images, Inversion
@@ -179,42 +179,35 @@ def _lambda(text: float | str | None) -> float | str | None:
         ) from None
 
 
-def _run_description(args: argparse.Namespace) -> InversionRun:
-    """The run folder ``--out`` as the options describe it; every bad option fails here,
-    before any work or output."""
+def _inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments of :func:`invert_images` that the options describe."""
     config = inversion_config(args)
-    model = load_model(args)
-    every = data.load_images(args.images, size=model.spec.input_size, split=args.split)
     if config.stop_at_valid is not None and args.null_images < 2:
         raise ConfigError(
             "--stop-at valid needs the validity null: give --null-images of at least 2."
         )
-    run = InversionRun(
-        args.out,
-        model,
-        data.choose(every, args.n_images, args.seed),
-        layers=[o.name for o in parse_objectives(layer_list(args))],
-        seeds=args.seeds or PRESETS[args.preset].seeds,
-        config=config,
-        null_pool=data.choose(every, min(args.null_images, len(every)), args.seed + 1),
-        percentile=args.validity_percentile,
-    )
-    parse_seeds(run.seeds)
-    for objective in parse_objectives(list(run.layers)):
-        for layer in objective.layers:
-            model.resolve_layer(layer)
+    model = load_model(args)
     if config.loss_spec.adversarial:  # built once here (a bad --adversary fails now), kept
         adversary(config.adversary, resolve_device(str(model.device)))
-    return run
+    every = data.load_images(args.images, size=model.spec.input_size, split=args.split)
+    return {
+        "model": model,
+        "targets": data.choose(every, args.n_images, args.seed),
+        "layers": [o.name for o in parse_objectives(layer_list(args))],
+        "seeds": args.seeds or PRESETS[args.preset].seeds,
+        "config": config,
+        "null_pool": data.choose(every, min(args.null_images, len(every)), args.seed + 1),
+        "validity_percentile": args.validity_percentile,
+    }
 
 
-def _table(run: InversionRun, result: InversionResult, nulls: dict[str, Any]) -> Table:
+def _table(title: str, layers: list[str], result: InversionResult, nulls: dict[str, Any]) -> Table:
     """Per objective and seed type: IRIs, distances, how many are valid and since when."""
-    table = Table(title=f"IRIs of {run.model.spec.name} -> {run.folder}")
+    table = Table(title=title)
     for col in ("layer", "seed", "IRIs", "median dist.", "seed dist.", "valid", "first valid"):
         table.add_column(col)
     table.add_column("at 0 / at 1")
-    for objective in run.layers:
+    for objective in layers:
         for kind in dict.fromkeys(result.seed_kind):
             rows = [
                 i
@@ -240,11 +233,11 @@ def _table(run: InversionRun, result: InversionResult, nulls: dict[str, Any]) ->
 
 def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.overwrite)  # fail before any work
-    run = _run_description(args)
-    config, model = run.config, run.model
+    given = _inputs(args)
+    model, config = given["model"], given["config"]
     err.print(
-        f"Inverting {model.spec.name} at {', '.join(run.layers)}: "
-        f"{len(run.targets)} targets x seeds {run.seeds}, {config.steps} steps "
+        f"Inverting {model.spec.name} at {', '.join(given['layers'])}: "
+        f"{len(given['targets'])} targets x seeds {given['seeds']}, {config.steps} steps "
         f"(preset {config.preset or 'none (custom settings)'}: "
         f"{config.resolved_parameterization} pixels, {config.optimizer}, lr "
         f"{config.resolved_lr:g}, {config.schedule}; loss {config.loss}) on {model.device}"
@@ -252,13 +245,14 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with inversion_progress("invert") as progress:
         result, nulls = invert_images(
-            run,
+            args.out,
+            **given,
             progress=progress,
             overwrite=args.overwrite,
             extra={"images": {"split": args.split}, "command": "percalign invert"},
         )
     elapsed = time.perf_counter() - started
-    out.print(_table(run, result, nulls))
+    out.print(_table(f"IRIs of {model.spec.name} -> {args.out}", given["layers"], result, nulls))
     for line in gate_warnings(read_manifest(args.out)):
         err.print(f"[yellow]Warning:[/] {line}")
     out.print(

@@ -221,10 +221,11 @@ def _docs(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from percalign.errors import MissingFileError
     from percalign.report import build_report
+    from percalign.study.spec import load_spec
 
     if not (args.study / "scores" / "summary.json").is_file():
         raise MissingFileError(
             f"{str(args.study)!r} is not a scored study folder; run `percalign study run` first."
         )
-    out.print(f"Report: {build_report(args.study)}")
+    out.print(f"Report: {build_report(args.study, load_spec(args.study / 'study.toml'))}")
     return 0

@@ -246,25 +246,45 @@ def save_inversion_run(
 
 
 def invert_images(
-    run: InversionRun,
+    out: Path,
+    model: Model,
+    targets: ImageSet,
     *,
+    layers: Sequence[str] = ("penultimate",),
+    seeds: str = "super-noise",
+    config: InversionConfig | None = None,
+    null_pool: ImageSet | None = None,
+    validity_percentile: float = 1.0,
     progress: Callable[[Progress], None] | None = None,
     overwrite: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> tuple[InversionResult, dict[str, NullDistribution]]:
-    """Make the run folder ``run.folder`` here: its tasks in order, in this process, on the
-    model's device; then the folder, written once.
+    """Invert ``model`` on ``targets`` into the run folder ``out``, here: the
+    :class:`InversionRun` of these arguments, its tasks in order in this process on the model's
+    device, then the folder, written once.
 
     Args:
-        run: what to invert.
+        out, model, targets, layers, seeds, null_pool: as in :class:`InversionRun`.
+        config: inversion settings (default: ``InversionConfig()``).
+        validity_percentile: the percentile of the null below which an IRI is valid.
         progress: the engine's progress callback.
-        overwrite: replace an existing folder.
+        overwrite: replace ``out`` if it exists.
         extra: further manifest entries (an ``images`` mapping adds to the image record).
 
     Returns:
         The inversion result and the validity null per objective (none without a null pool).
     """
-    tasks = inversion_tasks(run, device=str(run.model.device), progress=progress)
+    run = InversionRun(
+        out,
+        model,
+        targets,
+        layers=layers,
+        seeds=seeds,
+        config=config or InversionConfig(),
+        null_pool=null_pool,
+        percentile=validity_percentile,
+    )
+    tasks = inversion_tasks(run, device=str(model.device), progress=progress)
     outputs = {task.key: task.fn(*task.args, **task.kwargs) for task in tasks}
     result, _ = save_inversion_run(
         run, outputs, backend="in process", overwrite=overwrite, extra=extra

@@ -33,7 +33,7 @@ from percalign import _provenance
 from percalign._checks import check_int
 from percalign.data.images import ImageSet, choose, load_images, to_channels
 from percalign.errors import ConfigError, MissingFileError
-from percalign.execution.run_folders import InversionRun, invert_images, judge_folder
+from percalign.execution.run_folders import invert_images, judge_folder
 from percalign.inversion import InversionConfig, Progress
 from percalign.judges.base import Judge
 from percalign.models.model import Model
@@ -180,9 +180,9 @@ def _model_table(
 
 
 def _human(study: Path, runs: dict[str, Path]) -> pd.DataFrame:
+    from percalign.execution.answers import declared_exclusions, study_answers
     from percalign.scoring.exclusions import apply_exclusions
     from percalign.store.study import read_answers
-    from percalign.study.steps.score import declared_exclusions, study_answers
 
     answers = read_answers(study)
     if answers.empty:
@@ -366,7 +366,7 @@ def _invert_all(
         position = {i: j for j, i in enumerate(images_of.ids)}
         targets = images_of.subset([position[i] for i in used])
         folder = out / "runs" / slug(model.spec.name)
-        run = InversionRun(
+        invert_images(
             folder,
             model,
             targets,
@@ -374,9 +374,6 @@ def _invert_all(
             seeds=st.seeds,
             config=st.config,
             null_pool=choose(images_of, min(256, len(images_of)), st.config.seed + 1),
-        )
-        invert_images(
-            run,
             progress=_overall(progress, k, len(models)),
             extra={"images": {"split": st.split}, "command": "percalign trust"},
         )
