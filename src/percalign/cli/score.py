@@ -24,8 +24,9 @@ from percalign.errors import ConfigError, MissingFileError
 from percalign.execution.answers import declared_exclusions, study_root
 from percalign.scoring import Exclusions, check_table
 from percalign.store.runs import atomic_folder
-from percalign.study.spec import Scoring, load_spec
-from percalign.study.steps.score import answer_analysis
+from percalign.study.spec import Scoring, StudySpec, load_spec
+from percalign.study.steps.models import model_labels
+from percalign.study.steps.score import answer_analysis, with_labels
 from percalign.study.steps.score_answers import (
     AnswerAnalysis,
     AnswerScores,
@@ -141,29 +142,31 @@ def _survey(folder: Path) -> Path:
     return folder / "survey" if (folder / "survey" / "survey.json").is_file() else folder
 
 
-def _declared(args: argparse.Namespace, columns: Sequence[str]) -> tuple[AnswerAnalysis, bool]:
+def _declared(
+    args: argparse.Namespace, columns: Sequence[str]
+) -> tuple[AnswerAnalysis, StudySpec | None]:
     """The analysis declared for the source (a study's, a survey's rules, or the defaults),
-    and whether a study's spec declared it."""
+    and the study's spec when a study declared it."""
     if not args.source.is_dir():
-        return AnswerAnalysis(by=[], n_boot=Scoring.n_boot), False
+        return AnswerAnalysis(by=[], n_boot=Scoring.n_boot), None
     root = study_root(args.source)
     if root is not None:
-        return answer_analysis(load_spec(root / "study.toml"), root), True
+        spec = load_spec(root / "study.toml")
+        return answer_analysis(spec, root), spec
     return AnswerAnalysis(
         by=[c for c in ("model", "layer", "seed_type") if c in columns],
         rules=declared_exclusions(_survey(args.source)),
         n_boot=Scoring.n_boot,
         stimuli=_survey(args.source),
-    ), False
+    ), None
 
 
 def _analysis(
-    args: argparse.Namespace, columns: Sequence[str]
+    args: argparse.Namespace, columns: Sequence[str], declared: AnswerAnalysis, by_study: bool
 ) -> tuple[AnswerAnalysis, dict[str, Any]]:
-    """The analysis to run, the declared one with the flags given on top, and where it came
-    from: ``declared_by``, and ``overrides``: each flag that changed a study's declared value,
-    as ``{name: {"declared": ..., "used": ...}}``."""
-    declared, by_study = _declared(args, columns)
+    """The analysis to run, the ``declared`` one with the flags given on top, and where it
+    came from: ``declared_by``, and ``overrides``: each flag that changed a study's declared
+    value, as ``{name: {"declared": ..., "used": ...}}``."""
     rules = dataclasses.asdict(declared.rules)
     given: dict[str, Any] = {
         "seed": args.seed,
@@ -325,7 +328,10 @@ def run(args: argparse.Namespace) -> int:
     if args.judges and not study:
         raise ConfigError("--judges needs a study folder (the judges look at its stimuli).")
     raw = _read(_survey(args.source) if study else args.source)
-    analysis, provenance = _analysis(args, list(raw.columns))
+    declared, spec = _declared(args, list(raw.columns))
+    if spec is not None:  # the labels of the study's paper-style tables, as its score step
+        raw = with_labels(raw, model_labels(spec.models))
+    analysis, provenance = _analysis(args, list(raw.columns), declared, spec is not None)
     for name, change in provenance["overrides"].items():
         out.print(
             f"Overrides the study's declared {name}: {change['declared']} -> {change['used']}"

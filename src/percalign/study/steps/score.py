@@ -35,7 +35,17 @@ __all__ = [
     "score",
     "score_extra",
     "score_study",
+    "with_labels",
 ]
+
+
+def with_labels(answers: pd.DataFrame, labels: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
+    """``answers`` with each model's ``architecture`` and ``training`` (the paper-style
+    tables' labels) as columns."""
+    return answers.assign(
+        architecture=answers["model"].map({m: labels[m][0] for m in labels}),
+        training=answers["model"].map({m: labels[m][1] for m in labels}),
+    )
 
 
 def answer_analysis(spec: StudySpec, folder: Path) -> AnswerAnalysis:
@@ -269,11 +279,7 @@ def score_study(
         table = _judges_table(judged, by_model, labels, spec)
         _in_order(table, labels, spec).to_csv(tmp / "judges_table.csv")
         if answers is not None and len(answers):
-            answers = answers.assign(
-                architecture=answers["model"].map({m: labels[m][0] for m in labels}),
-                training=answers["model"].map({m: labels[m][1] for m in labels}),
-            )
-            scores = score_answers(answers, answer_analysis(spec, folder))
+            scores = score_answers(with_labels(answers, labels), answer_analysis(spec, folder))
             scores.write(tmp, order=lambda t: _in_order(t, labels, spec))
             summary.update(scores.summary(), declared_by="study.toml", overrides={})
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
