@@ -162,11 +162,15 @@ def _declared(
 
 
 def _analysis(
-    args: argparse.Namespace, columns: Sequence[str], declared: AnswerAnalysis, by_study: bool
+    args: argparse.Namespace,
+    columns: Sequence[str],
+    declared: AnswerAnalysis,
+    spec: StudySpec | None,
 ) -> tuple[AnswerAnalysis, dict[str, Any]]:
-    """The analysis to run, the ``declared`` one with the flags given on top, and where it
-    came from: ``declared_by``, and ``overrides``: each flag that changed a study's declared
-    value, as ``{name: {"declared": ..., "used": ...}}``."""
+    """The analysis to run, the ``declared`` one (of :func:`_declared`) with the flags given
+    on top, and where it came from: ``declared_by``, and ``overrides``: each flag that changed
+    a study's declared value, as ``{name: {"declared": ..., "used": ...}}``."""
+    by_study = spec is not None
     rules = dataclasses.asdict(declared.rules)
     given: dict[str, Any] = {
         "seed": args.seed,
@@ -331,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
     declared, spec = _declared(args, list(raw.columns))
     if spec is not None:  # the labels of the study's paper-style tables, as its score step
         raw = with_labels(raw, model_labels(spec.models))
-    analysis, provenance = _analysis(args, list(raw.columns), declared, spec is not None)
+    analysis, provenance = _analysis(args, list(raw.columns), declared, spec)
     for name, change in provenance["overrides"].items():
         out.print(
             f"Overrides the study's declared {name}: {change['declared']} -> {change['used']}"
