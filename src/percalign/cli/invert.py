@@ -15,9 +15,9 @@ from percalign._device import resolve_device
 from percalign._settings import add_options, options_from
 from percalign.cli._console import err, inversion_progress, out
 from percalign.errors import ConfigError
-from percalign.execution.run_folders import invert_images
+from percalign.execution.run_folders import check_inversion, invert_images
 from percalign.execution.tasks import adversary
-from percalign.inversion import InversionConfig, InversionResult, parse_objectives
+from percalign.inversion import InversionConfig, InversionResult
 from percalign.inversion.config import PRESET_FIELDS, PRESETS
 from percalign.store import check_output, gate_warnings, read_manifest
 from percalign.study.sections import Images, Inversion
@@ -189,12 +189,14 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     model = load_model(args)
     if config.loss_spec.adversarial:  # built once here (a bad --adversary fails now), kept
         adversary(config.adversary, resolve_device(str(model.device)))
+    seeds = args.seeds or PRESETS[args.preset].seeds
+    objectives = check_inversion(model, layer_list(args), seeds)
     every = data.load_images(args.images, size=model.spec.input_size, split=args.split)
     return {
         "model": model,
         "targets": data.choose(every, args.n_images, args.seed),
-        "layers": [o.name for o in parse_objectives(layer_list(args))],
-        "seeds": args.seeds or PRESETS[args.preset].seeds,
+        "layers": [o.name for o in objectives],
+        "seeds": seeds,
         "config": config,
         "null_pool": data.choose(every, min(args.null_images, len(every)), args.seed + 1),
         "validity_percentile": args.validity_percentile,

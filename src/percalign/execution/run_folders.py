@@ -39,6 +39,7 @@ from percalign.execution.tasks import (
 from percalign.inversion import (
     InversionConfig,
     InversionResult,
+    Objective,
     Progress,
     parse_objectives,
     parse_seeds,
@@ -52,6 +53,7 @@ from percalign.store.runs import read_run, save_run, write_table
 __all__ = [
     "JUDGMENTS",
     "InversionRun",
+    "check_inversion",
     "inversion_tasks",
     "invert_images",
     "judge_folder",
@@ -117,6 +119,17 @@ class InversionRun:
         return not self.written and all(k in outputs for k in keys)
 
 
+def check_inversion(model: Model, layers: Sequence[str], seeds: str) -> list[Objective]:
+    """The layer objectives of ``layers``, each layer found in ``model`` and every seed type
+    known; a bad one is refused (one line, close matches named)."""
+    objectives = parse_objectives(list(layers))
+    for objective in objectives:
+        for layer in objective.layers:
+            model.resolve_layer(layer)
+    parse_seeds(seeds)
+    return objectives
+
+
 def inversion_tasks(
     run: InversionRun,
     source: ModelSource | None = None,
@@ -137,10 +150,7 @@ def inversion_tasks(
         progress: the engine's progress callback (in-process backends only).
     """
     model, config = run.model, run.config
-    objectives = parse_objectives(list(run.layers))
-    for objective in objectives:
-        for layer in objective.layers:
-            model.resolve_layer(layer)
+    objectives = check_inversion(model, run.layers, run.seeds)
     per_target = sum(s.count for s in parse_seeds(run.seeds))
     chans = model.spec.in_chans
     pixels = to_channels(run.targets.images, chans)
