@@ -40,7 +40,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from percalign.study.execution.backends import Backend, TaskProgress
+from percalign.execution.backends import Backend, TaskProgress
 
 MODELS = ("tiny-cnn", "tiny-resnet", "tiny-vgg", "tiny-vit")
 
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     import torch
 
-    from percalign.study.execution.backends import LocalBackend, RayBackend
+    from percalign.execution.backends import LocalBackend, RayBackend
 
     console = Console(highlight=False)
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))

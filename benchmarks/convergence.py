@@ -246,11 +246,11 @@ def fast_vs_long(
     names: list[str], every: data.ImageSet, n_targets: int, steps: int
 ) -> list[dict[str, Any]]:
     """Alignment per model and judge after ``steps`` of the default preset and 5x as many."""
+    from percalign.execution.run_folders import invert_images
     from percalign.judges import get_judges
     from percalign.judges.metric import judge_run
     from percalign.scoring import bootstrap_ci
     from percalign.store.runs import read_run
-    from percalign.study.execution.run_folders import invert_images
 
     targets = data.choose(every, n_targets, 0)
     null_pool = data.choose(every, min(256, len(every)), 1)

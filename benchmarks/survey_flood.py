@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from percalign.cli import main
-from percalign.study.execution.serve import serve_app
+from percalign.execution.serve import serve_app
 from percalign.survey.app import create_app
 
 

@@ -397,10 +397,14 @@ def test_score_an_exported_table(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "robust" in printed and "Pairwise differences" in printed
-    scores = pd.read_csv(tmp_path / "scores" / "alignment.csv").set_index("model")
+    scores = pd.read_csv(tmp_path / "scores" / "humans.csv").set_index("model")
     assert scores.loc["robust", "alignment"] == pytest.approx(0.75)
     assert scores.loc["standard", "alignment"] == pytest.approx(0.5)
-    assert (tmp_path / "scores" / "summary.json").is_file()
+    summary = json.loads((tmp_path / "scores" / "summary.json").read_text())
+    assert summary["by"] == ["model", "layer"] and summary["declared_by"] is None
+    assert [r["alignment"] for r in summary["alignment"]] == list(scores["alignment"])
+    pairs = pd.read_csv(tmp_path / "scores" / "comparisons.csv")
+    assert list(pairs[["column", "a", "b"]].iloc[0]) == ["model", "robust", "standard"]
     assert main(["score", str(path), "--by", "modle"]) == 1
     assert "lacks column(s) ['modle']" in capsys.readouterr().err
     assert main(["score", str(tmp_path)]) == 1
@@ -465,8 +469,15 @@ def test_score_with_exclusions_paper_table_and_power(tmp_path, capsys):
     assert "robust, resnet: variance components" in printed and "+-0.1 needs" in printed
     report = pd.read_csv(tmp_path / "s" / "exclusions.csv")
     assert report["participants"].sum() == 1
-    assert main(["score", str(path), "--by", "training", "--table", "training,arch"]) == 1
-    assert "needs both of its columns" in capsys.readouterr().err
+    table = pd.read_csv(tmp_path / "s" / "humans_table.csv", index_col=0)
+    assert list(table.index) == ["robust", "standard"] and list(table.columns) == ["cnn", "resnet"]
+    # the table is its own grouping: its columns need not be in --by, only in the answers
+    assert main(["score", str(path), "--by", "training", "--table", "training,arch"]) == 0
+    assert "resnet" in capsys.readouterr().out
+    assert main(["score", str(path), "--by", "training", "--table", "training,archh"]) == 1
+    assert "lacks column(s) ['archh']" in capsys.readouterr().err
+    assert main(["score", str(path), "--table", "training"]) == 1
+    assert "--table takes ROWS,COLUMNS" in capsys.readouterr().err
 
 
 @pytest.mark.slow

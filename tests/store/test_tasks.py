@@ -7,11 +7,11 @@ import pytest
 
 import percalign as pa
 from percalign.errors import MissingFileError
+from percalign.execution.run_folders import JUDGMENTS, invert_images, judge_folder
 from percalign.inversion import InversionConfig
 from percalign.judges import get_judges
 from percalign.store import read_manifest, subset_run
 from percalign.store.images import read_png
-from percalign.study.execution.run_folders import JUDGMENTS, invert_images, judge_folder
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,7 @@ def test_invert_images_writes_a_run_with_validity_and_merged_image_record(run_fo
     assert all(r["valid"] is not None for r in manifest["iris"])
     assert manifest["images"]["split"] == "all" and manifest["images"]["n"] == 4
     assert manifest["command"] == "test"
+    assert manifest["tasks"] == {"backend": "in process", "inversion_parts": 1}
 
 
 def test_judge_folder_writes_the_table_it_returns(run_folder):
@@ -59,3 +60,36 @@ def test_subset_keeps_only_the_chosen_targets_renumbered(run_folder, tmp_path):
     with pytest.raises(MissingFileError, match="no target"):
         subset_run(run_folder, tmp_path / "none", ["digits/none"])
     assert not (tmp_path / "none").exists()
+
+
+def test_a_run_cut_into_chunks_writes_the_folder_invert_images_writes(tmp_path):
+    # the command's path (invert_images: the run's tasks in process) and the study's (the same
+    # InversionRun cut into chunks of targets, its tasks run elsewhere, saved by the driver)
+    # are one path: the same IRIs, records and validity
+    from percalign.execution.backends import LocalBackend
+    from percalign.execution.run_folders import (
+        InversionRun,
+        inversion_tasks,
+        save_inversion_run,
+    )
+
+    model = pa.models.load("tiny-cnn")
+    images = pa.data.load_images("digits", 6, size=32)
+    settings = {
+        "layers": ["penultimate", "output"],
+        "seeds": "super-noise,image",
+        "config": InversionConfig(steps=3, optimizer="adam", batch_size=4),
+        "null_pool": images,
+    }
+    invert_images(tmp_path / "whole", model, images, **settings)
+    run = InversionRun(tmp_path / "chunked", model, images, targets_per_task=3, **settings)
+    tasks = inversion_tasks(run, device="cpu")
+    assert len(tasks) == 2 + 2 * 2  # a null per objective; 2 chunks (rounded up to 4 targets)
+    outputs = {task.key: output for task, output in LocalBackend().run(tasks)}
+    save_inversion_run(run, outputs, backend="local")
+    whole, chunked = read_manifest(tmp_path / "whole"), read_manifest(tmp_path / "chunked")
+    assert chunked["tasks"] == {"backend": "local", "inversion_parts": 4}
+    assert whole["tasks"] == {"backend": "in process", "inversion_parts": 2}
+    assert whole["validity"] == chunked["validity"]
+    assert [r["iri_sha256"] for r in whole["iris"]] == [r["iri_sha256"] for r in chunked["iris"]]
+    assert len(whole["iris"]) == 6 * 2 * 2

@@ -75,7 +75,7 @@ def wrong_weights_task() -> Any:
     """A task whose model reference names other weights than the zoo's: it raises
     WeightsError wherever it runs, to check that backends return percalign's errors as
     themselves."""
-    from percalign.study.execution.tasks import ModelRef, Task, invert_part
+    from percalign.execution.tasks import ModelRef, Task, invert_part
 
     ref = ModelRef("tiny-cnn", None, "0" * 64)  # not the hash of its weights
     return Task(

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import percalign as pa
 from percalign.errors import ConfigError, WeightsError
+from percalign.execution.tasks import ModelRef, invert_part, merge, target_chunks
 from percalign.inversion import InversionConfig, invert
-from percalign.study.execution.tasks import ModelRef, invert_part, merge, target_chunks
 from percalign.study.pipeline import LEDGER, run_study
 from percalign.study.spec import load_spec, parse_spec
 

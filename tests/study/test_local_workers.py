@@ -9,8 +9,8 @@ import os
 import pytest
 
 from percalign.errors import ServiceError, WeightsError
-from percalign.study.execution.backends import LocalBackend
-from percalign.study.execution.tasks import Task
+from percalign.execution.backends import LocalBackend
+from percalign.execution.tasks import Task
 from percalign.study.pipeline import LEDGER, run_study
 from percalign.study.spec import load_spec
 
@@ -53,7 +53,7 @@ def test_worker_processes_write_the_same_files_as_in_process_tasks(
 
 
 def test_zero_workers_means_one_per_cpu():
-    from percalign.study.execution.backends import available_cpus
+    from percalign.execution.backends import available_cpus
 
     assert LocalBackend(0).workers == available_cpus()
     assert LocalBackend(0, threads=available_cpus()).workers == 1

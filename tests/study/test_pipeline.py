@@ -275,8 +275,16 @@ def test_score_study_gives_the_pipelines_cis_on_the_same_answers(tmp_path, capsy
     run_study(load_spec(_spec(folder, text)), folder, log=lambda _m: None)
     out = tmp_path / "scores"
     assert main(["score", str(folder / "survey"), "--by", "model", "--out", str(out)]) == 0
-    cli = pd.read_csv(out / "alignment.csv")
+    cli = pd.read_csv(out / "humans.csv")
     step = pd.read_csv(folder / "scores" / "humans.csv")
+    # one layout: the command writes the score step's files about the answers, alike
+    written = {p.name for p in out.iterdir()}
+    assert {"answers.csv", "exclusions.csv", "humans.csv", "summary.json"} <= written
+    assert written <= {p.name for p in (folder / "scores").iterdir()}
+    for name in ("answers.csv", "exclusions.csv", "humans_by_model.csv", "comparisons.csv"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(out / name), pd.read_csv(folder / "scores" / name)
+        )
     columns = ["model", "alignment", "ci_low", "ci_high", "design_effect", "p_chance"]
     pd.testing.assert_frame_equal(cli[columns], step[columns])
     assert cli["ci_low"].lt(cli["ci_high"]).any()  # a CI that resampling can move
@@ -288,7 +296,7 @@ def test_score_study_gives_the_pipelines_cis_on_the_same_answers(tmp_path, capsy
     assert main(["score", str(folder), "--by", "model", "--seed", "3", "--out", str(again)]) == 0
     summary = json.loads((again / "summary.json").read_text())
     assert summary["overrides"] == {"seed": {"declared": 7, "used": 3}}
-    moved = pd.read_csv(again / "alignment.csv")
+    moved = pd.read_csv(again / "humans.csv")
     assert not moved["ci_low"].equals(cli["ci_low"]) or not moved["ci_high"].equals(cli["ci_high"])
     assert "Overrides the study's declared seed: 7 -> 3" in capsys.readouterr().out
     # the bots decide with ssim (the default): never recommended on their answers

@@ -20,7 +20,7 @@ import pytest
 
 from percalign.cli import main
 from percalign.errors import ConfigError, WeightsError
-from percalign.study.execution.backends import RayBackend
+from percalign.execution.backends import RayBackend
 from percalign.study.pipeline import LEDGER, run_study
 from percalign.study.spec import load_spec
 

@@ -165,12 +165,13 @@ def test_a_default_changed_in_one_place_changes_the_spec_the_cli_the_api_and_the
         parser = action.choices[word]
     if command == ["score"]:
         # score takes a study's declared rules; an unset flag (None) falls back to the default
-        from percalign.cli.score import _analysis
+        from percalign.cli.score import _analysis, _declared
 
         assert parser.get_default(field) is None
         args = parser.parse_args(["table.csv"])
         args.source = Path("table.csv")
-        assert _analysis(args, [])[field] == value
+        analysis, _ = _analysis(args, [], *_declared(args, []))
+        assert getattr(analysis.rules, field) == value
     else:
         assert parser.get_default(field) == value
     after = reference_text()

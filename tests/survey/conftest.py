@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from percalign.cli import main
-from percalign.study.execution.serve import serve_app
+from percalign.execution.serve import serve_app
 from percalign.survey.servers import free_port as _free_port
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))

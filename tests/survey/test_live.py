@@ -67,7 +67,7 @@ def test_bots_through_http_and_export(served, tmp_path, capsys):
     # the bots decide with the pixel judge and never lapse: it must agree with them fully
     assert versus.loc["pixel", "majority"] == 1.0 and versus.loc["pixel", "kappa"] == 1.0
     assert "Recommended stand-in for people on these stimuli: pixel" in printed
-    assert (study / "scores" / "alignment.csv").is_file()
+    assert (study / "scores" / "humans.csv").is_file()
 
 
 @pytest.mark.slow

@@ -18,11 +18,11 @@ from torch import nn
 
 from percalign.cli import main
 from percalign.data import load_images
+from percalign.execution.serve import local_survey
 from percalign.inversion import InversionConfig
 from percalign.judges import Bot, get_judges
 from percalign.models import from_module
 from percalign.store.study import bot_token
-from percalign.study.execution.serve import local_survey
 from percalign.survey.bots import run_bots
 from percalign.survey.settings import SurveyDesign
 from percalign.trust import TrustSettings, analyze

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.table import Table
@@ -14,10 +15,11 @@ from percalign._device import resolve_device
 from percalign._settings import add_options, options_from
 from percalign.cli._console import err, inversion_progress, out
 from percalign.errors import ConfigError
-from percalign.inversion import InversionConfig, parse_objectives, parse_seeds
+from percalign.execution.run_folders import check_inversion, invert_images
+from percalign.execution.tasks import adversary
+from percalign.inversion import InversionConfig, InversionResult
 from percalign.inversion.config import PRESET_FIELDS, PRESETS
 from percalign.store import check_output, gate_warnings, read_manifest
-from percalign.study.execution.run_folders import invert_images
 from percalign.study.sections import Images, Inversion
 
 
@@ -177,72 +179,49 @@ def _lambda(text: float | str | None) -> float | str | None:
         ) from None
 
 
-def run(args: argparse.Namespace) -> int:
-    check_output(args.out, args.overwrite)  # fail before any work
+def _inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments of :func:`invert_images` that the options describe."""
     config = inversion_config(args)
-    seeds = args.seeds or PRESETS[args.preset].seeds
-    layers = layer_list(args)
-    objectives = parse_objectives(layers)
-    model = load_model(args)
-    for objective in objectives:
-        for layer in objective.layers:
-            model.resolve_layer(layer)
-    size = model.spec.input_size
-    every = data.load_images(args.images, size=size, split=args.split)
-    chosen = data.choose(every, args.n_images, args.seed)
-    pool = data.choose(every, min(args.null_images, len(every)), args.seed + 1)
-
-    parse_seeds(seeds)  # every bad input fails before any work or output
     if config.stop_at_valid is not None and args.null_images < 2:
         raise ConfigError(
             "--stop-at valid needs the validity null: give --null-images of at least 2."
         )
-    perceptual = None
-    if config.loss_spec.adversarial:  # build it (and fail on a bad --adversary) before any work
-        from percalign.judges.registry import get_adversary
+    model = load_model(args)
+    if config.loss_spec.adversarial:  # built once here (a bad --adversary fails now), kept
+        adversary(config.adversary, resolve_device(str(model.device)))
+    seeds = args.seeds or PRESETS[args.preset].seeds
+    objectives = check_inversion(model, layer_list(args), seeds)
+    every = data.load_images(args.images, size=model.spec.input_size, split=args.split)
+    return {
+        "model": model,
+        "targets": data.choose(every, args.n_images, args.seed),
+        "layers": [o.name for o in objectives],
+        "seeds": seeds,
+        "config": config,
+        "null_pool": data.choose(every, min(args.null_images, len(every)), args.seed + 1),
+        "validity_percentile": args.validity_percentile,
+    }
 
-        perceptual = get_adversary(config.adversary, model.device)
-    err.print(
-        f"Inverting {model.spec.name} at {', '.join(o.name for o in objectives)}: "
-        f"{len(chosen)} targets x seeds {seeds}, {config.steps} steps "
-        f"(preset {config.preset or 'none (custom settings)'}: "
-        f"{config.resolved_parameterization} pixels, {config.optimizer}, lr "
-        f"{config.resolved_lr:g}, {config.schedule}; loss {config.loss}) on {model.device}"
-    )
-    started = time.perf_counter()
-    with inversion_progress("invert") as progress:
-        result, nulls = invert_images(
-            args.out,
-            model,
-            chosen,
-            layers=[o.name for o in objectives],
-            seeds=seeds,
-            config=config,
-            null_pool=pool,
-            validity_percentile=args.validity_percentile,
-            progress=progress,
-            perceptual=perceptual,
-            overwrite=args.overwrite,
-            extra={"images": {"split": args.split}, "command": "percalign invert"},
-        )
-    elapsed = time.perf_counter() - started
-    table = Table(title=f"IRIs of {model.spec.name} -> {args.out}")
+
+def _table(title: str, layers: list[str], result: InversionResult, nulls: dict[str, Any]) -> Table:
+    """Per objective and seed type: IRIs, distances, how many are valid and since when."""
+    table = Table(title=title)
     for col in ("layer", "seed", "IRIs", "median dist.", "seed dist.", "valid", "first valid"):
         table.add_column(col)
     table.add_column("at 0 / at 1")
-    for objective in objectives:
+    for objective in layers:
         for kind in dict.fromkeys(result.seed_kind):
             rows = [
                 i
                 for i in range(len(result))
-                if result.objective[i] == objective.name and result.seed_kind[i] == kind
+                if result.objective[i] == objective and result.seed_kind[i] == kind
             ]
             idx = torch.tensor(rows)
-            valid = nulls[objective.name].valid(result.distance[idx], objective=objective.name)
+            valid = nulls[objective].valid(result.distance[idx], objective=objective)
             first = result.first_valid_step[idx]
             first = first[first >= 0]
             table.add_row(
-                objective.name,
+                objective,
                 kind,
                 str(len(rows)),
                 f"{result.distance[idx].median():.4f}",
@@ -251,7 +230,31 @@ def run(args: argparse.Namespace) -> int:
                 f"step {int(first.median())}" if len(first) else "never",
                 f"{result.at_zero[idx].mean():.0%} / {result.at_one[idx].mean():.0%}",
             )
-    out.print(table)
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    check_output(args.out, args.overwrite)  # fail before any work
+    given = _inputs(args)
+    model, config = given["model"], given["config"]
+    err.print(
+        f"Inverting {model.spec.name} at {', '.join(given['layers'])}: "
+        f"{len(given['targets'])} targets x seeds {given['seeds']}, {config.steps} steps "
+        f"(preset {config.preset or 'none (custom settings)'}: "
+        f"{config.resolved_parameterization} pixels, {config.optimizer}, lr "
+        f"{config.resolved_lr:g}, {config.schedule}; loss {config.loss}) on {model.device}"
+    )
+    started = time.perf_counter()
+    with inversion_progress("invert") as progress:
+        result, nulls = invert_images(
+            args.out,
+            **given,
+            progress=progress,
+            overwrite=args.overwrite,
+            extra={"images": {"split": args.split}, "command": "percalign invert"},
+        )
+    elapsed = time.perf_counter() - started
+    out.print(_table(f"IRIs of {model.spec.name} -> {args.out}", given["layers"], result, nulls))
     for line in gate_warnings(read_manifest(args.out)):
         err.print(f"[yellow]Warning:[/] {line}")
     out.print(

@@ -14,12 +14,12 @@ from percalign._settings import add_options, options_from
 from percalign.cli._console import err, out
 from percalign.cli.options import add_bootstrap, add_device, add_seed
 from percalign.errors import ConfigError
+from percalign.execution.run_folders import JUDGMENTS, judge_folder
 from percalign.judges import METRICS, Ensemble, summarize
 from percalign.judges.metric import held_out_judge
 from percalign.judges.settings import JudgeSettings
 from percalign.judges.validation import read_triplets, validate_judges
 from percalign.store import read_manifest
-from percalign.study.execution.run_folders import JUDGMENTS, judge_folder
 from percalign.study.steps.score import over_judges
 
 

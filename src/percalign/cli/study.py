@@ -12,7 +12,7 @@ from percalign.cli._console import Lines, err, out, step_log
 from percalign.cli.options import DEVICE_HELP, add_device, add_output, add_set_option
 
 if TYPE_CHECKING:
-    from percalign.study.execution.backends import TaskProgress
+    from percalign.execution.backends import TaskProgress
 
 BACKENDS = ("local", "ray")
 
@@ -208,10 +208,11 @@ def _docs(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from percalign.errors import MissingFileError
     from percalign.report import build_report
+    from percalign.study.spec import load_spec
 
     if not (args.study / "scores" / "summary.json").is_file():
         raise MissingFileError(
             f"{str(args.study)!r} is not a scored study folder; run `percalign study run` first."
         )
-    out.print(f"Report: {build_report(args.study)}")
+    out.print(f"Report: {build_report(args.study, load_spec(args.study / 'study.toml'))}")
     return 0

@@ -20,6 +20,7 @@ __all__ = [
     "LossSpec",
     "Objective",
     "Preset",
+    "comparison_loss",
     "parse_objectives",
 ]
 
@@ -105,6 +106,21 @@ LOSS_FAMILIES: dict[str, dict[str, Any]] = {
     },
     "adversarial": {"adversarial": True},
 }
+
+
+def comparison_loss(losses: Sequence[str]) -> str:
+    """The loss family whose IRIs compare models: regularizer-free when it is among ``losses``.
+
+    The paper compares models with regularizer-free IRIs, because the other families decide
+    the conclusion themselves (human-leaning priors make every model look aligned, the
+    adversarial loss every model unaligned).
+
+    >>> comparison_loss(["transforms", "regularizer-free"])
+    'regularizer-free'
+    >>> comparison_loss(["transforms", "fourier"])
+    'transforms'
+    """
+    return "regularizer-free" if "regularizer-free" in losses else losses[0]
 
 
 @dataclass(frozen=True)

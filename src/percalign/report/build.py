@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from percalign.inversion.config import comparison_loss
 from percalign.report.presets import preset_text
 from percalign.store.runs import atomic_folder, gate_warnings, read_manifest
-from percalign.study.spec import load_spec
-from percalign.study.steps.score import comparison_loss
 
 __all__ = ["SECTIONS", "build_report"]
 
@@ -717,13 +716,18 @@ def _judge_failures(by_model: pd.DataFrame, metric: str) -> str:
     )
 
 
-def build_report(folder: Path) -> Path:
-    """Write ``folder/report/index.html`` (and its figures) for the study in ``folder``."""
+def build_report(folder: Path, spec: Any) -> Path:
+    """Write ``folder/report/index.html`` (and its figures) for the study in ``folder``.
+
+    Args:
+        folder: the study folder, as its steps wrote it.
+        spec: the study's spec (a :class:`~percalign.study.spec.StudySpec`, read from
+            ``folder/study.toml``).
+    """
     from percalign.report.figures import alignment_bars, save, trust_bars
     from percalign.report.sequential import sequential_section
 
     folder = Path(folder)
-    spec = load_spec(folder / "study.toml")
     scores_dir, trust_dir = folder / "scores", folder / "trust"
     summary = json.loads((scores_dir / "summary.json").read_text())
     order = {m.name: i for i, m in enumerate(spec.models)}
@@ -822,7 +826,7 @@ def build_report(folder: Path) -> Path:
         every_loss = _read(scores_dir / "judges_by_model.csv")
         humans = _read(scores_dir / "humans_by_model.csv")
         body = ""
-        compared = comparison_loss(spec)
+        compared = comparison_loss(spec.inversion.losses)
         judge_ci = (
             "95% CI: percentile bootstrap over targets, then valid IRIs within targets; exact "
             "(Clopper-Pearson, over targets) when every IRI has the same outcome"

@@ -28,7 +28,7 @@ from percalign.study.ledger import KEY_FORMAT, Ledger, step_key
 from percalign.study.spec import StudySpec, default_setting, read_setting, setting_paths
 
 if TYPE_CHECKING:
-    from percalign.study.execution.backends import Backend, TaskProgress
+    from percalign.execution.backends import Backend, TaskProgress
 
 __all__ = [
     "Context",

@@ -9,7 +9,6 @@ finished, and :func:`sweep` removes what a killed run left half-written.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from percalign.errors import OutputExistsError
+from percalign.execution.tasks import job_key as step_key
 
 __all__ = ["KEY_FORMAT", "LEDGER", "Ledger", "lock", "step_key", "sweep"]
 
@@ -29,16 +29,6 @@ LEDGER = "pipeline.json"
 #: ``key_format`` were keyed by the hand-written key functions before (``legacy_keys``)
 KEY_FORMAT = 2
 _LEFTOVER = re.compile(r"^\..+\.(tmp|old)(-[0-9a-f]{8})?$")
-
-
-def step_key(*parts: Any) -> str:
-    """A short stable hash of JSON-able ``parts``.
-
-    >>> step_key("judge", 1) == step_key("judge", 1) != step_key("judge", 2)
-    True
-    """
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 class Ledger:

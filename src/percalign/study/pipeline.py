@@ -35,7 +35,7 @@ from percalign.study.ledger import LEDGER, Ledger, lock, sweep
 from percalign.study.spec import StudySpec
 
 if TYPE_CHECKING:
-    from percalign.study.execution.backends import Backend, TaskProgress
+    from percalign.execution.backends import Backend, TaskProgress
 
 __all__ = ["LEDGER", "Ledger", "Pipeline", "run_study"]
 
@@ -46,12 +46,12 @@ Log = Callable[[str], None]
 class Pipeline:
     """One study folder and its spec; :meth:`run` does what is not yet done.
 
-    The invert and judge steps are cut into tasks (``study.execution.tasks``) that ``backend`` runs:
+    The invert and judge steps are cut into tasks (``execution.tasks``) that ``backend`` runs:
     ``local`` (in this process), ``ray`` (a local Ray instance, or the cluster at
-    ``address``), or a :class:`~percalign.study.execution.backends.Backend`; both execute the same
+    ``address``), or a :class:`~percalign.execution.backends.Backend`; both execute the same
     graph of steps (``steps``, by default :data:`percalign.study.steps.STEPS`). This process
     writes every output and the ledger. ``progress`` gets the engine's progress (local
-    backend only), ``on_task`` a :class:`~percalign.study.execution.backends.TaskProgress`
+    backend only), ``on_task`` a :class:`~percalign.execution.backends.TaskProgress`
     after each task.
     """
 
@@ -70,7 +70,7 @@ class Pipeline:
 
     def run(self) -> Path:
         """Run every step that is not done; return the report's path."""
-        from percalign.study.execution.backends import get_backend
+        from percalign.execution.backends import get_backend
         from percalign.study.legacy_keys import OLD_KEYS
         from percalign.study.preflight import check_study
         from percalign.study.steps import STEPS

@@ -31,12 +31,12 @@ import torch
 from percalign import _provenance
 from percalign.data.images import ImageSet, choose, load_images, to_channels
 from percalign.errors import ConfigError, MissingFileError
+from percalign.execution.run_folders import invert_images, judge_folder
 from percalign.inversion import InversionConfig, Progress
 from percalign.judges.base import Judge
 from percalign.models.model import Model
 from percalign.scoring.stats import wilson
 from percalign.store.runs import atomic_folder, read_manifest, slug, subset_run, write_table
-from percalign.study.execution.run_folders import invert_images, judge_folder
 from percalign.survey.settings import SurveyDesign
 from percalign.trust.rule import disagreements, evaluate, inputs_needed, verdict
 from percalign.trust.rule import select_uncertain as _select
@@ -156,9 +156,9 @@ def _model_table(
 
 
 def _human(study: Path, runs: dict[str, Path]) -> pd.DataFrame:
+    from percalign.execution.answers import declared_exclusions, study_answers
     from percalign.scoring.exclusions import apply_exclusions
     from percalign.store.study import read_answers
-    from percalign.study.steps.score import declared_exclusions, study_answers
 
     answers = read_answers(study)
     if answers.empty:

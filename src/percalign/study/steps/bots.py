@@ -8,9 +8,9 @@ __all__ = ["simulate"]
 
 
 def simulate(inputs: Inputs, todo: list[str]) -> None:
+    from percalign.execution.serve import local_survey
     from percalign.scoring.stopping import describe_looks
     from percalign.store.study import bot_token, survey_summary
-    from percalign.study.execution.serve import local_survey
     from percalign.survey.bots import run_bots
 
     spec, folder = inputs.spec, inputs.folder / "survey"

@@ -13,8 +13,8 @@ from percalign.study.graph import Inputs
 from percalign.study.spec import StudySpec
 
 if TYPE_CHECKING:
-    from percalign.study.execution.backends import Backend
-    from percalign.study.execution.tasks import Task
+    from percalign.execution.backends import Backend
+    from percalign.execution.tasks import Task
 
 __all__ = [
     "model_device",
@@ -64,7 +64,7 @@ def open_backend(inputs: Inputs) -> Backend:
 
 def run_tasks(inputs: Inputs, step: str, tasks: list[Task], finished: Any) -> None:
     """Run ``tasks`` on the backend; call ``finished`` once per job key, as each ends."""
-    from percalign.study.execution.backends import TaskProgress
+    from percalign.execution.backends import TaskProgress
 
     backend, on_task = open_backend(inputs), inputs.context.on_task
     unique = list({task.key: task for task in tasks}.values())  # asked twice, run once

@@ -12,21 +12,21 @@ from percalign.study.graph import Inputs
 from percalign.study.steps.common import open_backend, requested_device, run_folder, run_tasks
 
 if TYPE_CHECKING:
-    from percalign.study.execution.tasks import Output
+    from percalign.execution.tasks import Output
 
 __all__ = ["judge", "judgments"]
 
 
 def judgments(inputs: Inputs, part: str) -> Path:
-    from percalign.study.execution.run_folders import JUDGMENTS
+    from percalign.execution.run_folders import JUDGMENTS
 
     return run_folder(inputs, part) / JUDGMENTS
 
 
 def judge(inputs: Inputs, todo: list[str]) -> None:
+    from percalign.execution.tasks import Task, judge_part
     from percalign.judges.metric import held_out_judge
     from percalign.store.runs import read_run, write_table
-    from percalign.study.execution.tasks import Task, judge_part
 
     spec, jd = inputs.spec, inputs.spec.judges
     backend = open_backend(inputs)

@@ -4,6 +4,7 @@ recorded: the later steps read it in memory).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ from percalign.study.graph import Inputs
 from percalign.study.spec import ModelEntry
 from percalign.study.steps.common import model_device
 
-__all__ = ["Models", "load_models"]
+__all__ = ["Models", "load_models", "model_labels"]
 
 
 @dataclass
@@ -42,17 +43,26 @@ def _model_labels(entry: ModelEntry, meta: dict[str, Any] | None) -> tuple[str, 
     return str(arch), str(training or "pretrained")
 
 
-def load_models(inputs: Inputs, _parts: list[str]) -> Models:
-    from percalign.models import load
+def model_labels(models: Sequence[ModelEntry]) -> dict[str, tuple[str, str]]:
+    """(architecture, training) of each model for the paper-style tables: as ``[[models]]``
+    says, else from the zoo's record of its training (no model is loaded)."""
     from percalign.training.zoo import ZooSource, read_meta
 
-    spec, zoo = inputs.spec, ZooSource()
-    found = Models({}, {}, {})
+    zoo = ZooSource()
+    return {
+        entry.name: _model_labels(entry, read_meta(entry.name) if zoo.owns(entry.name) else None)
+        for entry in models
+    }
+
+
+def load_models(inputs: Inputs, _parts: list[str]) -> Models:
+    from percalign.models import load
+
+    spec = inputs.spec
+    found = Models({}, model_labels(spec.models), {})
     for entry in spec.models:
         found.models[entry.name] = load(
             entry.name, weights=entry.weights, device=model_device(spec)
         )
-        meta = read_meta(entry.name) if zoo.owns(entry.name) else None
-        found.labels[entry.name] = _model_labels(entry, meta)
         found.entries[entry.name] = entry
     return found

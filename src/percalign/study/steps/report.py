@@ -9,5 +9,8 @@ __all__ = ["report"]
 
 def report(inputs: Inputs, todo: list[str]) -> None:
     from percalign.report import build_report
+    from percalign.study.spec import load_spec
 
-    inputs.run_each(todo, lambda _p: build_report(inputs.folder))
+    # the report reads every setting, so the whole study.toml (the step declares it all)
+    spec = load_spec(inputs.folder / "study.toml")
+    inputs.run_each(todo, lambda _p: build_report(inputs.folder, spec))

@@ -13,7 +13,7 @@ from percalign.study.graph import Inputs
 from percalign.study.steps.common import open_backend, run_tasks
 
 if TYPE_CHECKING:
-    from percalign.study.execution.tasks import Output, Task
+    from percalign.execution.tasks import Output, Task
 
 __all__ = ["train", "zoo_meta"]
 
@@ -27,7 +27,7 @@ def zoo_meta(_inputs: Inputs, name: str) -> Path:
 def train(inputs: Inputs, todo: list[str]) -> None:
     """Train the models the zoo lacks, as tasks on the backend; a zoo model trained
     otherwise is refused."""
-    from percalign.study.execution.tasks import Task, train_part
+    from percalign.execution.tasks import Task, train_part
     from percalign.training import TrainConfig, read_meta, save_checkpoint
 
     spec = inputs.spec

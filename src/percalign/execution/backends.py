@@ -1,7 +1,7 @@
 """Where the study's tasks run: in this process one after the other, in local worker
 processes, or as Ray tasks.
 
-A backend takes a list of :class:`~percalign.study.execution.tasks.Task` and yields ``(task,
+A backend takes a list of :class:`~percalign.execution.tasks.Task` and yields ``(task,
 output)`` as each finishes. Tasks only compute; the caller writes each result once, under
 the task's key, so a task that Ray re-runs after its worker died changes nothing. The Ray
 backend sends each large argument shared by several tasks to the object store once, asks for
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from percalign.errors import ConfigError, PercalignError, ServiceError
 
 if TYPE_CHECKING:
-    from percalign.study.execution.tasks import Output, Task
+    from percalign.execution.tasks import Output, Task
 
 __all__ = ["BACKENDS", "Backend", "LocalBackend", "RayBackend", "TaskProgress", "get_backend"]
 

@@ -11,6 +11,8 @@ null of each objective and the judging of a run are tasks too. A task gets plain
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import time
@@ -23,19 +25,33 @@ import torch
 from percalign.errors import WeightsError
 from percalign.inversion import InversionConfig, InversionResult, Progress, invert
 from percalign.inversion.config import Objective, parse_objectives
+from percalign.inversion.validity import NullDistribution, null_distribution
 from percalign.models.model import Model
 
 __all__ = [
     "ModelRef",
     "Output",
     "Task",
+    "adversary",
     "invert_part",
+    "job_key",
     "judge_part",
     "merge",
     "null_part",
     "target_chunks",
     "train_part",
+    "validity_null",
 ]
+
+
+def job_key(*parts: Any) -> str:
+    """A short stable hash of JSON-able ``parts``: equal parts, equal key.
+
+    >>> job_key("judge", 1) == job_key("judge", 1) != job_key("judge", 2)
+    True
+    """
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True)
@@ -184,6 +200,36 @@ def _timed(device: str, work: Callable[[], Any]) -> Output:
     return Output(value, time.perf_counter() - started, device, os.getpid())
 
 
+def adversary(name: str, device: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The adversarial loss's perceptual distance, the judge ``name``; one per process, kept
+    for the tasks that follow (so building it first checks it before any work)."""
+    from percalign.judges.registry import get_adversary
+
+    return _cached("adversary", (name, device), lambda: get_adversary(name, device))  # type: ignore[no-any-return]
+
+
+def validity_null(
+    model: Model,
+    pool: torch.Tensor,
+    objective: Objective,
+    config: InversionConfig,
+    percentile: float,
+) -> NullDistribution:
+    """The validity null of ``objective`` over ``pool``, with the inversion's seed and norm.
+
+    ``pool`` holds (N, C, H, W) natural images in [0, 1] in the model's channel count.
+    """
+    return null_distribution(
+        model,
+        pool,
+        objective,
+        percentile=percentile,
+        seed=config.seed,
+        p=config.p,
+        token_pool=config.token_pool,
+    )
+
+
 def invert_part(
     ref: ModelSource,
     targets: torch.Tensor,
@@ -213,8 +259,6 @@ def invert_part(
         device: ``auto`` (the GPU when one is visible, else the CPU), ``cpu``, ``cuda``...
         progress: the engine's progress callback (in-process backends only).
     """
-    from percalign.study.execution.run_folders import validity_null
-
     device = _resolve(device)
     model = _model(ref, device)
 
@@ -224,15 +268,7 @@ def invert_part(
             for objective in parse_objectives(list(layers)):
                 null = validity_null(model, null_pool, objective, config, percentile)
                 thresholds[objective.name] = null.threshold
-        perceptual = None
-        if config.loss_spec.adversarial:
-            from percalign.judges.registry import get_adversary
-
-            perceptual = _cached(
-                "adversary",
-                (config.adversary, device),
-                lambda: get_adversary(config.adversary, device),
-            )
+        perceptual = adversary(config.adversary, device) if config.loss_spec.adversarial else None
         return invert(
             model,
             targets,
@@ -259,8 +295,6 @@ def null_part(
     device: str = "auto",
 ) -> Output:
     """The validity null of one objective; the value is a ``NullDistribution``."""
-    from percalign.study.execution.run_folders import validity_null
-
     device = _resolve(device)
     model = _model(ref, device)
     return _timed(device, lambda: validity_null(model, pool, objective, config, percentile))
