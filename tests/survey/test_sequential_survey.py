@@ -143,8 +143,9 @@ def _admin_page_shows_the_questions(url, screenshot):
         browser.close()
 
 
-def _answer_everything(client, engine, pid, token):
-    """Answer every trial right (read from the plan: an attentive participant)."""
+def _answer_everything(client, engine, pid, token, regular=None):
+    """Answer every catch trial right (read from the plan: an attentive participant), and
+    the others right too, or on the side ``regular(position)`` says."""
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
@@ -153,7 +154,12 @@ def _answer_everything(client, engine, pid, token):
     with Session(engine) as db:
         slot = db.get(ParticipantRow, pid).slot
         rows = db.scalars(select(SlotTrialRow).where(SlotTrialRow.slot == slot)).all()
-        right = {t.position: t.display_order.index(0) for t in rows}
+        right = {
+            t.position: t.display_order.index(0)
+            if t.is_catch or regular is None
+            else regular(t.position)
+            for t in rows
+        }
     auth = {"Authorization": f"Bearer {token}"}
     position = 0
     while position is not None:
@@ -222,3 +228,36 @@ def test_new_slots_follow_the_undecided_questions_and_keep_the_plans_guarantees(
     table = pd.DataFrame(export_rows(engine))
     assert len(table) == 7 * 6 and table["participant"].nunique() == 7
     engine.dispose()
+
+
+def test_an_undecided_question_says_what_budget_its_power_needs():
+    """At a look, each undecided question gets the budget its declared power needs from the
+    answers so far (advice for the researcher), and the status says it."""
+    import numpy as np
+
+    from percalign.scoring.sequential import decide
+    from percalign.scoring.stopping import Stopping, describe_looks
+    from percalign.store.looks import _needed
+
+    rng = np.random.default_rng(0)
+    rows = [
+        {"participant": f"p{p}", "item": f"{m}-{t}", "target": f"t{t}", "model": m,
+         "correct": int(rng.random() < (0.70 if m == "a" else 0.74) + 0.1 * rng.normal())}
+        for p in range(10) for m in ("a", "b") for t in range(40)
+    ]  # fmt: skip
+    table = pd.DataFrame(rows)
+    stopping = Stopping(compare="model", budget=200, look_every=10)
+    history = decide(stopping.plan(), table)
+    assert history["model: a - b"][-1].decision == "undecided"
+    needed = _needed(stopping, table, history)["model: a - b"]
+    assert needed is not None and 10 < needed <= 400
+    state = {
+        "budget": 200, "looks": [10, 20], "looks_taken": 1, "next_look": 20, "kept": 10,
+        "stopped": None, "recruit": True,
+        "questions": [{"question": "model: a - b", "state": "undecided", "looks": 1,
+                       "participants": 10, "estimate": 0.0, "low": -0.1, "high": 0.1,
+                       "needed": needed}],
+    }  # fmt: skip
+    assert f"needs a budget of about {needed}" in describe_looks(state)[1]
+    state["questions"][0]["needed"] = None
+    assert "no budget reaches the declared power" in describe_looks(state)[1]

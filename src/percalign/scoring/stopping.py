@@ -188,10 +188,19 @@ def describe_looks(state: dict[str, Any]) -> list[str]:
         f"{state['looks_taken']} taken{following}."
     ]
     for q in state["questions"]:
-        lines.append(
+        line = (
             f"  {q['question']}: {q['state']} at {q['participants']} participants; estimate "
             f"{q['estimate']:+.3f}, repeated CI [{q['low']:+.3f}, {q['high']:+.3f}]"
         )
+        if q.get("state") == "undecided" and "needed" in q:
+            line += (
+                "; with these IRIs no budget reaches the declared power or half-width (more "
+                "IRIs would)"
+                if q["needed"] is None
+                else f"; what was declared needs a budget of about {q['needed']} "
+                "(from the answers so far)"
+            )
+        lines.append(line)
     stopped = state.get("stopped")
     if stopped:
         why = (

@@ -21,8 +21,9 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from percalign.scoring.allocation import condition_needs
+from percalign.scoring.budget import required_budget
 from percalign.scoring.exclusions import Exclusions, apply_exclusions
-from percalign.scoring.sequential import Look, decide, settled
+from percalign.scoring.sequential import SETTLED, Look, decide, settled
 from percalign.scoring.stopping import Stopping
 from percalign.store.db import (
     ItemRow,
@@ -140,6 +141,7 @@ class Looks(Participants):
         new = [looks[-1] for label, looks in decided.items() if looks != history.get(label)]
         stop = settled(decided) or kept >= stopping.budget
         plan = stopping.plan()
+        needed = _needed(stopping, table, decided) if not stop else {}
         needs = {
             column: condition_needs(plan, table, decided, column)
             for column in dict.fromkeys(stopping.columns)
@@ -165,6 +167,7 @@ class Looks(Participants):
             s.merge(MetaRow(key="kept", value={"kept": kept, "finished": finished}))
             # where the next participants' answers are needed (new slots follow it)
             s.merge(MetaRow(key="needs", value=needs))
+            s.merge(MetaRow(key="needed", value=needed))
             if stop:
                 reason = "decided" if settled(decided) else "budget"
                 s.merge(MetaRow(key="closed", value=True))
@@ -217,10 +220,12 @@ class Looks(Participants):
         stopping = self.stopping()
         if stopping is None:
             return None
+        needed = self.meta("needed") or {}
         questions = [
             {
                 "question": label,
                 "state": looks[-1].decision,
+                **({"needed": needed[label]} if label in needed else {}),
                 "looks": len(looks),
                 "participants": looks[-1].participants,
                 "estimate": looks[-1].estimate,
@@ -241,6 +246,25 @@ class Looks(Participants):
             "stopped": stopped,
             "recruit": not closed,
         }
+
+
+def _needed(
+    stopping: Stopping, table: pd.DataFrame, decided: dict[str, tuple[Look, ...]]
+) -> dict[str, int | None]:
+    """Each undecided question's budget for its declared power (or half-width) from the
+    answers so far (:func:`~percalign.scoring.budget.required_budget`): kept participants, or
+    None when these IRIs cannot reach it at any budget."""
+    plan = stopping.plan()
+    try:
+        found = required_budget(plan.questions, table, every=stopping.look_every)
+    except (ValueError, ArithmeticError):  # advice only: answers without spread give none
+        log.info("No budget advice at this look: the answers so far give no variance to plan on")
+        return {}
+    return {
+        label: need.participants
+        for label, need in found.items()
+        if decided.get(label) and decided[label][-1].decision not in SETTLED
+    }
 
 
 def decision_table(table: pd.DataFrame, rules: Exclusions) -> pd.DataFrame:

@@ -243,6 +243,11 @@ class QuestionState(BaseModel):
         description="difference | futile | reached | unreachable (settled) or undecided"
     )
     looks: int
+    needed: int | None = Field(
+        default=None,
+        description="undecided: the budget its declared power needs, from the answers so far "
+        "(None: out of reach at these IRIs, or not known)",
+    )
     participants: int = Field(description="kept participants at its last look")
     estimate: float
     low: float = Field(description="repeated confidence interval (holds over every look)")
