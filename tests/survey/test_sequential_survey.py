@@ -13,13 +13,15 @@ from percalign.survey.app import create_app
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory, survey_run):
-    """``survey_run`` (tiny-vgg) and a tiny-cnn run of the same digits: two models."""
-    other = tmp_path_factory.mktemp("second-run") / "run"
-    args = ["invert", "--model", "tiny-cnn", "--images", "digits", "--n-images", "4"]
-    args += ["--seeds", "super-noise,image", "--steps", "3", "--out", str(other)]
-    assert main(args) == 0
-    return [str(survey_run), str(other)]
+def two_runs(tmp_path_factory):
+    """Runs of two models (tiny-vgg, tiny-cnn) on the same 8 digits, 3 steps each."""
+    runs = []
+    for model in ("tiny-vgg", "tiny-cnn"):
+        out = tmp_path_factory.mktemp("run") / model
+        args = ["invert", "--model", model, "--images", "digits", "--n-images", "8"]
+        assert main([*args, "--seeds", "super-noise,image", "--steps", "3", "--out", str(out)]) == 0
+        runs.append(str(out))
+    return runs
 
 
 def _build(folder, runs, *options):
@@ -55,13 +57,13 @@ def test_bots_stop_when_the_comparison_is_decided_and_every_answer_is_kept(
     two_runs, tmp_path, live_server, capsys
 ):
     study = tmp_path / "S"
-    # a smallest difference of 50 points, which two random tiny models do not have: the
-    # comparison is settled (futile) long before the budget of 20
-    options = ["--compare", "model", "--difference", "0.5", "--spending", "pocock"]
-    assert _build(study, two_runs, *options, "--budget", "20", "--look-every", "4") == 0
+    # a smallest difference of 30 points, which two random tiny models do not have: the
+    # comparison is settled (futile) after a few looks, long before the budget of 20
+    options = ["--compare", "model", "--difference", "0.3"]
+    assert _build(study, two_runs, *options, "--budget", "20", "--look-every", "2") == 0
     built = capsys.readouterr().out
     assert "Decides whether the levels of 'model' differ" in built
-    assert "Looks after 4, 8, 12, 16, 20 kept participants" in built
+    assert "Looks after 2, 4, 6, 8, 10, 12, 14, 16, 18, 20 kept participants" in built
     with live_server(create_app(study, "tok")) as url:
         args = ["survey", "bots", str(study), "--url", url, "--n", "20", "--judge", "pixel"]
         assert main([*args, "--lapse", "0.2"]) == 0
@@ -71,6 +73,8 @@ def test_bots_stop_when_the_comparison_is_decided_and_every_answer_is_kept(
         assert summary["closed"] and state["stopped"]["reason"] == "decided"
         kept = state["stopped"]["kept"]
         assert kept < 20 and kept in state["looks"]
+        assert state["looks_taken"] >= 2  # through several looks
+        assert state["looks_taken"] == state["looks"].index(kept) + 1
         assert [q["state"] for q in state["questions"]] == ["futile"]
         # the bots stopped when the study closed, and the export holds every answer given
         assert f"{kept} simulated participants finished ({kept * 6} answers" in finished
@@ -188,14 +192,15 @@ def test_new_slots_follow_the_undecided_questions_and_keep_the_plans_guarantees(
     token = bot_token(study)
     engine = connect(study_url(study))
     with TestClient(app) as client:
-        # the plan's slots first: every item answered once (4 slots of 5 regular items)
-        for i in range(4):
+        # the plan's slots first: every item answered once
+        slots = SurveyStore(engine).meta("plan")["slots"]
+        for i in range(slots):
             body = {"platform": "bot", "pid": f"b{i}", "bot_token": token}
             s = client.post("/api/sessions", json=body).json()
             _answer_everything(client, engine, s["participant"], s["token"])
         # a look found the tiny-cnn questions settled: only tiny-vgg still needs answers
         SurveyStore(engine).set_meta("needs", {"model": {"tiny-cnn": 0.0, "tiny-vgg": 1.0}})
-        body = {"platform": "bot", "pid": "b4", "bot_token": token}
+        body = {"platform": "bot", "pid": "late", "bot_token": token}
         s = client.post("/api/sessions", json=body).json()
         assert s["total"] == 6
         with Session(engine) as db:
@@ -204,7 +209,7 @@ def test_new_slots_follow_the_undecided_questions_and_keep_the_plans_guarantees(
             models = {
                 t.item: db.get(ItemRow, t.item).condition["model"] for t in trials if not t.is_catch
             }
-        assert slot >= 4  # a slot of its own, after the plan's
+        assert slot >= slots  # a slot of its own, after the plan's
         assert set(models.values()) == {"tiny-vgg"} and len(models) == 5  # no item twice
         assert sum(t.is_catch for t in trials) == 1  # the plan's catch trial is kept
         sides = [t.display_order.index(0) for t in trials]
@@ -221,12 +226,13 @@ def test_new_slots_follow_the_undecided_questions_and_keep_the_plans_guarantees(
                 slot = db.get(ParticipantRow, started["participant"]).slot
                 rows = db.scalars(select(SlotTrialRow).where(SlotTrialRow.slot == slot)).all()
                 chosen.append({t.item for t in rows if not t.is_catch})
-        assert len(chosen[0] & chosen[1]) == 5 + 5 - 8  # tiny-vgg has 8 items
+        # (counting the first's trials still ahead: without them both get the same 5)
+        assert len(chosen[0] & chosen[1]) < 5
         for started in starts:
             _answer_everything(client, engine, started["participant"], started["token"])
     # their answers are exported like any other
     table = pd.DataFrame(export_rows(engine))
-    assert len(table) == 7 * 6 and table["participant"].nunique() == 7
+    assert len(table) == (slots + 3) * 6 and table["participant"].nunique() == slots + 3
     engine.dispose()
 
 
