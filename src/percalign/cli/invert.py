@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,6 +13,7 @@ from percalign import data, models
 from percalign._device import resolve_device
 from percalign._settings import add_options, options_from
 from percalign.cli._console import err, inversion_progress, out
+from percalign.cli.options import add_device, add_output
 from percalign.errors import ConfigError
 from percalign.execution.run_folders import check_inversion, invert_images
 from percalign.execution.tasks import adversary
@@ -49,7 +49,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow weights files with pickled objects (trusted files only)",
     )
-    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1... (default: auto)")
+    add_device(g)
 
 
 def load_model(args: argparse.Namespace) -> models.Model:
@@ -163,8 +163,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         f"(default: {Images.null_images})",
     )
     g.add_argument("--validity-percentile", type=float, default=Inversion.validity_percentile)
-    g.add_argument("--out", type=Path, required=True, help="output folder")
-    g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_output(g)
     p.set_defaults(run=run)
 
 

@@ -36,11 +36,14 @@ def add_device(parser: Parser, *, default: str | None = "auto", help: str | None
     parser.add_argument("--device", default=default, help=text)
 
 
-def add_seed(parser: Parser, *, help: str | None = None) -> None:
-    """``--seed``: the seed of the command's random choices (default: a study's)."""
+def add_seed(
+    parser: Parser, *, help: str | None = None, default: int | None = Study.seed, shown: str = ""
+) -> None:
+    """``--seed``: the seed of the command's random choices (default: a study's; None: set
+    elsewhere, which ``shown`` says)."""
     text = help or "seed of every random choice"
     parser.add_argument(
-        "--seed", type=int, default=Study.seed, help=f"{text} (default: {Study.seed})"
+        "--seed", type=int, default=default, help=f"{text} (default: {shown or default})"
     )
 
 
@@ -64,13 +67,14 @@ def add_overwrite(parser: Parser, *, help: str = "replace an existing --out") ->
     parser.add_argument("--overwrite", action="store_true", help=help)
 
 
-def add_bootstrap(parser: Parser) -> None:
-    """``--bootstrap``: resamples of every bootstrap CI (as ``[scoring] n_boot``)."""
+def add_bootstrap(parser: Parser, *, default: int | None = Scoring.n_boot, shown: str = "") -> None:
+    """``--bootstrap``: resamples of every bootstrap CI (as ``[scoring] n_boot``; None: set
+    elsewhere, which ``shown`` says)."""
     parser.add_argument(
         "--bootstrap",
         type=int,
-        default=Scoring.n_boot,
-        help=f"bootstrap resamples of every CI (default: {Scoring.n_boot})",
+        default=default,
+        help=f"bootstrap resamples of every CI (default: {shown or default})",
     )
 
 

@@ -20,6 +20,7 @@ from rich.table import Table
 from percalign._checks import check_float
 from percalign._settings import add_options
 from percalign.cli._console import out
+from percalign.cli.options import add_bootstrap, add_output, add_seed
 from percalign.errors import ConfigError, MissingFileError
 from percalign.execution.answers import declared_exclusions, study_root
 from percalign.scoring import Exclusions, check_table
@@ -98,23 +99,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="study folders only: judges to compare with the people, e.g. pixel,ssim,lpips-alex "
         "(a study folder: its declared judges)",
     )
-    p.add_argument(
-        "--bootstrap",
-        type=int,
-        default=None,
-        help=f"bootstrap resamples (default: a study's declared scoring.n_boot, else "
-        f"{Scoring.n_boot})",
+    add_bootstrap(
+        p, default=None, shown=f"a study's declared scoring.n_boot, else {Scoring.n_boot}"
     )
-    p.add_argument(
-        "--seed", type=int, default=None, help="resampling seed (default: a study's seed, else 0)"
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
+    add_seed(p, help="resampling seed", default=None, shown="a study's seed, else 0")
+    add_output(
+        p,
         help="folder for the score CSVs and summary.json (a study folder: its survey/scores)",
+        required=False,
     )
-    p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=run)
 
 

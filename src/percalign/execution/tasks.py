@@ -300,14 +300,17 @@ def null_part(
     return _timed(device, lambda: validity_null(model, pool, objective, config, percentile))
 
 
-def judge_part(run: Any, names: Sequence[str], k: int, seed: int, device: str = "auto") -> Output:
-    """Judge the IRIs of one run (a ``RunImages``); the value is the judgments table."""
-    from percalign.judges import get_judges
+def judge_part(run: Any, settings: Any, seed: int, device: str = "auto") -> Output:
+    """Judge the IRIs of one run (a ``RunImages``) as ``settings`` say (a
+    :class:`~percalign.judges.JudgeSettings`: the judges, k); the value is the judgments
+    table."""
     from percalign.judges.metric import judge_run
 
     device = _resolve(device)
-    judges = _cached("judges", (tuple(names), device), lambda: get_judges(names, device=device))
-    return _timed(device, lambda: judge_run(run, judges, k=k, seed=seed))
+    judges = _cached(
+        "judges", (tuple(settings.names), device), lambda: settings.judges(device=device)
+    )
+    return _timed(device, lambda: judge_run(run, judges, k=settings.k, seed=seed))
 
 
 def train_part(cfg: Any, device: str = "auto") -> Output:

@@ -25,6 +25,7 @@ def judgments(inputs: Inputs, part: str) -> Path:
 
 def judge(inputs: Inputs, todo: list[str]) -> None:
     from percalign.execution.tasks import Task, judge_part
+    from percalign.judges import JudgeSettings
     from percalign.judges.metric import held_out_judge
     from percalign.store.runs import read_run, write_table
 
@@ -41,8 +42,9 @@ def judge(inputs: Inputs, todo: list[str]) -> None:
         names = [n for n in jd.names if n != held]
         if held in jd.names:
             inputs.log(f"Step judge:{part}: {held} held out (it is the run's adversary)")
-        settings = {"names": names, "k": jd.k, "seed": spec.study.seed, "device": device}
-        tasks.append(Task(key, f"judge {part}", judge_part, (read_run(folder),), settings))
+        settings = JudgeSettings(names=names, k=jd.k, metric=jd.metric)
+        kwargs = {"settings": settings, "seed": spec.study.seed, "device": device}
+        tasks.append(Task(key, f"judge {part}", judge_part, (read_run(folder),), kwargs))
 
     def finished(task: Task, output: Output) -> None:
         part = by_key[task.key]
