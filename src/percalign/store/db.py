@@ -41,6 +41,7 @@ __all__ = [
     "migrate",
     "now",
     "private_sqlite",
+    "slot_rows",
 ]
 
 
@@ -153,6 +154,22 @@ class LookRow(Base):
     decision: Mapped[str] = mapped_column(String(16))
     values: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+def slot_rows(slot: int, trials: Any) -> list[SlotTrialRow]:
+    """The rows of one slot's trials (:class:`~percalign.survey.plan.Trial`), in order."""
+    return [
+        SlotTrialRow(
+            slot=slot,
+            position=p,
+            item=t.item,
+            display_order=list(t.order),
+            is_catch=t.is_catch,
+            is_repeat=t.is_repeat,
+            screen=t.screen,
+        )
+        for p, t in enumerate(trials)
+    ]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from percalign.store.coverage import participant_table
-from percalign.store.db import MetaRow, ParticipantRow, ResponseRow, SlotTrialRow, now
+from percalign.store.db import MetaRow, ParticipantRow, ResponseRow, SlotTrialRow, now, slot_rows
 from percalign.store.survey_base import PlanTrial, SurveyBase, SurveyError
 
 __all__ = ["ABANDONED", "HOLDS_SLOT", "Participants"]
@@ -141,18 +141,7 @@ class Participants(SurveyBase):
                 slot = max(
                     plan.base_slots, 1 + int(s.scalar(select(func.max(SlotTrialRow.slot))) or 0)
                 )
-                s.add_all(
-                    SlotTrialRow(
-                        slot=slot,
-                        position=p,
-                        item=t.item,
-                        display_order=list(t.order),
-                        is_catch=t.is_catch,
-                        is_repeat=t.is_repeat,
-                        screen=t.screen,
-                    )
-                    for p, t in enumerate(trials)
-                )
+                s.add_all(slot_rows(slot, trials))
             else:
                 base = [k for k in plan.slots if k < plan.base_slots]
                 slot = min(base, key=lambda k: (used.get(k, 0), k))

@@ -15,11 +15,11 @@ from percalign.errors import MissingFileError
 from percalign.store.db import (
     ItemRow,
     MetaRow,
-    SlotTrialRow,
     StimulusRow,
     connect,
     migrate,
     private_sqlite,
+    slot_rows,
 )
 from percalign.store.runs import read_manifest
 
@@ -160,18 +160,7 @@ def write_plan(url: str, stimuli: dict[str, StimulusRow], plan: Any, meta: dict[
             )
         session.flush()
         for s, slot in enumerate(plan.slots):
-            for p, trial in enumerate(slot):
-                session.add(
-                    SlotTrialRow(
-                        slot=s,
-                        position=p,
-                        item=trial.item,
-                        display_order=list(trial.order),
-                        is_catch=trial.is_catch,
-                        is_repeat=trial.is_repeat,
-                        screen=trial.screen,
-                    )
-                )
+            session.add_all(slot_rows(s, slot))
         for key, value in {**meta, "plan": plan.settings, "closed": False}.items():
             session.add(MetaRow(key=key, value=value))
     engine.dispose()
