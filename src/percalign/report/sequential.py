@@ -34,7 +34,7 @@ def sequential_section(survey: Path, who: str, table: Callable[[pd.DataFrame], s
     looks = pd.DataFrame(read_looks(survey))
     paragraphs = [
         "The survey was sequential: the questions below were declared before the first "
-        f"answer, and the service looked at the {html.escape(who)}'s answers as they came, "
+        f"answer, and the service looked at the answers of the {html.escape(who)} as they came, "
         "with error-spending boundaries that keep each question's error rates over all its "
         "looks."
     ]

@@ -208,11 +208,15 @@ def describe_looks(state: dict[str, Any]) -> list[str]:
             if stopped["reason"] == "decided"
             else "the budget is reached, with questions undecided"
         )
-        saved = state["budget"] - int(stopped["kept"])
+        saved = (
+            f" ({state['budget'] - int(stopped['kept'])} of the budget of {state['budget']} "
+            "not needed)"
+            if stopped["reason"] == "decided"
+            else ""
+        )
         lines.append(
-            f"Stop recruiting: {why} at {stopped['kept']} kept participants "
-            f"({saved} of the budget of {state['budget']} not needed). Started sessions may "
-            "finish; their answers are kept."
+            f"Stop recruiting: {why} at {stopped['kept']} kept participants{saved}. Started "
+            "sessions may finish; their answers are kept."
         )
     elif state["recruit"]:
         lines.append("Keep recruiting.")
