@@ -64,9 +64,12 @@ class Looks(Participants):
                 history[row.contrast] = (*history.get(row.contrast, ()), Look(**row.values))
         return history
 
-    def looks_taken(self) -> int:
-        with self._session() as s:
-            last = s.scalar(select(func.max(LookRow.look)))
+    def looks_taken(self, s: Any = None) -> int:
+        """How many looks were taken (in the transaction ``s`` when given)."""
+        if s is None:
+            with self._session() as session:
+                return self.looks_taken(session)
+        last = s.scalar(select(func.max(LookRow.look)))
         return 0 if last is None else int(last) + 1
 
     def next_look(self) -> int | None:
@@ -149,8 +152,7 @@ class Looks(Participants):
         with self._write() as s:
             # one look at a time, between workers too (a row lock on PostgreSQL)
             s.execute(select(MetaRow.key).where(MetaRow.key == "plan").with_for_update())
-            last = s.scalar(select(func.max(LookRow.look)))
-            if (0 if last is None else int(last) + 1) != taken:
+            if self.looks_taken(s) != taken:
                 return []  # another worker took this look
             for look in new:
                 s.add(

@@ -212,8 +212,10 @@ class Service:
         answers go where undecided questions need them (:func:`allocated_slot`); None (the
         plan's next slot) before the first look, for a fixed plan, or matching screens."""
         needs = self.store.needs()
+        if not needs:  # a fixed plan (no query), or no look yet
+            return None
         settings = self.store.meta("plan") or {}
-        if not needs or settings.get("design") == "clustering":
+        if settings.get("design") == "clustering":
             return None
         items = self.store.items()
         regular = [(key, condition) for key, condition, catch in items if not catch]
